@@ -1,0 +1,371 @@
+"""Pipeline configuration: TOML (or a dict, or Python) structured into frozen attrs classes.
+
+Every plugin stage is a table whose ``name`` picks the plugin and whose other keys are that
+plugin's parameters. Other tables (``[split]``, ``[train]``, ...) have fixed keys. Unknown keys
+and wrong types are a :class:`ConfigError` naming the file and the dotted key path; unknown
+plugin parameters are caught by :meth:`PipelineConfig.check` against the registry.
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from .errors import ConfigError
+
+
+# -- tables ---------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class StageSpec:
+    """A plugin stage: ``name`` picks the plugin; ``params`` are passed to its factory."""
+
+    name: str
+    params: Mapping[str, Any] = attrs.field(factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, **copy.deepcopy(dict(self.params))}
+
+
+@attrs.frozen
+class ValidationConfig:
+    """``[validation]``: quality gates run on the loaded data before anything is fitted."""
+
+    enabled: bool = True
+    min_samples: int = 10
+    required_columns: tuple[str, ...] = ()
+    max_missing_share: float = 0.05
+    max_missing_share_column: float = 0.2
+    ranges: dict[str, list[float]] = attrs.field(factory=dict)
+    levels: dict[str, str] = attrs.field(factory=dict)
+    max_examples: int = 5
+
+
+@attrs.frozen
+class MissingConfig:
+    """``[missing]``: what to do with missing (NaN) feature values."""
+
+    policy: str = "fail"
+
+
+@attrs.frozen
+class SplitConfig:
+    """``[split]``: how rows are divided into train, validation and test parts.
+
+    ``strategy`` is ``random``, ``stratified``, ``time`` or ``column``; unset, it is ``time``
+    when the data has timestamps and ``random`` otherwise.
+    """
+
+    strategy: str | None = None
+    test_size: float = 0.3
+    validation_size: float = 0.0
+    gap: int = 0
+    seed: int = 42
+    column: str | None = None
+
+
+@attrs.frozen
+class TrainConfig:
+    """``[train]``: how the detector chain is fitted."""
+
+    group_by: str | None = None
+    exclude_labelled_anomalies: bool = False
+    fallback: bool = False
+    n_jobs: int = 1
+    backend: str = "loky"
+    scheduler: str | None = None
+
+
+@attrs.frozen
+class EvaluateConfig:
+    """``[evaluate]``: which metric plugins run on the test part (all registered when unset)."""
+
+    metrics: tuple[str, ...] | None = None
+
+
+@attrs.frozen
+class PostprocessConfig:
+    """``[postprocess]``: turn raw flags into operator-sized alarms."""
+
+    min_event_length: int = 1
+    merge_gap: int = 0
+
+
+@attrs.frozen
+class PersistConfig:
+    """``[persist]``: the persister plugin, where bundles go and what they are called."""
+
+    name: str = "joblib"
+    output: str = "models"
+    bundle_name: str = "detector"
+    params: Mapping[str, Any] = attrs.field(factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "output": self.output,
+            "bundle_name": self.bundle_name,
+            **copy.deepcopy(dict(self.params)),
+        }
+
+
+def _default_loader() -> StageSpec:
+    return StageSpec("synthetic", {})
+
+
+@attrs.frozen
+class PipelineConfig:
+    """The whole pipeline: one attribute per TOML table.
+
+    ``PipelineConfig()`` is the embedded default pipeline (synthetic telemetry, z-score,
+    Isolation Forest, joblib bundle).
+    """
+
+    loader: StageSpec = attrs.field(factory=_default_loader)
+    validation: ValidationConfig = attrs.field(factory=ValidationConfig)
+    missing: MissingConfig = attrs.field(factory=MissingConfig)
+    split: SplitConfig = attrs.field(factory=SplitConfig)
+    transforms: tuple[StageSpec, ...] = ()
+    scaler: StageSpec = attrs.field(factory=lambda: StageSpec("zscore"))
+    model: StageSpec = attrs.field(factory=lambda: StageSpec("iforest", {"random_state": 42}))
+    threshold: StageSpec = attrs.field(
+        factory=lambda: StageSpec("contamination", {"contamination": 0.05})
+    )
+    train: TrainConfig = attrs.field(factory=TrainConfig)
+    evaluate: EvaluateConfig = attrs.field(factory=EvaluateConfig)
+    postprocess: PostprocessConfig = attrs.field(factory=PostprocessConfig)
+    persist: PersistConfig = attrs.field(factory=PersistConfig)
+    search: Mapping[str, Any] = attrs.field(factory=dict)
+    source: str | None = attrs.field(default=None, eq=False)
+
+    # -- construction ------------------------------------------------------------------------
+    @classmethod
+    def from_toml(cls, path: str | Path) -> PipelineConfig:
+        """Read a TOML file; syntax errors and bad keys name the file."""
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8-sig")
+        except FileNotFoundError:
+            raise ConfigError(f"{p}: config file does not exist") from None
+        except OSError as exc:
+            raise ConfigError(f"{p}: cannot read config: {exc.strerror}") from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{p}: invalid TOML: {exc}") from None
+        return cls.from_dict(data, source=str(p))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str | None = None) -> PipelineConfig:
+        """Structure a mapping shaped like the TOML file; tables left out keep their defaults."""
+        where = source or "<config>"
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{where}: a config must be a table, got {type(data).__name__}")
+        fields = attrs.fields_dict(cls)
+        tables = set(fields) - {"source"}
+        unknown = sorted(set(data) - tables)
+        if unknown:
+            raise ConfigError(
+                f"{where}: unknown key '{unknown[0]}'; accepted tables: {', '.join(sorted(tables))}"
+            )
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            kwargs[key] = _structure_table(key, value, where)
+        return cls(**kwargs, source=source)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fully resolved config as plain TOML-compatible data (None values left out)."""
+        out: dict[str, Any] = {}
+        for f in attrs.fields(type(self)):
+            if f.name == "source":
+                continue
+            value = getattr(self, f.name)
+            if f.name == "transforms":
+                out[f.name] = [t.to_dict() for t in value]
+            elif isinstance(value, (StageSpec, PersistConfig)):
+                out[f.name] = value.to_dict()
+            elif attrs.has(type(value)):
+                out[f.name] = _drop_none(attrs.asdict(value))
+            else:
+                out[f.name] = copy.deepcopy(dict(value))
+        return out
+
+    def with_overrides(self, assignments: Iterable[str]) -> PipelineConfig:
+        """Apply ``--set`` assignments such as ``model.n_estimators=300``.
+
+        The value is parsed as a TOML value (``300``, ``0.5``, ``true``, ``"x"``, ``[1, 2]``);
+        anything that is not valid TOML is taken as a plain string. List tables are indexed:
+        ``transforms.0.window=10``.
+        """
+        data = self.to_dict()
+        for item in assignments:
+            key, sep, raw = item.partition("=")
+            key = key.strip()
+            if not sep or not key:
+                raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. model.n_estimators=300")
+            _assign(data, key.split("."), _parse_value(raw.strip()), item)
+        return type(self).from_dict(data, source=self.source)
+
+    def evolve(self, **changes: Any) -> PipelineConfig:
+        return attrs.evolve(self, **changes)
+
+    # -- checking against the registry ----------------------------------------------------------
+    def stages(self) -> list[tuple[str, str, StageSpec | PersistConfig]]:
+        """Every plugin stage as (dotted key, kind, spec)."""
+        out: list[tuple[str, str, Any]] = [("loader", "loader", self.loader)]
+        out += [(f"transforms.{i}", "transform", t) for i, t in enumerate(self.transforms)]
+        out += [
+            ("scaler", "scaler", self.scaler),
+            ("model", "model", self.model),
+            ("threshold", "threshold", self.threshold),
+            ("persist", "persister", self.persist),
+        ]
+        return out
+
+    def check(self, registry: Any) -> None:
+        """Check every stage's plugin name and parameters against ``registry``.
+
+        :raises ConfigError: naming the file and dotted key of the first problem.
+        """
+        where = self.source or "<config>"
+        for key, kind, spec in self.stages():
+            try:
+                entry = registry.get(kind, spec.name)
+            except LookupError as exc:
+                raise ConfigError(f"{where}: {key}.name: {exc}") from None
+            entry.check_params(spec.params, f"{where}: {key}")
+        for name in self.evaluate.metrics or ():
+            if not registry.has("metric", name):
+                raise ConfigError(
+                    f"{where}: evaluate.metrics: unknown metric '{name}'; "
+                    f"available: {', '.join(registry.names('metric'))}"
+                )
+
+
+# -- structuring ----------------------------------------------------------------------------
+
+
+def _structure_table(key: str, value: Any, where: str) -> Any:
+    if key in ("loader", "scaler", "model", "threshold"):
+        return _stage_spec(value, key, where)
+    if key == "transforms":
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: transforms: expected a list of tables ([[transforms]])")
+        return tuple(_stage_spec(v, f"transforms.{i}", where) for i, v in enumerate(value))
+    if key == "persist":
+        table = _expect_table(value, key, where)
+        fixed = {k: table[k] for k in ("name", "output", "bundle_name") if k in table}
+        _check_fields(PersistConfig, fixed, key, where)
+        params = {k: v for k, v in table.items() if k not in fixed}
+        return PersistConfig(**fixed, params=params)
+    if key == "search":
+        return dict(_expect_table(value, key, where))
+    cls = typing.get_type_hints(PipelineConfig)[key]
+    table = _expect_table(value, key, where)
+    _check_fields(cls, table, key, where)
+    return cls(**{k: _convert(v) for k, v in table.items()})
+
+
+def _stage_spec(value: Any, key: str, where: str) -> StageSpec:
+    table = _expect_table(value, key, where)
+    name = table.get("name")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{where}: {key}.name: required, the name of a plugin (a string)")
+    return StageSpec(name, {k: v for k, v in table.items() if k != "name"})
+
+
+def _expect_table(value: Any, key: str, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where}: {key}: expected a table, got {type(value).__name__}")
+    return value
+
+
+def _check_fields(cls: type, table: Mapping[str, Any], key: str, where: str) -> None:
+    hints = typing.get_type_hints(cls)
+    accepted = [f.name for f in attrs.fields(cls) if f.name != "params"]
+    for name, value in table.items():
+        if name not in accepted:
+            raise ConfigError(
+                f"{where}: {key}.{name}: unknown key; accepted: {', '.join(accepted)}"
+            )
+        if not _matches(value, hints[name]):
+            raise ConfigError(
+                f"{where}: {key}.{name}: expected {_type_name(hints[name])}, "
+                f"got {value!r} ({type(value).__name__})"
+            )
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if hint is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            return False
+        inner = args[0] if args else Any
+        return all(_matches(v, inner) for v in value)
+    if origin in (dict, Mapping) or hint in (dict, Mapping):
+        if not isinstance(value, Mapping):
+            return False
+        inner = args[1] if len(args) == 2 else Any
+        return all(isinstance(k, str) and _matches(v, inner) for k, v in value.items())
+    return True
+
+
+def _type_name(hint: Any) -> str:
+    if isinstance(hint, type):
+        return hint.__name__
+    return str(hint).replace("typing.", "")
+
+
+def _convert(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) and all(isinstance(v, str) for v in value) else value
+
+
+def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items() if v is not None}
+
+
+def _parse_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _assign(data: dict[str, Any], path: list[str], value: Any, item: str) -> None:
+    node: Any = data
+    for i, part in enumerate(path[:-1]):
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(f"--set {item!r}: no item {part} in {'.'.join(path[:i])}")
+            node = node[int(part)]
+        else:
+            node = node.setdefault(part, {})
+            if not isinstance(node, (dict, list)):
+                raise ConfigError(f"--set {item!r}: {'.'.join(path[: i + 1])} is not a table")
+    last = path[-1]
+    if isinstance(node, list):
+        raise ConfigError(f"--set {item!r}: cannot set a whole item of a list")
+    node[last] = value

@@ -1,0 +1,60 @@
+"""Every error astraguard-train raises on purpose.
+
+Each class subclasses :class:`AstraGuardError` and the builtin exception that callers already
+catch, so ``except ValueError`` keeps working around library calls. Messages name the place
+(file, line, row, column or dotted config key) and the rule that was broken.
+"""
+
+from __future__ import annotations
+
+
+class AstraGuardError(Exception):
+    """Base class of every error raised by astraguard-train."""
+
+
+class ConfigError(AstraGuardError, ValueError):
+    """A pipeline config (TOML, ``--set`` or Python) is malformed; the message names the key."""
+
+
+class PluginError(AstraGuardError, LookupError):
+    """A plugin could not be found, registered or used."""
+
+
+class UnknownPluginError(PluginError):
+    """No plugin of that kind has that name; the message lists what exists."""
+
+
+class DuplicatePluginError(PluginError):
+    """Two plugins registered the same (kind, name); the message names both."""
+
+
+class DataError(AstraGuardError, ValueError):
+    """Input data is unreadable or inconsistent; the message names file, row and column."""
+
+
+class ValidationFailed(DataError):
+    """A quality gate set to ``error`` failed; :attr:`report` holds the full report."""
+
+    def __init__(self, message: str, report: object = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class NotFittedError(AstraGuardError, ValueError, AttributeError):
+    """An estimator or detector was used before ``fit``."""
+
+
+class StageError(AstraGuardError, RuntimeError):
+    """A pipeline stage failed; :attr:`stage` names it and ``__cause__`` holds the reason."""
+
+    def __init__(self, stage: str, message: str) -> None:
+        super().__init__(f"stage '{stage}' failed: {message}")
+        self.stage = stage
+
+
+class BundleError(AstraGuardError, ValueError):
+    """A model bundle cannot be written or loaded."""
+
+
+class IntegrityError(BundleError):
+    """A bundle file's SHA-256 does not match its manifest; the message names the file."""
