@@ -9,6 +9,7 @@ from .frame import Frame  # noqa: E402
 from .pipeline import Pipeline, run_pipeline  # noqa: E402
 from .plugins import build_registry  # noqa: E402
 from .result import RunResult  # noqa: E402
+from .scoring import load_bundle  # noqa: E402
 from .seed_api import TrainingPipeline  # noqa: E402
 
 __all__ = [
@@ -20,5 +21,6 @@ __all__ = [
     "TrainingPipeline",
     "__version__",
     "build_registry",
+    "load_bundle",
     "run_pipeline",
 ]

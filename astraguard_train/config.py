@@ -20,7 +20,6 @@ import attrs
 
 from .errors import ConfigError
 
-
 # -- tables ---------------------------------------------------------------------------------
 
 
@@ -93,10 +92,14 @@ class EvaluateConfig:
 
 @attrs.frozen
 class PostprocessConfig:
-    """``[postprocess]``: turn raw flags into operator-sized alarms."""
+    """``[postprocess]``: turn raw flags into operator-sized alarms (see postprocess.py).
+
+    ``causal = true`` uses forms where a row's flag never depends on later rows.
+    """
 
     min_event_length: int = 1
     merge_gap: int = 0
+    causal: bool = False
 
 
 @attrs.frozen
@@ -206,12 +209,26 @@ class PipelineConfig:
         ``transforms.0.window=10``.
         """
         data = self.to_dict()
+        parsed: list[tuple[list[str], Any, str]] = []
         for item in assignments:
             key, sep, raw = item.partition("=")
             key = key.strip()
             if not sep or not key:
-                raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. model.n_estimators=300")
-            _assign(data, key.split("."), _parse_value(raw.strip()), item)
+                raise ConfigError(
+                    f"--set {item!r}: expected KEY=VALUE, e.g. model.n_estimators=300"
+                )
+            parsed.append((key.split("."), _parse_value(raw.strip()), item))
+        # Choosing another plugin starts its table afresh: the old plugin's parameters rarely
+        # apply to the new one. Name changes go first so the other assignments land on top.
+        parsed.sort(key=lambda p: p[0][-1] != "name")
+        for path, value, item in parsed:
+            if path[-1] == "name" and path[0] in _PLUGIN_TABLES:
+                table = _lookup(data, path[:-1])
+                if isinstance(table, dict) and table.get("name") != value:
+                    keep = _PLUGIN_TABLES[path[0]]
+                    for k in [k for k in table if k not in keep]:
+                        del table[k]
+            _assign(data, path, value, item)
         return type(self).from_dict(data, source=self.source)
 
     def evolve(self, **changes: Any) -> PipelineConfig:
@@ -248,6 +265,10 @@ class PipelineConfig:
                     f"{where}: evaluate.metrics: unknown metric '{name}'; "
                     f"available: {', '.join(registry.names('metric'))}"
                 )
+        if self.search:
+            from .search import SearchConfig  # search builds on this module
+
+            SearchConfig.from_mapping(self.search, where)
 
 
 # -- structuring ----------------------------------------------------------------------------
@@ -340,11 +361,38 @@ def _type_name(hint: Any) -> str:
 
 
 def _convert(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) and all(isinstance(v, str) for v in value) else value
+    return (
+        tuple(value)
+        if isinstance(value, list) and all(isinstance(v, str) for v in value)
+        else value
+    )
 
 
 def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items() if v is not None}
+
+
+# Plugin tables, and the keys of each that are not the plugin's own parameters.
+_PLUGIN_TABLES: dict[str, tuple[str, ...]] = {
+    "loader": (),
+    "transforms": (),
+    "scaler": (),
+    "model": (),
+    "threshold": (),
+    "persist": ("output", "bundle_name"),
+}
+
+
+def _lookup(data: Any, path: list[str]) -> Any:
+    node = data
+    for part in path:
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return None
+    return node
 
 
 def _parse_value(raw: str) -> Any:

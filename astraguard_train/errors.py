@@ -58,3 +58,23 @@ class BundleError(AstraGuardError, ValueError):
 
 class IntegrityError(BundleError):
     """A bundle file's SHA-256 does not match its manifest; the message names the file."""
+
+
+class BundleFormatError(BundleError):
+    """A bundle was written in a newer format than this version of astraguard-train reads."""
+
+
+class BundlePluginError(BundleError, LookupError):
+    """A plugin a bundle needs is not installed; the message names the distribution."""
+
+
+class UntrustedTypeError(BundleError):
+    """A bundle file holds a type outside the persister's allow-list; loading was refused."""
+
+
+class LibraryVersionWarning(UserWarning):
+    """A bundle was written with other library versions than the ones installed now."""
+
+
+class ConformanceError(AstraGuardError, AssertionError):
+    """A plugin breaks its kind's contract (``astraguard_train.testing``); names the check."""

@@ -11,7 +11,9 @@ from .detector import Scored
 from .registry import Registry
 
 
-def evaluate(scored: Scored, registry: Registry, names: Sequence[str] | None = None) -> dict[str, Any]:
+def evaluate(
+    scored: Scored, registry: Registry, names: Sequence[str] | None = None
+) -> dict[str, Any]:
     """Return the merged output of each metric plugin (all registered ones by default).
 
     ``flagged_share`` is always reported; label-based metrics only when the rows have labels.

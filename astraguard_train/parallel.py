@@ -2,12 +2,18 @@
 
 ``backend`` is ``loky`` (processes on this machine, the default), ``threading``, ``dask``
 (a running Dask scheduler at ``scheduler``) or ``dask-local`` (a ``distributed.LocalCluster``
-started for the call). Results come back in input order whatever the backend.
+on 127.0.0.1 started for the call and stopped after it). Results come back in input order
+whatever the backend, so a seeded job list gives the same answers everywhere.
+
+``n_jobs`` follows joblib: a positive count, or ``-1`` for every core (``-2`` all but one).
+With ``dask`` the cluster decides how many run at once; with ``dask-local`` ``n_jobs`` is the
+number of single-threaded workers (2 when not positive).
 """
 
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -16,6 +22,26 @@ import joblib
 from .errors import ConfigError
 
 BACKENDS = ("loky", "threading", "dask", "dask-local")
+
+#: How long to wait for a Dask scheduler to answer before giving up.
+CONNECT_TIMEOUT_SECONDS = 10
+
+
+def check_backend(backend: str, n_jobs: int, scheduler: str | None, where: str = "train") -> None:
+    """Raise :class:`ConfigError` naming ``where.backend`` / ``where.n_jobs`` for bad settings."""
+    if backend not in BACKENDS:
+        raise ConfigError(
+            f"{where}.backend: unknown backend '{backend}'; available: {', '.join(BACKENDS)}"
+        )
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0:
+        raise ConfigError(
+            f"{where}.n_jobs: must be a non-zero integer (-1 = every core), got {n_jobs!r}"
+        )
+    if backend == "dask" and not scheduler:
+        raise ConfigError(
+            f"{where}.scheduler: backend 'dask' needs a scheduler address "
+            "(e.g. tcp://127.0.0.1:8786, or --scheduler ADDRESS)"
+        )
 
 
 @contextlib.contextmanager
@@ -27,16 +53,57 @@ def _dask_client(backend: str, scheduler: str | None, n_jobs: int) -> Iterator[A
             f"backend '{backend}' needs dask.distributed: pip install 'astraguard-train[dask]'"
         ) from None
     if backend == "dask":
-        if not scheduler:
-            raise ConfigError("backend 'dask' needs a scheduler address (--scheduler ADDRESS)")
-        with Client(scheduler) as client:
+        try:
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT_SECONDS)
+        except (OSError, TimeoutError) as exc:
+            raise ConfigError(
+                f"cannot reach the Dask scheduler at {scheduler}: {exc}"
+            ) from None
+        with client:
             yield client
     else:
         workers = n_jobs if n_jobs and n_jobs > 0 else 2
-        with LocalCluster(
-            n_workers=workers, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
-        ) as cluster, Client(cluster) as client:
+        with warnings.catch_warnings():
+            # Its HTTP server moving off a busy default port is no news to the user.
+            warnings.filterwarnings("ignore", message="Port .* is already in use")
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+            )
+        with cluster, Client(cluster) as client:
             yield client
+
+
+def iter_parallel(
+    func: Callable[..., Any],
+    jobs: Sequence[tuple[Any, ...]],
+    *,
+    n_jobs: int = 1,
+    backend: str = "loky",
+    scheduler: str | None = None,
+) -> Iterator[Any]:
+    """Yield ``func(*args)`` for each ``args`` in ``jobs``, in input order, as they finish.
+
+    Yielding one result at a time lets a caller show progress while the rest still run.
+    A single job, or ``n_jobs == 1`` with a local backend, runs in this process (no pickling).
+
+    :raises ConfigError: for an unknown backend, a bad ``n_jobs`` or an unreachable scheduler.
+    """
+    check_backend(backend, n_jobs, scheduler)
+    jobs = list(jobs)
+    if backend in ("loky", "threading") and (n_jobs == 1 or len(jobs) <= 1):
+        for args in jobs:
+            yield func(*args)
+        return
+    tasks = (joblib.delayed(func)(*a) for a in jobs)
+    if backend.startswith("dask"):
+        with _dask_client(backend, scheduler, n_jobs), joblib.parallel_backend("dask"):
+            yield from joblib.Parallel(return_as="generator")(tasks)
+        return
+    yield from joblib.Parallel(n_jobs=n_jobs, backend=backend, return_as="generator")(tasks)
 
 
 def run_parallel(
@@ -47,17 +114,8 @@ def run_parallel(
     backend: str = "loky",
     scheduler: str | None = None,
 ) -> list[Any]:
-    """Call ``func(*args)`` for each ``args`` in ``jobs``; return the results in order.
+    """Call ``func(*args)`` for each ``args`` in ``jobs``; return the results in input order.
 
-    A single job, or ``n_jobs == 1`` with a local backend, runs in this process.
+    :raises ConfigError: as :func:`iter_parallel`.
     """
-    if backend not in BACKENDS:
-        raise ConfigError(f"unknown backend '{backend}'; available: {', '.join(BACKENDS)}")
-    if backend in ("loky", "threading") and (n_jobs == 1 or len(jobs) <= 1):
-        return [func(*args) for args in jobs]
-    if backend.startswith("dask"):
-        with _dask_client(backend, scheduler, n_jobs), joblib.parallel_backend("dask"):
-            return list(joblib.Parallel()(joblib.delayed(func)(*a) for a in jobs))
-    return list(
-        joblib.Parallel(n_jobs=n_jobs, backend=backend)(joblib.delayed(func)(*a) for a in jobs)
-    )
+    return list(iter_parallel(func, jobs, n_jobs=n_jobs, backend=backend, scheduler=scheduler))

@@ -68,7 +68,10 @@ def stage_load(ctx: RunContext) -> dict[str, Any]:
     else:
         loader = ctx.registry.create("loader", spec.name, spec.params, where="loader")
         ctx.frame = loader.load(ctx.data) if ctx.data is not None else loader.load()
-    return {"loader": spec.name if not isinstance(ctx.data, Frame) else "frame", **ctx.frame.summary()}
+    return {
+        "loader": spec.name if not isinstance(ctx.data, Frame) else "frame",
+        **ctx.frame.summary(),
+    }
 
 
 def stage_validate(ctx: RunContext) -> dict[str, Any]:
@@ -107,10 +110,11 @@ def stage_features(ctx: RunContext) -> dict[str, Any]:
 
 def stage_train(ctx: RunContext) -> dict[str, Any]:
     assert ctx.plan is not None and ctx.split is not None
+    before = dict(ctx.plan.counts)  # the features stage has counted these already
     ctx.detector = training.fit_detector(ctx.config, ctx.registry, ctx.plan, ctx.split)
     for key, n in ctx.plan.counts.items():
         if key.startswith("train_"):
-            ctx.count(key, n)
+            ctx.count(key, n - before.get(key, 0))
     return {
         "groups": len(ctx.detector.chains),
         "threshold": ctx.detector.threshold,
@@ -128,6 +132,8 @@ def stage_evaluate(ctx: RunContext) -> dict[str, Any]:
         return {"skipped": True}
     ctx.test_scores = ctx.detector.score_frame(ctx.split.test)
     ctx.count("test_rows_not_scored", ctx.split.test.n_rows - ctx.test_scores.n_rows)
+    for key, n in ctx.test_scores.counts.items():
+        ctx.count(f"test_{key}", n)
     ctx.metrics = evaluate(ctx.test_scores, ctx.registry, ctx.config.evaluate.metrics)
     return dict(ctx.metrics)
 

@@ -31,9 +31,11 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "astraguard_train.builtin.scalers",
     "astraguard_train.builtin.models",
     "astraguard_train.builtin.pyod_models",
+    "astraguard_train.builtin.ensemble",
     "astraguard_train.builtin.persisters",
     "astraguard_train.builtin.metrics",
     "astraguard_train.builtin.thresholds",
+    "astraguard_train.builtin.timeseries",
 )
 
 
@@ -88,8 +90,10 @@ def build_plugin_manager(
                 f"register an instance or module, not the class {plugin.__name__}; "
                 f"did you mean {plugin.__name__}()?"
             )
-        name = pm.register(plugin)
-        assert name is not None
+        name = getattr(plugin, "__name__", None) or (
+            f"{type(plugin).__module__}.{type(plugin).__qualname__}"
+        )
+        pm.register(plugin, name=name)
         origins[name] = _distribution_of(plugin)
 
     _drop_invalid(pm, broken, origins)
@@ -143,8 +147,7 @@ def build_registry(*, load_entrypoints: bool = True, plugins: Iterable[Any] = ()
     failed: set[str] = {b.name for b in broken}
     for kind, hook_name in KIND_HOOKS.items():
         caller = getattr(pm.hook, hook_name)
-        # pluggy lists implementations last-registered first; register in load order instead
-        for impl in reversed(caller.get_hookimpls()):
+        for impl in caller.get_hookimpls():  # in registration order: built-ins first
             plugin_name = impl.plugin_name
             if plugin_name in failed:
                 continue
@@ -179,8 +182,9 @@ def build_registry(*, load_entrypoints: bool = True, plugins: Iterable[Any] = ()
 
             try:
                 impl.function(register=register)
-            except Exception as exc:  # isolate the failing plugin
+            except Exception as exc:  # isolate the failing plugin, all of its entries
                 failed.add(plugin_name)
+                registry.discard_plugin(plugin_name)
                 _report_broken(registry.broken, plugin_name, dist, f"{hook_name} raised {exc!r}")
                 continue
             for entry in pending:

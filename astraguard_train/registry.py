@@ -87,7 +87,9 @@ class Entry:
         try:
             return self.factory(**params)
         except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{where}: {self.kind} '{self.name}' rejected its parameters: {exc}") from exc
+            raise ConfigError(
+                f"{where}: {self.kind} '{self.name}' rejected its parameters: {exc}"
+            ) from exc
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -147,9 +149,23 @@ class Registry:
             first = self._entries[key]
             raise DuplicatePluginError(
                 f"{entry.kind} '{entry.name}' is registered by two plugins: "
-                f"'{first.plugin}' ({first.distribution}) and '{entry.plugin}' ({entry.distribution})"
+                f"'{first.plugin}' ({first.distribution}) and "
+                f"'{entry.plugin}' ({entry.distribution})"
             )
         self._entries[key] = entry
+
+    def subset(self, keys: Iterable[tuple[str, str]]) -> Registry:
+        """A registry of only the entries at ``keys`` (kind, name), without the plugin manager:
+        small and picklable, for worker processes. Its ``hook`` is unavailable."""
+        out = Registry(None)
+        for kind, name in keys:
+            out.add(self.get(kind, name))
+        return out
+
+    def discard_plugin(self, plugin: str) -> None:
+        """Remove every entry that ``plugin`` registered (it turned out to be broken)."""
+        for key in [k for k, e in self._entries.items() if e.plugin == plugin]:
+            del self._entries[key]
 
     def get(self, kind: str, name: str) -> Entry:
         """Return the entry, or raise :class:`UnknownPluginError` listing the names that exist."""
@@ -168,7 +184,11 @@ class Registry:
         return (kind, name) in self._entries
 
     def create(
-        self, kind: str, name: str, params: Mapping[str, Any] | None = None, where: str | None = None
+        self,
+        kind: str,
+        name: str,
+        params: Mapping[str, Any] | None = None,
+        where: str | None = None,
     ) -> Any:
         """Look up ``(kind, name)`` and build it with ``params``."""
         return self.get(kind, name).create(params, where)

@@ -22,7 +22,11 @@ class TrainingPipeline:
         self.config = config or PipelineConfig()
 
     def run_full_pipeline(
-        self, data_path: str, data_type: str = "csv", output: str | None = None, **loader_params: Any
+        self,
+        data_path: str,
+        data_type: str = "csv",
+        output: str | None = None,
+        **loader_params: Any,
     ) -> dict[str, Any]:
         config = self.config
         params = {"path": str(data_path), **loader_params}

@@ -12,8 +12,8 @@ import attrs
 import numpy as np
 
 from .config import PipelineConfig
-from .detector import Chain, TrainedDetector
-from .errors import DataError
+from .detector import Chain, TrainedDetector, as_threshold, threshold_value
+from .errors import AstraGuardError, DataError
 from .frame import Frame
 from .parallel import run_parallel
 from .registry import Registry
@@ -24,14 +24,15 @@ from .splits import Split
 class ThresholdContext:
     """What a threshold strategy may look at: never the test part.
 
-    :param train_scores: the detector's scores on its training rows.
+    :param train_scores: the detector's scores on its training rows; None when the
+        strategy declared ``needs_train_scores = False`` and the detector keeps none.
     :param validation_scores: scores on the validation part (None when there is none).
     :param validation_labels: the validation part's labels, when it has them.
     :param validation_frame: the scored validation rows (timestamps, channels).
     :param train_frame: the training features the detector was fitted on.
     """
 
-    train_scores: np.ndarray
+    train_scores: np.ndarray | None
     validation_scores: np.ndarray | None = None
     validation_labels: np.ndarray | None = None
     validation_frame: Frame | None = None
@@ -68,6 +69,11 @@ def new_chain(config: PipelineConfig, registry: Registry) -> Chain:
         registry.create("transform", t.name, t.params, where=f"transforms.{i}")
         for i, t in enumerate(config.transforms)
     ]
+    if config.missing.policy == "median":
+        from .missing import MedianImputer
+
+        # First, so it is fitted on the training part only and travels in the bundle.
+        transforms.insert(0, MedianImputer())
     scaler = registry.create("scaler", config.scaler.name, config.scaler.params, where="scaler")
     model = registry.create("model", config.model.name, config.model.params, where="model")
     return Chain(transforms, scaler, model)
@@ -105,11 +111,28 @@ def plan_training(config: PipelineConfig, registry: Registry, split: Split) -> T
     dropped = sum(c.rows_dropped_ for c in chains.values())
     if dropped:
         counts["train_rows_dropped_by_transforms"] = dropped
+    # Per-group chains cover every training row once; a fallback chain would repeat them.
+    counted = [c for k, c in chains.items() if k is not None] or list(chains.values())
+    filled = sum(getattr(t, "n_filled_", 0) for c in counted for t in c.transforms[:1])
+    if filled:
+        counts["values_filled_median"] = int(filled)
     return TrainingPlan(chains, features, val_groups, counts)
 
 
-def _fit_one(chain: Chain, features: Frame) -> Chain:
-    return chain.fit_model(features)
+def _fit_one(
+    chain: Chain, features: Frame, train_scores: bool = True, group: Any = None
+) -> Chain:
+    try:
+        return chain.fit_model(features, train_scores=train_scores)
+    except AstraGuardError:
+        raise
+    except Exception as exc:  # say which group's model failed; one group can be tiny
+        if group is None:
+            raise
+        raise DataError(
+            f"train.group_by: fitting the model for group {group!r} "
+            f"({features.n_rows} training rows) failed: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def fit_detector(
@@ -117,28 +140,30 @@ def fit_detector(
 ) -> TrainedDetector:
     """Fit every chain's model (groups in parallel) and choose each chain's threshold."""
     keys = list(plan.chains)
+    spec = config.threshold
+    # strategies that look only at the validation part say so; the default is to score
+    needs = bool(getattr(registry.get("threshold", spec.name).factory, "needs_train_scores", True))
     fitted = run_parallel(
         _fit_one,
-        [(plan.chains[k], plan.features[k]) for k in keys],
+        [(plan.chains[k], plan.features[k], needs, k) for k in keys],
         n_jobs=config.train.n_jobs,
         backend=config.train.backend,
         scheduler=config.train.scheduler,
     )
     chains = dict(zip(keys, fitted, strict=True))
     plan.chains = chains
-    spec = config.threshold
-    thresholds: dict[Any, float] = {}
+    thresholds: dict[Any, Any] = {}
     infos: dict[Any, dict[str, Any]] = {}
     for key, chain in chains.items():
         strategy = registry.create("threshold", spec.name, spec.params, where="threshold")
         ctx = _threshold_context(chain, plan.features[key], plan.validation.get(key))
-        thresholds[key] = float(strategy.choose(ctx))
+        thresholds[key] = as_threshold(strategy.choose(ctx))
         infos[key] = dict(getattr(strategy, "info_", {}) or {})
     info: dict[str, Any] = {"method": spec.name, "params": dict(spec.params)}
     if len(chains) == 1:
         info.update(next(iter(infos.values())))
     else:
-        info["per_group"] = {str(k): thresholds[k] for k in chains}
+        info["per_group"] = {str(k): threshold_value(thresholds[k]) for k in chains}
     from .postprocess import make_postprocessor
 
     return TrainedDetector(

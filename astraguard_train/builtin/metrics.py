@@ -21,6 +21,10 @@ def confusion(y_true: np.ndarray, flags: np.ndarray) -> dict[str, int]:
     }
 
 
+def _first_line(doc: str | None) -> str:
+    return (doc or "").strip().splitlines()[0]
+
+
 def _ratio(a: float, b: float) -> float:
     return float(a / b) if b else 0.0
 
@@ -61,7 +65,30 @@ def ranking(
     }
 
 
+def events(
+    y_true: np.ndarray | None, scores: np.ndarray, flags: np.ndarray, frame: Frame
+) -> dict[str, Any]:
+    """Event-wise precision, recall, F1 and detection delay (needs labels and timestamps).
+
+    Rows are put in time order within each channel first; see :mod:`astraguard_train.events`.
+    """
+    if y_true is None or frame.timestamps is None:
+        return {}
+    from ..events import event_score
+
+    order = frame.time_order()
+    segment = frame.channels[order] if frame.channels is not None else None
+    result = event_score(
+        np.asarray(y_true)[order],
+        np.asarray(flags, dtype=bool)[order],
+        segment=segment,
+        timestamps=frame.timestamps[order],
+    )
+    return result.to_dict()
+
+
 @hookimpl
 def register_metrics(register: Any) -> None:
     register("classification", lambda: classification, description=classification.__doc__)
     register("ranking", lambda: ranking, description=ranking.__doc__)
+    register("events", lambda: events, description=_first_line(events.__doc__))

@@ -1,0 +1,13 @@
+"""The ``ensemble`` model: member detectors' normalised scores, combined."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..ensemble import EnsembleDetector
+from ..hookspecs import hookimpl
+
+
+@hookimpl
+def register_models(register: Any) -> None:
+    register("ensemble", EnsembleDetector)

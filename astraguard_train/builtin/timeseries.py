@@ -1,0 +1,19 @@
+"""Built-in time-series plugins: the ``forecast`` detector and the ``dynamic`` threshold."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..dynamic_threshold import DynamicThreshold
+from ..forecast import ForecastDetector
+from ..hookspecs import hookimpl
+
+
+@hookimpl
+def register_models(register: Any) -> None:
+    register("forecast", ForecastDetector)
+
+
+@hookimpl
+def register_thresholds(register: Any) -> None:
+    register("dynamic", DynamicThreshold)

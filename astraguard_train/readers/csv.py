@@ -1,0 +1,232 @@
+"""CSV files (optionally gzipped) read by pyarrow's multithreaded CSV reader.
+
+pyarrow does the parsing and type conversion in C++; this module sets it up, re-reads the
+file with Python's :mod:`csv` module only when something went wrong (to name the line), and
+streams fixed-size chunks for files larger than memory.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from ..errors import DataError
+from .chunks import check_rows, rebatch
+from .files import is_gzip, is_utf8, open_stream
+from .roles import Locator
+
+_COLUMN_COUNT = re.compile(r"Expected (\d+) columns, got (\d+)")
+_CONVERSION = re.compile(
+    r"In CSV column #(\d+): .*CSV conversion error to (\w+).*invalid value '(.*)'"
+)
+
+#: Bytes per block handed to pyarrow's parser threads when streaming.
+BLOCK_SIZE = 1 << 22
+#: Bytes read to infer column types before the real read.
+PEEK_SIZE = 1 << 20
+
+
+def _options(
+    delimiter: str, encoding: str | None, column_types: dict[str, pa.DataType] | None = None,
+    block_size: int | None = None, newlines_in_values: bool = False,
+) -> dict[str, object]:
+    read = pacsv.ReadOptions(
+        encoding="utf8" if is_utf8(encoding) else str(encoding),
+        **({"block_size": block_size} if block_size else {}),
+    )
+    parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=newlines_in_values)
+    convert = pacsv.ConvertOptions(column_types=column_types or {}, strings_can_be_null=True)
+    return {"read_options": read, "parse_options": parse, "convert_options": convert}
+
+
+def read_csv_table(
+    path: Path,
+    delimiter: str = ",",
+    encoding: str | None = "utf-8",
+    text_columns: Iterable[str] = (),
+) -> pa.Table:
+    """Read the whole file into a table.
+
+    Column types are inferred from the first block (numbers as float64) and then given to the
+    reader: with every type fixed it converts each block as it goes instead of keeping the
+    raw text of all blocks in case a later one changes a column's type, which about halves
+    the peak memory. A later value that does not fit its column raises, naming its line.
+
+    :param text_columns: the role columns (see :func:`_stable_type`).
+    :raises DataError: naming the file and line for unparseable content, an empty file or a
+        header without rows.
+    """
+    _check_delimiter(delimiter)
+    try:
+        types = _column_types(path, delimiter, encoding, text_columns)
+        try:
+            with open_stream(path) as stream:
+                table = pacsv.read_csv(stream, **_options(delimiter, encoding, types))
+        except pa.ArrowInvalid as exc:
+            if not _COLUMN_COUNT.search(str(exc)):
+                raise
+            # A quoted value may hold a line break; reading for that is slower, so only
+            # when the fast read found a row of the wrong length.
+            with open_stream(path) as stream:
+                table = pacsv.read_csv(
+                    stream, **_options(delimiter, encoding, types, newlines_in_values=True)
+                )
+    except (pa.ArrowInvalid, OSError, EOFError, UnicodeError) as exc:
+        raise translate_error(exc, path, delimiter, encoding) from None
+    if table.num_rows == 0:
+        raise DataError(f"{path}: has a header but no data rows")
+    return table
+
+
+def iter_csv_tables(
+    path: Path,
+    rows: int,
+    delimiter: str = ",",
+    encoding: str | None = "utf-8",
+    text_columns: Iterable[str] = (),
+) -> Iterator[tuple[int, pa.Table]]:
+    """Yield ``(offset, table)`` chunks of ``rows`` rows (the last may be shorter).
+
+    Column types come from the first block and are then fixed (numbers as float64), so every
+    chunk has the same columns and types; a later value that does not fit raises.
+
+    :raises DataError: as :func:`read_csv_table`.
+    """
+    _check_delimiter(delimiter)
+    check_rows(rows)
+    produced = False
+    try:
+        types = _column_types(path, delimiter, encoding, text_columns)
+        with open_stream(path) as stream:
+            reader = pacsv.open_csv(
+                stream, **_options(delimiter, encoding, types, block_size=BLOCK_SIZE)
+            )
+            for chunk in rebatch(reader, reader.schema, rows):
+                produced = True
+                yield chunk
+    except (pa.ArrowInvalid, OSError, EOFError, UnicodeError) as exc:
+        raise translate_error(exc, path, delimiter, encoding) from None
+    if not produced:
+        raise DataError(f"{path}: has a header but no data rows")
+
+
+def _column_types(
+    path: Path, delimiter: str, encoding: str | None, text_columns: Iterable[str]
+) -> dict[str, pa.DataType]:
+    """Each column's type as inferred from the first block, made stable (see below)."""
+    text = set(text_columns)
+    with open_stream(path) as stream:
+        reader = pacsv.open_csv(stream, **_options(delimiter, encoding, block_size=PEEK_SIZE))
+        return {f.name: _stable_type(f.name, f.type, text) for f in reader.schema}
+
+
+def _stable_type(name: str, kind: pa.DataType, text: set[str]) -> pa.DataType:
+    """Feature numbers become float64 (so integers, then fractions, both fit), times
+    nanoseconds. In a role column (``text``: timestamp, channel, extras) integers stay int64
+    (epoch nanoseconds need all 64 bits) and text is dictionary-encoded (a channel or split
+    column repeats a few values)."""
+    if pa.types.is_timestamp(kind):
+        return pa.timestamp("ns", kind.tz)
+    if pa.types.is_null(kind):
+        return pa.string() if name in text else pa.float64()
+    if pa.types.is_integer(kind) and name in text:
+        return pa.int64()
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        return pa.float64()
+    if pa.types.is_string(kind) and name in text:
+        return pa.dictionary(pa.int32(), pa.string())
+    return kind
+
+
+def _check_delimiter(delimiter: str) -> None:
+    if not isinstance(delimiter, str) or len(delimiter) != 1:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"loader.delimiter: must be one character, got {delimiter!r}")
+
+
+# -- naming the place -----------------------------------------------------------------------
+
+
+def _open_text(path: Path, encoding: str | None) -> IO[str]:
+    enc = "utf-8-sig" if is_utf8(encoding) else str(encoding)
+    if is_gzip(path):
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding=enc, newline="", errors="replace")
+    return open(path, encoding=enc, newline="", errors="replace")
+
+
+def _records(path: Path, delimiter: str, encoding: str | None) -> Iterator[tuple[int, list[str]]]:
+    """Yield (first line of the record, fields) for every record after the header."""
+    with _open_text(path, encoding) as fh:
+        reader = csv.reader(fh, delimiter=delimiter)
+        line = 1
+        for i, fields in enumerate(reader):
+            start, line = line, reader.line_num + 1
+            if i:
+                yield start, fields
+
+
+def csv_locator(path: Path, delimiter: str = ",", encoding: str | None = "utf-8") -> Locator:
+    """A :data:`~.roles.Locator` naming the file line of a data row (scans only when called)."""
+
+    def locate(row: int) -> str:
+        for i, (line, _fields) in enumerate(_records(path, delimiter, encoding)):
+            if i == row:
+                return f"line {line}"
+        return f"row {row + 1}"
+
+    return locate
+
+
+def translate_error(
+    exc: BaseException, path: Path, delimiter: str, encoding: str | None
+) -> DataError:
+    """Turn a pyarrow or I/O error into a :class:`DataError` naming the file and line."""
+    message = str(exc)
+    if isinstance(exc, (OSError, EOFError)) and not isinstance(exc, pa.ArrowException):
+        return DataError(f"{path}: cannot read: {message}")
+    if "Empty CSV file" in message:
+        with _open_text(path, encoding) as fh:
+            header = fh.readline().strip()
+        if header:  # a header line without a line break, and nothing after it
+            return DataError(f"{path}: has a header but no data rows")
+        return DataError(f"{path}: the file is empty")
+    if "UTF8" in message or isinstance(exc, UnicodeError):
+        return DataError(f"{path}: not valid {encoding or 'utf-8'} text; set loader.encoding")
+    count = _COLUMN_COUNT.search(message)
+    if count:
+        expected = int(count.group(1))
+        for line, fields in _records(path, delimiter, encoding):
+            if len(fields) != expected:
+                return DataError(
+                    f"{path}: line {line}: expected {expected} fields (as in the header), "
+                    f"got {len(fields)}"
+                )
+        return DataError(f"{path}: a row has {count.group(2)} fields, the header {expected}")
+    conversion = _CONVERSION.search(message)
+    if conversion:
+        col, kind, value = int(conversion.group(1)), conversion.group(2), conversion.group(3)
+        name = f"#{col + 1}"
+        for line, fields in _records(path, delimiter, encoding):
+            if col < len(fields) and fields[col] == value:
+                return DataError(
+                    f"{path}: line {line}, column {_header(path, delimiter, encoding, col)!r}: "
+                    f"value {value!r} is not a {'number' if kind in ('double', 'int64') else kind}"
+                    " (the column's type was set by the rows before it)"
+                )
+        return DataError(f"{path}: column {name}: value {value!r} cannot be read as {kind}")
+    return DataError(f"{path}: cannot parse as CSV: {message}")
+
+
+def _header(path: Path, delimiter: str, encoding: str | None, col: int) -> str:
+    with _open_text(path, encoding) as fh:
+        header = next(csv.reader(fh, delimiter=delimiter), [])
+    return header[col] if col < len(header) else f"#{col + 1}"

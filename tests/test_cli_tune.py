@@ -1,0 +1,138 @@
+"""``astraguard-train tune`` and ``compare``: JSON contracts, the winner's TOML, progress."""
+
+from __future__ import annotations
+
+import io
+import json
+import tomllib
+
+import numpy as np
+import pytest
+
+from astraguard_train.cli import main
+from astraguard_train.config import PipelineConfig
+from astraguard_train.progress import ProgressBar, format_seconds
+from astraguard_train.toml_writer import dumps
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(400, 3))
+    labels = (np.linalg.norm(X, axis=1) > 2.6).astype(int)
+    rows = ["a,b,c,label"] + [f"{x[0]},{x[1]},{x[2]},{y}" for x, y in zip(X, labels, strict=True)]
+    data = tmp_path / "rows.csv"
+    data.write_text("\n".join(rows) + "\n")
+    path = tmp_path / "tune.toml"
+    path.write_text(
+        f"""
+[loader]
+name = "csv"
+path = "{data}"
+label_column = "label"
+
+[split]
+strategy = "random"
+test_size = 0.3
+
+[search]
+metric = "roc_auc"
+validation_size = 0.3
+[search.space]
+"model.name" = ["iforest", "lof"]
+"model.n_neighbors" = [10, 30]
+"""
+    )
+    return path
+
+
+def test_tune_json_contract_and_winning_toml(config_file, tmp_path, capsys):
+    out_dir = tmp_path / "out"
+    code = main(["tune", str(config_file), "--json", "--output", str(out_dir)])
+    captured = capsys.readouterr()
+    assert code == 0
+    doc = json.loads(captured.out)  # stdout holds the JSON alone
+    assert {"leaderboard", "best", "test_metrics", "artifact"} <= set(doc)
+    board = doc["leaderboard"]
+    assert [set(e) for e in board] == [{"params", "score"}] * 3
+    assert doc["best"] == board[0]
+    assert [e["score"] for e in board] == sorted((e["score"] for e in board), reverse=True)
+    assert "roc_auc" in doc["test_metrics"]
+    assert (out_dir / "detector" / "1" / "manifest.json").is_file()
+    assert doc["artifact"].endswith("detector/1")
+    assert "candidates [" in captured.err and "3/3" in captured.err  # progress on stderr
+    # The winner's config is ordinary TOML that `run` repeats exactly.
+    best = doc["best_config"]
+    winner = PipelineConfig.from_toml(best)
+    assert "search" not in tomllib.loads(open(best).read())
+    assert winner.model.name == board[0]["params"]["model.name"]
+    assert main(["run", best, "--json", "--output", str(tmp_path / "again")]) == 0
+    rerun = json.loads(capsys.readouterr().out)
+    assert rerun["metrics"]["roc_auc"] == pytest.approx(doc["test_metrics"]["roc_auc"])
+
+
+def test_tune_text_summary(config_file, tmp_path, capsys):
+    assert main(["tune", str(config_file), "--output", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    assert "3 candidates x 1 fold(s)" in out and "best:" in out and "winning config:" in out
+
+
+def test_tune_bad_search_key_is_a_usage_error(config_file, capsys):
+    code = main(["tune", str(config_file), "--set", "search.metric=\"accuracy\""])
+    assert code == 2
+    assert "search.metric" in capsys.readouterr().err
+
+
+def test_tune_without_search_table_says_so(tmp_path, capsys):
+    assert main(["tune", "--set", "loader.n_samples=300"]) == 2
+    assert "no [search] table" in capsys.readouterr().err
+
+
+def test_compare_json_is_sorted_by_the_metric(config_file, capsys):
+    code = main(["compare", str(config_file), "--models", "iforest,lof,pyod.ecod",
+                 "--metric", "pr_auc", "--json"])
+    assert code == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["metric"] == "pr_auc" and doc["part"] == "test"
+    scores = [r["score"] for r in doc["leaderboard"]]
+    assert sorted(r["model"] for r in doc["leaderboard"]) == ["iforest", "lof", "pyod.ecod"]
+    assert scores == sorted(scores, reverse=True)
+    assert all(r["metrics"]["pr_auc"] == r["score"] for r in doc["leaderboard"])
+
+
+def test_compare_unknown_model_is_a_usage_error(config_file, capsys):
+    assert main(["compare", str(config_file), "--models", "iforest,isolation"]) == 2
+    assert "--models: unknown model 'isolation'" in capsys.readouterr().err
+
+
+def test_compare_help_says_it_is_a_report(capsys):
+    with pytest.raises(SystemExit):
+        main(["compare", "--help"])
+    assert "test part" in capsys.readouterr().out
+
+
+def test_toml_writer_round_trips_config_shapes():
+    data = {
+        "title": 'quote " and \\ back\nslash',
+        "n": 3, "x": 0.1, "big": float("inf"), "ok": True, "none": None,
+        "transforms": [{"name": "lag", "lags": [1, 2]}, {"name": "rolling", "window": 5}],
+        "model": {"name": "ensemble", "members": [{"name": "lof", "n_neighbors": 20}]},
+        "search": {"metric": "roc_auc", "space": {"model.name": ["iforest", "lof"]}},
+        "validation": {"ranges": {"temp c": [-40.0, 85.0]}},
+    }
+    back = tomllib.loads(dumps(data, header="made by a test\nsecond line"))
+    expected = {k: v for k, v in data.items() if k != "none"}
+    assert back == expected
+
+
+def test_progress_bar_shows_elapsed_and_estimate():
+    stream = io.StringIO()
+    bar = ProgressBar("candidates", stream=stream, always=True)
+    line = bar.render(2, 8, 30.0)
+    assert "2/8" in line and "elapsed 00:30" in line and "about 01:30 left" in line
+    bar(1, 4)
+    assert "1/4" in stream.getvalue()
+    assert format_seconds(3700) == "1:01:40"
+    quiet = io.StringIO()
+    ProgressBar("x", stream=quiet)(1, 2)  # not a terminal, not asked: nothing written
+    assert quiet.getvalue() == ""

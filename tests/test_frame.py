@@ -1,0 +1,88 @@
+"""Frame: the columnar data type between stages."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from astraguard_train import Frame
+from astraguard_train.errors import DataError
+
+
+def make(n: int = 6) -> Frame:
+    return Frame(
+        X=np.arange(n * 2, dtype=float).reshape(n, 2),
+        columns=["a", "b"],
+        timestamps=np.array([3, 1, 2, 3, 1, 2][:n], dtype="datetime64[s]"),
+        labels=[0, 1, 0, 0, 0, 1][:n],
+        channels=np.array(["x", "x", "x", "y", "y", "y"][:n]),
+        extras={"phase": np.array(["eclipse", "sun", "sun", "sun", "eclipse", "sun"][:n])},
+        source="t.csv",
+    )
+
+
+def test_arrays_are_typed_and_index_defaults_to_row_positions():
+    f = make()
+    assert f.X.dtype == np.float64 and f.labels.dtype == np.int8
+    assert f.timestamps.dtype == np.dtype("datetime64[ns]")
+    assert f.index.tolist() == list(range(6))
+    assert (f.n_rows, f.n_features, len(f)) == (6, 2, 6)
+
+
+def test_take_keeps_every_per_row_array_aligned():
+    f = make().take(np.array([4, 1]))
+    assert f.X[:, 0].tolist() == [8.0, 2.0]
+    assert f.labels.tolist() == [0, 1]
+    assert f.channels.tolist() == ["y", "x"]
+    assert f.extras["phase"].tolist() == ["eclipse", "sun"]
+    assert f.index.tolist() == [4, 1]
+
+
+def test_take_with_a_wrong_length_mask_is_refused():
+    with pytest.raises(DataError, match="mask of length 2 for 6 rows"):
+        make().take(np.array([True, False]))
+
+
+def test_groups_by_channel_extra_or_feature_in_row_order():
+    f = make()
+    assert {k: v.tolist() for k, v in f.groups("channel").items()} == {
+        "x": [0, 1, 2],
+        "y": [3, 4, 5],
+    }
+    assert {k: v.tolist() for k, v in f.groups("phase").items()} == {
+        "eclipse": [0, 4],
+        "sun": [1, 2, 3, 5],
+    }
+    with pytest.raises(
+        DataError, match="no column 'mode' in t.csv; columns are: channel, phase, a, b"
+    ):
+        f.groups("mode")
+
+
+def test_time_order_sorts_by_channel_then_time_stably():
+    assert make().time_order().tolist() == [1, 2, 0, 4, 5, 3]
+
+
+def test_mismatched_lengths_and_duplicate_names_are_refused():
+    with pytest.raises(DataError, match=r"labels has shape \(2,\), expected \(3,\)"):
+        Frame(X=np.zeros((3, 1)), columns=["a"], labels=[0, 1])
+    with pytest.raises(DataError, match="duplicate column names: a"):
+        Frame(X=np.zeros((3, 2)), columns=["a", "a"])
+    with pytest.raises(DataError, match="1 column names for 2 feature columns"):
+        Frame(X=np.zeros((3, 2)), columns=["a"])
+
+
+def test_select_and_missing_column_lists_what_exists():
+    f = make()
+    assert f.select(["b"]).X[:, 0].tolist() == f.X[:, 1].tolist()
+    with pytest.raises(DataError, match="no feature column 'c' in t.csv; columns are: a, b"):
+        f.column("c")
+
+
+def test_concat_restores_rows_and_keeps_common_extras():
+    f = make()
+    again = Frame.concat([f.take(slice(0, 2)), f.take(slice(2, 6))])
+    assert np.array_equal(again.X, f.X) and again.index.tolist() == f.index.tolist()
+    assert again.extras["phase"].tolist() == f.extras["phase"].tolist()
+    with pytest.raises(DataError):
+        Frame.concat([])

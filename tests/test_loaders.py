@@ -1,0 +1,431 @@
+"""Loaders: every format gives the same frame; roles, chunks, gzip, and bad input named."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from astraguard_train import Pipeline, PipelineConfig, StageSpec, TrainingPipeline, synthetic
+from astraguard_train.errors import ConfigError, DataError
+from astraguard_train.readers import csv as csv_reader
+from astraguard_train.sources import loader_for, loader_name_for
+
+ROWS = [
+    {"timestamp": "2026-01-01T00:00:00", "channel": "A", "volt": 28.1, "temp": 1.0, "label": 0,
+     "split": "train"},
+    {"timestamp": "2026-01-01T00:00:01", "channel": "A", "volt": 28.3, "temp": None, "label": 1,
+     "split": "train"},
+    {"timestamp": "2026-01-01T00:00:00", "channel": "B", "volt": 27.9, "temp": 3.5, "label": 0,
+     "split": "test"},
+    {"timestamp": "2026-01-01T00:00:02", "channel": "A", "volt": 28.0, "temp": -2.0, "label": 0,
+     "split": "test"},
+]
+ROLES = {"timestamp_column": "timestamp", "channel_column": "channel", "extra_columns": ["split"]}
+
+
+def _csv_text(rows: list[dict], delimiter: str = ",") -> str:
+    names = list(rows[0])
+    lines = [delimiter.join(names)]
+    for r in rows:
+        lines.append(delimiter.join("" if r[k] is None else str(r[k]) for k in names))
+    return "\n".join(lines) + "\n"
+
+
+def write(path: Path, rows: list[dict] = ROWS) -> Path:
+    """Write ``rows`` in the format ``path``'s extension names (gzipped for ``.gz``)."""
+    name = path.name.removesuffix(".gz")
+    if name.endswith(".parquet"):
+        table = pa.Table.from_pylist(rows)
+        if path.name.endswith(".gz"):
+            sink = pa.BufferOutputStream()
+            pq.write_table(table, sink)
+            path.write_bytes(gzip.compress(sink.getvalue().to_pybytes()))
+        else:
+            pq.write_table(table, path)
+        return path
+    if name.endswith(".csv"):
+        text = _csv_text(rows)
+    elif name.endswith(".jsonl"):
+        text = "\n".join(json.dumps(r) for r in rows) + "\n"
+    else:
+        text = json.dumps(rows, indent=1)
+    data = text.encode()
+    path.write_bytes(gzip.compress(data) if path.name.endswith(".gz") else data)
+    return path
+
+
+def _assert_roles(frame) -> None:
+    assert frame.columns == ("volt", "temp")
+    np.testing.assert_array_equal(frame.X[:, 0], [28.1, 28.3, 27.9, 28.0])
+    assert np.isnan(frame.X[1, 1]) and frame.X[3, 1] == -2.0
+    assert frame.timestamps.dtype == np.dtype("datetime64[ns]")
+    assert frame.timestamps[1] == np.datetime64("2026-01-01T00:00:01")
+    assert frame.labels.dtype == np.int8 and frame.labels.tolist() == [0, 1, 0, 0]
+    assert frame.channels.tolist() == ["A", "A", "B", "A"]
+    assert frame.key("split").tolist() == ["train", "train", "test", "test"]
+    assert frame.index.tolist() == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    "filename",
+    ["t.csv", "t.csv.gz", "t.json", "t.json.gz", "t.jsonl", "t.jsonl.gz", "t.parquet",
+     "t.parquet.gz"],
+)
+def test_every_file_format_gives_the_same_frame_and_the_extension_picks_the_loader(
+    tmp_path, registry, filename
+):
+    path = write(tmp_path / filename)
+    loader = loader_for(path, registry, **ROLES)
+    frame = loader.load()
+    _assert_roles(frame)
+    assert frame.source == str(path)
+
+
+def test_records_and_array_loaders_take_the_same_roles(registry):
+    frame = registry.create("loader", "records", ROLES).load(ROWS)
+    _assert_roles(frame)
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame(ROWS)
+    _assert_roles(registry.create("loader", "array", ROLES).load(df))
+    arr = np.array([[1.0, 2.0, 0.0], [3.0, 4.0, 1.0]])
+    frame = registry.create("loader", "array", {"columns": ["a", "b", "label"]}).load(arr)
+    assert frame.columns == ("a", "b") and frame.labels.tolist() == [0, 1]
+    frame = registry.create("loader", "array", {"columns": ["a", "b", "y"], "label_column": "y"}
+                            ).load(arr)
+    assert frame.columns == ("a", "b") and frame.labels.tolist() == [0, 1]
+    with pytest.raises(DataError, match="array loader: nothing to load"):
+        registry.create("loader", "array", {}).load()
+
+
+def test_records_with_missing_keys_and_none_become_missing_values(registry):
+    records = [{"a": 1.0, "b": 2}, {"a": None}, {"b": 5, "a": 3.5}]
+    frame = registry.create("loader", "records", {}).load(records)
+    assert frame.columns == ("a", "b")
+    np.testing.assert_array_equal(frame.X, [[1.0, 2.0], [np.nan, np.nan], [3.5, 5.0]])
+
+
+@pytest.mark.parametrize(
+    ("records", "needle"),
+    [
+        ([{"a": 1.0}, {"a": "x"}], "record 2, key 'a': value 'x'"),
+        ([{"a": 1.0}, [1.0]], "record 2 is a list, not a dict"),
+        ([], "no records"),
+    ],
+)
+def test_bad_records_name_the_record(registry, records, needle):
+    with pytest.raises(DataError, match=needle.replace("(", r"\(")):
+        registry.create("loader", "records", {}).load(records)
+
+
+def test_a_column_named_label_is_the_label_unless_listed_as_a_feature(tmp_path, registry):
+    path = tmp_path / "seed.csv"
+    path.write_text("a,b,label\n1,2,0\n3,4,1\n")
+    frame = registry.create("loader", "csv", {"path": str(path)}).load()
+    assert frame.columns == ("a", "b") and frame.labels.tolist() == [0, 1]
+    frame = registry.create("loader", "csv", {"path": str(path), "columns": ["a", "label"]}).load()
+    assert frame.columns == ("a", "label") and frame.labels is None
+
+
+@pytest.mark.parametrize(("unit", "scale"), [("s", 1), ("ms", 10**3), ("us", 10**6), ("ns", 10**9)])
+def test_epoch_timestamps_in_every_unit(tmp_path, registry, unit, scale):
+    path = tmp_path / "e.csv"
+    path.write_text(f"t,x\n{1767225600 * scale},1\n{1767225601 * scale},2\n")
+    frame = registry.create(
+        "loader", "csv", {"path": str(path), "timestamp_column": "t", "timestamp_unit": unit}
+    ).load()
+    assert frame.timestamps[0] == np.datetime64("2026-01-01T00:00:00")
+    assert frame.timestamps[1] - frame.timestamps[0] == np.timedelta64(1, "s")
+
+
+def test_iso_timestamps_with_offsets_become_utc(tmp_path, registry):
+    path = tmp_path / "z.csv"
+    path.write_text("t,x\n2026-01-01T01:00:00+01:00,1\n2026-01-01T00:00:05Z,2\n")
+    frame = registry.create("loader", "csv", {"path": str(path), "timestamp_column": "t"}).load()
+    assert frame.timestamps[0] == np.datetime64("2026-01-01T00:00:00")
+    assert frame.timestamps[1] == np.datetime64("2026-01-01T00:00:05")
+
+
+def test_numbers_in_a_timestamp_column_ask_for_a_unit(tmp_path, registry):
+    path = tmp_path / "n.csv"
+    path.write_text("t,x\n1,1\n2,2\n")
+    with pytest.raises(DataError, match="timestamp_unit"):
+        registry.create("loader", "csv", {"path": str(path), "timestamp_column": "t"}).load()
+
+
+def test_text_labels_go_through_the_mapping_and_unmapped_ones_are_named(tmp_path, registry):
+    path = tmp_path / "l.csv"
+    path.write_text("x,state\n1,nominal\n2,anomaly\n3,nominal\n")
+    params = {"path": str(path), "label_column": "state",
+              "label_mapping": {"nominal": 0, "anomaly": 1}}
+    assert registry.create("loader", "csv", params).load().labels.tolist() == [0, 1, 0]
+    path.write_text("x,state\n1,nominal\n2,broken\n")
+    with pytest.raises(DataError, match=r"l.csv: line 3, column 'state': label 'broken'"):
+        registry.create("loader", "csv", params).load()
+    params.pop("label_mapping")
+    with pytest.raises(DataError, match="label_mapping"):
+        registry.create("loader", "csv", params).load()
+
+
+def test_delimiter_encoding_and_byte_order_mark(tmp_path, registry):
+    path = tmp_path / "semi.csv"
+    path.write_bytes(_csv_text([{"tempé": 1.5, "b": 2}, {"tempé": 2.5, "b": 3}], ";")
+                     .encode("latin-1"))
+    frame = registry.create(
+        "loader", "csv", {"path": str(path), "delimiter": ";", "encoding": "latin-1"}
+    ).load()
+    assert frame.columns == ("tempé", "b") and frame.X[1, 0] == 2.5
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbfa,b\n1,2\n")
+    assert registry.create("loader", "csv", {"path": str(bom)}).load().columns == ("a", "b")
+
+
+def test_text_columns_without_a_role_are_left_out_with_a_warning(tmp_path, registry):
+    path = tmp_path / "t.csv"
+    path.write_text("phase,x\nsunlit,1\neclipse,2\n")
+    with pytest.warns(UserWarning, match="phase"):
+        frame = registry.create("loader", "csv", {"path": str(path)}).load()
+    assert frame.columns == ("x",)
+
+
+def test_bad_loader_parameters_name_the_key(tmp_path, registry):
+    path = write(tmp_path / "t.csv")
+    for params, key in [
+        ({"timestamp_unit": "minutes", "timestamp_column": "timestamp"}, "loader.timestamp_unit"),
+        ({"label_mapping": {"a": 2}}, "loader.label_mapping.a"),
+        ({"columns": "volt"}, "loader.columns"),
+        ({"channel_column": "volt", "columns": ["volt"]}, "more than one role"),
+        ({"delimiter": ";;"}, "loader.delimiter"),
+    ]:
+        with pytest.raises(ConfigError, match=key):
+            registry.create("loader", "csv", {"path": str(path), **params}).load()
+
+
+# -- chunks ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("filename", ["c.csv", "c.csv.gz", "c.jsonl", "c.parquet", "c.json"])
+def test_chunks_have_fixed_size_global_offsets_and_the_same_columns(tmp_path, registry, filename):
+    rows = [{"t": f"2026-01-01T00:00:{i:02d}", "x": i, "y": i * 0.5} for i in range(23)]
+    path = write(tmp_path / filename, rows)
+    loader = loader_for(path, registry, timestamp_column="t")
+    chunks = list(loader.iter_chunks(5))
+    assert [c.n_rows for c in chunks] == [5, 5, 5, 5, 3]
+    assert all(c.columns == ("x", "y") for c in chunks)
+    assert np.concatenate([c.index for c in chunks]).tolist() == list(range(23))
+    whole = loader.load()
+    np.testing.assert_array_equal(np.concatenate([c.X for c in chunks]), whole.X)
+    np.testing.assert_array_equal(np.concatenate([c.timestamps for c in chunks]), whole.timestamps)
+
+
+def test_csv_chunks_keep_float_type_when_later_blocks_change(tmp_path, registry, monkeypatch):
+    # Small blocks: the first holds only integers, a later one a fraction.
+    monkeypatch.setattr(csv_reader, "BLOCK_SIZE", 64)
+    monkeypatch.setattr(csv_reader, "PEEK_SIZE", 64)
+    path = tmp_path / "drift.csv"
+    path.write_text("x,y\n" + "".join(f"{i},1\n" for i in range(50)) + "2.5,1\n")
+    chunks = list(registry.create("loader", "csv", {"path": str(path)}).iter_chunks(7))
+    assert sum(c.n_rows for c in chunks) == 51 and chunks[-1].X[-1, 0] == 2.5
+
+
+def test_csv_chunk_with_a_bad_value_in_a_later_block_names_the_line(
+    tmp_path, registry, monkeypatch
+):
+    monkeypatch.setattr(csv_reader, "BLOCK_SIZE", 64)
+    monkeypatch.setattr(csv_reader, "PEEK_SIZE", 64)
+    path = tmp_path / "late.csv"
+    path.write_text("x,y\n" + "".join(f"{i},1\n" for i in range(40)) + "oops,1\n")
+    with pytest.raises(DataError, match=r"late.csv: line 42, column 'x': value 'oops'"):
+        list(registry.create("loader", "csv", {"path": str(path)}).iter_chunks(10))
+
+
+# -- bad input: one clear error naming the place ---------------------------------------------
+
+
+BROKEN = {
+    "fields.csv": (b"a,b\n1,2\n3,4,5\n", r"fields.csv: line 3: expected 2 fields .*got 3"),
+    "quoted.csv": (b'a,b\n"x\ny",2\n3,4,5\n', r"quoted.csv: line 4: expected 2 fields"),
+    "number.csv": (b"a,b\n1,2\n3,abc\n",
+                   r"number.csv: line 3, column 'b': value 'abc' is not a number"),
+    "empty.csv": (b"", r"empty.csv: the file is empty"),
+    "header.csv": (b"a,b\n", r"header.csv: has a header but no data rows"),
+    "dupes.csv": (b"a,b,a\n1,2,3\n", r"dupes.csv: duplicate column name\(s\) in the header: 'a'"),
+    "invalid.jsonl": (b'{"a": 1}\n{"a": 2,, }\n', r"invalid.jsonl: line 2, column 9: invalid JSON"),
+    "invalid.json": (b'[{"a": 1},\n {"a": }]', r"invalid.json: line 2, column 8: invalid JSON"),
+    "typed.jsonl": (b'{"a": 1}\n{"a": "x"}\n', r"typed.jsonl: line 2, field 'a': value 'x'"),
+    "number.json": (b'[{"a": 1}, {"a": "x"}]', r"number.json: record 2, key 'a': value 'x'"),
+    "scalar.json": (b"42", r"scalar.json: expected a JSON array of objects"),
+    "empty.json": (b"[]", r"empty.json: the JSON array holds no records"),
+    "empty.jsonl": (b"", r"empty.jsonl: the file is empty"),
+    "junk.parquet": (b"not parquet", r"junk.parquet: not a readable Parquet file"),
+    "nonl.csv": (b"a,b", r"nonl.csv: has a header but no data rows"),
+    "twice.jsonl": (b'{"a": 1, "a": 2}\n', r"twice.jsonl: line 1: key 'a' appears twice"),
+    "twice.json": (b'[{"a": 1, "a": 2}]', r"twice.json: key 'a' appears twice"),
+    "list.jsonl": (b'{"a": 1}\n[1, 2]\n', r"list.jsonl: line 2: expected a JSON object"),
+    "words.csv": (b"name\nx\n", r"words.csv: no numeric feature columns; the columns are: name"),
+    "bad.csv.gz": (b"not gzip", r"bad.csv.gz: cannot read"),
+    "badts.csv": (b"t,x\n2026-01-01,1\nyesterday,2\n",
+                  r"badts.csv: line 3, column 't': value 'yesterday'"),
+    "nolabel.csv": (b"x,label\n1,0\n2,\n", r"nolabel.csv: line 3, column 'label': missing label"),
+    "halflabel.csv": (b"x,label\n1,0\n2,0.5\n",
+                      r"halflabel.csv: line 3, column 'label': label 0.5"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_broken_files_raise_one_error_naming_file_and_place(tmp_path, registry, name):
+    data, pattern = BROKEN[name]
+    path = tmp_path / name
+    path.write_bytes(data)
+    params = {"timestamp_column": "t"} if name == "badts.csv" else {}
+    with pytest.raises(DataError, match=pattern) as info:
+        loader_for(path, registry, **params).load()
+    assert "\n" not in str(info.value)
+
+
+def test_requested_column_that_does_not_exist_lists_the_columns(tmp_path, registry):
+    path = write(tmp_path / "t.csv")
+    with pytest.raises(DataError, match=r"no column 'volts'; the columns are: timestamp, channel"):
+        registry.create("loader", "csv", {"path": str(path), "columns": ["volts"]}).load()
+
+
+def test_paths_that_are_missing_or_of_unknown_kind(tmp_path, registry):
+    with pytest.raises(DataError, match=r"nope.csv: file does not exist"):
+        registry.create("loader", "csv", {"path": str(tmp_path / "nope.csv")}).load()
+    with pytest.raises(DataError, match="is a directory"):
+        registry.create("loader", "csv", {"path": str(tmp_path)}).load()
+    with pytest.raises(DataError, match=r"data.xlsx: cannot tell the format .*'.xlsx'"):
+        loader_name_for("data.xlsx")
+    assert loader_name_for("a/b.PARQUET.gz") == "parquet"
+
+
+def test_a_json_array_with_a_comma_inside_a_string_still_reads_exactly(tmp_path, registry):
+    rows = [{"note": "x},{y", "a": 1.0}, {"note": "p}, {q", "a": 2.0}]
+    path = tmp_path / "tricky.json"
+    path.write_text(json.dumps(rows))
+    frame = registry.create(
+        "loader", "json", {"path": str(path), "extra_columns": ["note"]}
+    ).load()
+    assert frame.X[:, 0].tolist() == [1.0, 2.0]
+    assert frame.key("note").tolist() == ["x},{y", "p}, {q"]
+
+
+# -- round trip -----------------------------------------------------------------------------
+
+
+finite_or_not = st.floats(allow_nan=True, allow_infinity=True, width=64)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.integers(1, 4).flatmap(
+    lambda k: st.lists(st.lists(finite_or_not | st.integers(-2**53, 2**53), min_size=k,
+                                max_size=k), min_size=1, max_size=30)))
+def test_any_csv_of_numbers_round_trips_exactly(tmp_path_factory, registry, rows):
+    path = tmp_path_factory.mktemp("rt") / "n.csv"
+    k = len(rows[0])
+    lines = [",".join(f"c{j}" for j in range(k))]
+    lines += [",".join(repr(v) for v in row) for row in rows]
+    path.write_text("\n".join(lines) + "\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        frame = registry.create("loader", "csv", {"path": str(path)}).load()
+    expected = np.array([[float(v) for v in row] for row in rows], dtype=np.float64)
+    assert frame.X.shape == expected.shape
+    same = (frame.X == expected) | (np.isnan(frame.X) & np.isnan(expected))
+    assert same.all()
+    # signed zeros keep their sign
+    assert all(math.copysign(1, a) == math.copysign(1, b)
+               for a, b in zip(frame.X.ravel(), expected.ravel(), strict=True) if a == 0)
+
+
+# -- the pipeline and the seed API ----------------------------------------------------------
+
+
+def test_records_go_through_the_pipeline_as_data(tmp_path):
+    frame = synthetic.generate(n_samples=300, n_channels=1, seed=5)
+    records = [dict(zip(frame.columns, map(float, x), strict=True), label=int(y))
+               for x, y in zip(frame.X, frame.labels, strict=True)]
+    config = PipelineConfig(loader=StageSpec("records", {}))
+    result = Pipeline(config).run(data=records, persist=False)
+    assert result.ok and result.n_train_samples + result.n_test_samples == 300
+    assert "roc_auc" in result.metrics
+
+
+def test_seed_api_reads_a_plain_csv_with_a_label_column(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    frame = synthetic.generate(n_samples=400, n_channels=1, seed=4)
+    rows = [dict(zip(frame.columns, map(float, x), strict=True), label=int(y))
+            for x, y in zip(frame.X, frame.labels, strict=True)]
+    path = write(tmp_path / "telemetry.csv", rows)
+    out = TrainingPipeline(PipelineConfig()).run_full_pipeline(str(path), data_type="csv")
+    assert out["status"] == "success", out.get("error")
+    assert "roc_auc" in out["metrics"] and "label" not in out["feature_names"]
+
+
+def test_the_msl_benchmark_file_loads_with_its_roles(shared_data, registry):
+    loader = registry.create("loader", "csv", {
+        "path": str(shared_data / "msl.csv.gz"), "channel_column": "channel",
+        "timestamp_column": "timestamp", "timestamp_unit": "s", "label_column": "label",
+        "extra_columns": ["split"],
+    })
+    frame = loader.load()
+    assert frame.n_rows == 132_046 and frame.n_features == 55
+    assert len(np.unique(frame.channels)) == 27
+    assert set(np.unique(frame.key("split"))) == {"train", "test"}
+    assert frame.labels[frame.key("split") == "train"].sum() == 0
+    assert frame.labels.sum() > 0
+
+
+def test_numbers_written_as_text_are_features_and_a_word_among_them_is_named(tmp_path, registry):
+    path = tmp_path / "quoted.jsonl"
+    path.write_text('{"a": "1.5", "b": 1}\n{"a": " 2 ", "b": 2}\n')
+    frame = registry.create("loader", "jsonl", {"path": str(path)}).load()
+    assert frame.columns == ("a", "b") and frame.X[:, 0].tolist() == [1.5, 2.0]
+    path.write_text('{"a": "1.5", "b": 1}\n{"a": "n/a!", "b": 2}\n')
+    with pytest.raises(DataError, match=r"quoted.jsonl: line 2, column 'a': value 'n/a!'"):
+        registry.create("loader", "jsonl", {"path": str(path)}).load()
+
+
+def test_a_whole_file_read_reports_a_late_bad_value_with_its_line(tmp_path, registry, monkeypatch):
+    # Types come from the first block; a word much later in a numeric column is named.
+    monkeypatch.setattr(csv_reader, "PEEK_SIZE", 64)
+    path = tmp_path / "late.csv"
+    path.write_text("x,y\n" + "".join(f"{i},1\n" for i in range(40)) + "oops,1\n")
+    with pytest.raises(DataError, match=r"late.csv: line 42, column 'x': value 'oops'"):
+        registry.create("loader", "csv", {"path": str(path)}).load()
+
+
+def test_a_quoted_value_may_hold_a_line_break(tmp_path, registry):
+    path = tmp_path / "notes.csv"
+    path.write_text('note,x\n"first line\nsecond line",1.5\nplain,2.5\n')
+    frame = registry.create("loader", "csv", {"path": str(path), "extra_columns": ["note"]}).load()
+    assert frame.X[:, 0].tolist() == [1.5, 2.5]
+    assert frame.key("note").tolist() == ["first line\nsecond line", "plain"]
+
+
+def test_a_pretty_printed_json_array_spanning_blocks_reads_on_the_fast_path(
+    tmp_path, registry, monkeypatch
+):
+    from astraguard_train.readers import json as json_reader
+
+    monkeypatch.setattr(json_reader, "READ_BLOCK_SIZE", 256)
+
+    def no_slow_path(*args):
+        raise AssertionError("fell back to Python's json parser")
+
+    monkeypatch.setattr(json_reader, "_parse_python", no_slow_path)
+    rows = [{"t": i, "a": i * 0.25} for i in range(200)]
+    path = tmp_path / "pretty.json"
+    path.write_text(json.dumps(rows, indent=2))
+    frame = registry.create("loader", "json", {"path": str(path)}).load()
+    assert frame.n_rows == 200 and frame.X[:, 1].tolist() == [i * 0.25 for i in range(200)]

@@ -1,0 +1,135 @@
+"""The seven-stage run and its result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from astraguard_train import Frame, Pipeline, PipelineConfig, StageSpec
+from astraguard_train.errors import ConfigError, StageError
+from astraguard_train.hookspecs import hookimpl
+from astraguard_train.pipeline import STAGES
+from astraguard_train.plugins import build_registry
+
+
+def test_default_pipeline_runs_every_stage_and_detects_the_injected_anomalies(tmp_path):
+    result = Pipeline(PipelineConfig()).run(output=str(tmp_path))
+    assert result.status == "success"
+    assert [s.name for s in result.stages] == list(STAGES)
+    assert all(s.seconds >= 0 for s in result.stages)
+    assert result.n_train_samples > result.n_test_samples > 0
+    assert result.metrics["roc_auc"] > 0.8
+    for key in ("pr_auc", "precision", "recall", "f1", "accuracy", "tp", "fp", "tn", "fn"):
+        assert key in result.metrics
+    assert result.threshold is not None and result.threshold_info["method"] == "contamination"
+    assert Path(result.artifact).is_dir() and Path(result.artifact).parent.parent == tmp_path
+    assert result.feature_names == (
+        "voltage",
+        "temperature",
+        "gyro_x",
+        "gyro_y",
+        "gyro_z",
+        "current",
+    )
+    d = result.to_dict()
+    assert d["status"] == "success" and d["stages"][0]["name"] == "load"
+
+
+def test_a_frame_can_be_passed_in_directly_and_labels_are_optional(tmp_path):
+    rng = np.random.default_rng(1)
+    frame = Frame(X=rng.normal(size=(200, 3)), columns=["a", "b", "c"])
+    result = Pipeline(PipelineConfig()).run(data=frame, persist=False)
+    assert result.ok
+    assert "roc_auc" not in result.metrics  # no labels, no label metrics
+    assert 0.0 < result.metrics["flagged_share"] < 0.2
+
+
+def test_a_failing_stage_is_named_and_leaves_no_bundle(tmp_path):
+    class Unpicklable:
+        """Fits, but cannot be persisted."""
+
+        def fit(self, X, y=None):
+            self.hook = lambda: None  # lambdas do not pickle
+            return self
+
+        def score_samples(self, X):
+            return X[:, 0]
+
+    class Plugin:
+        @hookimpl
+        def register_models(self, register):
+            register("unpicklable", Unpicklable)
+
+    reg = build_registry(load_entrypoints=False, plugins=[Plugin()])
+    config = PipelineConfig(model=StageSpec("unpicklable"))
+    with pytest.raises(StageError) as info:
+        Pipeline(config, reg).run(output=str(tmp_path))
+    assert info.value.stage == "persist"
+    assert "stage 'persist' failed" in str(info.value)
+    leftovers = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert leftovers == []
+
+
+def test_failed_result_is_returned_when_asked(tmp_path):
+    config = PipelineConfig().with_overrides(["validation.min_samples=1000000"])
+    result = Pipeline(config).run(output=str(tmp_path), raise_on_error=False)
+    assert result.status == "failed" and result.failed_stage == "validate"
+    assert "min_samples" in result.error
+    assert result.artifact is None
+
+
+def test_config_errors_surface_before_any_stage_runs():
+    config = PipelineConfig().with_overrides(["model.name=nope"])
+    with pytest.raises(ConfigError):
+        Pipeline(config).run(persist=False)
+
+
+def test_stop_after_runs_a_prefix():
+    pipe = Pipeline(PipelineConfig())
+    result = pipe.run(stop_after="prepare")
+    assert [s.name for s in result.stages] == ["load", "validate", "prepare"]
+    assert pipe.detector is None
+
+
+def test_two_runs_write_two_versions(tmp_path):
+    config = PipelineConfig(loader=StageSpec("synthetic", {"n_samples": 500, "n_channels": 1}))
+    first = Pipeline(config).run(output=str(tmp_path)).artifact
+    second = Pipeline(config).run(output=str(tmp_path)).artifact
+    assert first != second
+    assert Path(first).is_dir() and Path(second).is_dir()
+
+
+def _plugin_with(model_cls):
+    class Plugin:
+        @hookimpl
+        def register_models(self, register):
+            register("odd", model_cls)
+
+    return build_registry(load_entrypoints=False, plugins=[Plugin()])
+
+
+def test_infinite_scores_keep_their_rank_and_nan_scores_are_an_error(tmp_path):
+    class Infinite:
+        """Scores the first feature, infinite above a level."""
+
+        def fit(self, X, y=None):
+            return self
+
+        def score_samples(self, X):
+            return np.where(X[:, 0] > 3, np.inf, X[:, 0])
+
+    result = Pipeline(PipelineConfig(model=StageSpec("odd")), _plugin_with(Infinite)).run(
+        persist=False
+    )
+    assert result.ok and np.isfinite(result.metrics["roc_auc"])
+
+    class NotANumber(Infinite):
+        def score_samples(self, X):
+            return np.full(len(X), np.nan)
+
+    with pytest.raises(StageError, match="NaN scores"):
+        Pipeline(PipelineConfig(model=StageSpec("odd")), _plugin_with(NotANumber)).run(
+            persist=False
+        )
