@@ -41,7 +41,6 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .errors import ConfigError
-from .forecast import channel_segments
 from .frame import Frame
 
 
@@ -125,7 +124,7 @@ class DynamicRule:
         """
         scores = np.asarray(scores, dtype=np.float64)
         out = np.empty_like(scores)
-        order, bounds = channel_segments(frame)
+        order, bounds = frame.channel_segments()
         for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
             rows = order[lo:hi]
             out[rows] = self._stream(scores[rows])
@@ -248,5 +247,5 @@ def _channel_tail(scores: np.ndarray, frame: Frame | None, n: int) -> np.ndarray
     """The last ``n`` training errors in time order (of the last channel when several)."""
     if frame is None or frame.n_rows != scores.size:
         return scores[-n:]
-    order, bounds = channel_segments(frame)
+    order, bounds = frame.channel_segments()
     return scores[order[bounds[-2] : bounds[-1]]][-n:]

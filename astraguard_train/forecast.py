@@ -106,20 +106,6 @@ def trailing_sums(values: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
-def channel_segments(frame: Frame) -> tuple[np.ndarray, np.ndarray]:
-    """Rows in time order within each channel, and the segment boundaries in that order.
-
-    Returns ``(order, bounds)``: ``order[bounds[i]:bounds[i+1]]`` are the rows of the i-th
-    channel, oldest first.
-    """
-    order = frame.time_order()
-    if frame.channels is None or frame.n_rows == 0:
-        return order, np.array([0, frame.n_rows])
-    ch = frame.channels[order]
-    change = np.flatnonzero(ch[1:] != ch[:-1]) + 1
-    return order, np.concatenate(([0], change, [frame.n_rows]))
-
-
 class ForecastDetector(OutlierMixin, BaseEstimator):
     """Forecast each channel's next value; score = EWMA of the absolute prediction error.
 
@@ -206,7 +192,7 @@ class ForecastDetector(OutlierMixin, BaseEstimator):
             return np.zeros(0)
         X, y, _ = self._design(frame)
         error = np.abs(y - self.regressor_.predict(X))
-        order, bounds = channel_segments(frame)
+        order, bounds = frame.channel_segments()
         smoothed = np.empty_like(error)
         for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
             smoothed[lo:hi] = ewma(error[lo:hi], self.smoothing)
@@ -216,7 +202,7 @@ class ForecastDetector(OutlierMixin, BaseEstimator):
 
     def partial_window_rows(self, frame: Frame) -> int:
         """How many rows of ``frame`` are scored without a full window of past values."""
-        _, bounds = channel_segments(frame)
+        _, bounds = frame.channel_segments()
         return int(np.minimum(np.diff(bounds), self._span).sum())
 
     def score_counts(self, frame: Frame) -> dict[str, int]:
@@ -246,7 +232,7 @@ class ForecastDetector(OutlierMixin, BaseEstimator):
 
     def _design(self, frame: Frame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Inputs, targets and a full-window mask, rows in channel/time order."""
-        order, bounds = channel_segments(frame)
+        order, bounds = frame.channel_segments()
         y = frame.column(self.target_)[order]
         exo_idx = [frame.column_index(c) for c in self.exogenous_]
         exo = frame.X[order][:, exo_idx] if exo_idx else None

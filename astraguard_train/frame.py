@@ -196,13 +196,28 @@ class Frame:
         return attrs.evolve(self, labels=None)
 
     def time_order(self) -> np.ndarray:
-        """Row positions sorted by channel, then timestamp (stable); row order if no time."""
-        if self.timestamps is None:
-            return np.arange(self.n_rows)
+        """Row positions sorted by channel, then timestamp (stable); without timestamps, each
+        channel's rows keep their row order."""
         if self.channels is None:
+            if self.timestamps is None:
+                return np.arange(self.n_rows)
             return np.argsort(self.timestamps, kind="stable")
         _, codes = np.unique(self.channels, return_inverse=True)
+        if self.timestamps is None:
+            return np.argsort(codes, kind="stable")
         return np.lexsort((self.timestamps, codes))
+
+    def channel_segments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(order, bounds)``: :meth:`time_order`, and where each channel's run starts
+        in it, plus the row count, so ``order[bounds[i]:bounds[i + 1]]`` is the i-th channel,
+        oldest first. Without channels, the whole frame is one run."""
+        order = self.time_order()
+        n = self.n_rows
+        if self.channels is None or n == 0:
+            return order, np.array([0, n], dtype=np.int64)
+        ch = self.channels[order]
+        change = np.flatnonzero(ch[1:] != ch[:-1]) + 1
+        return order, np.concatenate(([0], change, [n])).astype(np.int64)
 
     @classmethod
     def concat(cls, frames: Sequence[Frame]) -> Frame:

@@ -50,17 +50,12 @@ def apply_missing(frame: Frame, config: MissingConfig) -> tuple[Frame, dict[str,
 
 def _ffill(frame: Frame, nan: np.ndarray) -> tuple[Frame, dict[str, int]]:
     """Carry each channel's last seen value forward; leading gaps cannot be filled."""
-    order = frame.time_order()
+    order, bounds = frame.channel_segments()
     X = frame.X[order].copy()
     isnan = nan[order]
     n = X.shape[0]
     pos = np.where(~isnan, np.arange(n)[:, None], -1)
-    if frame.channels is not None:
-        ch = frame.channels[order]
-        starts = np.concatenate(([0], np.flatnonzero(ch[1:] != ch[:-1]) + 1))
-        seg_start = np.repeat(starts, np.diff(np.concatenate((starts, [n]))))
-    else:
-        seg_start = np.zeros(n, dtype=np.int64)
+    seg_start = np.repeat(bounds[:-1], np.diff(bounds))
     last = np.maximum.accumulate(pos, axis=0)
     valid = last >= seg_start[:, None]
     rows, cols = np.nonzero(isnan & valid)

@@ -108,8 +108,8 @@ class FlagPostprocessor:
         flags = np.asarray(flags, dtype=bool)
         if flags.shape != (frame.n_rows,):
             raise ValueError(f"{flags.shape[0]} flags for {frame.n_rows} rows")
-        order = frame.time_order()
-        seg_start = _segment_starts(frame, order)
+        order, bounds = frame.channel_segments()
+        seg_start = np.repeat(bounds[:-1], np.diff(bounds))
         f = flags[order]
         if self.causal:
             f = hold(confirm(f, seg_start, self.min_event_length), seg_start, self.merge_gap)
@@ -119,16 +119,6 @@ class FlagPostprocessor:
         out = np.empty_like(f)
         out[order] = f
         return out
-
-
-def _segment_starts(frame: Frame, order: np.ndarray) -> np.ndarray:
-    """For each position of ``order``, the position where its channel's segment starts."""
-    n = order.size
-    if frame.channels is None or n == 0:
-        return np.zeros(n, dtype=np.int64)
-    ch = frame.channels[order]
-    is_start = np.concatenate(([True], ch[1:] != ch[:-1]))
-    return np.maximum.accumulate(np.where(is_start, np.arange(n), 0))
 
 
 def make_postprocessor(config: PostprocessConfig) -> FlagPostprocessor | None:

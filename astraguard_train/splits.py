@@ -148,19 +148,9 @@ def event_edge(labels: np.ndarray | None, b: int, lo: int, hi: int) -> int:
     return b + int(normal_after[0]) if len(normal_after) else hi
 
 
-def _channel_bounds(frame: Frame, order: np.ndarray) -> np.ndarray:
-    """Start of each channel's run in ``order`` (sorted by channel), plus the end."""
-    if frame.channels is None:
-        return np.array([0, frame.n_rows])
-    ch = frame.channels[order]
-    change = np.flatnonzero(ch[1:] != ch[:-1]) + 1
-    return np.concatenate(([0], change, [frame.n_rows]))
-
-
 def _by_time(frame: Frame, config: SplitConfig) -> Split:
-    order = frame.time_order()
+    order, bounds = frame.channel_segments()
     labels = frame.labels[order] if frame.labels is not None else None
-    bounds = _channel_bounds(frame, order)
     parts: list[list[np.ndarray]] = [[], [], []]
     dropped = 0
     g = config.gap
@@ -235,9 +225,8 @@ def _carve_validation(
         picked[rng.permutation(len(train_rows))[:n_val]] = True
         return train_rows[~picked], train_rows[picked]
     train = frame.take(train_rows)
-    order = train.time_order()
+    order, bounds = train.channel_segments()
     labels = train.labels[order] if train.labels is not None else None
-    bounds = _channel_bounds(train, order)
     keep: list[np.ndarray] = []
     val: list[np.ndarray] = []
     for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):

@@ -86,3 +86,15 @@ def test_concat_restores_rows_and_keeps_common_extras():
     assert again.extras["phase"].tolist() == f.extras["phase"].tolist()
     with pytest.raises(DataError):
         Frame.concat([])
+
+
+def test_without_timestamps_time_order_groups_channels_in_row_order():
+    f = Frame(X=np.zeros((5, 1)), columns=["a"], channels=np.array(["y", "x", "y", "x", "y"]))
+    order, bounds = f.channel_segments()
+    assert order.tolist() == [1, 3, 0, 2, 4]
+    assert bounds.tolist() == [0, 2, 5]
+
+
+def test_channel_segments_of_a_frame_without_channels_is_one_run():
+    order, bounds = make().without_labels().take(slice(0, 3)).channel_segments()
+    assert bounds.tolist() == [0, 3]

@@ -86,3 +86,14 @@ def test_median_policy_fills_from_the_training_part_inside_the_chain_and_counts(
     train_median = np.nanmedian(X[: n // 2, 0])
     assert imputer.medians_[0] == pytest.approx(train_median)
     assert abs(imputer.medians_[0]) < 5  # not pulled towards the test half's level of 50
+
+
+def test_ffill_without_timestamps_fills_from_the_same_channel_only():
+    frame = Frame(
+        X=np.array([[1.0], [10.0], [np.nan], [np.nan]]),
+        columns=["a"],
+        channels=np.array(["p", "q", "p", "q"]),
+    )
+    out, counts = apply_missing(frame, MissingConfig(policy="ffill"))
+    assert out.X[:, 0].tolist() == [1.0, 10.0, 1.0, 10.0]
+    assert counts["values_filled_ffill"] == 2

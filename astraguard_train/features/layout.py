@@ -37,21 +37,10 @@ class StreamLayout:
     def of(cls, frame: Frame) -> StreamLayout:
         """Build the layout of ``frame`` (channel, then timestamp; stable)."""
         n = frame.n_rows
-        if frame.timestamps is not None:
-            order = frame.time_order()
-        elif frame.channels is not None:
-            _, codes = np.unique(frame.channels, return_inverse=True)
-            order = np.argsort(codes, kind="stable")
-        else:
-            order = np.arange(n)
+        order, bounds = frame.channel_segments()
         identity = bool(np.array_equal(order, np.arange(n)))
-        if frame.channels is not None and n:
-            ch = frame.channels[order]
-            cut = np.flatnonzero(ch[1:] != ch[:-1]) + 1
-            starts = np.concatenate([[0], cut]).astype(np.int64)
-        else:
-            starts = np.zeros(1 if n else 0, dtype=np.int64)
-        lengths = np.diff(np.append(starts, n)).astype(np.int64)
+        starts = bounds[:-1] if n else bounds[:0]
+        lengths = np.diff(bounds) if n else bounds[:0]
         ns = None
         if frame.timestamps is not None:
             ns = frame.timestamps[order].astype("datetime64[ns]").astype(np.int64)
