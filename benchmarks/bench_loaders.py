@@ -12,6 +12,10 @@ Prints rows/s, MB/s, peak RSS, and the ratios the targets are stated in:
 - json array: time / ``pyarrow.json.read_json`` of the JSON lines file (target <= 1.5);
 - records: records/s from a list of dicts (target >= 1,000,000).
 
+Each time ratio (best against best) is followed by the CPU time ratio and the median of the
+ratios within a round, second opinions when other work on the machine makes the best times
+of a loader and its baseline come from different moments.
+
     python benchmarks/bench_loaders.py --rows 1000000
 """
 
@@ -21,6 +25,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -131,8 +136,11 @@ def run_child(kind: str, directory: Path) -> dict[str, float]:
     return {**json.loads(out.stdout.strip().splitlines()[-1]), "mb": path.stat().st_size / 1e6}
 
 
-def measure_all(directory: Path, repeat: int) -> dict[str, dict[str, float]]:
-    """Best time, CPU time and lowest peak RSS of each measurement over ``repeat`` rounds.
+def measure_all(
+    directory: Path, repeat: int
+) -> tuple[dict[str, dict[str, float]], dict[str, list[dict[str, float]]]]:
+    """Best time, CPU time and lowest peak RSS of each measurement over ``repeat`` rounds,
+    and every round's figures.
 
     Each round runs every measurement once, so a change in the machine's load during the
     run touches the baselines and the loaders alike.
@@ -152,7 +160,7 @@ def measure_all(directory: Path, repeat: int) -> dict[str, dict[str, float]]:
             "import_rss_mb": min(r["import_rss_mb"] for r in rs),
             "added_rss_mb": min(r["peak_rss_mb"] - r["import_rss_mb"] for r in rs),
         }
-    return out
+    return out, runs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         write_files(directory, args.rows)
         print(f"wrote {args.rows:,} rows x (timestamp + {len(FEATURES)} floats) in "
               f"{time.perf_counter() - start:.1f}s; cores: {os.cpu_count()}")
-        results = measure_all(directory, args.repeat)
+        results, runs = measure_all(directory, args.repeat)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"best of {args.repeat} fresh processes each; load average now {load:.1f}")
     print(f"{'measurement':<36}{'rows/s':>12}{'MB/s':>9}{'seconds':>9}{'cpu s':>7}"
@@ -195,9 +203,12 @@ def main(argv: list[str] | None = None) -> int:
         met = ratio <= target
         ok &= met
         cpu = ""
-        if figure == "seconds":  # CPU time is a second opinion when the machine is busy
+        if figure == "seconds":  # second opinions when the machine is busy
             cpu_ratio = results[kind]["cpu_seconds"] / results[base]["cpu_seconds"]
-            cpu = f"  (CPU time ratio {cpu_ratio:.2f})"
+            rounds = statistics.median(
+                a["seconds"] / b["seconds"] for a, b in zip(runs[kind], runs[base], strict=True)
+            )
+            cpu = f"  (CPU time ratio {cpu_ratio:.2f}; median of the rounds' ratios {rounds:.2f})"
         print(f"ratio {label:<42} {ratio:6.2f}  target <= {target}  "
               f"{'met' if met else 'MISSED'}{cpu}")
     records = results["records"]

@@ -348,6 +348,113 @@ def test_any_csv_of_numbers_round_trips_exactly(tmp_path_factory, registry, rows
                for a, b in zip(frame.X.ravel(), expected.ravel(), strict=True) if a == 0)
 
 
+# -- missing values spelled as words: the fast read and pyarrow's defaults agree ----------------
+
+# Per column, values that pyarrow's default list takes as missing or not, numbers and words.
+SPELLINGS = {
+    "x": ["1", "-2.5", "", "NA", "nan", "-nan", "NULL", "inf", "N/A", "#N/A", "abc"],
+    "label": ["0", "1", "", "nan", "NA", "null", "0.5"],
+    "ch": ["A", "B", "", "NA", "NULL", "7"],
+    "note": ["p", "", "NA", "n/a", "2"],
+}
+
+
+def _outcome(registry, path: Path) -> tuple:
+    """What loading ``path`` gives: the frame's contents, or the error's message."""
+    params = {"path": str(path), "channel_column": "ch", "extra_columns": ["note"]}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            frame = registry.create("loader", "csv", params).load()
+    except DataError as exc:
+        return ("error", str(exc))
+    arrays = (frame.X.ravel(), frame.labels, frame.channels, frame.key("note"))
+    return ("frame", frame.columns, *([_nan_safe(v) for v in a.tolist()] for a in arrays))
+
+
+def _nan_safe(value):
+    return "NaN" if isinstance(value, float) and math.isnan(value) else value
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.fixed_dictionaries({k: st.sampled_from(v) for k, v in SPELLINGS.items()}),
+                min_size=1, max_size=6))
+def test_words_for_missing_values_read_as_pyarrows_defaults_read_them(
+    tmp_path_factory, registry, monkeypatch, rows
+):
+    path = tmp_path_factory.mktemp("na") / "na.csv"
+    path.write_text(_csv_text(rows))
+    fast = _outcome(registry, path)
+    with monkeypatch.context() as m:
+        m.setattr(csv_reader, "EMPTY_ONLY", None)  # every read with pyarrow's own list
+        assert _outcome(registry, path) == fast
+
+
+def test_the_feature_matrix_is_a_writable_row_major_copy_whatever_the_chunks():
+    from astraguard_train.readers import roles
+
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=(1000, 3))
+    values[rng.random(values.shape) < 0.1] = np.nan
+    table = pa.table({f"c{j}": pa.array(values[:, j], from_pandas=True) for j in range(3)})
+    cuts = [0, 7, 300, 301, 650, 1000]  # chunks of uneven sizes, one of a single row
+    pieces = [table.slice(a, z - a) for a, z in zip(cuts, cuts[1:], strict=False)]
+    table = pa.Table.from_batches([b for piece in pieces for b in piece.to_batches()])
+    assert table.column("c0").num_chunks == 5
+    frame = roles.build_frame(table, roles.Roles(), source="t")
+    assert frame.X.flags.c_contiguous and frame.X.flags.writeable
+    np.testing.assert_array_equal(frame.X, values)
+    frame.X[0, 0] = 1.5
+    assert frame.X[0, 0] == 1.5
+    empty = roles.build_frame(table.slice(0, 0), roles.Roles(), source="t")
+    assert empty.X.shape == (0, 3)
+
+
+def _count_calls(monkeypatch, name: str) -> list[int]:
+    """A list that grows by one at each call of ``pyarrow.csv.<name>`` from the csv reader."""
+    calls: list[int] = []
+    real = getattr(csv_reader.pacsv, name)
+    monkeypatch.setattr(csv_reader.pacsv, name, lambda *a, **k: calls.append(1) or real(*a, **k))
+    return calls
+
+
+def test_types_come_from_a_quick_look_unless_it_leaves_a_column_open(
+    tmp_path, registry, monkeypatch
+):
+    monkeypatch.setattr(csv_reader, "QUICK_PEEK_SIZE", 64)
+    looks = _count_calls(monkeypatch, "open_csv")
+    path = tmp_path / "q.csv"
+    rows = "".join(f"2026-01-01T00:00:{i:02d},{i},\n" for i in range(40))
+    path.write_text("t,x,phase\n" + rows + "2026-01-01T00:01:00,40,eclipse\n")
+    # "phase" is empty in the first 64 bytes: the longer look finds text, not numbers
+    with pytest.warns(UserWarning, match="phase"):
+        frame = registry.create("loader", "csv", {"path": str(path), "timestamp_column": "t"}
+                                ).load()
+    assert len(looks) == 2 and frame.columns == ("x",) and frame.n_rows == 41
+    looks.clear()
+    path.write_text("t,x\n" + rows.replace(",\n", "\n"))
+    frame = registry.create("loader", "csv", {"path": str(path), "timestamp_column": "t"}).load()
+    assert len(looks) == 1 and frame.X[-1, 0] == 39.0
+
+
+def test_a_clean_file_is_parsed_once_and_one_with_na_words_twice(tmp_path, registry, monkeypatch):
+    reads = _count_calls(monkeypatch, "read_csv")
+    path = tmp_path / "w.csv"
+    path.write_text("x,ch\n1.5,A\n,B\nnan,A\n")
+    frame = registry.create("loader", "csv", {"path": str(path), "channel_column": "ch"}).load()
+    assert len(reads) == 1 and np.isnan(frame.X[1:, 0]).all()
+    reads.clear()
+    path.write_text("x,ch\n1.5,A\nNA,B\n")
+    frame = registry.create("loader", "csv", {"path": str(path), "channel_column": "ch"}).load()
+    assert len(reads) == 2 and np.isnan(frame.X[1, 0])
+    reads.clear()
+    path.write_text("x,ch\n1.5,A\n2.5,NA\n")
+    with pytest.raises(DataError, match=r"w.csv: line 3, column 'ch': missing value"):
+        registry.create("loader", "csv", {"path": str(path), "channel_column": "ch"}).load()
+    assert len(reads) == 2
+
+
 # -- the pipeline and the seed API ----------------------------------------------------------
 
 

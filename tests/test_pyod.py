@@ -129,27 +129,42 @@ def test_plugins_command_lists_pyod_detectors(capsys):
 
 
 def test_discovery_reads_a_models_directory(tmp_path):
-    (tmp_path / "base.py").write_text("class BaseDetector:\n    pass\n")
-    (tmp_path / "good.py").write_text(
+    models, utils = tmp_path / "models", tmp_path / "utils"
+    models.mkdir()
+    utils.mkdir()
+    (models / "base.py").write_text("class BaseDetector:\n    pass\n")
+    (models / "good.py").write_text(
         "from .base import BaseDetector\nimport numpy\n"
         "class Good(BaseDetector):\n    '''A good one.'''\n"
         "    def __init__(self, k=3, mode='x', scale=float('inf')):\n        pass\n"
     )
-    (tmp_path / "needs_dl.py").write_text(
+    (models / "needs_dl.py").write_text(
         "from .base import BaseDetector\n"
         "class Deep(BaseDetector):\n    def __init__(self, a=1):\n"
         "        import not_installed_xyz\n"
     )
-    (tmp_path / "required.py").write_text(
+    (models / "required.py").write_text(
         "from .base import BaseDetector\n"
         "class Needy(BaseDetector):\n    def __init__(self, detectors, a=1):\n        pass\n"
     )
-    (tmp_path / "child.py").write_text(
+    (models / "child.py").write_text(
         "from .needs_dl import Deep\n"
         "class Child(Deep):\n    def __init__(self, b=2):\n        pass\n"
     )
-    specs = pyod_models.discover.__wrapped__(tmp_path)
-    assert [s.cls for s in specs] == ["Good"]
+    # absolute imports of PyOD's own modules, and its utils package, are followed too
+    (utils / "helpers.py").write_text("import not_installed_xyz\n")
+    (utils / "fine.py").write_text("import numpy\n")
+    for module, base_import, helper_import, cls in (
+        ("absolute", "from pyod.models.base", "from pyod.utils.helpers import f", "Absolute"),
+        ("relative", "from .base", "from ..utils import helpers", "Relative"),
+        ("uses_fine", "from pyod.models.base", "from pyod.utils.fine import g", "UsesFine"),
+    ):
+        (models / f"{module}.py").write_text(
+            f"{base_import} import BaseDetector\n{helper_import}\n"
+            f"class {cls}(BaseDetector):\n    def __init__(self, a=1):\n        pass\n"
+        )
+    specs = pyod_models.discover.__wrapped__(models)
+    assert [s.cls for s in specs] == ["Good", "UsesFine"]
     good = specs[0]
     assert good.name == "pyod.good" and good.description == "PyOD Good: A good one"
     params = dict(good.params)

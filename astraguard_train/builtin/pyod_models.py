@@ -58,6 +58,14 @@ EXCLUDED: dict[str, str] = {
     "kernel vanishes far from the data)",
     "HDBSCAN": "its GLOSH scores saturate at 1 for every noise point, so a planted outlier ties "
     "with the inliers on small or spread-out data",
+    # deep detectors, registered only when torch is installed
+    "DevNet": "semi-supervised: its fit needs anomaly labels",
+    "MO_GAAL": "a fitted model holds classes defined inside a function, so it cannot be saved "
+    "in a bundle",
+    "ALAD": "its training scores and a second scoring of the same rows disagree (rank "
+    "correlation 0.3), so a threshold from training does not fit its scores",
+    "AnoGAN": "its training scores and a second scoring of the same rows are unrelated (rank "
+    "correlation 0.01), so a threshold from training does not fit its scores",
 }
 
 
@@ -116,21 +124,37 @@ def _installed(top: str) -> bool:
         return False
 
 
-def _imports(tree: ast.Module) -> tuple[set[str], set[str]]:
-    """(top-level third-party names, sibling ``pyod.models`` modules) imported anywhere."""
+def _imports(tree: ast.Module, package: str) -> tuple[set[str], set[str]]:
+    """(top-level third-party names, PyOD modules) imported anywhere in a module of
+    ``pyod.<package>``; PyOD modules are named relative to ``pyod`` (``"utils.torch_utility"``).
+
+    Absolute and relative imports both count: PyOD's deep detectors reach ``torch`` and
+    ``tqdm`` through ``pyod.models.base_dl`` and ``pyod.utils.torch_utility``.
+    """
     tops: set[str] = set()
-    siblings: set[str] = set()
+    internal: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            tops.update(a.name.split(".")[0] for a in node.names)
+            for alias in node.names:
+                head, _, rest = alias.name.partition(".")
+                if head == "pyod":
+                    internal.add(rest)
+                else:
+                    tops.add(head)
         elif isinstance(node, ast.ImportFrom):
-            if node.level == 0 and node.module:
-                tops.add(node.module.split(".")[0])
-            elif node.level == 1 and node.module:
-                siblings.add(node.module.split(".")[0])
-            elif node.level == 1:
-                siblings.update(a.name for a in node.names)
-    return tops, siblings
+            if node.level == 0:
+                head, _, rest = (node.module or "").partition(".")
+                if head != "pyod":
+                    tops.add(head)
+                    continue
+                base = rest
+            else:  # relative to pyod.<package> (level 1) or to pyod itself (level 2)
+                base = ".".join(filter(None, (package if node.level == 1 else "", node.module)))
+            if base:
+                internal.add(base)
+            # ``from pyod.models import lof`` names modules, not attributes
+            internal.update(".".join(filter(None, (base, a.name))) for a in node.names)
+    return tops, internal
 
 
 def _literal(node: ast.expr) -> Any:
@@ -184,23 +208,27 @@ def discover(models_dir: Path | None = None) -> tuple[PyODSpec, ...]:
     models_dir = models_dir or _models_dir()
     if models_dir is None:
         return ()
-    trees: dict[str, ast.Module] = {}
-    for path in sorted(models_dir.glob("*.py")):
-        try:
-            trees[path.stem] = ast.parse(path.read_text(encoding="utf-8"))
-        except (OSError, SyntaxError, UnicodeDecodeError):
-            continue
-    deps = {name: _imports(tree) for name, tree in trees.items()}
+    deps: dict[str, tuple[set[str], set[str]]] = {}
+    trees: dict[str, ast.Module] = {}  # the detector modules, by file stem
+    for package, folder in (("models", models_dir), ("utils", models_dir.parent / "utils")):
+        for path in sorted(folder.glob("*.py")):
+            try:
+                tree = ast.parse(path.read_text(encoding="utf-8"))
+            except (OSError, SyntaxError, UnicodeDecodeError):
+                continue
+            deps[f"{package}.{path.stem}"] = _imports(tree, package)
+            if package == "models":
+                trees[path.stem] = tree
 
     @functools.cache
     def importable(module: str, seen: frozenset[str] = frozenset()) -> bool:
         if module not in deps:
             return False
-        tops, siblings = deps[module]
+        tops, internal = deps[module]
         if not all(_installed(t) for t in tops):
             return False
         return all(
-            importable(s, seen | {module}) for s in siblings if s in deps and s not in seen
+            importable(m, seen | {module}) for m in internal if m in deps and m not in seen
         )
 
     classes = {
@@ -224,7 +252,7 @@ def discover(models_dir: Path | None = None) -> tuple[PyODSpec, ...]:
             continue
         if name.startswith(("_", "Base")):
             continue
-        if not is_detector(name) or not importable(module):
+        if not is_detector(name) or not importable(f"models.{module}"):
             continue
         params = _init_params(node)
         if params is None:
