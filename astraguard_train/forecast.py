@@ -173,11 +173,10 @@ class ForecastDetector(OutlierMixin, BaseEstimator):
         frame.column_index(self.target_)  # raises DataError naming the columns
         self.exogenous_ = _match_columns(self.exogenous, frame.columns, self.target_)
         X, y, full = self._design(frame)
-        if full.sum() >= max(2 * self._span, 10):
-            X, y = X[full], y[full]
+        rows = full if full.sum() >= max(2 * self._span, 10) else slice(None)
         self.regressor_ = clone(resolve_regressor(self.regressor, self.regressor_params))
-        self.regressor_.fit(X, y)
-        self.train_scores_ = self.score_frame(frame)
+        self.regressor_.fit(X[rows], y[rows])
+        self.train_scores_ = self._smoothed_errors(frame, X, y)
         self.n_partial_window_ = self.partial_window_rows(frame)
         return self
 
@@ -191,14 +190,7 @@ class ForecastDetector(OutlierMixin, BaseEstimator):
         if frame.n_rows == 0:
             return np.zeros(0)
         X, y, _ = self._design(frame)
-        error = np.abs(y - self.regressor_.predict(X))
-        order, bounds = frame.channel_segments()
-        smoothed = np.empty_like(error)
-        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-            smoothed[lo:hi] = ewma(error[lo:hi], self.smoothing)
-        scores = np.empty_like(smoothed)
-        scores[order] = smoothed
-        return scores
+        return self._smoothed_errors(frame, X, y)
 
     def partial_window_rows(self, frame: Frame) -> int:
         """How many rows of ``frame`` are scored without a full window of past values."""
@@ -225,6 +217,17 @@ class ForecastDetector(OutlierMixin, BaseEstimator):
         if isinstance(self.exogenous, str):
             raise ConfigError("model.exogenous: expected a list of column names or patterns")
 
+    def _smoothed_errors(self, frame: Frame, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """EWMA of the absolute errors per channel, put back in ``frame``'s row order."""
+        error = np.abs(y - self.regressor_.predict(X))
+        order, bounds = frame.channel_segments()
+        smoothed = np.empty_like(error)
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+            smoothed[lo:hi] = ewma(error[lo:hi], self.smoothing)
+        scores = np.empty_like(smoothed)
+        scores[order] = smoothed
+        return scores
+
     @property
     def _span(self) -> int:
         """Past rows a prediction needs: the window plus the horizon's lead."""
@@ -235,7 +238,7 @@ class ForecastDetector(OutlierMixin, BaseEstimator):
         order, bounds = frame.channel_segments()
         y = frame.column(self.target_)[order]
         exo_idx = [frame.column_index(c) for c in self.exogenous_]
-        exo = frame.X[order][:, exo_idx] if exo_idx else None
+        exo = frame.X[:, exo_idx][order] if exo_idx else None  # not a copy of all of X
         blocks = []
         full = np.ones(frame.n_rows, dtype=bool)
         for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
