@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from astraguard_train import Pipeline, PipelineConfig, StageSpec, TrainingPipeline, synthetic
 from astraguard_train.errors import ConfigError, DataError
 from astraguard_train.readers import csv as csv_reader
+from astraguard_train.readers import fast
 from astraguard_train.sources import loader_for, loader_name_for
 
 ROWS = [
@@ -412,7 +413,11 @@ def test_the_feature_matrix_is_a_writable_row_major_copy_whatever_the_chunks():
 
 
 def _count_calls(monkeypatch, name: str) -> list[int]:
-    """A list that grows by one at each call of ``pyarrow.csv.<name>`` from the csv reader."""
+    """A list that grows by one at each call of ``pyarrow.csv.<name>`` from the csv reader.
+
+    The compiled parser is switched off: these count what the pyarrow path does.
+    """
+    monkeypatch.setattr(fast, "_fastparse", None)
     calls: list[int] = []
     real = getattr(csv_reader.pacsv, name)
     monkeypatch.setattr(csv_reader.pacsv, name, lambda *a, **k: calls.append(1) or real(*a, **k))
@@ -510,6 +515,52 @@ def test_a_whole_file_read_reports_a_late_bad_value_with_its_line(tmp_path, regi
     path.write_text("x,y\n" + "".join(f"{i},1\n" for i in range(40)) + "oops,1\n")
     with pytest.raises(DataError, match=r"late.csv: line 42, column 'x': value 'oops'"):
         registry.create("loader", "csv", {"path": str(path)}).load()
+
+
+def test_a_late_time_with_or_without_an_offset_is_named(tmp_path, registry, monkeypatch):
+    monkeypatch.setattr(csv_reader, "QUICK_PEEK_SIZE", 64)
+    monkeypatch.setattr(csv_reader, "PEEK_SIZE", 64)
+    path = tmp_path / "zone.csv"
+    rows = "".join(f"2026-01-01T00:00:{i:02d},1\n" for i in range(40))
+    path.write_text("t,x\n" + rows + "2026-01-01T00:01:00Z,2\n")
+    loader = registry.create("loader", "csv", {"path": str(path), "timestamp_column": "t"})
+    with pytest.raises(DataError, match=r"zone.csv: line 42, column 't': value "
+                       r"'2026-01-01T00:01:00Z' has a UTC offset, unlike the rows before it"):
+        loader.load()
+    path.write_text("t,x\n" + rows.replace(",1", "Z,1") + "2026-01-01T00:01:00,2\n")
+    with pytest.raises(DataError, match=r"line 42, column 't': value '2026-01-01T00:01:00' "
+                       r"lacks a UTC offset"):
+        loader.load()
+
+
+def test_a_time_beyond_nanoseconds_is_named(tmp_path, registry):
+    path = tmp_path / "old.jsonl"
+    path.write_text('{"t": "2026-01-01T00:00:00", "x": 1}\n{"t": "1600-01-01T00:00:00", "x": 2}\n')
+    loader = registry.create("loader", "jsonl", {"path": str(path), "timestamp_column": "t"})
+    with pytest.raises(DataError, match=r"old.jsonl: line 2, column 't': time 1600-01-01 "
+                       r"00:00:00 is outside the range of nanosecond timestamps"):
+        loader.load()
+    path = tmp_path / "old.csv"
+    path.write_text("t,x\n2026-01-01,1\n1600-01-01,2\n")  # a date column
+    loader = registry.create("loader", "csv", {"path": str(path), "timestamp_column": "t"})
+    with pytest.raises(DataError, match=r"old.csv: line 3, column 't': time 1600-01-01 is "
+                       r"outside"):
+        loader.load()
+    path.write_text("t,x\n2026-01-01T00:00:00,1\n3000-01-01T00:00:00,2\n")  # text
+    with pytest.raises(DataError, match=r"line 3, column 't': value '3000-01-01T00:00:00' is "
+                       r"outside"):
+        loader.load()
+
+
+def test_an_integer_beyond_2_to_the_53_becomes_the_nearest_double(tmp_path, registry):
+    path = tmp_path / "big.jsonl"
+    path.write_text('{"x": 1}\n{"x": 9007199254740993}\n')
+    frame = registry.create("loader", "jsonl", {"path": str(path)}).load()
+    assert frame.X[:, 0].tolist() == [1.0, 9007199254740992.0]
+    path = tmp_path / "big.json"
+    path.write_text('[{"x": 1.5, "y": 1}, {"y": 2, "x": 9007199254740993}]')
+    frame = registry.create("loader", "json", {"path": str(path)}).load()
+    assert frame.X[:, 0].tolist() == [1.5, 9007199254740992.0]
 
 
 def test_a_quoted_value_may_hold_a_line_break(tmp_path, registry):

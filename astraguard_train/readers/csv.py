@@ -2,7 +2,8 @@
 
 pyarrow does the parsing and type conversion in C++; this module sets it up, re-reads the
 file with Python's :mod:`csv` module only when something went wrong (to name the line), and
-streams fixed-size chunks for files larger than memory.
+streams fixed-size chunks for files larger than memory. A whole file of the plain shape is
+read by the compiled parser instead (:mod:`.fast`); this module also gives it the column types.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ import pyarrow.csv as pacsv
 from ..errors import DataError
 from .chunks import check_rows, rebatch
 from .files import is_gzip, is_utf8, open_stream
-from .roles import DEFAULT_LABEL, Locator
+from .roles import DEFAULT_LABEL, NS_RANGE, Locator
 
 _COLUMN_COUNT = re.compile(r"Expected (\d+) columns, got (\d+)")
 _CONVERSION = re.compile(
-    r"In CSV column #(\d+): .*CSV conversion error to (\w+).*invalid value '(.*)'"
+    r"In CSV column #(\d+): .*CSV conversion error to (\w+)[^:]*: "
+    r"(invalid value|expected no zone offset in|expected a zone offset in) '(.*)'(?:\. .*)?$"
 )
 
 #: Bytes per block handed to pyarrow's parser threads when streaming.
@@ -46,17 +48,17 @@ _SPELLED_MISSING = pa.array([v for v in pacsv.ConvertOptions().null_values if v]
 
 
 def _options(
-    delimiter: str, encoding: str | None, column_types: dict[str, pa.DataType] | None = None,
+    delimiter: str, encoding: str | None, types: dict[str, pa.DataType] | None = None,
     block_size: int | None = None, newlines_in_values: bool = False,
-    null_values: Sequence[str] | None = None,
+    null_values: Sequence[str] | None = None, use_threads: bool = True,
 ) -> dict[str, object]:
     read = pacsv.ReadOptions(
-        encoding="utf8" if is_utf8(encoding) else str(encoding),
+        encoding="utf8" if is_utf8(encoding) else str(encoding), use_threads=use_threads,
         **({"block_size": block_size} if block_size else {}),
     )
     parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=newlines_in_values)
     convert = pacsv.ConvertOptions(
-        column_types=column_types or {}, strings_can_be_null=True,
+        column_types=types or {}, strings_can_be_null=True,
         **({"null_values": list(null_values)} if null_values is not None else {}),
     )
     return {"read_options": read, "parse_options": parse, "convert_options": convert}
@@ -84,10 +86,10 @@ def read_csv_table(
     :raises DataError: naming the file and line for unparseable content, an empty file or a
         header without rows.
     """
-    _check_delimiter(delimiter)
+    check_delimiter(delimiter)
     roles = set(text_columns)
     try:
-        types = _column_types(path, delimiter, encoding, roles)
+        types = column_types(path, delimiter, encoding, roles)
         try:
             table = _read_whole(path, delimiter, encoding, types, EMPTY_ONLY)
             again = _spells_missing(table, roles)
@@ -96,7 +98,10 @@ def read_csv_table(
                 raise
             again = True
         if again:
-            table = _read_whole(path, delimiter, encoding, types, None)
+            try:
+                table = _read_whole(path, delimiter, encoding, types, None)
+            except pa.ArrowInvalid as exc:
+                raise _serial_error(exc, path, delimiter, encoding, types) from None
     except (pa.ArrowInvalid, OSError, EOFError, UnicodeError) as exc:
         raise translate_error(exc, path, delimiter, encoding) from None
     if table.num_rows == 0:
@@ -123,6 +128,34 @@ def _read_whole(
         return pacsv.read_csv(stream, **_options(
             delimiter, encoding, types, newlines_in_values=True, null_values=null_values
         ))
+
+
+def _serial_error(
+    exc: pa.ArrowInvalid, path: Path, delimiter: str, encoding: str | None,
+    types: dict[str, pa.DataType],
+) -> pa.ArrowInvalid:
+    """A value that fails to convert, as a read on one thread reports it (else ``exc``).
+
+    On several threads pyarrow converts a block's columns in parallel and reports whichever
+    fails first, so a file with bad values in two columns could be named differently from one
+    read to the next. One thread takes the blocks, and each block's columns, in order: the
+    same file always gives the same message.
+    """
+    if not _CONVERSION.search(str(exc)):
+        return exc
+    for newlines in (False, True):  # as _read_whole: quoted line breaks only when needed
+        try:
+            with open_stream(path) as stream:
+                for _batch in pacsv.open_csv(stream, **_options(
+                    delimiter, encoding, types, newlines_in_values=newlines, use_threads=False
+                )):
+                    pass
+        except pa.ArrowInvalid as again:
+            if _CONVERSION.search(str(again)):
+                return again
+            if not _COLUMN_COUNT.search(str(again)):
+                break
+    return exc
 
 
 def _spells_missing(table: pa.Table, roles: set[str]) -> bool:
@@ -163,11 +196,12 @@ def iter_csv_tables(
 
     :raises DataError: as :func:`read_csv_table`.
     """
-    _check_delimiter(delimiter)
+    check_delimiter(delimiter)
     check_rows(rows)
     produced = False
+    types: dict[str, pa.DataType] = {}
     try:
-        types = _column_types(path, delimiter, encoding, text_columns)
+        types = column_types(path, delimiter, encoding, text_columns)
         with open_stream(path) as stream:
             reader = pacsv.open_csv(
                 stream, **_options(delimiter, encoding, types, block_size=BLOCK_SIZE)
@@ -176,12 +210,14 @@ def iter_csv_tables(
                 produced = True
                 yield chunk
     except (pa.ArrowInvalid, OSError, EOFError, UnicodeError) as exc:
+        if isinstance(exc, pa.ArrowInvalid):
+            exc = _serial_error(exc, path, delimiter, encoding, types)
         raise translate_error(exc, path, delimiter, encoding) from None
     if not produced:
         raise DataError(f"{path}: has a header but no data rows")
 
 
-def _column_types(
+def column_types(
     path: Path, delimiter: str, encoding: str | None, text_columns: Iterable[str]
 ) -> dict[str, pa.DataType]:
     """Each column's type as inferred from the first block, made stable (see below).
@@ -232,7 +268,7 @@ def _stable_type(name: str, kind: pa.DataType, text: set[str]) -> pa.DataType:
     return kind
 
 
-def _check_delimiter(delimiter: str) -> None:
+def check_delimiter(delimiter: str) -> None:
     if not isinstance(delimiter, str) or len(delimiter) != 1:
         from ..errors import ConfigError
 
@@ -299,17 +335,33 @@ def translate_error(
         return DataError(f"{path}: a row has {count.group(2)} fields, the header {expected}")
     conversion = _CONVERSION.search(message)
     if conversion:
-        col, kind, value = int(conversion.group(1)), conversion.group(2), conversion.group(3)
-        name = f"#{col + 1}"
+        col, kind, reason, value = conversion.groups()
+        col = int(col)
+        if "zone" in reason:
+            has = "has" if " no " in reason else "lacks"
+            what = f"{has} a UTC offset, unlike the rows before it"
+        elif kind == "timestamp" and _is_time(value):
+            what = f"is outside the range of nanosecond timestamps ({NS_RANGE})"
+        else:
+            what = (f"is not a {'number' if kind in ('double', 'int64') else kind} (the column's "
+                    "type was set by the rows before it)")
         for line, fields in _records(path, delimiter, encoding):
             if col < len(fields) and fields[col] == value:
                 return DataError(
                     f"{path}: line {line}, column {_header(path, delimiter, encoding, col)!r}: "
-                    f"value {value!r} is not a {'number' if kind in ('double', 'int64') else kind}"
-                    " (the column's type was set by the rows before it)"
+                    f"value {value!r} {what}"
                 )
-        return DataError(f"{path}: column {name}: value {value!r} cannot be read as {kind}")
+        return DataError(f"{path}: column #{col + 1}: value {value!r} {what}")
     return DataError(f"{path}: cannot parse as CSV: {message}")
+
+
+def _is_time(value: str) -> bool:
+    """True for a time that microseconds hold (years 1 to 9999)."""
+    try:
+        pc.cast(pa.array([value]), pa.timestamp("us"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return False
+    return True
 
 
 def _header(path: Path, delimiter: str, encoding: str | None, col: int) -> str:

@@ -93,7 +93,14 @@ def _column(
         pass
     kinds = [_kind(v) for v in values]
     first = next(k for k in kinds if k is not None)
-    row = next(i for i, k in enumerate(kinds) if k is not None and k != first)
+    row = next((i for i, k in enumerate(kinds) if k is not None and k != first), None)
+    if row is None and first == "number":
+        # Integers beyond 2**53 beside fractions: the nearest doubles, as text would give.
+        return pa.array([None if v is None else float(v) for v in values], pa.float64())
+    if row is None:
+        raise DataError(
+            f"{source}: key {name!r}: its {first} values do not form one column type"
+        )
     raise DataError(
         f"{source}: {locate(row)}, key {name!r}: value {values[row]!r} is a {kinds[row]} "
         f"but earlier records hold a {first}"

@@ -208,25 +208,44 @@ def build_frame(
         return locate(offset + row)
 
     names = list(features) if features is not None else feature_names(table, roles, source, at)
-    label = roles.label_for(table.column_names)
-    n = table.num_rows
-    keep = [*names, *roles.special(), *([label] if label else [])]
-    columns = {name: table.column(name) for name in keep}
-    X = np.empty((n, len(names)), dtype=np.float64)
-    _fill_matrix(X, [_to_float(columns.pop(name), name, source, at) for name in names])
+    X = np.empty((table.num_rows, len(names)), dtype=np.float64)
+    _fill_matrix(X, [_to_float(table.column(name), name, source, at) for name in names])
+    return assemble_frame(X, names, table, roles, source=source, locate=locate, offset=offset)
+
+
+def assemble_frame(
+    X: np.ndarray,
+    names: Sequence[str],
+    table: pa.Table,
+    roles: Roles,
+    *,
+    source: str,
+    locate: Locator = row_locator,
+    offset: int = 0,
+) -> Frame:
+    """The frame of feature matrix ``X`` (columns ``names``) and the role columns of
+    ``table``: timestamps, label, channel and extras, parsed and checked here.
+
+    :raises DataError: naming the source, place, column and value of the first bad value.
+    """
+    def at(row: int) -> str:
+        return locate(offset + row)
+
+    n = X.shape[0]
     timestamps = None
     if roles.timestamp_column:
         timestamps = parse_timestamps(
-            columns.pop(roles.timestamp_column), roles.timestamp_column, roles.timestamp_unit,
+            table.column(roles.timestamp_column), roles.timestamp_column, roles.timestamp_unit,
             source, at,
         )
+    label = roles.label_for(table.column_names)
     labels = None
     if label:
-        labels = parse_labels(columns.pop(label), label, roles.label_mapping, source, at)
+        labels = parse_labels(table.column(label), label, roles.label_mapping, source, at)
     channels = None
     if roles.channel_column:
-        channels = key_values(columns.pop(roles.channel_column), roles.channel_column, source, at)
-    extras = {name: key_values(columns.pop(name), name, source, at, allow_missing=True)
+        channels = key_values(table.column(roles.channel_column), roles.channel_column, source, at)
+    extras = {name: key_values(table.column(name), name, source, at, allow_missing=True)
               for name in roles.extra_columns}
     return Frame(
         X=X,
@@ -302,7 +321,9 @@ def _to_float(
     if pa.types.is_null(kind):
         return pa.chunked_array([pa.nulls(len(column), pa.float64())])
     if _is_numeric(kind):
-        return pc.cast(column, pa.float64())
+        # Unchecked: an integer beyond 2**53 becomes the nearest double, as it would be
+        # written as text, instead of failing the cast.
+        return pc.cast(column, pa.float64(), safe=False)
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         bad, _ = _first_text_and_number(column)
         if bad is None:
@@ -346,9 +367,9 @@ def parse_timestamps(
             values = column
         return _epoch_to_ns(values, name, unit, source, locate)
     if pa.types.is_timestamp(kind):
-        ns = pc.cast(column, pa.timestamp("ns", kind.tz))
+        ns = _in_ns(column, kind.tz, name, source, locate)
     elif pa.types.is_date(kind):
-        ns = pc.cast(pc.cast(column, pa.date32()), pa.timestamp("ns"))
+        ns = _in_ns(pc.cast(column, pa.date32()), None, name, source, locate)
     elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
         ns = _parse_iso(column, name, source, locate)
     elif _is_numeric(kind):
@@ -361,6 +382,29 @@ def parse_timestamps(
     out = np.empty(len(column), dtype=np.int64)
     _fill(out, pc.cast(ns, pa.int64()))
     return out.view("datetime64[ns]")
+
+
+#: What ``datetime64[ns]`` holds; a time outside it cannot be a frame's timestamp.
+NS_RANGE = "1677-09-21 to 2262-04-11"
+
+
+def _in_ns(
+    column: pa.ChunkedArray, tz: str | None, name: str, source: str, locate: Locator
+) -> pa.ChunkedArray:
+    """Times or dates as nanoseconds; raises DataError naming the first one out of range."""
+    try:
+        return pc.cast(column, pa.timestamp("ns", tz))
+    except pa.ArrowInvalid:
+        pass
+    # Microseconds hold every year from 1 to 9999, so this cast always succeeds.
+    micros = pc.cast(pc.cast(column, pa.timestamp("us", tz)), pa.int64())
+    limit = np.iinfo(np.int64).max // 1000
+    outside = pc.or_(pc.greater(micros, limit), pc.less(micros, -limit))
+    row = int(np.flatnonzero(pc.fill_null(outside, False).to_numpy(zero_copy_only=False))[0])
+    raise DataError(
+        f"{source}: {locate(row)}, column {name!r}: time {column[row].as_py()} is outside "
+        f"the range of nanosecond timestamps ({NS_RANGE})"
+    )
 
 
 def _parse_iso(
@@ -383,9 +427,16 @@ def _parse_iso(
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 continue
         if not ok:
+            try:  # a valid time that nanoseconds cannot hold
+                pc.cast(pa.array([value]), pa.timestamp("us"))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                raise DataError(
+                    f"{source}: {locate(row)}, column {name!r}: value {value!r} is not an "
+                    "ISO 8601 timestamp"
+                ) from None
             raise DataError(
-                f"{source}: {locate(row)}, column {name!r}: value {value!r} is not an "
-                "ISO 8601 timestamp"
+                f"{source}: {locate(row)}, column {name!r}: value {value!r} is outside the "
+                f"range of nanosecond timestamps ({NS_RANGE})"
             )
     raise DataError(
         f"{source}: column {name!r} mixes timestamps with and without a UTC offset"
@@ -488,7 +539,7 @@ def key_values(
     if _is_numeric(kind):
         if column.null_count:
             values = np.empty(len(column), dtype=np.float64)
-            _fill(values, pc.cast(column, pa.float64()))
+            _fill(values, pc.cast(column, pa.float64(), safe=False))
             return values
         return column.to_numpy()
     return np.asarray(column.to_pylist(), dtype=object)
