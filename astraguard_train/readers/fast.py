@@ -180,10 +180,15 @@ def _bounds(data: Any, start: int, end: int, cut: Callable[[int], int]) -> list[
 
 
 def _mapped(path: Path) -> mmap.mmap | None:
-    if is_gzip(path) or path.stat().st_size == 0:
+    """The file's bytes, memory-mapped; None for what cannot be mapped (compressed, empty, a
+    pipe, a file system without mmap), which pyarrow's path then reads or names."""
+    if is_gzip(path):
         return None
-    with open(path, "rb") as fh:
-        return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    try:
+        with open(path, "rb") as fh:
+            return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):  # ValueError: an empty file
+        return None
 
 
 def _frame(sinks: _Sinks, plan: _Plan, roles: Roles, path: Path, locate: Locator) -> Frame:
