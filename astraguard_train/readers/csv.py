@@ -23,7 +23,7 @@ import pyarrow.csv as pacsv
 from ..errors import DataError
 from .chunks import check_rows, rebatch
 from .files import is_gzip, is_utf8, open_stream
-from .roles import DEFAULT_LABEL, NS_RANGE, Locator
+from .roles import DEFAULT_LABEL, NS_RANGE, Locator, is_time_text
 
 _COLUMN_COUNT = re.compile(r"Expected (\d+) columns, got (\d+)")
 _CONVERSION = re.compile(
@@ -131,9 +131,9 @@ def _read_whole(
 
 
 def _serial_error(
-    exc: pa.ArrowInvalid, path: Path, delimiter: str, encoding: str | None,
+    exc: BaseException, path: Path, delimiter: str, encoding: str | None,
     types: dict[str, pa.DataType],
-) -> pa.ArrowInvalid:
+) -> BaseException:
     """A value that fails to convert, as a read on one thread reports it (else ``exc``).
 
     On several threads pyarrow converts a block's columns in parallel and reports whichever
@@ -210,8 +210,7 @@ def iter_csv_tables(
                 produced = True
                 yield chunk
     except (pa.ArrowInvalid, OSError, EOFError, UnicodeError) as exc:
-        if isinstance(exc, pa.ArrowInvalid):
-            exc = _serial_error(exc, path, delimiter, encoding, types)
+        exc = _serial_error(exc, path, delimiter, encoding, types)
         raise translate_error(exc, path, delimiter, encoding) from None
     if not produced:
         raise DataError(f"{path}: has a header but no data rows")
@@ -340,7 +339,7 @@ def translate_error(
         if "zone" in reason:
             has = "has" if " no " in reason else "lacks"
             what = f"{has} a UTC offset, unlike the rows before it"
-        elif kind == "timestamp" and _is_time(value):
+        elif kind == "timestamp" and is_time_text(value):
             what = f"is outside the range of nanosecond timestamps ({NS_RANGE})"
         else:
             what = (f"is not a {'number' if kind in ('double', 'int64') else kind} (the column's "
@@ -353,15 +352,6 @@ def translate_error(
                 )
         return DataError(f"{path}: column #{col + 1}: value {value!r} {what}")
     return DataError(f"{path}: cannot parse as CSV: {message}")
-
-
-def _is_time(value: str) -> bool:
-    """True for a time that microseconds hold (years 1 to 9999)."""
-    try:
-        pc.cast(pa.array([value]), pa.timestamp("us"))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return False
-    return True
 
 
 def _header(path: Path, delimiter: str, encoding: str | None, col: int) -> str:

@@ -22,6 +22,7 @@ the place. So the fast path needs no error messages of its own, and
 
 from __future__ import annotations
 
+import itertools
 import json
 import mmap
 import os
@@ -37,7 +38,7 @@ import pyarrow as pa
 
 from ..frame import Frame
 from .csv import check_delimiter, column_types, csv_locator
-from .files import is_gzip, is_utf8
+from .files import UTF8_BOM, is_gzip, is_utf8
 from .json import json_line_locator, json_record_locator
 from .roles import Locator, Roles, assemble_frame
 
@@ -69,6 +70,15 @@ class _Plan:
     label: str | None
 
 
+def _takes(roles: Roles) -> bool:
+    """Whether the roles alone allow the fast path (checked before the file is opened): the
+    compiled parser fills no channel, extra or mapped-label column, nor epoch times."""
+    return (
+        _fastparse is not None and not roles.channel_column and not roles.extra_columns
+        and roles.label_mapping is None and roles.timestamp_unit is None
+    )
+
+
 def _plan(
     names: Sequence[str], roles: Roles, numeric: Callable[[str], bool],
     is_time: Callable[[str], bool],
@@ -80,10 +90,6 @@ def _plan(
     a missing or duplicate column, a text feature and the like go to the pyarrow path, whose
     error or warning names it.
     """
-    if _fastparse is None or roles.channel_column or roles.extra_columns:
-        return None
-    if roles.label_mapping is not None or roles.timestamp_unit is not None:
-        return None
     if len(set(names)) != len(names):
         return None
     label = roles.label_for(names)
@@ -110,6 +116,7 @@ class _Sinks:
     """The arrays a parse fills, and the spec of each input column for the compiled parser."""
 
     def __init__(self, plan: _Plan, names: Sequence[str], rows: int) -> None:
+        self.plan = plan
         k = len(plan.features)
         self.X = np.empty((rows, k), dtype=np.float64)
         self.timestamps = np.empty(rows, dtype=np.int64) if plan.timestamp else None
@@ -121,14 +128,17 @@ class _Sinks:
             where[plan.label] = (_FLOAT, self.labels, 0, 8)
         self.specs = [where.get(name) for name in names]
 
-    def role_table(self, plan: _Plan) -> pa.Table:
-        """The timestamp and label as arrow columns, for :func:`~.roles.assemble_frame`."""
-        columns: dict[str, pa.Array] = {}
+    def frame(self, roles: Roles, path: Path, locate: Locator) -> Frame:
+        """The frame, its timestamp and label checked by :func:`~.roles.assemble_frame`."""
+        plan, columns = self.plan, {}
         if plan.timestamp:
             columns[plan.timestamp] = pa.array(self.timestamps).view(pa.timestamp("ns"))
         if plan.label:  # NaN from an empty field is a missing label, as pyarrow reads it
             columns[plan.label] = pa.array(self.labels, from_pandas=True)
-        return pa.table(columns)
+        return assemble_frame(
+            self.X, list(plan.features), pa.table(columns), roles, source=str(path),
+            locate=locate,
+        )
 
 
 def _cores() -> int:
@@ -157,7 +167,7 @@ def _parse(
             lambda i: adjust(i, _fastparse.count(data, bounds[i], bounds[i + 1], count_byte[0])),
             ranges,
         ))
-        first = np.concatenate([[0], np.cumsum(counts)]).tolist()
+        first = [0, *itertools.accumulate(counts)]
         if first[-1] == 0:
             return None
         sinks = sinks_for(first[-1])
@@ -191,13 +201,6 @@ def _mapped(path: Path) -> mmap.mmap | None:
         return None
 
 
-def _frame(sinks: _Sinks, plan: _Plan, roles: Roles, path: Path, locate: Locator) -> Frame:
-    return assemble_frame(
-        sinks.X, list(plan.features), sinks.role_table(plan), roles, source=str(path),
-        locate=locate,
-    )
-
-
 # -- CSV ------------------------------------------------------------------------------------
 
 
@@ -208,7 +211,7 @@ def csv_frame(path: Path, roles: Roles, delimiter: str, encoding: str | None) ->
     (:func:`~.csv.column_types`).
     """
     check_delimiter(delimiter)
-    if _fastparse is None or not is_utf8(encoding) or delimiter in "\"\r\n" or is_gzip(path):
+    if not _takes(roles) or not is_utf8(encoding) or delimiter in "\"\r\n" or is_gzip(path):
         return None
     try:
         types = column_types(path, delimiter, encoding, roles.special())
@@ -244,7 +247,7 @@ def csv_frame(path: Path, roles: Roles, delimiter: str, encoding: str | None) ->
         sinks = _parse(data, bounds, b"\n", lambda n: _Sinks(plan, names, n), parse, rows)
     if sinks is None:
         return None
-    return _frame(sinks, plan, roles, path, csv_locator(path, delimiter, encoding))
+    return sinks.frame(roles, path, csv_locator(path, delimiter, encoding))
 
 
 def _after_newline(data: Any, pos: int) -> int:
@@ -266,13 +269,13 @@ def json_frame(path: Path, roles: Roles, lines: bool | None) -> Frame | None:
     The keys, their order and what each holds come from the first object; every other object
     must have exactly those keys.
     """
-    if _fastparse is None:
+    if not _takes(roles):
         return None
     data = _mapped(path)
     if data is None:
         return None
     with data:
-        start = _skip_space(data, 3 if data[:3] == b"\xef\xbb\xbf" else 0)
+        start = _skip_space(data, len(UTF8_BOM) if data[: len(UTF8_BOM)] == UTF8_BOM else 0)
         if start >= len(data):
             return None
         is_array = data[start] == ord("[")
@@ -311,8 +314,7 @@ def json_frame(path: Path, roles: Roles, lines: bool | None) -> Frame | None:
         )
     if sinks is None:
         return None
-    locate = json_record_locator if is_array else json_line_locator
-    return _frame(sinks, plan, roles, path, locate)
+    return sinks.frame(roles, path, json_record_locator if is_array else json_line_locator)
 
 
 def _skip_space(data: Any, pos: int) -> int:

@@ -51,9 +51,13 @@ def read_bytes(path: Path) -> bytes:
         raise DataError(f"{path}: cannot read: {exc}") from None
 
 
+#: The UTF-8 byte order mark some editors write at the start of a file.
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
 def strip_bom(data: bytes) -> bytes:
     """``data`` without a leading UTF-8 byte order mark."""
-    return data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+    return data[len(UTF8_BOM):] if data.startswith(UTF8_BOM) else data
 
 
 def is_utf8(encoding: str | None) -> bool:

@@ -22,7 +22,7 @@ import pyarrow.json as pajson
 
 from ..errors import DataError
 from .chunks import check_rows, rebatch
-from .files import is_gzip, open_stream, read_bytes, strip_bom
+from .files import UTF8_BOM, is_gzip, open_stream, read_bytes, strip_bom
 from .records import records_table
 
 #: Bytes per block handed to pyarrow's parser threads: reading a whole file (pyarrow's own
@@ -149,8 +149,8 @@ def _read_buffer(path: Path) -> bytearray:
         buf = bytearray(path.stat().st_size)
         with open(path, "rb") as fh:
             fh.readinto(buf)
-    if buf[:3] == b"\xef\xbb\xbf":
-        buf[:3] = b"   "
+    if buf.startswith(UTF8_BOM):
+        buf[: len(UTF8_BOM)] = b" " * len(UTF8_BOM)
     return buf
 
 

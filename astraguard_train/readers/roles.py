@@ -388,6 +388,16 @@ def parse_timestamps(
 NS_RANGE = "1677-09-21 to 2262-04-11"
 
 
+def is_time_text(value: str) -> bool:
+    """True for ISO 8601 text of a time that microseconds hold (years 1 to 9999), such as one
+    outside :data:`NS_RANGE`."""
+    try:
+        pc.cast(pa.array([value]), pa.timestamp("us"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return False
+    return True
+
+
 def _in_ns(
     column: pa.ChunkedArray, tz: str | None, name: str, source: str, locate: Locator
 ) -> pa.ChunkedArray:
@@ -427,13 +437,11 @@ def _parse_iso(
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 continue
         if not ok:
-            try:  # a valid time that nanoseconds cannot hold
-                pc.cast(pa.array([value]), pa.timestamp("us"))
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            if not is_time_text(value):
                 raise DataError(
                     f"{source}: {locate(row)}, column {name!r}: value {value!r} is not an "
                     "ISO 8601 timestamp"
-                ) from None
+                )
             raise DataError(
                 f"{source}: {locate(row)}, column {name!r}: value {value!r} is outside the "
                 f"range of nanosecond timestamps ({NS_RANGE})"
