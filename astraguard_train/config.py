@@ -266,7 +266,7 @@ class PipelineConfig:
                     f"available: {', '.join(registry.names('metric'))}"
                 )
         if self.search:
-            from .search import SearchConfig  # search builds on this module
+            from .selection.search import SearchConfig  # search builds on this module
 
             SearchConfig.from_mapping(self.search, where)
 

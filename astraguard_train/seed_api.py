@@ -7,7 +7,7 @@ from typing import Any
 import attrs
 
 from .config import PipelineConfig, StageSpec
-from .pipeline import Pipeline
+from .training.pipeline import Pipeline
 
 
 class TrainingPipeline:

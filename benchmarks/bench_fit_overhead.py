@@ -30,7 +30,7 @@ import numpy as np
 
 def _train_stage_seconds(frame: Any, registry: Any, threshold: dict[str, Any]) -> float:
     from astraguard_train.config import PipelineConfig
-    from astraguard_train.pipeline import Pipeline
+    from astraguard_train.training.pipeline import Pipeline
 
     config = PipelineConfig.from_dict(
         {
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from sklearn.ensemble import IsolationForest
 
-    from astraguard_train.frame import Frame
+    from astraguard_train.data.frame import Frame
     from astraguard_train.plugins import build_registry
 
     X = np.random.default_rng(0).normal(size=(args.rows, args.features))

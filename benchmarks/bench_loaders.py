@@ -102,7 +102,7 @@ def child(kind: str, path: str) -> None:
     import pyarrow.json as pajson
     import pyarrow.parquet as pq
 
-    from astraguard_train.builtin import loaders
+    from astraguard_train.data import loaders
 
     records = pq.read_table(path).to_pylist() if kind == "records" else None
     before = _status_mb("VmRSS")

@@ -47,7 +47,7 @@ def f_beta(precision: float | None, recall: float | None, beta: float) -> float 
 
 def run(config: Any, data_path: Path) -> tuple[Any, float]:
     """Run ``config`` on ``data_path`` (load excluded from the time); return (result, seconds)."""
-    from astraguard_train.pipeline import Pipeline
+    from astraguard_train.training.pipeline import Pipeline
 
     pipeline = Pipeline(config.with_overrides([f"loader.path={data_path}"]))
     start = time.perf_counter()

@@ -4,7 +4,7 @@ Protocol (PyOD's ``benchmark.py``, as in ``published_pyod_roc.csv``): for each o
 sets in ``../shared/data``, split the rows 60/40 at random (seeds 0..9), fit a z-score scaler
 and the detector on the 60% without labels, with default parameters, and take the ROC-AUC of
 the scores on the 40%; report the mean over the seeds. Every run goes through
-:class:`~astraguard_train.pipeline.Pipeline` with the data passed in as a :class:`Frame`
+:class:`~astraguard_train.training.pipeline.Pipeline` with the data passed in as a :class:`Frame`
 (``[split] strategy = "random"``, ``test_size = 0.4``, ``[scaler] name = "zscore"``), so what
 is measured is the product, not a hand-written loop.
 
@@ -45,7 +45,7 @@ MODELS: dict[str, tuple[str, float]] = {
 @functools.cache
 def load_frame(path: str) -> Any:
     """Read an ODDS CSV (``f0..fN`` then ``label``) into a Frame."""
-    from astraguard_train.frame import Frame
+    from astraguard_train.data.frame import Frame
 
     with open(path, encoding="utf-8") as fh:
         header = fh.readline().strip().split(",")
@@ -70,7 +70,7 @@ def _registry() -> Any:
 def run_one(path: str, model: str, seed: int) -> float:
     """One split: the test ROC-AUC of ``model`` with default parameters through the pipeline."""
     from astraguard_train.config import PipelineConfig
-    from astraguard_train.pipeline import Pipeline
+    from astraguard_train.training.pipeline import Pipeline
 
     params: dict[str, Any] = {}
     if "random_state" in _registry().get("model", model).params:

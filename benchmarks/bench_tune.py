@@ -33,10 +33,10 @@ import numpy as np
 
 from astraguard_train.config import PipelineConfig
 from astraguard_train.errors import AstraGuardError
-from astraguard_train.frame import Frame
+from astraguard_train.data.frame import Frame
 from astraguard_train.plugins import build_registry
-from astraguard_train.search import default_space
-from astraguard_train.selection import tune
+from astraguard_train.selection.search import default_space
+from astraguard_train.selection.tuning import tune
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 SETS = (

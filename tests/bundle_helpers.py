@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from astraguard_train import Frame, Pipeline, PipelineConfig
-from astraguard_train.hookspecs import hookimpl
+from astraguard_train.plugins.hookspecs import hookimpl
 from astraguard_train.plugins import build_registry
 
 

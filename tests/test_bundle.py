@@ -19,8 +19,8 @@ import pytest
 from bundle_helpers import rewrite_manifest, small_config, train
 
 from astraguard_train import load_bundle
-from astraguard_train.builtin.persisters import SkopsPersister
-from astraguard_train.bundle import (
+from astraguard_train.bundle.persisters import SkopsPersister
+from astraguard_train.bundle.store import (
     LATEST,
     list_bundles,
     read_manifest,
@@ -38,7 +38,7 @@ from astraguard_train.errors import (
     LibraryVersionWarning,
     UntrustedTypeError,
 )
-from astraguard_train.profile import fingerprint
+from astraguard_train.bundle.profile import fingerprint
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +143,7 @@ def test_an_existing_version_is_never_overwritten(tmp_path):
 def test_concurrent_writers_get_distinct_versions(trained, tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
-    from astraguard_train.bundle import write_bundle
+    from astraguard_train.bundle.store import write_bundle
 
     with ThreadPoolExecutor(4) as pool:
         paths = list(pool.map(lambda _: write_bundle(trained.context, tmp_path), range(4)))
@@ -155,7 +155,7 @@ def test_concurrent_writers_get_distinct_versions(trained, tmp_path):
 
 @pytest.mark.parametrize("name", ["a/b", ".hidden", "7", ""])
 def test_bundle_names_must_be_plain_directory_names(trained, tmp_path, name):
-    from astraguard_train.bundle import write_bundle
+    from astraguard_train.bundle.store import write_bundle
 
     ctx = trained.context
     bad = ctx.config.evolve(persist=attrs.evolve(ctx.config.persist, bundle_name=name))
@@ -323,8 +323,8 @@ KILLED_RUN = """
 import sys, time
 from pathlib import Path
 from astraguard_train import Pipeline, PipelineConfig
-from astraguard_train.builtin.persisters import JoblibPersister
-from astraguard_train.hookspecs import hookimpl
+from astraguard_train.bundle.persisters import JoblibPersister
+from astraguard_train.plugins.hookspecs import hookimpl
 from astraguard_train.plugins import build_registry
 
 class Slow(JoblibPersister):

@@ -7,9 +7,9 @@ import pytest
 from bundle_helpers import train
 
 from astraguard_train import Frame, load_bundle
-from astraguard_train.drift import DriftThresholds, check_drift, psi
+from astraguard_train.bundle.drift import DriftThresholds, check_drift, psi
 from astraguard_train.errors import DataError
-from astraguard_train.profile import (
+from astraguard_train.bundle.profile import (
     QUANTILES,
     feature_profile,
     profile_matrix,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from astraguard_train.events import event_score, segment_runs
+from astraguard_train.timeseries.events import event_score, segment_runs
 
 
 def _b(text: str) -> np.ndarray:

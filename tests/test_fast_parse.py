@@ -20,11 +20,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from astraguard_train.builtin import loaders
+from astraguard_train.data import loaders
 from astraguard_train.errors import DataError
-from astraguard_train.readers import csv as csv_reader
-from astraguard_train.readers import fast
-from astraguard_train.readers.roles import Roles
+from astraguard_train.data.readers import csv as csv_reader
+from astraguard_train.data.readers import fast
+from astraguard_train.data.readers.roles import Roles
 
 SETTINGS = settings(max_examples=120, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])

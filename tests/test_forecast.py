@@ -8,9 +8,9 @@ from sklearn.base import clone
 
 from astraguard_train.config import PipelineConfig
 from astraguard_train.errors import ConfigError, DataError
-from astraguard_train.forecast import ForecastDetector, ewma, lagged, resolve_regressor
-from astraguard_train.frame import Frame
-from astraguard_train.pipeline import Pipeline
+from astraguard_train.timeseries.forecast import ForecastDetector, ewma, lagged, resolve_regressor
+from astraguard_train.data.frame import Frame
+from astraguard_train.training.pipeline import Pipeline
 
 
 def _series(n: int, seed: int = 0, phase: float = 0.0) -> np.ndarray:

@@ -7,8 +7,8 @@ import pytest
 
 from astraguard_train.config import PipelineConfig
 from astraguard_train.errors import DataError, StageError
-from astraguard_train.frame import Frame
-from astraguard_train.pipeline import Pipeline
+from astraguard_train.data.frame import Frame
+from astraguard_train.training.pipeline import Pipeline
 
 
 def _config(**train) -> PipelineConfig:
@@ -109,7 +109,7 @@ def test_unknown_group_key_names_the_columns(registry):
 
 
 def test_bundle_holds_every_group_chain(registry, tmp_path):
-    from astraguard_train.bundle import load
+    from astraguard_train.bundle.store import load
 
     pipe = Pipeline(_config(group_by="channel", fallback=True), registry)
     result = pipe.run(output=str(tmp_path))

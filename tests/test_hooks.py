@@ -14,7 +14,7 @@ import pytest
 
 from astraguard_train import Frame, Pipeline, PipelineConfig, StageSpec, hookspecs
 from astraguard_train.config import SplitConfig
-from astraguard_train.hookspecs import hookimpl
+from astraguard_train.plugins.hookspecs import hookimpl
 from astraguard_train.plugins import build_registry
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "plugin-hooks.md"

@@ -15,11 +15,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from astraguard_train import Pipeline, PipelineConfig, StageSpec, TrainingPipeline, synthetic
+from astraguard_train import Pipeline, PipelineConfig, StageSpec, TrainingPipeline
+from astraguard_train.data import synthetic
 from astraguard_train.errors import ConfigError, DataError
-from astraguard_train.readers import csv as csv_reader
-from astraguard_train.readers import fast
-from astraguard_train.sources import loader_for, loader_name_for
+from astraguard_train.data.readers import csv as csv_reader
+from astraguard_train.data.readers import fast
+from astraguard_train.data.sources import loader_for, loader_name_for
 
 ROWS = [
     {"timestamp": "2026-01-01T00:00:00", "channel": "A", "volt": 28.1, "temp": 1.0, "label": 0,
@@ -393,7 +394,7 @@ def test_words_for_missing_values_read_as_pyarrows_defaults_read_them(
 
 
 def test_the_feature_matrix_is_a_writable_row_major_copy_whatever_the_chunks():
-    from astraguard_train.readers import roles
+    from astraguard_train.data.readers import roles
 
     rng = np.random.default_rng(3)
     values = rng.normal(size=(1000, 3))
@@ -574,7 +575,7 @@ def test_a_quoted_value_may_hold_a_line_break(tmp_path, registry):
 def test_a_pretty_printed_json_array_spanning_blocks_reads_on_the_fast_path(
     tmp_path, registry, monkeypatch
 ):
-    from astraguard_train.readers import json as json_reader
+    from astraguard_train.data.readers import json as json_reader
 
     monkeypatch.setattr(json_reader, "READ_BLOCK_SIZE", 256)
 

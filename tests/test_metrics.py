@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from astraguard_train.config import PipelineConfig
-from astraguard_train.frame import Frame
-from astraguard_train.hookspecs import hookimpl
-from astraguard_train.pipeline import Pipeline
+from astraguard_train.data.frame import Frame
+from astraguard_train.plugins.hookspecs import hookimpl
+from astraguard_train.training.pipeline import Pipeline
 from astraguard_train.plugins import build_registry
 
 

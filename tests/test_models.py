@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, clone
 
-from astraguard_train.builtin.models import LOF, OCSVM, SGDOCSVM, IForest
+from astraguard_train.models.sklearn import LOF, OCSVM, SGDOCSVM, IForest
 from astraguard_train.config import PipelineConfig
 from astraguard_train.errors import ConfigError, ConformanceError
-from astraguard_train.frame import Frame
-from astraguard_train.pipeline import Pipeline
-from astraguard_train.testing import check_detector, check_scaler, check_transform
+from astraguard_train.data.frame import Frame
+from astraguard_train.training.pipeline import Pipeline
+from astraguard_train.plugins.conformance import check_detector, check_scaler, check_transform
 
 BUILTINS = [
     (IForest, {"n_estimators": 20, "random_state": 0}),
@@ -42,7 +42,7 @@ def test_every_registered_model_scores_a_planted_outlier_higher():
     # run as plain Python there: compiling them costs ~20 s, more than the check on 60 rows.
     code = (
         "import json, warnings; warnings.simplefilter('ignore');"
-        "from astraguard_train.testing import check_registered_models;"
+        "from astraguard_train.plugins.conformance import check_registered_models;"
         "print('RESULT=' + json.dumps(check_registered_models()))"
     )
     env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}

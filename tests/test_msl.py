@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from astraguard_train.config import PipelineConfig
-from astraguard_train.pipeline import Pipeline
+from astraguard_train.training.pipeline import Pipeline
 from astraguard_train.plugins import build_registry
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "msl.toml"

@@ -10,9 +10,9 @@ import pytest
 
 from astraguard_train.config import PipelineConfig
 from astraguard_train.errors import ConfigError
-from astraguard_train.frame import Frame
+from astraguard_train.data.frame import Frame
 from astraguard_train.parallel import iter_parallel, run_parallel
-from astraguard_train.selection import tune
+from astraguard_train.selection.tuning import tune
 
 
 def _slow_square(x: int) -> int:
@@ -106,7 +106,7 @@ def test_per_group_training_is_the_same_in_parallel(registry):
         "loader": {"name": "synthetic", "n_samples": 600, "n_channels": 3},
         "train": {"group_by": "channel"},
     }
-    from astraguard_train.pipeline import Pipeline
+    from astraguard_train.training.pipeline import Pipeline
 
     serial = Pipeline(PipelineConfig.from_dict(base), registry).run(persist=False)
     threaded = PipelineConfig.from_dict({**base, "train": {"group_by": "channel", "n_jobs": 3,

@@ -9,8 +9,8 @@ import pytest
 
 from astraguard_train import Frame, Pipeline, PipelineConfig, StageSpec
 from astraguard_train.errors import ConfigError, StageError
-from astraguard_train.hookspecs import hookimpl
-from astraguard_train.pipeline import STAGES
+from astraguard_train.plugins.hookspecs import hookimpl
+from astraguard_train.training.pipeline import STAGES
 from astraguard_train.plugins import build_registry
 
 

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from astraguard_train.config import PostprocessConfig
 from astraguard_train.errors import ConfigError
-from astraguard_train.frame import Frame
-from astraguard_train.postprocess import FlagPostprocessor, make_postprocessor, runs
+from astraguard_train.data.frame import Frame
+from astraguard_train.timeseries.postprocess import FlagPostprocessor, make_postprocessor, runs
 
 
 def _frame(n: int, channels: list[str] | None = None, times: np.ndarray | None = None) -> Frame:
@@ -135,7 +135,7 @@ def test_make_postprocessor_is_none_when_nothing_would_change():
 
 def test_pipeline_reports_flagged_share_after_postprocessing():
     from astraguard_train.config import PipelineConfig
-    from astraguard_train.pipeline import Pipeline
+    from astraguard_train.training.pipeline import Pipeline
 
     base = {
         "train": {"group_by": "channel"},

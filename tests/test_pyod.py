@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from astraguard_train.builtin import pyod_models
+from astraguard_train.models import pyod as pyod_models
 from astraguard_train.config import PipelineConfig
 from astraguard_train.errors import ConfigError
-from astraguard_train.pipeline import Pipeline
+from astraguard_train.training.pipeline import Pipeline
 from astraguard_train.plugins import build_registry
 
 pytest.importorskip("pyod")

@@ -21,7 +21,7 @@ from astraguard_train.features.scalers import (
     ZScore,
     fit_transform_named,
 )
-from astraguard_train.pipeline import Pipeline
+from astraguard_train.training.pipeline import Pipeline
 
 NAMES = ["minmax", "zscore", "robust", "quantile", "power", "none"]
 COLUMNS = ("voltage", "temperature", "flat", "almost_flat", "skewed")
@@ -177,7 +177,7 @@ def test_fit_transform_named_passes_names_only_to_scalers_that_take_them():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_each_scaler_runs_in_the_pipeline_fitted_on_train_only(name):
-    from astraguard_train.synthetic import generate
+    from astraguard_train.data.synthetic import generate
 
     frame = generate(n_samples=600, n_channels=1)
     X = frame.X.copy()
@@ -195,7 +195,7 @@ def test_each_scaler_runs_in_the_pipeline_fitted_on_train_only(name):
 
 
 def test_pipeline_refuses_nan_naming_the_column():
-    from astraguard_train.synthetic import generate
+    from astraguard_train.data.synthetic import generate
 
     frame = generate(n_samples=300, n_channels=1)
     X = frame.X.copy()

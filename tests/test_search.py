@@ -7,8 +7,8 @@ import pytest
 
 from astraguard_train.config import PipelineConfig, SplitConfig
 from astraguard_train.errors import ConfigError, DataError
-from astraguard_train.frame import Frame
-from astraguard_train.search import (
+from astraguard_train.data.frame import Frame
+from astraguard_train.selection.search import (
     Distribution,
     SearchConfig,
     expanding_window_positions,
@@ -16,7 +16,7 @@ from astraguard_train.search import (
     kfold_positions,
     validation_folds,
 )
-from astraguard_train.splits import split_frame
+from astraguard_train.data.splits import split_frame
 
 
 def _search(**table) -> SearchConfig:
@@ -187,7 +187,7 @@ def test_models_that_take_a_random_state_get_the_search_seed(registry):
 
 
 def test_without_a_space_the_default_models_are_searched(registry):
-    from astraguard_train.search import DEFAULT_MODELS
+    from astraguard_train.selection.search import DEFAULT_MODELS
 
     search = SearchConfig.from_mapping({"metric": "pr_auc"})
     assert search.space == {}

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from astraguard_train import PipelineConfig, TrainingPipeline, synthetic
+from astraguard_train import PipelineConfig, TrainingPipeline
+from astraguard_train.data import synthetic
 
 
 def _write_seed_files(tmp_path: Path) -> tuple[Path, Path]:

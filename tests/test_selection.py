@@ -7,11 +7,11 @@ import pytest
 
 from astraguard_train.config import PipelineConfig
 from astraguard_train.errors import DataError
-from astraguard_train.frame import Frame
-from astraguard_train.hookspecs import hookimpl
+from astraguard_train.data.frame import Frame
+from astraguard_train.plugins.hookspecs import hookimpl
 from astraguard_train.plugins import build_registry
-from astraguard_train.selection import compare, consensus_agreement, tune
-from astraguard_train.splits import split_frame
+from astraguard_train.selection.tuning import compare, consensus_agreement, tune
+from astraguard_train.data.splits import split_frame
 
 
 class ColumnScore:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from astraguard_train import synthetic
+from astraguard_train.data import synthetic
 from astraguard_train.errors import ConfigError
-from astraguard_train.postprocess import runs
+from astraguard_train.timeseries.postprocess import runs
 
 
 def test_same_seed_same_data_other_seed_other_data():

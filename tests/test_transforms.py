@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from astraguard_train import bundle
+from astraguard_train.bundle import store as bundle
 from astraguard_train.config import PipelineConfig
 from astraguard_train.errors import ConfigError, DataError, NotFittedError
 from astraguard_train.features import (
@@ -16,9 +16,9 @@ from astraguard_train.features import (
     VarianceFilter,
     VoltageTemperatureRatio,
 )
-from astraguard_train.frame import Frame
-from astraguard_train.pipeline import Pipeline
-from astraguard_train.synthetic import COLUMNS, generate
+from astraguard_train.data.frame import Frame
+from astraguard_train.training.pipeline import Pipeline
+from astraguard_train.data.synthetic import COLUMNS, generate
 
 TRANSFORM_NAMES = [
     "voltage_temperature_ratio",

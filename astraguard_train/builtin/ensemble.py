@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..ensemble import EnsembleDetector
-from ..hookspecs import hookimpl
+from ..models.ensemble import EnsembleDetector
+from ..plugins.hookspecs import hookimpl
 
 
 @hookimpl

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..features.scalers import Identity, MinMax, Power, Quantile, Robust, ZScore
-from ..hookspecs import hookimpl
+from ..plugins.hookspecs import hookimpl
 
 
 @hookimpl

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..dynamic_threshold import DynamicThreshold
-from ..forecast import ForecastDetector
-from ..hookspecs import hookimpl
+from ..plugins.hookspecs import hookimpl
+from ..timeseries.dynamic_threshold import DynamicThreshold
+from ..timeseries.forecast import ForecastDetector
 
 
 @hookimpl

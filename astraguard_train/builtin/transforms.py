@@ -7,7 +7,7 @@ from typing import Any
 from ..features.derived import CompositeScore, GyroIntensity, VoltageTemperatureRatio
 from ..features.reduction import Pca, VarianceFilter
 from ..features.temporal import Diff, Ewma, Lag, Rate, Rolling
-from ..hookspecs import hookimpl
+from ..plugins.hookspecs import hookimpl
 
 
 @hookimpl

@@ -31,7 +31,7 @@ def _compare_args(p: argparse.ArgumentParser) -> None:
 
 @_compare_args.handler
 def cmd_compare(args: argparse.Namespace) -> int:
-    from ..selection import compare
+    from ..selection.tuning import compare
 
     config = load_config(args.config, args.overrides)
     models = [m.strip() for m in args.models.split(",") if m.strip()]

@@ -22,8 +22,8 @@ def _drift_args(p: argparse.ArgumentParser) -> None:
 @_drift_args.handler
 def cmd_drift(args: argparse.Namespace) -> int:
     """Exit 0 when no feature drifted, 1 when some did (so scripts can gate on it)."""
-    from ..drift import DriftThresholds
-    from ..scoring import load_bundle
+    from ..bundle.drift import DriftThresholds
+    from ..bundle.scoring import load_bundle
 
     bundle = load_bundle(args.bundle)
     thresholds = DriftThresholds(

@@ -22,7 +22,7 @@ def _models_args(p: argparse.ArgumentParser) -> None:
 
 @_models_args.handler
 def cmd_models(args: argparse.Namespace) -> int:
-    from ..bundle import list_bundles
+    from ..bundle.store import list_bundles
 
     infos = list_bundles(args.directory, check=args.verify)
     damaged = any(i.error for i in infos)

@@ -19,7 +19,7 @@ def _plugins_args(p: argparse.ArgumentParser) -> None:
 def cmd_plugins(args: argparse.Namespace) -> int:
     import warnings
 
-    from ..plugins import build_registry
+    from ..plugins.manager import build_registry
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # broken plugins are listed below instead

@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import StageError
-from ..hookspecs import hookimpl
+from ..plugins.hookspecs import hookimpl
 from . import EXIT_OK, add_config_args, command, emit_json, format_metrics, load_config
 
 
@@ -45,8 +45,8 @@ def _run_args(p: argparse.ArgumentParser) -> None:
 
 @_run_args.handler
 def cmd_run(args: argparse.Namespace) -> int:
-    from ..pipeline import Pipeline
-    from ..plugins import build_registry
+    from ..plugins.manager import build_registry
+    from ..training.pipeline import Pipeline
 
     config = load_config(args.config, args.overrides)
     registry = build_registry(plugins=[] if args.json else [StageProgress()])

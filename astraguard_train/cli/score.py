@@ -52,7 +52,7 @@ def _score_args(p: argparse.ArgumentParser) -> None:
 
 @_score_args.handler
 def cmd_score(args: argparse.Namespace) -> int:
-    from ..scoring import load_bundle, score_to
+    from ..bundle.scoring import load_bundle, score_to
 
     options = parse_options(args.loader_options)
     bundle = load_bundle(args.bundle)

@@ -58,7 +58,7 @@ def _tune_args(p: argparse.ArgumentParser) -> None:
 @_tune_args.handler
 def cmd_tune(args: argparse.Namespace) -> int:
     from ..progress import ProgressBar, format_seconds
-    from ..selection import tune
+    from ..selection.tuning import tune
 
     config = load_config(args.config, args.overrides)
     bar = ProgressBar("candidates", always=True)

@@ -27,9 +27,9 @@ def loader_params(config: Any, name: str) -> dict[str, Any]:
 
 @_validate_args.handler
 def cmd_validate(args: argparse.Namespace) -> int:
-    from ..plugins import build_registry
-    from ..quality import check_frame
-    from ..sources import loader_for, loader_name_for
+    from ..data.quality import check_frame
+    from ..data.sources import loader_for, loader_name_for
+    from ..plugins.manager import build_registry
 
     config = load_config(args.config, args.overrides)
     registry = build_registry()

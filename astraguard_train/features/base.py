@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from ..data.frame import Frame
 from ..errors import ConfigError, DataError, NotFittedError
-from ..frame import Frame
 
 WARMUP_POLICIES = ("partial", "drop")
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ..frame import Frame
+from ..data.frame import Frame
 from .base import FrameTransform, append_features
 from .scalers import safe_scale
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import attrs
 import numpy as np
 
-from ..frame import Frame
+from ..data.frame import Frame
 
 
 @attrs.frozen(eq=False)

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..data.frame import Frame
 from ..errors import DataError
-from ..frame import Frame
 from .base import FrameTransform, append_features, require_finite
 from .scalers import near_zero
 

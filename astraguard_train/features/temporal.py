@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from ..data.frame import Frame
 from ..errors import DataError
-from ..frame import Frame
 from .base import FrameTransform, check_warmup, output_matrix, require_finite_fast
 from .layout import StreamLayout
 from .rolling import STATS, rolling_stats

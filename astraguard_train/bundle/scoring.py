@@ -1,0 +1,557 @@
+"""Scoring with a saved bundle: :func:`load_bundle` and :class:`BundleDetector`.
+
+``load_bundle(path)`` verifies the bundle (see :mod:`astraguard_train.bundle`) and returns a
+:class:`BundleDetector`, whose ``score(data)`` / ``predict(data)`` accept a path, a
+:class:`Frame`, a numpy array (columns = the bundle's input features) or records (a list of
+dicts). Scores always come from the persisted :class:`TrainedDetector`.
+
+Two ways through large inputs:
+
+- **In memory** (frames, arrays, records): when the chain needs no history across rows
+  (``lookback == (0, 0)``) and thresholds are fixed numbers, row chunks are scored in parallel
+  (threads by default: scikit-learn's tree code releases the GIL; or loky processes); scores
+  are identical to one call.
+- **From disk** (paths): the loader's ``iter_chunks(rows)`` reads the file in chunks while
+  worker threads score earlier ones, so memory stays bounded. Temporal transforms need
+  history: the chain's ``lookback()`` (seconds, then rows) of each channel is carried from one
+  chunk to the next, prepended, and its outputs dropped; alarm post-processing holds back
+  rows whose alarm may continue. Chunked results equal whole-file results row for row.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+
+from ..data.frame import Frame
+from ..errors import DataError
+from ..parallel import run_parallel
+from ..timeseries.postprocess import runs
+from ..training.detector import Scored, TrainedDetector
+from .store import load as _load
+from .store import load_sample
+
+#: Rows per chunk when scoring arrays and frames in parallel.
+CHUNK_ROWS = 250_000
+#: Rows per chunk when reading files: smaller, since the reader's buffers come on top.
+FILE_CHUNK_ROWS = 100_000
+
+
+def detector_lookback(detector: TrainedDetector) -> tuple[int, float]:
+    """Return the history ``(rows, seconds)`` a row needs, the maximum over the chains."""
+    needs = [chain.lookback() for chain in detector.chains.values()]
+    return max(int(n[0]) for n in needs), max(float(n[1]) for n in needs)
+
+
+def history_tail(frame: Frame, rows: int, seconds: float) -> Frame:
+    """Return the rows of ``frame`` a following chunk needs as history.
+
+    Per channel (the whole frame when it has none): the rows within ``seconds`` of that
+    channel's last timestamp, plus ``rows`` more rows before those (the meaning of
+    :meth:`Chain.lookback`). Rows are taken to be in time order within each channel.
+    """
+    n = frame.n_rows
+    if n == 0 or (rows <= 0 and seconds <= 0):
+        return frame.take(np.zeros(n, dtype=bool))
+    if frame.channels is None:
+        codes = np.zeros(n, dtype=np.int64)
+    else:
+        codes = np.unique(frame.channels, return_inverse=True)[1].reshape(-1)
+    order = np.argsort(codes, kind="stable")
+    sizes = np.bincount(codes)
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n) - starts[codes[order]]
+    recent = np.zeros(sizes.size, dtype=np.int64)
+    if seconds > 0 and frame.timestamps is not None:
+        ts = frame.timestamps.astype("datetime64[ns]").astype(np.int64)
+        last = np.full(sizes.size, np.iinfo(np.int64).min)
+        np.maximum.at(last, codes, ts)
+        recent = np.bincount(codes, weights=ts >= last[codes] - int(seconds * 1e9),
+                             minlength=sizes.size).astype(np.int64)
+    return frame.take((sizes[codes] - rank) <= rows + recent[codes])
+
+
+def decide(detector: TrainedDetector, raw: Scored) -> Scored:
+    """Return ``raw`` (flags = score > threshold) with the detector's post-processing applied.
+
+    The same decision as :meth:`TrainedDetector.score_frame`, for rows scored in parts.
+    """
+    if detector.postprocess is None:
+        return raw
+    return attrs.evolve(raw, flags=detector.postprocess(raw.flags, raw.frame))
+
+
+def raw_scored(detector: TrainedDetector, frame: Frame) -> Scored:
+    """Score ``frame`` with flags before post-processing (``score > threshold``)."""
+    counts: dict[str, int] = {}
+    scored, scores, thresholds = detector.raw_scores(frame, counts)
+    return Scored(frame=scored, scores=scores, flags=scores > thresholds,
+                  thresholds=thresholds, counts=counts)
+
+
+def join_scored(parts: Sequence[Scored]) -> Scored:
+    """Concatenate scored parts (in row order) into one :class:`Scored`, counts added up."""
+    if len(parts) == 1:
+        return parts[0]
+    counts: dict[str, int] = {}
+    for p in parts:
+        for k, v in p.counts.items():
+            counts[k] = counts.get(k, 0) + int(v)
+    return Scored(
+        frame=Frame.concat([p.frame for p in parts]),
+        scores=np.concatenate([p.scores for p in parts]),
+        flags=np.concatenate([p.flags for p in parts]),
+        thresholds=np.concatenate([p.thresholds for p in parts]),
+        counts=counts,
+    )
+
+
+def settled_rows(raw_flags: np.ndarray, merge_gap: int) -> int:
+    """Return how many leading rows' post-processed flags cannot change with later rows.
+
+    An alarm near the end may still grow (or merge with one in the next chunk) unless more
+    than ``merge_gap`` unflagged rows follow it; such rows are held back until they settle.
+    """
+    n = raw_flags.shape[0]
+    flagged = np.flatnonzero(raw_flags)
+    if flagged.size == 0 or n - 1 - flagged[-1] > merge_gap:
+        return n
+    starts, ends = runs(raw_flags)
+    gaps = starts[1:] - ends[:-1]
+    far = np.flatnonzero(gaps > merge_gap)
+    return int(starts[far[-1] + 1] if far.size else starts[0])
+
+
+def _take(s: Scored, rows: Any) -> Scored:
+    return Scored(frame=s.frame.take(rows), scores=s.scores[rows], flags=s.flags[rows],
+                  thresholds=s.thresholds[rows], counts={})
+
+
+def _score_part(detector: TrainedDetector, work: Frame, start: int) -> Scored:
+    """Raw scores of ``work``'s rows from position ``start`` on (earlier rows are history)."""
+    raw = raw_scored(detector, work)
+    if work.n_rows and int(work.index[0]) < start:
+        # outputs for history rows were produced with the previous chunk already
+        raw = attrs.evolve(_take(raw, raw.frame.index >= start), counts=raw.counts)
+    return raw
+
+
+class _Flagger:
+    """Applies post-processing to raw scored parts in row order, holding back rows whose
+    flags could still change (see :func:`settled_rows`)."""
+
+    def __init__(self, detector: TrainedDetector) -> None:
+        self.detector = detector
+        self.gap = int(getattr(detector.postprocess, "merge_gap", 0) or 0)
+        self.pending: Scored | None = None
+
+    def add(self, raw: Scored) -> Iterator[Scored]:
+        if self.detector.postprocess is None:
+            yield raw
+            return
+        raw = join_scored([self.pending, raw]) if self.pending is not None else raw
+        cut = settled_rows(raw.flags, self.gap)
+        counts = raw.counts
+        if cut:
+            yield decide(self.detector, attrs.evolve(_take(raw, slice(0, cut)), counts=counts))
+            counts = {}
+        self.pending = attrs.evolve(_take(raw, slice(cut, raw.n_rows)), counts=counts)
+
+    def close(self) -> Iterator[Scored]:
+        if self.pending is not None and (self.pending.n_rows or self.pending.counts):
+            yield decide(self.detector, self.pending)
+        self.pending = None
+
+
+@attrs.define(eq=False)
+class BundleDetector:
+    """A verified bundle, ready to score.
+
+    :param path: the version directory it was loaded from.
+    :param manifest: the bundle's manifest.
+    :param detector: the persisted :class:`TrainedDetector`.
+    :param registry: the registry used to find loaders for paths.
+    :param chunk_rows: rows per chunk for in-memory data.
+    :param file_chunk_rows: rows per chunk read from files.
+    :param n_jobs: chunks scored at once (None: every core).
+    :param backend: how in-memory chunks run in parallel: ``threading`` (default: no start-up
+        cost; scikit-learn's tree code releases the GIL) or ``loky`` (worker processes, which
+        hold up better when the machine is busy; the first call starts them).
+    """
+
+    path: Path
+    manifest: dict[str, Any]
+    detector: TrainedDetector
+    registry: Any
+    chunk_rows: int = CHUNK_ROWS
+    file_chunk_rows: int = FILE_CHUNK_ROWS
+    n_jobs: int | None = None
+    backend: str = "threading"
+
+    # -- what the bundle expects -------------------------------------------------------------
+    @property
+    def input_features(self) -> tuple[str, ...]:
+        return tuple(self.manifest["input_features"])
+
+    @property
+    def output_features(self) -> tuple[str, ...]:
+        return tuple(self.manifest["output_features"])
+
+    @property
+    def threshold(self) -> float:
+        return float(self.manifest["threshold"])
+
+    def lookback(self) -> tuple[int, float]:
+        """The history ``(rows, seconds)`` carried across chunk edges."""
+        return detector_lookback(self.detector)
+
+    def loader_params(self, loader: str | None = None, **overrides: Any) -> dict[str, Any]:
+        """The training config's loader options (minus ``path``) updated with ``overrides``.
+
+        The options describe the data's columns (timestamp, label, channel, extra columns).
+        With ``loader`` (the name of the loader about to read), only options that loader
+        accepts are inherited, so a bundle trained from Parquet can score a CSV file.
+        """
+        table = dict(self.manifest["config"].get("loader", {}))
+        inherited = {k: v for k, v in table.items() if k not in ("name", "path")}
+        if loader is not None:
+            accepted = self.registry.get("loader", loader).params
+            inherited = {k: v for k, v in inherited.items() if k in accepted}
+        inherited.update(overrides)
+        return inherited
+
+    # -- turning input into frames -------------------------------------------------------------
+    def _record_keys(self) -> dict[str, str]:
+        params = self.loader_params()
+        return {
+            "timestamp": params.get("timestamp_column") or "timestamp",
+            "channel": params.get("channel_column") or "channel",
+            "label": params.get("label_column") or "label",
+        }
+
+    def check_frame(self, frame: Frame) -> Frame:
+        """Return ``frame`` with the bundle's input features, in the manifest's order.
+
+        :raises DataError: listing the missing features and the unexpected columns.
+        """
+        expected = self.input_features
+        if frame.columns == expected:
+            return frame
+        missing = [c for c in expected if c not in frame.columns]
+        if missing:
+            extra = [c for c in frame.columns if c not in expected]
+            where = f" {frame.source}" if frame.source else ""
+            raise DataError(
+                f"input{where} is missing feature column(s) {', '.join(missing)}; "
+                f"columns not known to the bundle: {', '.join(extra) or 'none'} "
+                f"(renamed?); the bundle was trained on: {', '.join(expected)}"
+            )
+        return frame.select(expected)
+
+    def to_frame(self, data: Any) -> Frame:
+        """Return in-memory ``data`` (a Frame, 2-D array or list of dicts) as a checked Frame.
+
+        :raises DataError: for a wrong column count or missing record keys.
+        """
+        if isinstance(data, Frame):
+            return self.check_frame(data)
+        if isinstance(data, np.ndarray):
+            X = data.reshape(-1, 1) if data.ndim == 1 else data
+            if X.ndim != 2 or X.shape[1] != len(self.input_features):
+                raise DataError(
+                    f"array of shape {data.shape}: expected {len(self.input_features)} columns, "
+                    f"the bundle's input features: {', '.join(self.input_features)}"
+                )
+            return Frame(X=X, columns=self.input_features)
+        if isinstance(data, Sequence) and not isinstance(data, (str, bytes)):
+            return self._records_frame(data)
+        raise DataError(
+            f"cannot score a {type(data).__name__}: pass a path, a Frame, a 2-D array or records"
+        )
+
+    def _records_frame(self, records: Sequence[Any]) -> Frame:
+        if not all(isinstance(r, Mapping) for r in records):
+            raise DataError("records must be a list of dicts (column name -> value)")
+        keys = self._record_keys()
+        present = set().union(*(r.keys() for r in records)) if records else set()
+        missing = [c for c in self.input_features if c not in present]
+        if missing:
+            extra = sorted(present - set(self.input_features) - set(keys.values()))
+            raise DataError(
+                f"records lack feature key(s) {', '.join(missing)}; keys not known to the "
+                f"bundle: {', '.join(extra) or 'none'} (renamed?); the bundle was trained on: "
+                f"{', '.join(self.input_features)}"
+            )
+        # A list of dicts is row-shaped by nature; this is the one place rows are walked.
+        X = np.array(
+            [[r.get(c, np.nan) for c in self.input_features] for r in records], dtype=np.float64
+        ).reshape(len(records), len(self.input_features))
+
+        def optional(key: str) -> list[Any] | None:
+            return [r.get(key) for r in records] if key in present else None
+
+        return Frame(
+            X=X,
+            columns=self.input_features,
+            timestamps=optional(keys["timestamp"]),
+            channels=optional(keys["channel"]),
+            labels=optional(keys["label"]),
+        )
+
+    def open_loader(self, path: str | Path, **overrides: Any) -> Any:
+        """Return the loader for ``path`` (picked by its extension) with the bundle's options.
+
+        :raises DataError: for an extension no loader reads.
+        """
+        from ..data.sources import loader_for, loader_name_for
+
+        params = self.loader_params(loader_name_for(path), **overrides)
+        return loader_for(path, self.registry, **params)
+
+    def chunks(
+        self, data: Any, chunk_rows: int | None = None, **loader_params: Any
+    ) -> Iterator[Frame]:
+        """Yield checked frames of at most ``chunk_rows`` rows, in row order, with global row
+        positions in ``index``."""
+        if isinstance(data, (str, Path)):
+            rows = chunk_rows or self.file_chunk_rows
+            loader = self.open_loader(data, **loader_params)
+            iterate = getattr(loader, "iter_chunks", None)
+            source = iterate(rows) if iterate is not None else [loader.load(data)]
+        else:
+            rows = chunk_rows or self.chunk_rows
+            frame = self.to_frame(data)
+            source = (frame.take(slice(i, i + rows)) for i in range(0, max(frame.n_rows, 1), rows))
+        offset = 0
+        for chunk in source:
+            chunk = self.check_frame(chunk)
+            n = chunk.n_rows
+            if n == 0:
+                continue
+            yield attrs.evolve(chunk, index=np.arange(offset, offset + n, dtype=np.int64))
+            offset += n
+
+    # -- scoring ---------------------------------------------------------------------------------
+    def iter_scores(
+        self,
+        data: Any,
+        *,
+        chunk_rows: int | None = None,
+        n_jobs: int | None = None,
+        **loader_params: Any,
+    ) -> Iterator[Scored]:
+        """Yield scored rows chunk by chunk, equal to scoring all of ``data`` at once.
+
+        History is carried across chunk edges for temporal transforms, and rows whose
+        post-processed flag could still change (an alarm at the chunk's end) are held back
+        and yielded with the next chunk.
+        """
+        yield from self._stream(self.chunks(data, chunk_rows, **loader_params), n_jobs)
+
+    def _stream(self, chunks: Iterable[Frame], n_jobs: int | None = None) -> Iterator[Scored]:
+        """Score chunks in worker threads (at most ``n_jobs`` in flight, so memory stays
+        bounded) while the next one is read; yield the results in row order."""
+        rows, seconds = self.lookback()
+        jobs = n_jobs or self.n_jobs or os.cpu_count() or 1
+        history: Frame | None = None
+        flagger = _Flagger(self.detector)
+        in_flight: deque[Future[Scored]] = deque()
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            for chunk in chunks:
+                carried = history is not None and history.n_rows > 0
+                work = Frame.concat([history, chunk]) if carried else chunk  # type: ignore[list-item]
+                # History depends on input rows only, so the next chunk need not wait.
+                if rows > 0 or seconds > 0:
+                    history = history_tail(work, rows, seconds)
+                in_flight.append(pool.submit(_score_part, self.detector, work, int(chunk.index[0])))
+                while len(in_flight) > jobs:
+                    yield from flagger.add(in_flight.popleft().result())
+            while in_flight:
+                yield from flagger.add(in_flight.popleft().result())
+        yield from flagger.close()
+
+    def _parallel_ok(self) -> bool:
+        fixed = all(not hasattr(t, "apply") for t in self.detector.thresholds.values())
+        return fixed and self.lookback() == (0, 0.0)
+
+    def score(
+        self,
+        data: Any,
+        *,
+        chunk_rows: int | None = None,
+        n_jobs: int | None = None,
+        backend: str | None = None,
+        **loader_params: Any,
+    ) -> Scored:
+        """Score ``data`` (a path, Frame, array or records); return every scored row.
+
+        Rows a temporal transform drops for warm-up are absent; ``Scored.frame.index`` gives
+        each scored row's position in the input.
+
+        :raises DataError: when features are missing or the input cannot be read.
+        """
+        if isinstance(data, (str, Path)):
+            scored = self.iter_scores(data, chunk_rows=chunk_rows, n_jobs=n_jobs, **loader_params)
+            return join_scored(list(scored))
+        rows = chunk_rows or self.chunk_rows
+        frame = self.to_frame(data)
+        jobs = n_jobs or self.n_jobs or os.cpu_count() or 1
+        if frame.n_rows <= rows or jobs == 1 or not self._parallel_ok():
+            return self.detector.score_frame(frame)
+        parts = [frame.take(slice(i, i + rows)) for i in range(0, frame.n_rows, rows)]
+        done = run_parallel(
+            raw_scored, [(self.detector, part) for part in parts], n_jobs=jobs,
+            backend=backend or self.backend,
+        )
+        return decide(self.detector, join_scored(done))
+
+    def predict(self, data: Any, **kwargs: Any) -> np.ndarray:
+        """Return the boolean flags (``score > threshold``, post-processed) for ``data``."""
+        return self.score(data, **kwargs).flags
+
+    def drift(self, data: Any, *, chunk_rows: int | None = None, thresholds: Any = None,
+              **loader_params: Any) -> Any:
+        """Compare ``data`` with the bundle's training profile; return a ``DriftReport``."""
+        from .drift import check_drift
+
+        sample = load_sample(self.path, self.manifest)
+        return check_drift(
+            self.manifest["profile"],
+            sample,
+            self.chunks(data, chunk_rows, **loader_params),
+            thresholds=thresholds,
+        )
+
+
+@attrs.frozen
+class ScoreSummary:
+    """What :func:`score_to` did: rows read and scored, how many were flagged, how fast."""
+
+    bundle: str
+    source: str
+    output: str | None
+    rows: int
+    scored: int
+    flagged: int
+    seconds: float
+    counts: dict[str, int] = attrs.field(factory=dict)
+
+    @property
+    def not_scored(self) -> int:
+        """Rows read but not scored (warm-up rows a temporal transform drops)."""
+        return self.rows - self.scored
+
+    @property
+    def flagged_share(self) -> float:
+        return self.flagged / self.scored if self.scored else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **attrs.asdict(self),
+            "not_scored": self.not_scored,
+            "flagged_share": self.flagged_share,
+            "rows_per_second": self.rows / self.seconds if self.seconds > 0 else None,
+        }
+
+
+def score_to(
+    bundle: BundleDetector,
+    data: Any,
+    output: str | Path | None = None,
+    *,
+    stream: Any = None,
+    chunk_rows: int | None = None,
+    n_jobs: int | None = None,
+    **loader_params: Any,
+) -> ScoreSummary:
+    """Score ``data`` chunk by chunk, writing each chunk's rows to ``output`` as it goes.
+
+    :param output: a ``.csv``, ``.jsonl`` or ``.parquet`` file, or None to write CSV to
+        ``stream`` (or nothing when ``stream`` is None too).
+    :param n_jobs: chunks scored at once in threads (None: every core); memory holds about
+        ``n_jobs + 1`` chunks.
+    :returns: the :class:`ScoreSummary`.
+    :raises DataError: for unreadable input, missing features or an unknown output format.
+    """
+    import time
+
+    from .score_writers import ScoreWriter
+
+    start = time.perf_counter()
+    read = [0]
+
+    def counted(chunks: Iterable[Frame]) -> Iterator[Frame]:
+        for c in chunks:
+            read[0] += c.n_rows
+            yield c
+
+    scored = flagged = 0
+    counts: dict[str, int] = {}
+    writer = ScoreWriter(output, stream) if output is not None or stream is not None else None
+    with writer if writer is not None else _nothing():
+        chunks = counted(bundle.chunks(data, chunk_rows, **loader_params))
+        for part in bundle._stream(chunks, n_jobs):
+            scored += part.n_rows
+            flagged += int(np.count_nonzero(part.flags))
+            for k, v in part.counts.items():
+                counts[k] = counts.get(k, 0) + int(v)
+            if writer is not None:
+                writer.write(part)
+    return ScoreSummary(
+        bundle=str(bundle.path),
+        source=str(data) if isinstance(data, (str, Path)) else type(data).__name__,
+        output=str(output) if output is not None else None,
+        rows=read[0],
+        scored=scored,
+        flagged=flagged,
+        seconds=time.perf_counter() - start,
+        counts=counts,
+    )
+
+
+def _nothing() -> Any:
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+def load_bundle(
+    path: str | Path,
+    registry: Any = None,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
+    n_jobs: int | None = None,
+    backend: str = "threading",
+) -> BundleDetector:
+    """Verify and load the bundle at ``path``; return a :class:`BundleDetector`.
+
+    ``path`` is a version directory, or a bundle directory ``OUTPUT/NAME`` resolved through
+    its ``latest`` pointer. Every file's SHA-256 is checked before anything is unpickled.
+
+    :raises IntegrityError: a file is missing, unlisted or altered (the message names it).
+    :raises BundleFormatError: the bundle was written in a newer format.
+    :raises BundlePluginError: a plugin the bundle needs is missing (names the distribution).
+    :warns LibraryVersionWarning: library versions differ from when it was written.
+    """
+    if registry is None:
+        from ..plugins.manager import build_registry
+
+        registry = build_registry()
+    loaded = _load(path, registry)
+    return BundleDetector(
+        path=loaded.path,
+        manifest=loaded.manifest,
+        detector=loaded.detector,
+        registry=registry,
+        chunk_rows=chunk_rows,
+        n_jobs=n_jobs,
+        backend=backend,
+    )

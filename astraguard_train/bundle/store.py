@@ -1,0 +1,628 @@
+"""Model bundles: a directory holding the fitted detector and ``manifest.json``.
+
+Layout of ``OUTPUT/NAME``::
+
+    OUTPUT/NAME/1/            a finished bundle (never modified once renamed into place)
+        detector.joblib       the TrainedDetector, written by the persister plugin
+        profile_sample.npy    a sample of training rows for drift tests (no pickle)
+        manifest.json         what produced the bundle, and the SHA-256 of every other file
+        manifest.sha256       the SHA-256 of manifest.json itself
+    OUTPUT/NAME/2/
+    OUTPUT/NAME/latest        the newest version's number (replaced atomically)
+    OUTPUT/NAME/.tmp-PID-XXXX an unfinished write; ignored by readers, removed once PID is gone
+
+A bundle is written into a ``.tmp-`` directory beside its final place and renamed into place,
+so a crash or a kill never leaves a numbered directory that is not a whole bundle. Loading
+checks ``manifest.sha256`` against ``manifest.json``, then every listed file's SHA-256, before
+anything is unpickled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import tempfile
+import warnings
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+
+from .. import __version__
+from ..errors import (
+    BundleError,
+    BundleFormatError,
+    BundlePluginError,
+    IntegrityError,
+    LibraryVersionWarning,
+)
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+MANIFEST_DIGEST = "manifest.sha256"
+DETECTOR_FILE = "detector"
+SAMPLE_FILE = "profile_sample.npy"
+LATEST = "latest"
+TMP_PREFIX = ".tmp-"
+LOCK_FILE = ".lock"
+
+#: Libraries whose versions a manifest records (pyod only when the detector uses it).
+LIBRARIES: tuple[str, ...] = ("numpy", "scikit-learn", "scipy", "joblib")
+
+#: Manifest keys a reader relies on, with their JSON types.
+REQUIRED_KEYS: dict[str, type | tuple[type, ...]] = {
+    "format_version": int,
+    "created": str,
+    "astraguard_train_version": str,
+    "python": str,
+    "libraries": dict,
+    "persister": str,
+    "detector_file": str,
+    "config": dict,
+    "plugins": dict,
+    "input_features": list,
+    "output_features": list,
+    "threshold": (int, float),
+    "threshold_info": dict,
+    "metrics": dict,
+    "profile": dict,
+    "files": dict,
+}
+
+#: Plugin kinds a loaded detector needs: the loader only reads files, and a threshold
+#: strategy leaves a number behind (a row-wise rule's module is checked on unpickling).
+_NEEDED_KINDS = ("transform", "scaler", "model", "persister")
+
+
+def sha256_file(path: Path) -> str:
+    """Return the hex SHA-256 of the file at ``path``, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# -- writing --------------------------------------------------------------------------------
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):  # not every filesystem lets a directory be fsynced
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_text(path: Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+@contextlib.contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``root/.lock`` (where ``fcntl`` exists) while versioning."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: rename still refuses to overwrite
+        yield
+        return
+    with open(root / LOCK_FILE, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stale_writes(root: Path) -> list[Path]:
+    """Return the unfinished ``.tmp-PID-*`` directories in ``root`` whose writer is gone."""
+    out: list[Path] = []
+    if not root.is_dir():
+        return out
+    for p in root.iterdir():
+        if p.is_dir() and p.name.startswith(TMP_PREFIX):
+            pid = p.name[len(TMP_PREFIX):].split("-")[0]
+            if not pid.isdigit() or not _pid_alive(int(pid)):
+                out.append(p)
+    return sorted(out)
+
+
+def _training_part(ctx: Any) -> Any:
+    split = getattr(ctx, "split", None)
+    return split.train if split is not None else None
+
+
+def _uses(detector: Any, package: str) -> bool:
+    """True when a chain's model (or an object it holds) comes from ``package``."""
+    for chain in detector.chains.values():
+        model = chain.model
+        objs = [model, *vars(model).values()] if hasattr(model, "__dict__") else [model]
+        if any(type(o).__module__.split(".")[0] == package for o in objs):
+            return True
+    return False
+
+
+def library_versions(detector: Any = None, persister: str | None = None) -> dict[str, str | None]:
+    """Return the installed versions of the libraries a bundle depends on."""
+    names = list(LIBRARIES)
+    if persister == "skops":
+        names.append("skops")
+    if detector is not None and _uses(detector, "pyod"):
+        names.append("pyod")
+    out: dict[str, str | None] = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _plugins(config: Any, registry: Any) -> dict[str, dict[str, Any]]:
+    out = {}
+    for key, kind, spec in config.stages():
+        entry = registry.get(kind, spec.name)
+        out[key] = {
+            "kind": kind,
+            "name": spec.name,
+            "plugin": entry.plugin,
+            "distribution": entry.distribution,
+            "version": entry.version,
+        }
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def build_manifest(ctx: Any, detector_file: str, files: dict[str, str]) -> dict[str, Any]:
+    """Return the manifest for the run in ``ctx`` whose files (name -> SHA-256) are ``files``."""
+    from .profile import fingerprint, profile_matrix
+
+    config, det = ctx.config, ctx.detector
+    train = _training_part(ctx)
+    columns = tuple(det.input_columns)
+    if train is not None:
+        X = train.select(columns).X if train.columns != columns else train.X
+        profile = profile_matrix(X, columns)
+        data_fp = fingerprint(X)
+    else:
+        profile, data_fp = {}, None
+    return {
+        "format_version": FORMAT_VERSION,
+        "created": datetime.now(UTC).isoformat(),
+        "astraguard_train_version": __version__,
+        "python": platform.python_version(),
+        "libraries": library_versions(det, config.persist.name),
+        "persister": config.persist.name,
+        "detector_file": detector_file,
+        "config": _jsonable(config.to_dict()),
+        "plugins": _plugins(config, ctx.registry),
+        "group_by": det.group_by,
+        "groups": [None if k is None else str(k) for k in det.chains],
+        "input_features": list(columns),
+        "output_features": list(det.output_columns),
+        "training_data": data_fp,
+        "threshold": det.threshold,
+        "threshold_info": _jsonable(det.threshold_info),
+        "metrics": _jsonable(dict(ctx.metrics or {})),
+        "profile": profile,
+        "files": files,
+    }
+
+
+def write_bundle(ctx: Any, output: str | Path) -> Path:
+    """Write the run's detector as a new version ``OUTPUT/NAME/<n>``; return its path.
+
+    ``ctx`` is the pipeline's run context (config, registry, detector, metrics, split). The
+    bundle is assembled in ``OUTPUT/NAME/.tmp-PID-*`` and renamed into place under a lock, then
+    ``latest`` is replaced atomically. An existing version is never overwritten.
+
+    :raises BundleError: when the output directory cannot be written.
+    """
+    from .profile import sample_rows
+
+    config = ctx.config
+    persister = ctx.registry.create(
+        "persister", config.persist.name, config.persist.params, where="persist"
+    )
+    name = config.persist.bundle_name
+    if not name or Path(name).name != name or name.startswith(".") or name.isdigit():
+        raise BundleError(
+            f"persist.bundle_name: {name!r} must be a plain directory name (no '/', not "
+            "starting with '.', not a number)"
+        )
+    root = Path(output) / name
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BundleError(f"{root}: cannot create the bundle directory: {exc.strerror}") from None
+    for stale in stale_writes(root):
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=root))
+    try:
+        detector_file = DETECTOR_FILE + getattr(persister, "suffix", ".bin")
+        persister.dump(ctx.detector, tmp / detector_file)
+        train = _training_part(ctx)
+        if train is not None:
+            columns = tuple(ctx.detector.input_columns)
+            X = train.select(columns).X if train.columns != columns else train.X
+            np.save(tmp / SAMPLE_FILE, sample_rows(X), allow_pickle=False)
+        files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()}
+        manifest = build_manifest(ctx, detector_file, files)
+        text = json.dumps(manifest, indent=2, default=str, allow_nan=True)
+        _write_text(tmp / MANIFEST, text)
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        _write_text(tmp / MANIFEST_DIGEST, f"{digest}  {MANIFEST}\n")
+        for f in files:  # the persister's files too, so a power cut cannot leave them short
+            _fsync_file(tmp / f)
+        _fsync_dir(tmp)
+        with _locked(root):
+            final = root / str(max(versions(root, complete=False), default=0) + 1)
+            os.rename(tmp, final)  # never replaces: the number was free under the lock
+            _set_latest(root, int(final.name))
+        _fsync_dir(root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def _set_latest(root: Path, version: int) -> None:
+    fd, name = tempfile.mkstemp(prefix=f"{TMP_PREFIX}latest-", dir=root)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(f"{version}\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(name, root / LATEST)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        raise
+
+
+# -- finding --------------------------------------------------------------------------------
+
+
+def versions(root: str | Path, complete: bool = True) -> list[int]:
+    """Return the version numbers under ``root`` in ascending order.
+
+    :param complete: only versions holding a manifest (numbered directories left empty by
+        hand are skipped).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    out = []
+    for p in root.iterdir():
+        if p.is_dir() and p.name.isdigit() and (not complete or (p / MANIFEST).is_file()):
+            out.append(int(p.name))
+    return sorted(out)
+
+
+def resolve(path: str | Path) -> Path:
+    """Return the version directory ``path`` names.
+
+    ``path`` may be a version directory (holds ``manifest.json``) or a bundle directory
+    ``OUTPUT/NAME``, resolved through ``latest`` (or the highest finished version when there
+    is no pointer).
+
+    :raises BundleError: naming ``path`` when it holds no bundle.
+    """
+    p = Path(path)
+    if p.name.startswith(TMP_PREFIX):
+        raise BundleError(f"{p}: an unfinished bundle write, not a bundle")
+    if (p / MANIFEST).is_file() or (p / MANIFEST_DIGEST).is_file():
+        return p
+    if not p.exists():
+        raise BundleError(f"{p}: no such bundle directory")
+    pointer = p / LATEST
+    if pointer.is_file():
+        raw = pointer.read_text(encoding="utf-8").strip()
+        if not raw.isdigit():
+            raise BundleError(f"{pointer}: expected a version number, got {raw[:40]!r}")
+        target = p / raw
+        if not (target / MANIFEST).is_file():
+            raise BundleError(f"{pointer}: points to version {raw}, which is not a bundle")
+        return target
+    found = versions(p)
+    if found:
+        return p / str(found[-1])
+    inside = sorted(c.name for c in p.iterdir() if c.is_dir() and versions(c))
+    hint = f"; it holds bundle(s) {', '.join(inside)}: pass {p / inside[0]}" if inside else ""
+    raise BundleError(
+        f"{p}: not a bundle: no {MANIFEST}, no '{LATEST}' pointer and no numbered "
+        f"versions{hint}"
+    )
+
+
+# -- verifying ------------------------------------------------------------------------------
+
+
+def _check_structure(manifest: Any, where: Path) -> None:
+    if not isinstance(manifest, dict):
+        raise IntegrityError(f"{where}: expected a JSON object")
+    for key, kind in REQUIRED_KEYS.items():
+        if key not in manifest:
+            raise IntegrityError(f"{where}: required key '{key}' is missing")
+        if not isinstance(manifest[key], kind) or isinstance(manifest[key], bool):
+            kinds = kind if isinstance(kind, tuple) else (kind,)
+            raise IntegrityError(
+                f"{where}: key '{key}' has type {type(manifest[key]).__name__}; expected "
+                f"{' or '.join(k.__name__ for k in kinds)}"
+            )
+
+
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    """Return the manifest of the version directory ``path`` after checking its own digest.
+
+    :raises IntegrityError: naming ``manifest.json`` or ``manifest.sha256`` when they do not
+        match, or the manifest lacks a required key.
+    :raises BundleFormatError: when the bundle's format is newer than this version reads.
+    """
+    p = Path(path)
+    mpath, dpath = p / MANIFEST, p / MANIFEST_DIGEST
+    if not mpath.is_file():
+        raise BundleError(f"{p}: not a bundle (no {MANIFEST})")
+    if not dpath.is_file():
+        raise IntegrityError(f"{dpath}: missing; the manifest cannot be checked")
+    raw = mpath.read_bytes()
+    # Byte-exact format, so that even a flipped separator or newline is caught.
+    recorded = re.fullmatch(rb"([0-9a-f]{64})  manifest\.json\n", dpath.read_bytes())
+    if recorded is None:
+        raise IntegrityError(f"{dpath}: malformed; expected one line '<sha256>  {MANIFEST}'")
+    if hashlib.sha256(raw).hexdigest() != recorded.group(1).decode("ascii"):
+        raise IntegrityError(
+            f"{mpath}: SHA-256 does not match {dpath.name}; {MANIFEST} or {dpath.name} was altered"
+        )
+    try:
+        manifest = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IntegrityError(f"{mpath}: invalid JSON: {exc}") from None
+    version = manifest.get("format_version") if isinstance(manifest, dict) else None
+    if isinstance(version, int) and version > FORMAT_VERSION:
+        raise BundleFormatError(
+            f"{mpath}: bundle format {version} is newer than this astraguard-train "
+            f"{__version__} reads (up to {FORMAT_VERSION}); upgrade astraguard-train"
+        )
+    _check_structure(manifest, mpath)
+    return manifest
+
+
+def verify(path: str | Path) -> dict[str, Any]:
+    """Check the manifest's digest and every file's SHA-256; return the manifest.
+
+    Every file in the directory must be listed: an unlisted file is an error too.
+
+    :raises IntegrityError: naming the first file that is missing, unlisted or altered.
+    """
+    p = Path(path)
+    manifest = read_manifest(p)
+    listed = manifest["files"]
+    for name in sorted(listed):
+        f = p / name
+        if Path(name).name != name:
+            raise IntegrityError(f"{p / MANIFEST}: file entry {name!r} is not a plain file name")
+        if not f.is_file():
+            raise IntegrityError(f"{f}: listed in the manifest but missing")
+        if sha256_file(f) != listed[name]:
+            raise IntegrityError(f"{f}: SHA-256 does not match the manifest; the file was altered")
+    for f in sorted(p.iterdir()):
+        if f.name not in listed and f.name not in (MANIFEST, MANIFEST_DIGEST):
+            raise IntegrityError(f"{f}: not listed in the manifest; the bundle was altered")
+    return manifest
+
+
+def library_drift(manifest: Mapping[str, Any]) -> list[str]:
+    """Return one line per library whose installed version differs from the bundle's."""
+    recorded = dict(manifest.get("libraries", {}))
+    recorded["astraguard-train"] = manifest.get("astraguard_train_version")
+    out = []
+    for name, then in sorted(recorded.items()):
+        try:
+            now: str | None = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            now = None
+        if name == "astraguard-train":
+            now = __version__
+        if then != now:
+            out.append(f"{name} {then} when written, {now or 'not installed'} now")
+    return out
+
+
+def check_plugins(manifest: Mapping[str, Any], registry: Any, where: Path) -> None:
+    """Raise :class:`BundlePluginError` naming the distribution of a missing needed plugin."""
+    for key, info in manifest["plugins"].items():
+        kind, name = info.get("kind"), info.get("name")
+        if kind not in _NEEDED_KINDS or registry.has(kind, name):
+            continue
+        dist, version = info.get("distribution"), info.get("version")
+        if dist:
+            install = f"pip install '{dist}=={version}'" if version else f"pip install {dist}"
+        else:
+            install = f"install the package providing plugin '{info.get('plugin')}'"
+        raise BundlePluginError(
+            f"{where}: {key} needs {kind} '{name}' from plugin '{info.get('plugin')}' "
+            f"(distribution {dist or 'unknown'} {version or ''}), which is not installed; {install}"
+        )
+
+
+@attrs.frozen(eq=False)
+class LoadedBundle:
+    """A verified bundle: where it is, its manifest and the detector it holds."""
+
+    path: Path
+    manifest: dict[str, Any]
+    detector: Any
+
+
+def load(path: str | Path, registry: Any = None, *, warn: bool = True) -> LoadedBundle:
+    """Resolve, verify and load the bundle at ``path``.
+
+    Checksums are verified before the persister reads anything; library version drift is
+    reported as :class:`LibraryVersionWarning`.
+
+    :raises IntegrityError: a file is missing, unlisted or altered (the message names it).
+    :raises BundleFormatError: the bundle's format is newer than this version reads.
+    :raises BundlePluginError: a plugin the bundle needs is not installed.
+    """
+    if registry is None:
+        from ..plugins.manager import build_registry
+
+        registry = build_registry()
+    p = resolve(path)
+    manifest = verify(p)
+    if warn:
+        drift = library_drift(manifest)
+        if drift:
+            warnings.warn(
+                f"{p}: library versions differ from when the bundle was written: "
+                + "; ".join(drift),
+                LibraryVersionWarning,
+                stacklevel=2,
+            )
+    check_plugins(manifest, registry, p)
+    persister = registry.create(
+        "persister", manifest["persister"], _persist_params(manifest), where=f"{p}: persist"
+    )
+    try:
+        detector = persister.load(p / manifest["detector_file"])
+    except ModuleNotFoundError as exc:
+        top = (exc.name or "").split(".")[0]
+        owners = [
+            i for i in manifest["plugins"].values() if str(i.get("plugin", "")).split(".")[0] == top
+        ]
+        dist = owners[0].get("distribution") if owners else None
+        hint = f"; install distribution {dist}" if dist else ""
+        raise BundlePluginError(
+            f"{p / manifest['detector_file']}: needs module '{exc.name}', which is not "
+            f"installed{hint}"
+        ) from None
+    return LoadedBundle(path=p, manifest=manifest, detector=detector)
+
+
+def _persist_params(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    table = dict(manifest["config"].get("persist", {}))
+    for key in ("name", "output", "bundle_name"):
+        table.pop(key, None)
+    return table
+
+
+def load_sample(path: str | Path, manifest: Mapping[str, Any]) -> np.ndarray | None:
+    """Return the training sample of a verified bundle, or None when it has none."""
+    f = Path(path) / SAMPLE_FILE
+    if SAMPLE_FILE not in manifest["files"]:
+        return None
+    return np.load(f, allow_pickle=False)
+
+
+# -- listing --------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class BundleInfo:
+    """One version of a bundle, for listings."""
+
+    name: str
+    version: int
+    path: Path
+    latest: bool
+    created: str | None
+    model: str | None
+    persister: str | None
+    metrics: dict[str, Any]
+    threshold: float | None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = attrs.asdict(self)
+        out["path"] = str(self.path)
+        return out
+
+
+def _latest_version(root: Path) -> int | None:
+    raw = (root / LATEST).read_text(encoding="utf-8").strip() if (root / LATEST).is_file() else ""
+    return int(raw) if raw.isdigit() else None
+
+
+def list_bundles(directory: str | Path, *, check: bool = False) -> list[BundleInfo]:
+    """Return every finished version under ``directory`` (an output dir or one ``NAME`` dir).
+
+    Unfinished ``.tmp-`` writes are skipped. With ``check``, each version's files are
+    verified and a failure is reported in :attr:`BundleInfo.error` instead of raising.
+    """
+    d = Path(directory)
+    if not d.is_dir():
+        raise BundleError(f"{d}: no such directory")
+    roots = [d] if versions(d, complete=False) or (d / LATEST).exists() else sorted(
+        p for p in d.iterdir() if p.is_dir() and not p.name.startswith(".")
+    )
+    out = []
+    for root in roots:
+        latest = _latest_version(root)
+        for v in versions(root):
+            vdir = root / str(v)
+            error = None
+            try:
+                manifest = verify(vdir) if check else json.loads(
+                    (vdir / MANIFEST).read_text(encoding="utf-8")
+                )
+            except (BundleError, OSError, ValueError) as exc:
+                manifest, error = {}, str(exc)
+            out.append(
+                BundleInfo(
+                    name=root.name,
+                    version=v,
+                    path=vdir,
+                    latest=v == latest,
+                    created=manifest.get("created"),
+                    model=manifest.get("config", {}).get("model", {}).get("name"),
+                    persister=manifest.get("persister"),
+                    metrics=dict(manifest.get("metrics", {})),
+                    threshold=manifest.get("threshold"),
+                    error=error,
+                )
+            )
+    return out
+

@@ -1,0 +1,268 @@
+"""The one data type passed between stages: a columnar telemetry frame.
+
+A :class:`Frame` holds a 2-D float64 feature matrix with column names, and optional per-row
+timestamps (``datetime64[ns]``), labels (0/1), a channel key and extra non-feature columns (a
+split marker, a mission phase). Every per-row array has the same length; slicing uses numpy
+indexing, never a Python loop over rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+
+from ..errors import DataError
+
+CHANNEL_KEY = "channel"
+
+
+def _as_features(value: Any) -> np.ndarray:
+    X = np.asarray(value, dtype=np.float64)
+    if X.ndim == 1:
+        X = X.reshape(-1, 1)
+    if X.ndim != 2:
+        raise DataError(f"features must be a 2-D array, got {X.ndim} dimensions")
+    return X
+
+
+def _as_optional(dtype: Any) -> Any:
+    def convert(value: Any) -> np.ndarray | None:
+        if value is None:
+            return None
+        return np.asarray(value, dtype=dtype)
+
+    return convert
+
+
+def _as_labels(value: Any) -> np.ndarray | None:
+    if value is None:
+        return None
+    labels = np.asarray(value)
+    if labels.dtype.kind == "f":
+        if not np.all(np.isfinite(labels)):
+            raise DataError("labels must be finite 0/1 values")
+    return labels.astype(np.int8)
+
+
+def _as_extras(value: Mapping[str, Any] | None) -> Mapping[str, np.ndarray]:
+    return {str(k): np.asarray(v) for k, v in (value or {}).items()}
+
+
+@attrs.frozen(eq=False)
+class Frame:
+    """Columnar telemetry: features plus optional timestamps, labels, channel and extras.
+
+    :param X: float64 array of shape ``(n_rows, n_features)``.
+    :param columns: the feature names, one per column of ``X``.
+    :param timestamps: ``datetime64[ns]`` per row, or None.
+    :param labels: ``int8`` 0/1 per row (1 = anomaly), or None.
+    :param channels: the channel (group) key per row, or None.
+    :param extras: other per-row columns kept beside the features, by name.
+    :param index: each row's position in the source it was loaded from, so that rows a stage
+        removes can be counted and reported.
+    :param source: where the rows came from (a path), for error messages.
+    """
+
+    X: np.ndarray = attrs.field(converter=_as_features)
+    columns: tuple[str, ...] = attrs.field(converter=tuple)
+    timestamps: np.ndarray | None = attrs.field(
+        default=None, converter=_as_optional("datetime64[ns]")
+    )
+    labels: np.ndarray | None = attrs.field(default=None, converter=_as_labels)
+    channels: np.ndarray | None = attrs.field(default=None, converter=_as_optional(None))
+    extras: Mapping[str, np.ndarray] = attrs.field(factory=dict, converter=_as_extras)
+    index: np.ndarray = attrs.field(default=None)
+    source: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        n = self.X.shape[0]
+        if len(self.columns) != self.X.shape[1]:
+            raise DataError(
+                f"{len(self.columns)} column names for {self.X.shape[1]} feature columns"
+            )
+        if len(set(self.columns)) != len(self.columns):
+            dupes = sorted({c for c in self.columns if self.columns.count(c) > 1})
+            raise DataError(f"duplicate column names: {', '.join(dupes)}")
+        if self.index is None:
+            object.__setattr__(self, "index", np.arange(n, dtype=np.int64))
+        else:
+            object.__setattr__(self, "index", np.asarray(self.index, dtype=np.int64))
+        for name in ("timestamps", "labels", "channels", "index"):
+            arr = getattr(self, name)
+            if arr is not None and arr.shape != (n,):
+                raise DataError(f"{name} has shape {arr.shape}, expected ({n},)")
+        for name, arr in self.extras.items():
+            if arr.shape != (n,):
+                raise DataError(f"extra column '{name}' has shape {arr.shape}, expected ({n},)")
+
+    # -- shape -----------------------------------------------------------------------------
+    @property
+    def n_rows(self) -> int:
+        return int(self.X.shape[0])
+
+    @property
+    def n_features(self) -> int:
+        return int(self.X.shape[1])
+
+    def __len__(self) -> int:
+        return self.n_rows
+
+    def __repr__(self) -> str:
+        parts = [f"{self.n_rows} rows", f"{self.n_features} features"]
+        for name in ("timestamps", "labels", "channels"):
+            if getattr(self, name) is not None:
+                parts.append(name)
+        if self.extras:
+            parts.append("extras=" + ",".join(self.extras))
+        return f"Frame({', '.join(parts)})"
+
+    # -- access ----------------------------------------------------------------------------
+    def column(self, name: str) -> np.ndarray:
+        """Return feature column ``name`` as a 1-D view; raises :class:`DataError` if absent."""
+        return self.X[:, self.column_index(name)]
+
+    def column_index(self, name: str) -> int:
+        try:
+            return self.columns.index(name)
+        except ValueError:
+            raise DataError(
+                f"no feature column '{name}'{self._where()}; columns are: {', '.join(self.columns)}"
+            ) from None
+
+    def key(self, name: str) -> np.ndarray:
+        """Return the per-row values of a grouping key.
+
+        ``"channel"`` is the channel column; any other name is looked up among the extras and
+        then the feature columns. Raises :class:`DataError` naming what exists.
+        """
+        if name == CHANNEL_KEY and self.channels is not None:
+            return self.channels
+        if name in self.extras:
+            return self.extras[name]
+        if name in self.columns:
+            return self.column(name)
+        known = (["channel"] if self.channels is not None else []) + list(self.extras)
+        known += list(self.columns)
+        raise DataError(f"no column '{name}'{self._where()}; columns are: {', '.join(known)}")
+
+    def groups(self, name: str = CHANNEL_KEY) -> dict[Any, np.ndarray]:
+        """Map each distinct value of key ``name`` to the row positions holding it, in row order."""
+        values = self.key(name)
+        uniques, inverse = np.unique(values, return_inverse=True)
+        order = np.argsort(inverse, kind="stable")
+        bounds = np.cumsum(np.bincount(inverse, minlength=len(uniques)))[:-1]
+        return {
+            _scalar(u): rows for u, rows in zip(uniques, np.split(order, bounds), strict=True)
+        }
+
+    # -- derivation ------------------------------------------------------------------------
+    def take(self, rows: Any) -> Frame:
+        """Return the rows selected by a slice, an index array or a boolean mask."""
+        if isinstance(rows, slice):
+            pick = rows
+        else:
+            pick = np.asarray(rows)
+            if pick.dtype == bool and pick.shape != (self.n_rows,):
+                raise DataError(f"mask of length {pick.shape[0]} for {self.n_rows} rows")
+
+        def sel(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[pick]
+
+        return Frame(
+            X=self.X[pick],
+            columns=self.columns,
+            timestamps=sel(self.timestamps),
+            labels=sel(self.labels),
+            channels=sel(self.channels),
+            extras={k: v[pick] for k, v in self.extras.items()},
+            index=self.index[pick],
+            source=self.source,
+        )
+
+    def with_features(self, X: np.ndarray, columns: Sequence[str]) -> Frame:
+        """Return a frame with the same rows and metadata but new features."""
+        return attrs.evolve(self, X=X, columns=tuple(columns))
+
+    def select(self, columns: Iterable[str]) -> Frame:
+        """Return a frame holding only the named feature columns, in that order."""
+        names = list(columns)
+        idx = [self.column_index(c) for c in names]
+        return self.with_features(self.X[:, idx], names)
+
+    def without_labels(self) -> Frame:
+        return attrs.evolve(self, labels=None)
+
+    def time_order(self) -> np.ndarray:
+        """Row positions sorted by channel, then timestamp (stable); without timestamps, each
+        channel's rows keep their row order."""
+        if self.channels is None:
+            if self.timestamps is None:
+                return np.arange(self.n_rows)
+            return np.argsort(self.timestamps, kind="stable")
+        _, codes = np.unique(self.channels, return_inverse=True)
+        if self.timestamps is None:
+            return np.argsort(codes, kind="stable")
+        return np.lexsort((self.timestamps, codes))
+
+    def channel_segments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(order, bounds)``: :meth:`time_order`, and where each channel's run starts
+        in it, plus the row count, so ``order[bounds[i]:bounds[i + 1]]`` is the i-th channel,
+        oldest first. Without channels, the whole frame is one run."""
+        order = self.time_order()
+        n = self.n_rows
+        if self.channels is None or n == 0:
+            return order, np.array([0, n], dtype=np.int64)
+        ch = self.channels[order]
+        change = np.flatnonzero(ch[1:] != ch[:-1]) + 1
+        return order, np.concatenate(([0], change, [n])).astype(np.int64)
+
+    @classmethod
+    def concat(cls, frames: Sequence[Frame]) -> Frame:
+        """Stack frames with identical columns row-wise."""
+        if not frames:
+            raise DataError("nothing to concatenate")
+        first = frames[0]
+        for f in frames[1:]:
+            if f.columns != first.columns:
+                raise DataError("cannot concatenate frames with different columns")
+
+        def cat(name: str) -> np.ndarray | None:
+            arrays = [getattr(f, name) for f in frames]
+            if any(a is None for a in arrays):
+                return None
+            return np.concatenate(arrays)
+
+        extras = {
+            k: np.concatenate([f.extras[k] for f in frames])
+            for k in first.extras
+            if all(k in f.extras for f in frames)
+        }
+        return cls(
+            X=np.concatenate([f.X for f in frames]) if len(frames) > 1 else first.X,
+            columns=first.columns,
+            timestamps=cat("timestamps"),
+            labels=cat("labels"),
+            channels=cat("channels"),
+            extras=extras,
+            index=np.concatenate([f.index for f in frames]),
+            source=first.source,
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """A small JSON-friendly description, for stage summaries."""
+        out: dict[str, Any] = {"rows": self.n_rows, "features": self.n_features}
+        if self.labels is not None:
+            out["anomalies"] = int(self.labels.sum())
+        if self.channels is not None:
+            out["channels"] = int(len(np.unique(self.channels)))
+        return out
+
+    def _where(self) -> str:
+        return f" in {self.source}" if self.source else ""
+
+
+def _scalar(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value

@@ -1,0 +1,1 @@
+"""Detectors: the scikit-learn wrappers, PyOD's detectors and the score ensemble."""

@@ -1,0 +1,533 @@
+"""Choosing the detector: running candidates, scoring them on validation rows, the leaderboard.
+
+:func:`tune` is the ``tune`` command as a library call:
+
+1. load and split the data once, as the base config says (:func:`splits.split_frame`);
+2. build the validation folds from the training part only (:func:`search.validation_folds`);
+3. fit every candidate on each fold's training rows and score the fold's validation rows,
+   through joblib (``loky``, ``threading``, ``dask`` or ``dask-local``);
+4. rank the candidates by the search metric (or, without labels, by agreement with the
+   candidates' consensus; see :func:`consensus_agreement`);
+5. only then run the winner through the ordinary pipeline: it is fitted on the training part
+   and scores the test part once, and its bundle is written.
+
+:func:`compare` runs several detectors through the same data, split and features and ranks
+them by a test-part metric; it is a report, not a selection.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+
+from ..config import PipelineConfig, StageSpec
+from ..data.frame import Frame
+from ..data.splits import Split
+from ..errors import AstraGuardError, ConfigError, DataError
+from ..parallel import iter_parallel
+from ..plugins.registry import Registry
+from ..toml_writer import dumps
+from ..training import fit as training
+from ..training.detector import Scored
+from ..training.evaluation import evaluate
+from ..training.pipeline import Pipeline
+from ..training.result import RunResult
+from .search import Candidate, Fold, SearchConfig, build_candidate, generate_candidates
+from .search import validation_folds as make_folds
+
+#: Metrics whose value depends on the threshold: candidates' thresholds are then chosen with
+#: the fold's validation rows available (as ``best_f1`` needs).
+THRESHOLD_METRICS = ("f1", "event_f1")
+
+Progress = Callable[[int, int], None]
+
+
+# -- one candidate on one fold ----------------------------------------------------------------
+
+
+def _empty_like(frame: Frame) -> Frame:
+    return frame.take(np.zeros(0, dtype=np.int64))
+
+
+def _lean(scored: Scored) -> Scored:
+    # Metrics need labels, timestamps and channels, not the features: send less back.
+    frame = scored.frame
+    return attrs.evolve(
+        scored, frame=frame.with_features(np.zeros((frame.n_rows, 0)), ())
+    )
+
+
+def fit_and_score(
+    config: PipelineConfig, registry: Any, fold: Fold, threshold_rows: bool
+) -> Scored | str:
+    """Fit ``config``'s chain(s) on ``fold.train`` and score ``fold.validation``.
+
+    :param threshold_rows: give the threshold strategy the validation rows (for metrics that
+        depend on the threshold); otherwise it sees training scores only.
+    :returns: the scored validation rows (features left out), or the error message when the
+        candidate could not be fitted or scored, or gave NaN scores (a failed candidate
+        ranks last; the search goes on).
+    """
+    try:
+        validation = fold.validation if threshold_rows else _empty_like(fold.validation)
+        split = Split(fold.train, validation, _empty_like(fold.train), "search")
+        plan = training.plan_training(config, registry, split)
+        detector = training.fit_detector(config, registry, plan, split)
+        scored = detector.score_frame(fold.validation)
+    except (AstraGuardError, ValueError, ArithmeticError, LookupError, TypeError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return _lean(scored)
+
+
+# -- scoring ----------------------------------------------------------------------------------
+
+
+def metric_value(scored: Scored, metric: str, registry: Registry) -> float | None:
+    """The value of ``metric`` (a key of the metric plugins' output) on ``scored``, or None when
+    it is undefined (one class only).
+
+    :raises ConfigError: when no registered metric plugin produces ``metric``.
+    """
+    metrics = evaluate(scored, registry)
+    if metric not in metrics:
+        raise ConfigError(
+            f"search.metric: no registered metric plugin reports '{metric}' on these rows "
+            f"(reported: {', '.join(sorted(metrics))})"
+        )
+    value = metrics[metric]
+    return None if value is None or not np.isfinite(value) else float(value)
+
+
+def _ranks01(scores: np.ndarray) -> np.ndarray:
+    from scipy.stats import rankdata
+
+    n = scores.shape[-1]
+    return (rankdata(scores, axis=-1) - 1) / max(n - 1, 1)
+
+
+def consensus_agreement(score_sets: Sequence[np.ndarray]) -> np.ndarray:
+    """Each candidate's agreement with the consensus of the others, for selection without labels.
+
+    Each candidate's scores on the same rows are turned into ranks in [0, 1]; the consensus for
+    candidate ``i`` is the mean rank of all the *other* candidates (leaving ``i`` out, so no
+    candidate votes for itself); agreement is the Pearson correlation of ``i``'s ranks with that
+    consensus (a Spearman correlation). With a single candidate its agreement is 1.
+
+    :returns: one agreement in [-1, 1] per candidate (0 for constant scores).
+    """
+    m = len(score_sets)
+    if m == 1:
+        return np.ones(1)
+    R = _ranks01(np.vstack(score_sets))
+    total = R.sum(axis=0)
+    others = (total[None, :] - R) / (m - 1)
+    Rc = R - R.mean(axis=1, keepdims=True)
+    Oc = others - others.mean(axis=1, keepdims=True)
+    denom = np.sqrt((Rc**2).sum(axis=1) * (Oc**2).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.where(denom > 0, (Rc * Oc).sum(axis=1) / denom, 0.0)
+    return corr
+
+
+def _both_classes(fold: Fold) -> bool:
+    labels = fold.validation.labels
+    return labels is not None and len(np.unique(labels)) == 2
+
+
+def choose_mode(folds: Sequence[Fold], mode: str) -> tuple[str, list[Fold]]:
+    """Decide how candidates are ranked, and on which folds.
+
+    ``auto`` ranks by the metric when the rows have labels, else by consensus. Supervised
+    ranking uses the folds whose validation rows hold both classes (the metric is undefined on
+    the others).
+
+    :returns: ``("supervised" | "unsupervised", folds to use)``.
+    :raises DataError: when labels exist (or ``mode = "supervised"``) but no validation fold
+        holds both normal and anomalous rows.
+    """
+    if mode == "unsupervised":
+        return "unsupervised", list(folds)
+    labelled = all(f.validation.labels is not None for f in folds)
+    if not labelled:
+        if mode == "supervised":
+            raise DataError(
+                "search.mode: 'supervised' needs labelled rows; use mode = 'unsupervised' "
+                "(or 'auto') for unlabelled data"
+            )
+        return "unsupervised", list(folds)
+    usable = [f for f in folds if _both_classes(f)]
+    if not usable:
+        raise DataError(
+            f"search: none of the {len(folds)} validation fold(s) holds both normal and "
+            "anomalous rows, so the metric cannot rank candidates; use fewer folds (search.cv), "
+            "a larger search.validation_size, or mode = 'unsupervised'"
+        )
+    return "supervised", usable
+
+
+# -- results ----------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class LeaderboardEntry:
+    """One leaderboard row: the search keys applied, the score (None if failed) and why."""
+
+    number: int
+    params: dict[str, Any]
+    score: float | None
+    fold_scores: tuple[float | None, ...] = ()
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"params": dict(self.params), "score": self.score}
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+@attrs.frozen(eq=False)
+class TuneResult:
+    """What :func:`tune` returns.
+
+    :param leaderboard: every candidate, best first (ties keep the order they were tried).
+    :param metric: what ``score`` is (``roc_auc``, ..., or ``consensus_agreement``).
+    :param mode: ``supervised`` or ``unsupervised``.
+    :param n_folds: the folds candidates were scored on; ``n_folds_skipped`` more were left
+        out because their validation rows lacked one of the classes.
+    :param best_config: the winner as a full config.
+    :param run: the winner's pipeline run (test metrics, artifact).
+    :param config_path: where the winner's TOML was written, if anywhere.
+    """
+
+    leaderboard: tuple[LeaderboardEntry, ...]
+    metric: str
+    mode: str
+    n_folds: int
+    best_config: PipelineConfig
+    run: RunResult | None
+    config_path: str | None = None
+    n_folds_skipped: int = 0
+    seconds: float = 0.0
+    search_seconds: float = 0.0
+
+    @property
+    def best(self) -> LeaderboardEntry:
+        return self.leaderboard[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        run = self.run
+        return {
+            "metric": self.metric,
+            "mode": self.mode,
+            "n_candidates": len(self.leaderboard),
+            "n_folds": self.n_folds,
+            "n_folds_skipped": self.n_folds_skipped,
+            "leaderboard": [e.to_dict() for e in self.leaderboard],
+            "best": self.best.to_dict(),
+            "test_metrics": dict(run.metrics) if run else {},
+            "artifact": run.artifact if run else None,
+            "best_config": self.config_path,
+            "timing": {
+                "search_seconds": round(self.search_seconds, 3),
+                "total_seconds": round(self.seconds, 3),
+            },
+        }
+
+
+def _rank(entries: list[LeaderboardEntry]) -> tuple[LeaderboardEntry, ...]:
+    # Failed candidates last; ties keep their order, so every backend gives the same board.
+    return tuple(
+        sorted(entries, key=lambda e: (e.score is None, -(e.score or 0.0), e.number))
+    )
+
+
+def _for_search(config: PipelineConfig, keep_threshold: bool) -> PipelineConfig:
+    # Candidates already run in parallel: their own per-group training runs serially.
+    changes: dict[str, Any] = {"train": attrs.evolve(config.train, n_jobs=1, backend="loky")}
+    if not keep_threshold:
+        # Ranking metrics and consensus ignore the threshold. A fixed one costs nothing (no
+        # second scoring of the training rows) and cannot fail on a fold without anomalies.
+        changes["threshold"] = StageSpec("fixed", {"value": 0.0})
+    return config.evolve(**changes)
+
+
+def score_candidates(
+    candidates: Sequence[Candidate],
+    folds: Sequence[Fold],
+    registry: Registry,
+    search: SearchConfig,
+    *,
+    backend: str = "loky",
+    n_jobs: int = 1,
+    scheduler: str | None = None,
+    progress: Progress | None = None,
+) -> tuple[list[LeaderboardEntry], str, int]:
+    """Fit and score every candidate on every fold.
+
+    :returns: the entries (in candidate order), the mode used (``supervised`` or
+        ``unsupervised``, see :func:`choose_mode`) and the number of folds used.
+    :raises DataError: as :func:`choose_mode`.
+    """
+    mode, folds = choose_mode(folds, search.mode)
+    threshold_rows = mode == "supervised" and search.metric in THRESHOLD_METRICS
+    configs = [_for_search(c.config, threshold_rows) for c in candidates]
+    in_process = backend == "threading" or n_jobs == 1
+    # A worker process cannot receive the plugin manager, only the entries it needs.
+    needed = {
+        (kind, spec.name)
+        for config in configs
+        for _key, kind, spec in config.stages()
+        if kind in ("transform", "scaler", "model", "threshold")
+    }
+    view: Any = registry if in_process else registry.subset(needed)
+    jobs = [(cfg, view, fold, threshold_rows) for cfg in configs for fold in folds]
+    k = len(folds)
+    results: list[Scored | str] = []
+    for i, res in enumerate(
+        iter_parallel(fit_and_score, jobs, n_jobs=n_jobs, backend=backend, scheduler=scheduler)
+    ):
+        results.append(res)
+        if progress is not None and (i + 1) % k == 0:
+            progress((i + 1) // k, len(candidates))
+    per_candidate = [results[j * k : (j + 1) * k] for j in range(len(candidates))]
+    if mode == "supervised":
+        entries = [
+            _supervised_entry(c, runs, search.metric, registry)
+            for c, runs in zip(candidates, per_candidate, strict=True)
+        ]
+    else:
+        entries = _unsupervised_entries(candidates, per_candidate, k)
+    return entries, mode, k
+
+
+def _supervised_entry(
+    cand: Candidate, runs: Sequence[Scored | str], metric: str, registry: Registry
+) -> LeaderboardEntry:
+    errors = [r for r in runs if isinstance(r, str)]
+    if errors:
+        return LeaderboardEntry(cand.number, cand.params, None, error=errors[0])
+    values = tuple(metric_value(r, metric, registry) for r in runs)  # type: ignore[arg-type]
+    defined = [v for v in values if v is not None]
+    score = float(np.mean(defined)) if defined else None
+    error = None if defined else "the metric is undefined on every fold"
+    return LeaderboardEntry(cand.number, cand.params, score, values, error)
+
+
+def _unsupervised_entries(
+    candidates: Sequence[Candidate], per_candidate: Sequence[Sequence[Scored | str]], k: int
+) -> list[LeaderboardEntry]:
+    ok = [j for j, runs in enumerate(per_candidate) if not any(isinstance(r, str) for r in runs)]
+    fold_values: dict[int, list[float]] = {j: [] for j in ok}
+    for f in range(k):
+        runs = [per_candidate[j][f] for j in ok]
+        if not runs:
+            break
+        # Temporal transforms may drop warm-up rows: agree on the rows every candidate scored.
+        common = runs[0].frame.index  # type: ignore[union-attr]
+        for r in runs[1:]:
+            common = np.intersect1d(common, r.frame.index)  # type: ignore[union-attr]
+        score_sets = []
+        for r in runs:
+            index = r.frame.index  # type: ignore[union-attr]
+            order = np.argsort(index, kind="stable")  # folds may hold rows in time order
+            pos = order[np.searchsorted(index[order], common)]
+            score_sets.append(r.scores[pos])  # type: ignore[union-attr]
+        for j, value in zip(ok, consensus_agreement(score_sets), strict=True):
+            fold_values[j].append(float(value))
+    entries = []
+    for j, cand in enumerate(candidates):
+        if j in fold_values:
+            values = tuple(fold_values[j])
+            score = float(np.mean(values))
+            entries.append(LeaderboardEntry(cand.number, cand.params, score, values))
+        else:
+            err = next(r for r in per_candidate[j] if isinstance(r, str))
+            entries.append(LeaderboardEntry(cand.number, cand.params, None, error=err))
+    return entries
+
+
+def _load_and_split(
+    config: PipelineConfig, registry: Registry, data: Any
+) -> tuple[Frame, Split]:
+    """Load, validate and split once, with the ordinary stages."""
+    pipe = Pipeline(config, registry)
+    pipe.run(data, stop_after="prepare", persist=False)
+    ctx = pipe.context
+    assert ctx is not None and ctx.frame is not None and ctx.split is not None
+    return ctx.frame, ctx.split
+
+
+def tune(
+    config: PipelineConfig,
+    *,
+    registry: Registry | None = None,
+    data: Any = None,
+    output: str | None = None,
+    backend: str = "loky",
+    n_jobs: int = 1,
+    scheduler: str | None = None,
+    progress: Progress | None = None,
+    persist: bool = True,
+) -> TuneResult:
+    """Search ``config``'s ``[search]`` space and run the winner; see the module docstring.
+
+    :param data: in-memory input for the loader (a :class:`Frame` or the loader's source).
+    :param output: where the winner's bundle and TOML go (default ``[persist] output``).
+    :param progress: called with (candidates done, candidates in all) as candidates finish.
+    :param persist: False runs the winner without writing its bundle or TOML.
+    :returns: the leaderboard, the winner's config and its pipeline run.
+    :raises ConfigError: for an invalid config or ``[search]`` table.
+    :raises DataError: when the data cannot give the validation folds asked for.
+    """
+    from ..plugins.manager import build_registry
+
+    start = time.perf_counter()
+    registry = registry or build_registry()
+    search = SearchConfig.from_config(config)
+    config.check(registry)
+    candidates = generate_candidates(config, search, registry)
+    frame, split = _load_and_split(config, registry, data)
+    folds = make_folds(split, search, config.split)
+    entries, mode, n_folds = score_candidates(
+        candidates, folds, registry, search,
+        backend=backend, n_jobs=n_jobs, scheduler=scheduler, progress=progress,
+    )
+    board = _rank(entries)
+    if board[0].score is None:
+        raise DataError(f"search: every candidate failed; first error: {board[0].error}")
+    search_seconds = time.perf_counter() - start
+    winner = candidates[board[0].number].config
+    # The test part is touched here for the first time, by the winner alone.
+    pipe = Pipeline(winner, registry)
+    run = pipe.run(frame, output=output, persist=persist)
+    assert pipe.context is not None and pipe.context.split is not None
+    if not np.array_equal(pipe.context.split.test.index, split.test.index):
+        raise DataError("search: the winner's run split the data differently from the search")
+    path = None
+    if persist:
+        path = write_winner(winner, board[0], search, mode, output or config.persist.output)
+    return TuneResult(
+        leaderboard=board,
+        metric=search.metric if mode == "supervised" else "consensus_agreement",
+        mode=mode,
+        n_folds=n_folds,
+        n_folds_skipped=len(folds) - n_folds,
+        best_config=winner,
+        run=run,
+        config_path=path,
+        seconds=time.perf_counter() - start,
+        search_seconds=search_seconds,
+    )
+
+
+def write_winner(
+    winner: PipelineConfig, best: LeaderboardEntry, search: SearchConfig, mode: str, output: str
+) -> str:
+    """Write the winner as ``OUTPUT/<bundle_name>.best.toml``; return its path.
+
+    The file is an ordinary pipeline config without the ``[search]`` table, so ``run`` on it
+    repeats the winner.
+    """
+    data = winner.to_dict()
+    data.pop("search", None)
+    metric = search.metric if mode == "supervised" else "consensus agreement (no labels)"
+    header = (
+        f"Chosen by astraguard-train tune from {winner.source or 'the embedded pipeline'}\n"
+        f"{metric} on validation rows: {best.score:.6f}\n"
+        f"search keys: {best.params}"
+    )
+    path = Path(output) / f"{winner.persist.bundle_name}.best.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".toml.tmp")
+    tmp.write_text(dumps(data, header=header), encoding="utf-8")
+    tmp.replace(path)
+    return str(path)
+
+
+# -- compare ----------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Comparison:
+    """One detector's run in :func:`compare`."""
+
+    model: str
+    score: float | None
+    metrics: dict[str, Any]
+    seconds: float
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"model": self.model, "score": self.score, "metrics": self.metrics,
+               "seconds": round(self.seconds, 3)}
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+def _run_model(
+    config: PipelineConfig, registry: Registry | None, frame: Frame, metric: str
+) -> Comparison:
+    from ..models.ensemble import member_registry
+
+    start = time.perf_counter()
+    try:
+        # In a worker process, one registry serves every run it is given.
+        result = Pipeline(config, registry or member_registry()).run(frame, persist=False)
+    except AstraGuardError as exc:
+        return Comparison(config.model.name, None, {}, time.perf_counter() - start, str(exc))
+    value = result.metrics.get(metric)
+    return Comparison(config.model.name, value, dict(result.metrics), result.seconds)
+
+
+def compare(
+    config: PipelineConfig,
+    models: Sequence[str],
+    *,
+    metric: str = "roc_auc",
+    registry: Registry | None = None,
+    data: Any = None,
+    backend: str = "loky",
+    n_jobs: int = 1,
+    scheduler: str | None = None,
+) -> list[Comparison]:
+    """Run ``config`` once per model name (same data, split and features); rank by ``metric``
+    on the test part, best first. This is a report: choosing by it would tune on the test part.
+
+    A model whose run fails is listed last with its error.
+
+    :raises ConfigError: for an unknown model name or an invalid config.
+    """
+    from ..plugins.manager import build_registry
+
+    registry = registry or build_registry()
+    if not models:
+        raise ConfigError("--models: name at least one model")
+    for name in models:
+        if not registry.has("model", name):
+            try:
+                registry.get("model", name)
+            except LookupError as exc:
+                raise ConfigError(f"--models: {exc}") from None
+    configs = [
+        build_candidate(config, {"model.name": name}, registry).config for name in models
+    ]
+    frame, _ = _load_and_split(config, registry, data)
+    # A registry cannot travel to worker processes; there each run builds its own.
+    shared = registry if backend == "threading" or n_jobs == 1 else None
+    results = list(
+        iter_parallel(
+            _run_model, [(c, shared, frame, metric) for c in configs],
+            n_jobs=n_jobs, backend=backend, scheduler=scheduler,
+        )
+    )
+    order = sorted(
+        range(len(results)),
+        key=lambda i: (results[i].score is None, -(results[i].score or 0.0), i),
+    )
+    return [results[i] for i in order]

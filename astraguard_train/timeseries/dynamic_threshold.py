@@ -1,0 +1,251 @@
+"""Nonparametric dynamic thresholds on smoothed errors, after telemanom (Hundman et al. 2018).
+
+telemanom looks at a window of recent smoothed errors ``e`` and picks
+``epsilon = mean(e) + z * std(e)`` with the ``z`` (from ``z_min`` to ``z_max`` by ``z_step``)
+that maximises
+
+    (delta_mean / mean + delta_std / std) / (n_above + n_sequences ** 2)
+
+where ``delta_mean``/``delta_std`` are the drops in mean and standard deviation when the errors
+above ``epsilon`` are removed, ``n_above`` counts those errors and ``n_sequences`` their runs.
+It then prunes: the maxima of the runs above ``epsilon`` and the largest error below it are
+sorted; runs whose maximum does not exceed the next one by at least ``min_percent_decrease``
+(``p``) are not anomalies.
+
+What this module does differently, so that a row's flag never changes when later rows arrive:
+
+- **Causal windows.** The threshold of a row is computed from the ``window`` errors that came
+  before its block of ``step`` rows (blocks counted from the start of each channel), never from
+  the row itself or later rows. The window starts filled with the tail of the channel's
+  training errors (``history`` of them), so the first scored rows already have a reference;
+  until a window is full its statistics use the errors it has, and a block with no error
+  before it gets the floor.
+- **No anomaly in a window.** When no ``z`` qualifies, epsilon is the window's largest error
+  (telemanom falls back to ``mean + z_max * std``).
+- **Pruning as a level.** A run at the edge of the window survives telemanom's pruning when its
+  maximum is at least ``1 / (1 - p)`` times the largest non-anomalous error. Here each row's
+  threshold is ``max(epsilon, largest error below epsilon / (1 - p), floor)``, so a row is
+  flagged only when its error clears both.
+- **A floor.** ``floor = max(min_threshold, floor_factor * q)`` where ``q`` is the
+  ``floor_quantile`` of the training errors: channels that are constant (or nearly) in training
+  do not get a zero threshold that flags every wiggle.
+- Not implemented: telemanom's inverted pass (unusually low errors), and its rule that at most
+  five sequences may be chosen per window (the ``n_sequences ** 2`` penalty is kept).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ..data.frame import Frame
+from ..errors import ConfigError
+
+
+def z_grid(z_min: float, z_max: float, z_step: float) -> np.ndarray:
+    """The candidate ``z`` values, ``z_min`` to ``z_max`` inclusive."""
+    return np.arange(z_min, z_max + z_step / 2, z_step)
+
+
+def choose_epsilons(windows: np.ndarray, z_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """telemanom's epsilon for each row of ``windows`` (shape ``(n_windows, w)``).
+
+    NaN entries (leading padding of a window not yet full) are ignored. Returns
+    ``(epsilon, max_normal)`` per window: the chosen threshold, and the largest error at or
+    below it. A window where no ``z`` qualifies holds no anomaly: its epsilon is its largest
+    error. A window without any error gets NaN for both.
+    """
+    e = np.asarray(windows, dtype=np.float64)
+    present = ~np.isnan(e)
+    n = present.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.where(present, e, 0.0).sum(axis=1, keepdims=True) / n
+        std = np.sqrt(np.where(present, (e - mean) ** 2, 0.0).sum(axis=1, keepdims=True) / n)
+    eps = mean[:, :, None] + std[:, :, None] * z_values[None, None, :]  # (n, 1, z)
+    below = e[:, :, None] <= eps  # (n, w, z); NaN is neither below nor above
+    above = present[:, :, None] & ~below
+    n_below = below.sum(axis=1)
+    n_above = above.sum(axis=1)
+    safe = np.maximum(n_below, 1)
+    m_below = np.where(below, e[:, :, None], 0.0).sum(axis=1) / safe
+    sq_below = np.where(below, (e[:, :, None] - m_below[:, None, :]) ** 2, 0.0).sum(axis=1)
+    s_below = np.sqrt(sq_below / safe)
+    # runs above epsilon: count rising edges along the window
+    starts = above[:, 0, :].astype(np.int64) + (above[:, 1:, :] & ~above[:, :-1, :]).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gain = (mean - m_below) / mean + (std - s_below) / std
+        score = gain / (n_above + starts**2)
+    valid = (n_above > 0) & np.isfinite(score) & (n_above < n / 2)
+    score = np.where(valid, score, -np.inf)
+    best = np.argmax(score, axis=1)
+    has = valid.any(axis=1)
+    largest = np.where(present, e, -np.inf).max(axis=1)
+    epsilon = np.where(has, mean[:, 0] + z_values[best] * std[:, 0], largest)
+    max_normal = np.where(e <= epsilon[:, None], e, -np.inf).max(axis=1)
+    empty = n[:, 0] == 0
+    epsilon[empty] = np.nan
+    return epsilon, np.where(empty, np.nan, np.maximum(max_normal, 0.0))
+
+
+class DynamicRule:
+    """A fitted per-row threshold: ``apply(scores, frame)`` returns each row's threshold.
+
+    :param history: the last training errors each channel's window starts with.
+    :param value: the floor, used as the threshold in summaries.
+    :param window: errors per window; ``step``: rows per block sharing one threshold.
+    :param z_values: the ``z`` grid; ``min_percent_decrease``: the pruning parameter ``p``.
+    """
+
+    def __init__(
+        self,
+        history: np.ndarray,
+        value: float,
+        window: int,
+        step: int,
+        z_values: np.ndarray,
+        min_percent_decrease: float,
+    ) -> None:
+        self.history = np.asarray(history, dtype=np.float64)
+        self.value = float(value)
+        self.window = window
+        self.step = step
+        self.z_values = z_values
+        self.min_percent_decrease = min_percent_decrease
+
+    def __float__(self) -> float:
+        return self.value
+
+    def apply(self, scores: np.ndarray, frame: Frame) -> np.ndarray:
+        """Return the threshold of each row of ``scores`` (aligned with ``frame``'s rows).
+
+        Each channel of ``frame`` is treated as its own stream, in time order.
+        """
+        scores = np.asarray(scores, dtype=np.float64)
+        out = np.empty_like(scores)
+        order, bounds = frame.channel_segments()
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+            rows = order[lo:hi]
+            out[rows] = self._stream(scores[rows])
+        return out
+
+    def _stream(self, errors: np.ndarray) -> np.ndarray:
+        n = errors.size
+        stream = np.concatenate((self.history, errors))
+        h = self.history.size
+        if h < self.window:  # windows not yet full: NaN padding, ignored by the statistics
+            stream = np.concatenate((np.full(self.window - h, np.nan), stream))
+            h = self.window
+        block_starts = np.arange(0, n, self.step)
+        # window for a block = the `window` errors just before it
+        views = sliding_window_view(stream[: h + n], self.window)
+        windows = views[h + block_starts - self.window]
+        # a few windows at a time bounds the (windows x window x z) work arrays
+        chunk = max(1, 400_000 // (self.window * self.z_values.size))
+        picked = [
+            choose_epsilons(windows[i : i + chunk], self.z_values)
+            for i in range(0, len(windows), chunk)
+        ]
+        eps = np.concatenate([p[0] for p in picked])
+        max_normal = np.concatenate([p[1] for p in picked])
+        level = np.maximum(eps, max_normal / (1.0 - self.min_percent_decrease))
+        level = np.fmax(level, self.value)  # no reference yet (NaN): the floor applies
+        return np.repeat(level, np.diff(np.append(block_starts, n)))
+
+
+class DynamicThreshold:
+    """telemanom-style nonparametric dynamic threshold, causal and per channel.
+
+    :param window: how many past errors each threshold looks at (telemanom: 30 batches of 70).
+    :param step: rows between threshold updates (telemanom's batch size).
+    :param z_min: smallest ``z`` tried in ``epsilon = mean + z * std``.
+    :param z_max: largest ``z`` tried (and the fallback when no ``z`` separates anything).
+    :param z_step: spacing of the ``z`` grid.
+    :param min_percent_decrease: telemanom's pruning parameter ``p``.
+    :param floor_quantile: quantile of the training errors the floor is built on.
+    :param floor_factor: the floor is this many times that quantile ...
+    :param min_threshold: ... and never below this absolute value (score units).
+    :param history: how many of the channel's last training errors a scored stream's window
+        starts with (default: ``window``; 0 = the stream's own errors only, as telemanom).
+    """
+
+    def __init__(
+        self,
+        window: int = 2100,
+        step: int = 70,
+        z_min: float = 2.5,
+        z_max: float = 12.0,
+        z_step: float = 0.5,
+        min_percent_decrease: float = 0.13,
+        floor_quantile: float = 1.0,
+        floor_factor: float = 0.0,
+        min_threshold: float = 0.05,
+        history: int | None = None,
+    ) -> None:
+        self.window = window
+        self.step = step
+        self.z_min = z_min
+        self.z_max = z_max
+        self.z_step = z_step
+        self.min_percent_decrease = min_percent_decrease
+        self.floor_quantile = floor_quantile
+        self.floor_factor = floor_factor
+        self.min_threshold = min_threshold
+        self.history = history
+
+    def _check(self) -> None:
+        for key in ("window", "step"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"threshold.{key}: must be a positive integer, got {value!r}")
+        if not 0 < self.z_min <= self.z_max or self.z_step <= 0:
+            raise ConfigError(
+                "threshold.z_min/z_max/z_step: need 0 < z_min <= z_max and z_step > 0, got "
+                f"{self.z_min}, {self.z_max}, {self.z_step}"
+            )
+        if not 0.0 <= self.min_percent_decrease < 1.0:
+            raise ConfigError(
+                "threshold.min_percent_decrease: must be in [0, 1), got "
+                f"{self.min_percent_decrease}"
+            )
+        if not 0.0 <= self.floor_quantile <= 1.0:
+            raise ConfigError(
+                f"threshold.floor_quantile: must be in [0, 1], got {self.floor_quantile}"
+            )
+        if self.history is not None and (
+            isinstance(self.history, bool) or not isinstance(self.history, int) or self.history < 0
+        ):
+            raise ConfigError(f"threshold.history: must be an integer >= 0, got {self.history!r}")
+        if self.floor_factor < 0 or self.min_threshold < 0:
+            raise ConfigError("threshold.floor_factor and threshold.min_threshold must be >= 0")
+
+    def choose(self, context: Any) -> DynamicRule:
+        """Return a :class:`DynamicRule` primed with the chain's training errors.
+
+        :raises ConfigError: naming ``threshold.<param>`` for invalid parameters.
+        """
+        self._check()
+        train = np.asarray(context.train_scores, dtype=np.float64)
+        train = train[np.isfinite(train)]
+        q = float(np.quantile(train, self.floor_quantile)) if train.size else 0.0
+        floor = max(self.min_threshold, self.floor_factor * q)
+        keep = self.window if self.history is None else min(self.history, self.window)
+        history = _channel_tail(train, context.train_frame, keep) if keep else train[:0]
+        self.info_ = {"floor": floor, "training_error_quantile": q}
+        return DynamicRule(
+            history,
+            floor,
+            self.window,
+            self.step,
+            z_grid(self.z_min, self.z_max, self.z_step),
+            self.min_percent_decrease,
+        )
+
+
+def _channel_tail(scores: np.ndarray, frame: Frame | None, n: int) -> np.ndarray:
+    """The last ``n`` training errors in time order (of the last channel when several)."""
+    if frame is None or frame.n_rows != scores.size:
+        return scores[-n:]
+    order, bounds = frame.channel_segments()
+    return scores[order[bounds[-2] : bounds[-1]]][-n:]

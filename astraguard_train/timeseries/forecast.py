@@ -1,0 +1,269 @@
+"""Forecast-residual detection for channel telemetry.
+
+:class:`ForecastDetector` predicts a channel's value at row ``t`` from its previous ``window``
+values (and, optionally, exogenous columns such as command flags at ``t`` and their counts
+over the window) with a scikit-learn regressor. The anomaly score is the absolute prediction
+error smoothed by an exponentially weighted moving average (EWMA), as in telemanom (Hundman
+et al., KDD 2018) with a regressor in place of the LSTM.
+
+Causality: a row's score uses only that row and earlier rows of the same channel, so appending
+rows never changes the scores of the rows before them. A channel's first
+``window + horizon - 1`` rows have no full window of history; they are scored with the missing
+past padded by the channel's first value (``warmup = "pad"``), and counted
+(:meth:`ForecastDetector.partial_window_rows`). They are left out of the regressor's training
+rows whenever the channel has enough full-window rows.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from scipy.signal import lfilter
+from sklearn.base import BaseEstimator, OutlierMixin, clone
+from sklearn.utils.validation import check_is_fitted
+
+from ..data.frame import Frame
+from ..errors import ConfigError, DataError
+
+#: Regressors known by a short name; any other regressor is given by import path.
+REGRESSORS: dict[str, str] = {
+    "ridge": "sklearn.linear_model:Ridge",
+    "linear": "sklearn.linear_model:LinearRegression",
+    "lasso": "sklearn.linear_model:Lasso",
+    "elastic_net": "sklearn.linear_model:ElasticNet",
+    "huber": "sklearn.linear_model:HuberRegressor",
+    "hist_gradient_boosting": "sklearn.ensemble:HistGradientBoostingRegressor",
+    "random_forest": "sklearn.ensemble:RandomForestRegressor",
+    "extra_trees": "sklearn.ensemble:ExtraTreesRegressor",
+    "knn": "sklearn.neighbors:KNeighborsRegressor",
+    "mlp": "sklearn.neural_network:MLPRegressor",
+}
+
+WARMUP_POLICIES = ("pad",)
+
+
+def resolve_regressor(name: str, params: dict[str, Any] | None = None) -> Any:
+    """Return an unfitted regressor for a short name (:data:`REGRESSORS`) or an import path
+    (``"package.module:Class"`` or ``"package.module.Class"``) built with ``params``.
+
+    :raises ConfigError: naming ``model.regressor`` when the name cannot be imported, is not a
+        regressor (no ``fit``/``predict``), or rejects ``params``.
+    """
+    path = REGRESSORS.get(name, name)
+    module_name, sep, attr = path.partition(":")
+    if not sep:
+        module_name, _, attr = path.rpartition(".")
+    if not module_name or not attr:
+        raise ConfigError(
+            f"model.regressor: unknown regressor '{name}'; use one of "
+            f"{', '.join(REGRESSORS)} or an import path such as 'sklearn.svm:SVR'"
+        )
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"model.regressor: cannot import '{path}': {exc}") from None
+    try:
+        regressor = factory(**(params or {}))
+    except TypeError as exc:
+        raise ConfigError(f"model.regressor_params: rejected by {path}: {exc}") from None
+    if not (hasattr(regressor, "fit") and hasattr(regressor, "predict")):
+        raise ConfigError(f"model.regressor: '{path}' is not a regressor (needs fit and predict)")
+    return regressor
+
+
+def ewma(values: np.ndarray, span: float) -> np.ndarray:
+    """Causal EWMA with ``alpha = 2 / (span + 1)``, started at the first value.
+
+    Returns an array of the same length; ``span <= 1`` returns ``values`` unchanged.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    if span <= 1 or x.size == 0:
+        return x.copy()
+    alpha = 2.0 / (span + 1.0)
+    out, _ = lfilter([alpha], [1.0, alpha - 1.0], x, zi=[(1.0 - alpha) * x[0]])
+    return out
+
+
+def lagged(series: np.ndarray, window: int) -> np.ndarray:
+    """Return the ``(n, window)`` matrix whose row ``t`` holds ``series[t-window:t]``, with
+    the missing past before the first value padded by that first value."""
+    x = np.asarray(series, dtype=np.float64)
+    padded = np.concatenate((np.full(window, x[0]), x))
+    return sliding_window_view(padded, window)[: x.size]
+
+
+def trailing_sums(values: np.ndarray, window: int) -> np.ndarray:
+    """Per row ``t`` and column, the sum of ``values[t-window+1 : t+1]`` (fewer rows at the
+    start). Returns an array shaped like ``values``."""
+    c = np.cumsum(values, axis=0)
+    out = c.copy()
+    out[window:] -= c[:-window]
+    return out
+
+
+class ForecastDetector(OutlierMixin, BaseEstimator):
+    """Forecast each channel's next value; score = EWMA of the absolute prediction error.
+
+    :param window: how many past values of the target predict the next one.
+    :param horizon: how far ahead the prediction is made: row ``t`` is predicted from the
+        ``window`` values ending at ``t - horizon``. A one-step forecaster mostly learns
+        "the value stays where it is" and misses a channel that settles at an unusual level;
+        a longer horizon makes it predict the channel's normal dynamics instead.
+    :param target: the feature column to forecast (default: the first feature column).
+    :param exogenous: other feature columns used as inputs at row ``t`` (names or shell-style
+        patterns such as ``"f*"``; the target is never among them). Each adds its value at
+        ``t`` and its sum over the last ``window`` rows.
+    :param regressor: a name from :data:`REGRESSORS` (``ridge`` default,
+        ``hist_gradient_boosting``, ...) or an import path ``"package.module:Class"``.
+    :param regressor_params: keyword arguments for the regressor.
+    :param smoothing: EWMA span of the absolute error (1 = no smoothing).
+    :param warmup: treatment of rows without a full window: ``"pad"`` (scored with the missing
+        past padded by the channel's first value; counted).
+    """
+
+    def __init__(
+        self,
+        window: int = 30,
+        horizon: int = 1,
+        target: str | None = None,
+        exogenous: Sequence[str] = (),
+        regressor: str = "ridge",
+        regressor_params: dict[str, Any] | None = None,
+        smoothing: float = 30,
+        warmup: str = "pad",
+    ) -> None:
+        self.window = window
+        self.horizon = horizon
+        self.target = target
+        self.exogenous = exogenous
+        self.regressor = regressor
+        self.regressor_params = regressor_params
+        self.smoothing = smoothing
+        self.warmup = warmup
+
+    # -- the scikit-learn contract without time: one channel, rows in order ---------------
+    def fit(self, X: np.ndarray, y: object = None) -> ForecastDetector:
+        """Fit on a feature matrix whose rows are one channel in time order; returns self."""
+        return self.fit_frame(_as_frame(X))
+
+    def score_samples(self, X: np.ndarray) -> np.ndarray:
+        """Scores for a matrix whose rows are one channel in time order."""
+        return self.score_frame(_as_frame(X, getattr(self, "columns_", None)))
+
+    # -- the frame contract (Chain calls these) ---------------------------------------------
+    def fit_frame(self, frame: Frame) -> ForecastDetector:
+        """Fit the regressor on every channel of ``frame``; returns self.
+
+        Sets ``target_``, ``exogenous_``, ``columns_``, ``regressor_``, ``train_scores_``
+        (the smoothed errors on ``frame``, in its row order) and ``n_partial_window_``.
+
+        :raises ConfigError: for invalid parameters (naming ``model.<param>``).
+        :raises DataError: when ``frame`` has no rows.
+        """
+        self._check_params()
+        if frame.n_rows == 0:
+            raise DataError("forecast: no training rows")
+        self.columns_ = frame.columns
+        self.target_ = self.target or frame.columns[0]
+        frame.column_index(self.target_)  # raises DataError naming the columns
+        self.exogenous_ = _match_columns(self.exogenous, frame.columns, self.target_)
+        X, y, full = self._design(frame)
+        rows = full if full.sum() >= max(2 * self._span, 10) else slice(None)
+        self.regressor_ = clone(resolve_regressor(self.regressor, self.regressor_params))
+        self.regressor_.fit(X[rows], y[rows])
+        self.train_scores_ = self._smoothed_errors(frame, X, y)
+        self.n_partial_window_ = self.partial_window_rows(frame)
+        return self
+
+    def score_frame(self, frame: Frame) -> np.ndarray:
+        """Return the smoothed absolute forecast error of each row of ``frame``, in its row
+        order (higher = more anomalous).
+
+        :raises NotFittedError: before :meth:`fit_frame`.
+        """
+        check_is_fitted(self, "regressor_")
+        if frame.n_rows == 0:
+            return np.zeros(0)
+        X, y, _ = self._design(frame)
+        return self._smoothed_errors(frame, X, y)
+
+    def partial_window_rows(self, frame: Frame) -> int:
+        """How many rows of ``frame`` are scored without a full window of past values."""
+        _, bounds = frame.channel_segments()
+        return int(np.minimum(np.diff(bounds), self._span).sum())
+
+    def score_counts(self, frame: Frame) -> dict[str, int]:
+        """Counts to report for scoring ``frame`` (rows scored with a padded window)."""
+        return {"rows_scored_with_partial_window": self.partial_window_rows(frame)}
+
+    # -- internals ---------------------------------------------------------------------------
+    def _check_params(self) -> None:
+        for key in ("window", "horizon"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"model.{key}: must be a positive integer, got {value!r}")
+        if self.warmup not in WARMUP_POLICIES:
+            raise ConfigError(
+                f"model.warmup: unknown policy {self.warmup!r}; accepted: "
+                f"{', '.join(WARMUP_POLICIES)}"
+            )
+        if not isinstance(self.smoothing, (int, float)) or self.smoothing < 1:
+            raise ConfigError(f"model.smoothing: must be a span >= 1, got {self.smoothing!r}")
+        if isinstance(self.exogenous, str):
+            raise ConfigError("model.exogenous: expected a list of column names or patterns")
+
+    def _smoothed_errors(self, frame: Frame, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """EWMA of the absolute errors per channel, put back in ``frame``'s row order."""
+        error = np.abs(y - self.regressor_.predict(X))
+        order, bounds = frame.channel_segments()
+        smoothed = np.empty_like(error)
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+            smoothed[lo:hi] = ewma(error[lo:hi], self.smoothing)
+        scores = np.empty_like(smoothed)
+        scores[order] = smoothed
+        return scores
+
+    @property
+    def _span(self) -> int:
+        """Past rows a prediction needs: the window plus the horizon's lead."""
+        return self.window + self.horizon - 1
+
+    def _design(self, frame: Frame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Inputs, targets and a full-window mask, rows in channel/time order."""
+        order, bounds = frame.channel_segments()
+        y = frame.column(self.target_)[order]
+        exo_idx = [frame.column_index(c) for c in self.exogenous_]
+        exo = frame.X[:, exo_idx][order] if exo_idx else None  # not a copy of all of X
+        blocks = []
+        full = np.ones(frame.n_rows, dtype=bool)
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+            parts = [lagged(y[lo:hi], self._span)[:, : self.window]]
+            if exo is not None:
+                parts += [exo[lo:hi], trailing_sums(exo[lo:hi], self.window)]
+            blocks.append(np.hstack(parts))
+            full[lo : min(hi, lo + self._span)] = False
+        return np.vstack(blocks), y, full
+
+
+def _match_columns(patterns: Sequence[str], columns: Sequence[str], target: str) -> list[str]:
+    out: list[str] = []
+    for pattern in patterns:
+        hits = [c for c in fnmatch.filter(columns, pattern) if c != target]
+        if not hits and pattern != target:
+            raise DataError(
+                f"model.exogenous: no feature column matches {pattern!r}; columns are: "
+                f"{', '.join(columns)}"
+            )
+        out += [c for c in hits if c not in out]
+    return out
+
+
+def _as_frame(X: np.ndarray, columns: Sequence[str] | None = None) -> Frame:
+    X = np.asarray(X, dtype=np.float64)
+    names = list(columns) if columns is not None else [f"x{i}" for i in range(X.shape[1])]
+    return Frame(X=X, columns=names)

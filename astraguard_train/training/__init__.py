@@ -1,0 +1,1 @@
+"""Training: the seven-stage pipeline, fitting chains per group, thresholds and evaluation."""

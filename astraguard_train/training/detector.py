@@ -1,0 +1,265 @@
+"""The fitted detector: feature chain + scaler + model + threshold, reused everywhere.
+
+``train`` builds a :class:`TrainedDetector`; ``evaluate``, ``persist``, ``score``, drift
+checks and tuning all call it, so none of them re-implements the chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+import attrs
+import numpy as np
+
+from ..data.frame import Frame
+from ..errors import DataError, NotFittedError
+from ..features.scalers import fit_transform_named
+
+
+@attrs.frozen(eq=False)
+class Scored:
+    """Scores for the rows of ``frame`` that the chain could score.
+
+    Temporal transforms with a ``drop`` policy remove warm-up rows, so ``frame`` may hold
+    fewer rows than the input; ``frame.index`` says which. ``flags`` is ``scores > threshold``
+    after post-processing.
+    """
+
+    frame: Frame
+    scores: np.ndarray
+    flags: np.ndarray
+    thresholds: np.ndarray
+    counts: dict[str, int] = attrs.field(factory=dict)
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.scores.shape[0])
+
+
+class ThresholdRule(Protocol):
+    """A threshold that varies by row, returned by a strategy's ``choose`` instead of a float.
+
+    ``apply`` returns one threshold per row of ``scores`` (aligned with ``frame``); ``value``
+    is a single representative figure (for example the floor) for summaries.
+    """
+
+    value: float
+
+    def apply(self, scores: np.ndarray, frame: Frame) -> np.ndarray: ...
+
+
+def as_threshold(chosen: Any) -> float | ThresholdRule:
+    """Return ``chosen`` as a float, or as is when it is a :class:`ThresholdRule`."""
+    return chosen if hasattr(chosen, "apply") else float(chosen)
+
+
+def threshold_value(threshold: float | ThresholdRule) -> float:
+    """A single figure for a threshold: the float itself or the rule's ``value``."""
+    return float(getattr(threshold, "value", threshold))
+
+
+class Chain:
+    """One fitted feature chain and detector: transforms, then scaler, then model."""
+
+    def __init__(self, transforms: Sequence[Any], scaler: Any, model: Any) -> None:
+        self.transforms = list(transforms)
+        self.scaler = scaler
+        self.model = model
+        self.input_columns: tuple[str, ...] = ()
+        self.output_columns: tuple[str, ...] = ()
+        self.rows_dropped_: int = 0
+
+    def fit(self, frame: Frame) -> Chain:
+        """Fit every transform, the scaler and the model on ``frame`` (the training part)."""
+        return self.fit_model(self.fit_features(frame))
+
+    def fit_features(self, frame: Frame) -> Frame:
+        """Fit the transforms and the scaler on ``frame``; return its features."""
+        self.input_columns = frame.columns
+        n_in = frame.n_rows
+        for t in self.transforms:
+            frame = t.fit(frame).transform(frame)
+        if frame.n_rows == 0:
+            raise DataError("no training rows left after the feature transforms")
+        self.rows_dropped_ = n_in - frame.n_rows
+        self.output_columns = frame.columns
+        X = (
+            fit_transform_named(self.scaler, frame.X, frame.columns)
+            if self.scaler is not None
+            else frame.X
+        )
+        self._fitted = True
+        return frame.with_features(np.asarray(X, dtype=np.float64), frame.columns)
+
+    def fit_model(self, features: Frame, train_scores: bool = True) -> Chain:
+        """Fit the model on features from :meth:`fit_features`; keep its training scores.
+
+        Detectors that expose their own training scores (PyOD's ``decision_scores_``, ours
+        ``train_scores_``) are not asked to score their training set a second time.
+
+        :param train_scores: False skips scoring the training rows when the detector does not
+            keep its own scores (``train_scores_`` is then None): a threshold strategy that
+            only looks at the validation part (``needs_train_scores = False``) does not pay
+            for it; scoring 100k rows with a forest costs more than fitting it.
+        """
+        fit = getattr(self.model, "fit_frame", None)
+        if fit is not None:  # detectors that need timestamps/channels (forecasters)
+            fit(features)
+        else:
+            self.model.fit(features.X)
+        own = getattr(self.model, "train_scores_", None)
+        if own is None and train_scores:
+            own = self.score_features(features)
+        self.train_scores_ = None if own is None else np.asarray(own, dtype=np.float64)
+        return self
+
+    def features(self, frame: Frame) -> Frame:
+        """Apply the fitted transforms and scaler; the result's ``index`` says which rows remain."""
+        if not getattr(self, "_fitted", False):
+            raise NotFittedError("this chain is not fitted yet; call fit first")
+        missing = [c for c in self.input_columns if c not in frame.columns]
+        if missing:
+            raise DataError(
+                f"input is missing feature column(s) {', '.join(missing)}; "
+                f"the detector was trained on: {', '.join(self.input_columns)}"
+            )
+        if frame.columns != self.input_columns:
+            frame = frame.select(self.input_columns)
+        for t in self.transforms:
+            frame = t.transform(frame)
+        X = self.scaler.transform(frame.X) if self.scaler is not None else frame.X
+        return frame.with_features(np.asarray(X, dtype=np.float64), self.output_columns)
+
+    def lookback(self) -> tuple[int, float]:
+        """History (rows, seconds) to prepend to a chunk so its rows score as in the whole
+        stream: the sum of the transforms' (and a history-using model's) ``lookback()``;
+        steps without one need none.
+
+        Prepend the rows of the ``seconds`` before the chunk's first row, plus ``rows`` more
+        rows before those; then drop the prepended rows' scores.
+        """
+        rows, seconds = 0, 0.0
+        for step in [*self.transforms, self.model]:
+            need = getattr(step, "lookback", None)
+            if callable(need):
+                r, s = need()
+                rows, seconds = rows + int(r), seconds + float(s)
+        return rows, seconds
+
+    def score(self, frame: Frame) -> tuple[Frame, np.ndarray]:
+        """Return the scored rows and their scores (higher = more anomalous)."""
+        feats = self.features(frame)
+        return feats, self.score_features(feats)
+
+    def score_features(self, feats: Frame) -> np.ndarray:
+        """Score transformed features; NaN scores are an error, infinite ones are clipped.
+
+        An infinite score (a detector dividing by a zero training variance) still ranks the row
+        first, but would break every metric and threshold, so it becomes the largest float.
+        """
+        scorer = getattr(self.model, "score_frame", None)
+        scores = scorer(feats) if scorer is not None else self.model.score_samples(feats.X)
+        scores = np.asarray(scores, dtype=np.float64)
+        if not np.isfinite(scores).all():
+            nan = np.isnan(scores)
+            if nan.any():
+                first = int(feats.index[np.argmax(nan)])
+                raise DataError(
+                    f"model {type(self.model).__name__} returned NaN scores for "
+                    f"{int(nan.sum())} rows (first: row {first})"
+                )
+            big = np.finfo(np.float64).max
+            scores = np.clip(scores, -big, big)
+        return scores
+
+
+@attrs.define(eq=False)
+class TrainedDetector:
+    """Everything needed to score new data exactly as in training.
+
+    :param chains: fitted chains by group value; the key ``None`` is the global chain (or the
+        fallback when ``group_by`` is set).
+    :param group_by: the grouping key (``"channel"`` or any column) or None.
+    :param thresholds: the decision threshold per chain key: a float, or a
+        :class:`ThresholdRule` giving each row its own threshold.
+    :param threshold_info: how the threshold was chosen (strategy, parameters, figures).
+    :param postprocess: callable turning raw flags into alarms (min length, merge gap), or None.
+    """
+
+    chains: dict[Any, Chain]
+    group_by: str | None = None
+    thresholds: dict[Any, float | ThresholdRule] = attrs.field(factory=dict)
+    threshold_info: dict[str, Any] = attrs.field(factory=dict)
+    postprocess: Callable[[np.ndarray, Frame], np.ndarray] | None = None
+    plugins: dict[str, Any] = attrs.field(factory=dict)
+
+    @property
+    def input_columns(self) -> tuple[str, ...]:
+        return next(iter(self.chains.values())).input_columns
+
+    @property
+    def output_columns(self) -> tuple[str, ...]:
+        return next(iter(self.chains.values())).output_columns
+
+    @property
+    def threshold(self) -> float:
+        """The single threshold, or the median of the per-group ones (for summaries)."""
+        values = [threshold_value(t) for t in self.thresholds.values()]
+        return float(values[0]) if len(values) == 1 else float(np.median(values))
+
+    def _keys(self, frame: Frame) -> Mapping[Any, np.ndarray]:
+        if self.group_by is None:
+            return {None: np.arange(frame.n_rows)}
+        groups = frame.groups(self.group_by)
+        unseen = [g for g in groups if g not in self.chains]
+        if unseen and None not in self.chains:
+            raise DataError(
+                f"{self.group_by} value(s) {', '.join(map(str, unseen))} were not seen in "
+                f"training and no fallback model is configured ([train] fallback = true)"
+            )
+        return groups
+
+    def raw_scores(
+        self, frame: Frame, counts: dict[str, int] | None = None
+    ) -> tuple[Frame, np.ndarray, np.ndarray]:
+        """Scores before thresholding: (scored rows, scores, each row's threshold).
+
+        :param counts: if given, receives what the models report about scoring (their
+            ``score_counts(frame)``, such as rows scored with a padded window).
+        """
+        parts: list[tuple[Frame, np.ndarray, np.ndarray]] = []
+        for key, rows in self._keys(frame).items():
+            chain_key = key if key in self.chains else None
+            chain = self.chains[chain_key]
+            feats, scores = chain.score(frame.take(rows))
+            rule = self.thresholds[chain_key]
+            if hasattr(rule, "apply"):
+                row_thresholds = np.asarray(rule.apply(scores, feats), dtype=np.float64)
+            else:
+                row_thresholds = np.full(scores.shape, float(rule))
+            # models may report what they did to rows (e.g. scored with a padded window)
+            report = getattr(chain.model, "score_counts", None)
+            if counts is not None and report is not None:
+                for name, n in report(feats).items():
+                    counts[name] = counts.get(name, 0) + int(n)
+            parts.append((feats, scores, row_thresholds))
+        if len(parts) == 1:
+            return parts[0]
+        scored = Frame.concat([p[0] for p in parts])
+        scores = np.concatenate([p[1] for p in parts])
+        thresholds = np.concatenate([p[2] for p in parts])
+        order = np.argsort(scored.index, kind="stable")  # back to input row order
+        return scored.take(order), scores[order], thresholds[order]
+
+    def score_frame(self, frame: Frame) -> Scored:
+        """Score ``frame``: scores, thresholds and post-processed flags for the scored rows."""
+        counts: dict[str, int] = {}
+        scored, scores, thresholds = self.raw_scores(frame, counts)
+        flags = scores > thresholds
+        if self.postprocess is not None:
+            flags = self.postprocess(flags, scored)
+        return Scored(
+            frame=scored, scores=scores, flags=flags, thresholds=thresholds,
+            counts=counts,
+        )

@@ -1,0 +1,188 @@
+"""Fitting the chain(s): the ``features`` and ``train`` stages, and threshold choice.
+
+One chain is fitted per group when ``[train] group_by`` is set (plus a fallback chain on all
+groups when ``[train] fallback = true``), otherwise one global chain under the key ``None``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import numpy as np
+
+from ..config import PipelineConfig
+from ..data.frame import Frame
+from ..data.splits import Split
+from ..errors import AstraGuardError, DataError
+from ..parallel import run_parallel
+from ..plugins.registry import Registry
+from .detector import Chain, TrainedDetector, as_threshold, threshold_value
+
+
+@attrs.frozen(eq=False)
+class ThresholdContext:
+    """What a threshold strategy may look at: never the test part.
+
+    :param train_scores: the detector's scores on its training rows; None when the
+        strategy declared ``needs_train_scores = False`` and the detector keeps none.
+    :param validation_scores: scores on the validation part (None when there is none).
+    :param validation_labels: the validation part's labels, when it has them.
+    :param validation_frame: the scored validation rows (timestamps, channels).
+    :param train_frame: the training features the detector was fitted on.
+    """
+
+    train_scores: np.ndarray | None
+    validation_scores: np.ndarray | None = None
+    validation_labels: np.ndarray | None = None
+    validation_frame: Frame | None = None
+    train_frame: Frame | None = None
+
+
+@attrs.define(eq=False)
+class TrainingPlan:
+    """The output of the ``features`` stage: per chain key, the chain and its training rows."""
+
+    chains: dict[Any, Chain]
+    features: dict[Any, Frame]
+    validation: dict[Any, Frame]
+    counts: dict[str, int] = attrs.field(factory=dict)
+
+    @property
+    def n_train(self) -> int:
+        keys = [k for k in self.features if k is not None] or [None]
+        return sum(self.features[k].n_rows + self.chains[k].rows_dropped_ for k in keys)
+
+    def summary(self) -> dict[str, Any]:
+        first = next(iter(self.chains.values()))
+        return {
+            "groups": len(self.chains),
+            "input_features": len(first.input_columns),
+            "output_features": list(first.output_columns),
+            "rows_dropped": sum(c.rows_dropped_ for c in self.chains.values()),
+        }
+
+
+def new_chain(config: PipelineConfig, registry: Registry) -> Chain:
+    """Build an unfitted chain from the config's transform, scaler and model tables."""
+    transforms = [
+        registry.create("transform", t.name, t.params, where=f"transforms.{i}")
+        for i, t in enumerate(config.transforms)
+    ]
+    if config.missing.policy == "median":
+        from ..data.missing import MedianImputer
+
+        # First, so it is fitted on the training part only and travels in the bundle.
+        transforms.insert(0, MedianImputer())
+    scaler = registry.create("scaler", config.scaler.name, config.scaler.params, where="scaler")
+    model = registry.create("model", config.model.name, config.model.params, where="model")
+    return Chain(transforms, scaler, model)
+
+
+def _grouped(frame: Frame, group_by: str | None) -> dict[Any, Frame]:
+    if group_by is None:
+        return {None: frame}
+    return {key: frame.take(rows) for key, rows in frame.groups(group_by).items()}
+
+
+def plan_training(config: PipelineConfig, registry: Registry, split: Split) -> TrainingPlan:
+    """Build and fit each chain's transforms and scaler on its training rows."""
+    counts: dict[str, int] = {}
+    train = split.train
+    if config.train.exclude_labelled_anomalies and train.labels is not None:
+        keep = train.labels == 0
+        counts["train_rows_excluded_anomalies"] = int((~keep).sum())
+        train = train.take(keep)
+    if train.n_rows == 0:
+        raise DataError("the training part is empty")
+    group_by = config.train.group_by
+    train_groups = _grouped(train, group_by)
+    if group_by is not None and config.train.fallback:
+        train_groups[None] = train
+    val_groups = _grouped(split.validation, group_by) if split.validation.n_rows else {}
+    if group_by is not None and config.train.fallback and split.validation.n_rows:
+        val_groups[None] = split.validation
+    chains: dict[Any, Chain] = {}
+    features: dict[Any, Frame] = {}
+    for key, frame in train_groups.items():
+        chain = new_chain(config, registry)
+        features[key] = chain.fit_features(frame)
+        chains[key] = chain
+    dropped = sum(c.rows_dropped_ for c in chains.values())
+    if dropped:
+        counts["train_rows_dropped_by_transforms"] = dropped
+    # Per-group chains cover every training row once; a fallback chain would repeat them.
+    counted = [c for k, c in chains.items() if k is not None] or list(chains.values())
+    filled = sum(getattr(t, "n_filled_", 0) for c in counted for t in c.transforms[:1])
+    if filled:
+        counts["values_filled_median"] = int(filled)
+    return TrainingPlan(chains, features, val_groups, counts)
+
+
+def _fit_one(
+    chain: Chain, features: Frame, train_scores: bool = True, group: Any = None
+) -> Chain:
+    try:
+        return chain.fit_model(features, train_scores=train_scores)
+    except AstraGuardError:
+        raise
+    except Exception as exc:  # say which group's model failed; one group can be tiny
+        if group is None:
+            raise
+        raise DataError(
+            f"train.group_by: fitting the model for group {group!r} "
+            f"({features.n_rows} training rows) failed: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def fit_detector(
+    config: PipelineConfig, registry: Registry, plan: TrainingPlan, split: Split
+) -> TrainedDetector:
+    """Fit every chain's model (groups in parallel) and choose each chain's threshold."""
+    keys = list(plan.chains)
+    spec = config.threshold
+    # strategies that look only at the validation part say so; the default is to score
+    needs = bool(getattr(registry.get("threshold", spec.name).factory, "needs_train_scores", True))
+    fitted = run_parallel(
+        _fit_one,
+        [(plan.chains[k], plan.features[k], needs, k) for k in keys],
+        n_jobs=config.train.n_jobs,
+        backend=config.train.backend,
+        scheduler=config.train.scheduler,
+    )
+    chains = dict(zip(keys, fitted, strict=True))
+    plan.chains = chains
+    thresholds: dict[Any, Any] = {}
+    infos: dict[Any, dict[str, Any]] = {}
+    for key, chain in chains.items():
+        strategy = registry.create("threshold", spec.name, spec.params, where="threshold")
+        ctx = _threshold_context(chain, plan.features[key], plan.validation.get(key))
+        thresholds[key] = as_threshold(strategy.choose(ctx))
+        infos[key] = dict(getattr(strategy, "info_", {}) or {})
+    info: dict[str, Any] = {"method": spec.name, "params": dict(spec.params)}
+    if len(chains) == 1:
+        info.update(next(iter(infos.values())))
+    else:
+        info["per_group"] = {str(k): threshold_value(thresholds[k]) for k in chains}
+    from ..timeseries.postprocess import make_postprocessor
+
+    return TrainedDetector(
+        chains=chains,
+        group_by=config.train.group_by,
+        thresholds=thresholds,
+        threshold_info=info,
+        postprocess=make_postprocessor(config.postprocess),
+    )
+
+
+def _threshold_context(chain: Chain, features: Frame, validation: Frame | None) -> ThresholdContext:
+    if validation is None or validation.n_rows == 0:
+        return ThresholdContext(train_scores=chain.train_scores_, train_frame=features)
+    scored, scores = chain.score(validation)
+    return ThresholdContext(
+        train_scores=chain.train_scores_,
+        validation_scores=scores,
+        validation_labels=scored.labels,
+        validation_frame=scored,
+        train_frame=features,
+    )

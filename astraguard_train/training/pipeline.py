@@ -1,0 +1,280 @@
+"""The seven-stage run: load, validate, prepare, features, train, evaluate, persist.
+
+Each stage is a small function of the run context that stores its output on the context and
+returns a JSON-friendly summary. :class:`Pipeline` runs them in order, times them, fires the
+lifecycle hooks and collects a :class:`RunResult`.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from ..config import PipelineConfig
+from ..data.frame import Frame
+from ..data.splits import Split, split_frame
+from ..errors import AstraGuardError, ConfigError, StageError, ValidationFailed
+from ..plugins.registry import Registry
+from . import fit as training
+from .detector import Scored, TrainedDetector
+from .result import RunResult, StageResult
+
+STAGES: tuple[str, ...] = (
+    "load",
+    "validate",
+    "prepare",
+    "features",
+    "train",
+    "evaluate",
+    "persist",
+)
+
+
+@attrs.define(eq=False)
+class RunContext:
+    """What the stages share: the config, the registry and each stage's output."""
+
+    config: PipelineConfig
+    registry: Registry
+    data: Any = None
+    output: str | None = None
+    frame: Frame | None = None
+    quality: Any = None
+    split: Split | None = None
+    plan: training.TrainingPlan | None = None
+    detector: TrainedDetector | None = None
+    test_scores: Scored | None = None
+    metrics: dict[str, Any] = attrs.field(factory=dict)
+    artifact: str | None = None
+    counts: dict[str, int] = attrs.field(factory=dict)
+    warnings: list[str] = attrs.field(factory=list)
+
+    def count(self, key: str, n: int) -> None:
+        if n:
+            self.counts[key] = self.counts.get(key, 0) + int(n)
+
+
+# -- stages ---------------------------------------------------------------------------------
+
+
+def stage_load(ctx: RunContext) -> dict[str, Any]:
+    spec = ctx.config.loader
+    if isinstance(ctx.data, Frame):
+        ctx.frame = ctx.data
+    else:
+        loader = ctx.registry.create("loader", spec.name, spec.params, where="loader")
+        ctx.frame = loader.load(ctx.data) if ctx.data is not None else loader.load()
+    return {
+        "loader": spec.name if not isinstance(ctx.data, Frame) else "frame",
+        **ctx.frame.summary(),
+    }
+
+
+def stage_validate(ctx: RunContext) -> dict[str, Any]:
+    from ..data.quality import check_frame
+
+    assert ctx.frame is not None
+    if not ctx.config.validation.enabled:
+        return {"skipped": True}
+    report = check_frame(ctx.frame, ctx.config.validation)
+    ctx.quality = report
+    for check in report.warnings():
+        ctx.warnings.append(f"validation: {check.summary_line()}")
+    if not report.ok:
+        raise ValidationFailed(report.failure_message(), report)
+    return report.summary()
+
+
+def stage_prepare(ctx: RunContext) -> dict[str, Any]:
+    from ..data.missing import apply_missing
+
+    assert ctx.frame is not None
+    frame, counts = apply_missing(ctx.frame, ctx.config.missing)
+    for key, n in counts.items():
+        ctx.count(key, n)
+    ctx.split = split_frame(frame, ctx.config.split)
+    return ctx.split.summary()
+
+
+def stage_features(ctx: RunContext) -> dict[str, Any]:
+    assert ctx.split is not None
+    ctx.plan = training.plan_training(ctx.config, ctx.registry, ctx.split)
+    for key, n in ctx.plan.counts.items():
+        ctx.count(key, n)
+    return ctx.plan.summary()
+
+
+def stage_train(ctx: RunContext) -> dict[str, Any]:
+    assert ctx.plan is not None and ctx.split is not None
+    before = dict(ctx.plan.counts)  # the features stage has counted these already
+    ctx.detector = training.fit_detector(ctx.config, ctx.registry, ctx.plan, ctx.split)
+    for key, n in ctx.plan.counts.items():
+        if key.startswith("train_"):
+            ctx.count(key, n - before.get(key, 0))
+    return {
+        "groups": len(ctx.detector.chains),
+        "threshold": ctx.detector.threshold,
+        "threshold_method": ctx.detector.threshold_info.get("method"),
+        "features": list(ctx.detector.output_columns),
+    }
+
+
+def stage_evaluate(ctx: RunContext) -> dict[str, Any]:
+    from .evaluation import evaluate
+
+    assert ctx.detector is not None and ctx.split is not None
+    if ctx.split.test.n_rows == 0:
+        ctx.warnings.append("evaluate: the test part is empty; no metrics computed")
+        return {"skipped": True}
+    ctx.test_scores = ctx.detector.score_frame(ctx.split.test)
+    ctx.count("test_rows_not_scored", ctx.split.test.n_rows - ctx.test_scores.n_rows)
+    for key, n in ctx.test_scores.counts.items():
+        ctx.count(f"test_{key}", n)
+    ctx.metrics = evaluate(ctx.test_scores, ctx.registry, ctx.config.evaluate.metrics)
+    return dict(ctx.metrics)
+
+
+def stage_persist(ctx: RunContext) -> dict[str, Any]:
+    from ..bundle.store import write_bundle
+
+    assert ctx.detector is not None
+    ctx.artifact = str(write_bundle(ctx, output=ctx.output or ctx.config.persist.output))
+    return {"artifact": ctx.artifact}
+
+
+STAGE_FUNCTIONS: dict[str, Callable[[RunContext], dict[str, Any]]] = {
+    "load": stage_load,
+    "validate": stage_validate,
+    "prepare": stage_prepare,
+    "features": stage_features,
+    "train": stage_train,
+    "evaluate": stage_evaluate,
+    "persist": stage_persist,
+}
+
+
+# -- the run --------------------------------------------------------------------------------
+
+
+class Pipeline:
+    """Runs a :class:`PipelineConfig` through the seven stages.
+
+    :param config: the pipeline; ``PipelineConfig()`` is the embedded default.
+    :param registry: the plugin registry; a fresh one from
+        :func:`~astraguard_train.plugins.build_registry` when omitted.
+    """
+
+    def __init__(self, config: PipelineConfig | None = None, registry: Registry | None = None):
+        from ..plugins.manager import build_registry
+
+        self.config = config or PipelineConfig()
+        self.registry = registry or build_registry()
+        self.context: RunContext | None = None
+
+    @property
+    def detector(self) -> TrainedDetector | None:
+        return self.context.detector if self.context else None
+
+    def run(
+        self,
+        data: Any = None,
+        *,
+        output: str | None = None,
+        stop_after: str | None = None,
+        persist: bool = True,
+        raise_on_error: bool = True,
+    ) -> RunResult:
+        """Run every stage in order and return the :class:`RunResult`.
+
+        :param data: in-memory input for the loader (a :class:`Frame` skips the loader's
+            reading; records or arrays go to the configured loader).
+        :param output: where the persist stage writes (default ``[persist] output``).
+        :param stop_after: run only up to and including this stage.
+        :param persist: False skips the persist stage.
+        :param raise_on_error: raise the stage's error (a :class:`ConfigError` as is, anything
+            else as :class:`StageError`) instead of returning a failed result.
+        :raises ConfigError: for an invalid config, before any stage runs.
+        """
+        self.config.check(self.registry)
+        ctx = RunContext(config=self.config, registry=self.registry, data=data, output=output)
+        self.context = ctx
+        done: list[StageResult] = []
+        hook = self.registry.hook
+        for name in STAGES:
+            if name == "persist" and not persist:
+                break
+            hook.before_stage(stage=name, config=self.config)
+            start = time.perf_counter()
+            try:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    summary = STAGE_FUNCTIONS[name](ctx)
+                ctx.warnings.extend(
+                    f"{name}: {w.message}" for w in caught if not _is_noise(w.category)
+                )
+            except Exception as exc:
+                seconds = time.perf_counter() - start
+                done.append(StageResult(name, seconds, {"error": str(exc)}))
+                hook.on_pipeline_error(stage=name, error=exc, config=self.config)
+                result = self._result(ctx, done, status="failed", error=exc, stage=name)
+                if raise_on_error:
+                    if isinstance(exc, ConfigError):
+                        raise
+                    err = StageError(name, _describe(exc))
+                    err.result = result  # type: ignore[attr-defined]
+                    raise err from exc
+                return result
+            seconds = time.perf_counter() - start
+            done.append(StageResult(name, seconds, summary))
+            hook.after_stage(stage=name, seconds=seconds, summary=summary, config=self.config)
+            if name == stop_after:
+                break
+        return self._result(ctx, done, status="success")
+
+    def _result(
+        self,
+        ctx: RunContext,
+        stages: list[StageResult],
+        *,
+        status: str,
+        error: BaseException | None = None,
+        stage: str | None = None,
+    ) -> RunResult:
+        split = ctx.split
+        det = ctx.detector
+        return RunResult(
+            status=status,
+            stages=tuple(stages),
+            n_train_samples=ctx.plan.n_train if ctx.plan else (split.train.n_rows if split else 0),
+            n_validation_samples=split.validation.n_rows if split else 0,
+            n_test_samples=split.test.n_rows if split else 0,
+            metrics=dict(ctx.metrics),
+            threshold=det.threshold if det else None,
+            threshold_info=dict(det.threshold_info) if det else {},
+            artifact=ctx.artifact,
+            feature_names=det.output_columns if det else (),
+            counts=dict(ctx.counts),
+            warnings=tuple(ctx.warnings),
+            error=_describe(error) if error is not None else None,
+            failed_stage=stage,
+        )
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, AstraGuardError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _is_noise(category: type[Warning]) -> bool:
+    # Library deprecation chatter is for developers, not a run's warnings.
+    return issubclass(category, (DeprecationWarning, PendingDeprecationWarning, FutureWarning))
+
+
+def run_pipeline(config: PipelineConfig | None = None, **kwargs: Any) -> RunResult:
+    """Build a registry, run ``config`` and return the :class:`RunResult`."""
+    return Pipeline(config).run(**kwargs)
