@@ -9,16 +9,20 @@ plugin parameters are caught by :meth:`PipelineConfig.check` against the registr
 from __future__ import annotations
 
 import copy
+import math
 import tomllib
 import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # -- tables ---------------------------------------------------------------------------------
 
@@ -120,6 +124,172 @@ class PersistConfig:
         }
 
 
+# -- [search] -------------------------------------------------------------------------------
+#
+# The table ``tune`` reads (see selection/search.py for what is done with it). It is
+# structured here, like every other table, so that reading a config needs nothing above it.
+
+SEARCH_METRICS = ("roc_auc", "pr_auc", "f1", "event_f1")
+SEARCH_STRATEGIES = ("grid", "random")
+SEARCH_MODES = ("auto", "supervised", "unsupervised")
+
+#: Tables a search may vary. The data, its split and what is written stay fixed, so every
+#: candidate sees the same rows and the test part stays the same.
+SEARCHABLE = ("transforms", "scaler", "model", "threshold", "train", "postprocess")
+
+
+@attrs.frozen
+class Distribution:
+    """A numeric range sampled by the ``random`` strategy (log-uniform when ``log``)."""
+
+    low: float
+    high: float
+    log: bool = False
+    integer: bool = False
+
+    def sample(self, rng: np.random.Generator) -> float | int:
+        if self.log:
+            value = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
+        else:
+            value = rng.uniform(self.low, self.high)
+        return int(round(value)) if self.integer else float(value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+
+@attrs.frozen
+class SearchConfig:
+    """``[search]``: what ``tune`` tries and how it scores candidates; build it with
+    :meth:`from_mapping` (a config's ``search`` is one, or None without the table)."""
+
+    metric: str = "roc_auc"
+    strategy: str = "grid"
+    n_candidates: int | None = None
+    validation_size: float | None = None
+    cv: int | None = None
+    seed: int = 0
+    mode: str = "auto"
+    space: Mapping[str, tuple[Any, ...] | Distribution] = attrs.field(factory=dict)
+
+    @classmethod
+    def from_mapping(cls, table: Any, where: str = "<config>") -> SearchConfig:
+        """Check and structure a ``[search]`` table.
+
+        :raises ConfigError: naming ``search.<key>`` and the rule broken.
+        """
+        table = _expect_table(table, "search", where)
+        fixed = {k: v for k, v in table.items() if k != "space"}
+        _check_fields(cls, fixed, "search", where)
+        search = cls(**fixed, space=_structure_space(table.get("space"), where))
+        search._check_values(where)
+        return search
+
+    @classmethod
+    def from_config(cls, config: PipelineConfig) -> SearchConfig:
+        """The search table of ``config``; raises :class:`ConfigError` when it has none."""
+        if config.search is None:
+            where = config.source or "<config>"
+            raise ConfigError(f"{where}: search: the config has no [search] table to tune")
+        return config.search
+
+    def _check_values(self, where: str) -> None:
+        _one_of(self.metric, SEARCH_METRICS, "metric", where)
+        _one_of(self.strategy, SEARCH_STRATEGIES, "strategy", where)
+        _one_of(self.mode, SEARCH_MODES, "mode", where)
+        if self.n_candidates is not None:
+            _positive_int(self.n_candidates, "n_candidates", where)
+        if self.strategy == "random" and self.n_candidates is None:
+            raise ConfigError(f"{where}: search.n_candidates: required with strategy 'random'")
+        if self.seed < 0:
+            raise ConfigError(
+                f"{where}: search.seed: expected an integer >= 0, got {self.seed!r}"
+            )
+        if self.cv is not None and self.validation_size is not None:
+            raise ConfigError(f"{where}: search: set either validation_size or cv, not both")
+        if self.cv is not None:
+            _positive_int(self.cv, "cv", where)
+            if self.cv < 2:
+                raise ConfigError(f"{where}: search.cv: needs at least 2 folds, got {self.cv}")
+        size = self.validation_size
+        if size is not None and not 0 < size < 1:
+            raise ConfigError(f"{where}: search.validation_size: must be in (0, 1), got {size!r}")
+        for key, values in self.space.items():
+            if isinstance(values, Distribution) and self.strategy != "random":
+                raise ConfigError(
+                    f'{where}: search.space."{key}": a range {{low, high}} needs '
+                    "strategy = 'random'; list values"
+                )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The table as TOML-compatible data (unset keys and an empty space left out)."""
+        out = _drop_none(attrs.asdict(self, recurse=False))
+        space = out.pop("space")
+        if space:
+            out["space"] = {
+                k: v.to_dict() if isinstance(v, Distribution) else list(v)
+                for k, v in space.items()
+            }
+        return out
+
+
+def _one_of(value: Any, allowed: Sequence[str], key: str, where: str) -> None:
+    if value not in allowed:
+        raise ConfigError(
+            f"{where}: search.{key}: unknown value {value!r}; accepted: {', '.join(allowed)}"
+        )
+
+
+def _positive_int(value: int, key: str, where: str) -> None:
+    if value < 1:
+        raise ConfigError(f"{where}: search.{key}: expected a positive integer, got {value!r}")
+
+
+def _structure_space(space: Any, where: str) -> dict[str, tuple[Any, ...] | Distribution]:
+    if space is None:
+        return {}  # the default space, filled in from the registry
+    if not isinstance(space, Mapping) or not space:
+        raise ConfigError(
+            f"{where}: search.space: expected a table of dotted keys to lists of values, "
+            'e.g. "model.name" = ["iforest", "lof"]'
+        )
+    out: dict[str, tuple[Any, ...] | Distribution] = {}
+    for key, values in space.items():
+        at = f'{where}: search.space."{key}"'
+        parts = key.split(".")
+        if len(parts) < 2 or parts[0] not in SEARCHABLE:
+            raise ConfigError(
+                f"{at}: a search may vary only keys under {', '.join(SEARCHABLE)} "
+                "(the data, its split and the output stay fixed), as dotted keys like model.name"
+            )
+        if parts[0] == "transforms" and (len(parts) < 3 or not parts[1].isdigit()):
+            raise ConfigError(f"{at}: transforms keys need an item number: transforms.0.window")
+        if isinstance(values, Mapping):
+            out[key] = _distribution(values, at)
+        elif isinstance(values, (list, tuple)) and values:
+            if parts[-1] == "name" and not all(isinstance(v, str) and v for v in values):
+                raise ConfigError(f"{at}: plugin names must be non-empty strings")
+            out[key] = tuple(values)
+        else:
+            raise ConfigError(f"{at}: expected a non-empty list of values, got {values!r}")
+    return out
+
+
+def _distribution(table: Mapping[str, Any], at: str) -> Distribution:
+    extra = sorted(set(table) - {"low", "high", "log", "integer"})
+    if extra or "low" not in table or "high" not in table:
+        raise ConfigError(f"{at}: a range is {{low = ..., high = ..., log = bool, integer = bool}}")
+    low, high = table["low"], table["high"]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)):
+        raise ConfigError(f"{at}: low and high must be numbers")
+    if not low < high:
+        raise ConfigError(f"{at}: low must be below high, got {low} and {high}")
+    log = bool(table.get("log", False))
+    if log and low <= 0:
+        raise ConfigError(f"{at}: a log range needs low > 0, got {low}")
+    return Distribution(float(low), float(high), log, bool(table.get("integer", False)))
+
+
 def _default_loader() -> StageSpec:
     return StageSpec("synthetic", {})
 
@@ -146,7 +316,7 @@ class PipelineConfig:
     evaluate: EvaluateConfig = attrs.field(factory=EvaluateConfig)
     postprocess: PostprocessConfig = attrs.field(factory=PostprocessConfig)
     persist: PersistConfig = attrs.field(factory=PersistConfig)
-    search: Mapping[str, Any] = attrs.field(factory=dict)
+    search: SearchConfig | None = None
     source: str | None = attrs.field(default=None, eq=False)
 
     # -- construction ------------------------------------------------------------------------
@@ -188,17 +358,15 @@ class PipelineConfig:
         """The fully resolved config as plain TOML-compatible data (None values left out)."""
         out: dict[str, Any] = {}
         for f in attrs.fields(type(self)):
-            if f.name == "source":
-                continue
             value = getattr(self, f.name)
+            if f.name == "source" or value is None:
+                continue
             if f.name == "transforms":
                 out[f.name] = [t.to_dict() for t in value]
-            elif isinstance(value, (StageSpec, PersistConfig)):
+            elif isinstance(value, (StageSpec, PersistConfig, SearchConfig)):
                 out[f.name] = value.to_dict()
-            elif attrs.has(type(value)):
-                out[f.name] = _drop_none(attrs.asdict(value))
             else:
-                out[f.name] = copy.deepcopy(dict(value))
+                out[f.name] = _drop_none(attrs.asdict(value))
         return out
 
     def with_overrides(self, assignments: Iterable[str]) -> PipelineConfig:
@@ -208,8 +376,7 @@ class PipelineConfig:
         anything that is not valid TOML is taken as a plain string. List tables are indexed:
         ``transforms.0.window=10``.
         """
-        data = self.to_dict()
-        parsed: list[tuple[list[str], Any, str]] = []
+        parsed: list[tuple[str, Any, str]] = []
         for item in assignments:
             key, sep, raw = item.partition("=")
             key = key.strip()
@@ -217,18 +384,30 @@ class PipelineConfig:
                 raise ConfigError(
                     f"--set {item!r}: expected KEY=VALUE, e.g. model.n_estimators=300"
                 )
-            parsed.append((key.split("."), _parse_value(raw.strip()), item))
+            parsed.append((key, _parse_value(raw.strip()), f"--set {item!r}"))
+        return self._assigned(parsed)
+
+    def with_values(self, values: Mapping[str, Any]) -> PipelineConfig:
+        """Like :meth:`with_overrides`, with values given as Python data, keyed by dotted key
+        (``{"model.name": "lof", "model.n_neighbors": 20}``)."""
+        return self._assigned([(key, value, key) for key, value in values.items()])
+
+    def _assigned(self, assignments: list[tuple[str, Any, str]]) -> PipelineConfig:
+        data = self.to_dict()
         # Choosing another plugin starts its table afresh: the old plugin's parameters rarely
         # apply to the new one. Name changes go first so the other assignments land on top.
-        parsed.sort(key=lambda p: p[0][-1] != "name")
-        for path, value, item in parsed:
+        ordered = sorted(
+            ((key.split("."), value, label) for key, value, label in assignments),
+            key=lambda p: p[0][-1] != "name",
+        )
+        for path, value, label in ordered:
             if path[-1] == "name" and path[0] in _PLUGIN_TABLES:
                 table = _lookup(data, path[:-1])
                 if isinstance(table, dict) and table.get("name") != value:
                     keep = _PLUGIN_TABLES[path[0]]
                     for k in [k for k in table if k not in keep]:
                         del table[k]
-            _assign(data, path, value, item)
+            _assign(data, path, value, label)
         return type(self).from_dict(data, source=self.source)
 
     def evolve(self, **changes: Any) -> PipelineConfig:
@@ -265,10 +444,6 @@ class PipelineConfig:
                     f"{where}: evaluate.metrics: unknown metric '{name}'; "
                     f"available: {', '.join(registry.names('metric'))}"
                 )
-        if self.search:
-            from .selection.search import SearchConfig  # search builds on this module
-
-            SearchConfig.from_mapping(self.search, where)
 
 
 # -- structuring ----------------------------------------------------------------------------
@@ -288,7 +463,7 @@ def _structure_table(key: str, value: Any, where: str) -> Any:
         params = {k: v for k, v in table.items() if k not in fixed}
         return PersistConfig(**fixed, params=params)
     if key == "search":
-        return dict(_expect_table(value, key, where))
+        return SearchConfig.from_mapping(value, where)
     cls = typing.get_type_hints(PipelineConfig)[key]
     table = _expect_table(value, key, where)
     _check_fields(cls, table, key, where)
@@ -402,18 +577,18 @@ def _parse_value(raw: str) -> Any:
         return raw
 
 
-def _assign(data: dict[str, Any], path: list[str], value: Any, item: str) -> None:
+def _assign(data: dict[str, Any], path: list[str], value: Any, label: str) -> None:
     node: Any = data
     for i, part in enumerate(path[:-1]):
         if isinstance(node, list):
             if not part.isdigit() or int(part) >= len(node):
-                raise ConfigError(f"--set {item!r}: no item {part} in {'.'.join(path[:i])}")
+                raise ConfigError(f"{label}: no item {part} in {'.'.join(path[:i])}")
             node = node[int(part)]
         else:
             node = node.setdefault(part, {})
             if not isinstance(node, (dict, list)):
-                raise ConfigError(f"--set {item!r}: {'.'.join(path[: i + 1])} is not a table")
+                raise ConfigError(f"{label}: {'.'.join(path[: i + 1])} is not a table")
     last = path[-1]
     if isinstance(node, list):
-        raise ConfigError(f"--set {item!r}: cannot set a whole item of a list")
+        raise ConfigError(f"{label}: cannot set a whole item of a list")
     node[last] = value

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from astraguard_train.cli import main
-from astraguard_train.config import PipelineConfig
+from astraguard_train.config import PipelineConfig, StageSpec
 from astraguard_train.progress import ProgressBar, format_seconds
-from astraguard_train.toml_writer import dumps
+from astraguard_train.selection.search import SearchConfig
+from astraguard_train.selection.tuning import LeaderboardEntry, write_winner
 
 
 @pytest.fixture
@@ -111,18 +112,23 @@ def test_compare_help_says_it_is_a_report(capsys):
     assert "test part" in capsys.readouterr().out
 
 
-def test_toml_writer_round_trips_config_shapes():
-    data = {
-        "title": 'quote " and \\ back\nslash',
-        "n": 3, "x": 0.1, "big": float("inf"), "ok": True, "none": None,
+def test_winner_toml_reads_back_as_the_winner_config(tmp_path):
+    winner = PipelineConfig.from_dict({
+        "loader": {"name": "csv", "path": 'quote " and \\ back\nslash.csv'},
         "transforms": [{"name": "lag", "lags": [1, 2]}, {"name": "rolling", "window": 5}],
         "model": {"name": "ensemble", "members": [{"name": "lof", "n_neighbors": 20}]},
+        "validation": {"ranges": {"temp c": [-40.0, float("inf")]}},
         "search": {"metric": "roc_auc", "space": {"model.name": ["iforest", "lof"]}},
-        "validation": {"ranges": {"temp c": [-40.0, 85.0]}},
-    }
-    back = tomllib.loads(dumps(data, header="made by a test\nsecond line"))
-    expected = {k: v for k, v in data.items() if k != "none"}
-    assert back == expected
+    })
+    winner = winner.evolve(scaler=StageSpec("zscore", {"clip": None}))  # None: no TOML form
+    best = LeaderboardEntry(0, {"model.name": "ensemble"}, 0.875)
+    search = SearchConfig.from_config(winner)
+    path = write_winner(winner, best, search, "supervised", str(tmp_path))
+    text = open(path, encoding="utf-8").read()
+    assert text.startswith("# Chosen by astraguard-train tune from")
+    assert "# roc_auc on validation rows: 0.875000" in text
+    back = PipelineConfig.from_dict(tomllib.loads(text))
+    assert back == winner.evolve(search=None, scaler=StageSpec("zscore"))
 
 
 def test_progress_bar_shows_elapsed_and_estimate():

@@ -199,7 +199,14 @@ def test_without_a_space_the_default_models_are_searched(registry):
     assert lof == [10, 20, 40]
 
 
-def test_run_checks_the_search_table_too(registry):
-    config = PipelineConfig.from_dict({"search": {"metric": "auc", "space": {"model.x": [1]}}})
-    with pytest.raises(ConfigError, match="search.metric"):
-        config.check(registry)
+def test_the_search_table_is_structured_when_the_config_is_read(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text('[search]\nmetric = "auc"\n[search.space]\n"model.x" = [1]\n')
+    with pytest.raises(ConfigError, match=r"bad.toml: search.metric: unknown value 'auc'"):
+        PipelineConfig.from_toml(path)
+    with pytest.raises(ConfigError, match=r"<config>: search.seed: expected int, got 'x'"):
+        PipelineConfig.from_dict({"search": {"seed": "x"}})
+    config = PipelineConfig.from_dict({"search": {"cv": 3, "space": {"model.name": ["lof"]}}})
+    assert config.search == SearchConfig(cv=3, space={"model.name": ("lof",)})
+    assert PipelineConfig.from_dict(config.to_dict()) == config
+    assert "search" not in PipelineConfig().to_dict()

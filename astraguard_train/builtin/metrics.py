@@ -8,11 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from ..plugins.hookspecs import hookimpl
-from ..training.metrics import _first_line, classification, events, ranking
+from ..plugins.descriptions import first_line
+from ..training.metrics import classification, events, ranking
 
 
 @hookimpl
 def register_metrics(register: Any) -> None:
     register("classification", lambda: classification, description=classification.__doc__)
     register("ranking", lambda: ranking, description=ranking.__doc__)
-    register("events", lambda: events, description=_first_line(events.__doc__))
+    register("events", lambda: events, description=first_line(events.__doc__))

@@ -45,6 +45,7 @@ from ..errors import (
     IntegrityError,
     LibraryVersionWarning,
 )
+from ..plain_values import jsonable
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -203,18 +204,6 @@ def _plugins(config: Any, registry: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
-
-
 def build_manifest(ctx: Any, detector_file: str, files: dict[str, str]) -> dict[str, Any]:
     """Return the manifest for the run in ``ctx`` whose files (name -> SHA-256) are ``files``."""
     from .profile import fingerprint, profile_matrix
@@ -236,7 +225,7 @@ def build_manifest(ctx: Any, detector_file: str, files: dict[str, str]) -> dict[
         "libraries": library_versions(det, config.persist.name),
         "persister": config.persist.name,
         "detector_file": detector_file,
-        "config": _jsonable(config.to_dict()),
+        "config": jsonable(config.to_dict()),
         "plugins": _plugins(config, ctx.registry),
         "group_by": det.group_by,
         "groups": [None if k is None else str(k) for k in det.chains],
@@ -244,8 +233,8 @@ def build_manifest(ctx: Any, detector_file: str, files: dict[str, str]) -> dict[
         "output_features": list(det.output_columns),
         "training_data": data_fp,
         "threshold": det.threshold,
-        "threshold_info": _jsonable(det.threshold_info),
-        "metrics": _jsonable(dict(ctx.metrics or {})),
+        "threshold_info": jsonable(det.threshold_info),
+        "metrics": jsonable(dict(ctx.metrics or {})),
         "profile": profile,
         "files": files,
     }

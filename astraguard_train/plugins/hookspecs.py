@@ -97,35 +97,181 @@ def register_thresholds(register: Any) -> None:
     """
 
 
-# -- lifecycle ------------------------------------------------------------------------------
+# -- stage lifecycle ------------------------------------------------------------------------
 
 
 @hookspec
-def before_stage(stage: str, config: Any) -> None:
+def before_stage(stage: str, config: Any, run_id: str) -> None:
     """Called before a pipeline stage runs.
 
     :param stage: the stage's name (``load``, ``validate``, ``prepare``, ``features``,
         ``train``, ``evaluate`` or ``persist``).
     :param config: the run's :class:`PipelineConfig`.
+    :param run_id: the run the stage belongs to (see :func:`before_run`). The stages a sweep
+        runs once for all its candidates (loading and splitting) carry the sweep's id.
+
+    .. versionchanged:: 0.2.0 ``run_id``.
     """
 
 
 @hookspec
-def after_stage(stage: str, seconds: float, summary: dict[str, Any], config: Any) -> None:
+def after_stage(
+    stage: str, seconds: float, summary: dict[str, Any], config: Any, run_id: str
+) -> None:
     """Called after a pipeline stage succeeded.
 
     :param stage: the stage's name.
     :param seconds: the stage's wall time.
     :param summary: a JSON-friendly description of the stage's output.
     :param config: the run's :class:`PipelineConfig`.
+    :param run_id: the run the stage belongs to.
+
+    .. versionchanged:: 0.2.0 ``run_id``.
     """
 
 
 @hookspec
-def on_pipeline_error(stage: str, error: BaseException, config: Any) -> None:
+def on_pipeline_error(stage: str, error: BaseException, config: Any, run_id: str) -> None:
     """Called when a stage raised, before the error propagates.
 
     :param stage: the stage that failed.
     :param error: the exception it raised.
     :param config: the run's :class:`PipelineConfig`.
+    :param run_id: the run the stage belongs to.
+
+    .. versionchanged:: 0.2.0 ``run_id``.
+    """
+
+
+# -- run lifecycle --------------------------------------------------------------------------
+#
+# A run is one pass of a config through the stages (``run``, a candidate of ``compare``, the
+# winner of ``tune``). A sweep (``tune`` or ``compare``) is the parent of the runs and
+# candidates it makes: a tracker opens a parent record in before_sweep and one nested record
+# per run or candidate whose ``parent_run_id`` is the sweep's ``run_id``.
+
+
+@hookspec
+def before_run(config: Any, run_id: str, parent_run_id: str | None) -> None:
+    """Called when a run starts, after its config was checked and before its first stage.
+
+    :param config: the run's :class:`PipelineConfig`.
+    :param run_id: a new unique id (32 hex digits) that this run's stage hooks carry too.
+    :param parent_run_id: the ``run_id`` of the sweep this run belongs to, or None.
+
+    .. versionadded:: 0.2.0
+    """
+
+
+@hookspec
+def after_run(result: Any, config: Any, run_id: str, parent_run_id: str | None) -> None:
+    """Called when every stage of a run succeeded.
+
+    :param result: the :class:`RunResult`: metrics, ``stages`` (name, seconds, summary),
+        ``artifact`` (the bundle directory, None when nothing was persisted).
+    :param config: the run's :class:`PipelineConfig`.
+    :param run_id: the run's id, as :func:`before_run` gave it.
+    :param parent_run_id: the sweep's ``run_id``, or None.
+
+    .. versionadded:: 0.2.0
+    """
+
+
+@hookspec
+def on_run_error(
+    error: BaseException,
+    config: Any,
+    run_id: str,
+    stage: str,
+    result: Any,
+    parent_run_id: str | None,
+) -> None:
+    """Called when a stage of a run failed, after :func:`on_pipeline_error` and before the
+    error propagates (or the failed result is returned). Every :func:`before_run` is followed
+    by exactly one :func:`after_run` or ``on_run_error``.
+
+    :param error: the exception the stage raised.
+    :param config: the run's :class:`PipelineConfig`.
+    :param run_id: the run's id.
+    :param stage: the stage that failed.
+    :param result: the failed :class:`RunResult` (the stages up to the failure).
+    :param parent_run_id: the sweep's ``run_id``, or None.
+
+    .. versionadded:: 0.2.0
+    """
+
+
+# -- sweeps: tune and compare ---------------------------------------------------------------
+
+
+@hookspec
+def before_sweep(kind: str, config: Any, run_id: str, candidates: list[dict[str, Any]]) -> None:
+    """Called when ``tune`` or ``compare`` starts, after its candidates were built and before
+    the data is loaded.
+
+    :param kind: ``tune`` or ``compare``.
+    :param config: the base :class:`PipelineConfig`.
+    :param run_id: the sweep's id: the ``parent_run_id`` of its runs and candidates. The
+        stages it runs once for every candidate (load, validate, prepare) carry it.
+    :param candidates: each candidate's keys, in candidate order (``{"model.name": "lof",
+        "model.n_neighbors": 20}``).
+
+    .. versionadded:: 0.2.0
+    """
+
+
+@hookspec
+def after_candidate(
+    params: dict[str, Any],
+    metrics: dict[str, Any],
+    run_id: str,
+    parent_run_id: str,
+    number: int,
+    error: str | None,
+) -> None:
+    """Called once per candidate of a sweep, in the parent process, as its result arrives
+    (candidates may be evaluated in worker processes).
+
+    For ``compare`` each candidate is a full run: its :func:`before_run`, stage hooks and
+    :func:`after_run` (or :func:`on_run_error`) come first, with the same ``run_id``. A
+    ``tune`` candidate is fitted and scored on validation folds without the stages, so this is
+    its only hook; ranked by consensus (no labels), candidates are reported once all are scored.
+
+    :param params: the candidate's keys, as :func:`before_sweep` listed them.
+    :param metrics: for ``tune`` the search metric on validation rows (``{"roc_auc": 0.91}``,
+        or ``{"consensus_agreement": ...}``; None when it failed); for ``compare`` the run's
+        test metrics.
+    :param run_id: the candidate's own id.
+    :param parent_run_id: the sweep's ``run_id``.
+    :param number: the candidate's position in :func:`before_sweep`'s list.
+    :param error: why the candidate failed, or None.
+
+    .. versionadded:: 0.2.0
+    """
+
+
+@hookspec
+def after_sweep(kind: str, result: Any, run_id: str) -> None:
+    """Called when a sweep finished: every candidate reported and, for ``tune``, the winner run.
+
+    :param kind: ``tune`` or ``compare``.
+    :param result: the :class:`TuneResult` (``tune``) or the ranked list of
+        :class:`Comparison` (``compare``).
+    :param run_id: the sweep's id.
+
+    .. versionadded:: 0.2.0
+    """
+
+
+@hookspec
+def on_sweep_error(kind: str, error: BaseException, config: Any, run_id: str) -> None:
+    """Called when a sweep failed after :func:`before_sweep` (the data could not be loaded or
+    split, every candidate failed, the winner's run failed), before the error propagates.
+
+    :param kind: ``tune`` or ``compare``.
+    :param error: the exception.
+    :param config: the base :class:`PipelineConfig`.
+    :param run_id: the sweep's id.
+
+    .. versionadded:: 0.2.0
     """

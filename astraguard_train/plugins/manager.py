@@ -20,7 +20,8 @@ import pluggy
 from .. import __version__
 from ..errors import DuplicatePluginError
 from . import hookspecs
-from .registry import KIND_HOOKS, BrokenPlugin, Entry, Registry, _first_line, factory_params
+from .descriptions import first_line
+from .registry import KIND_HOOKS, BrokenPlugin, Entry, Registry, factory_params
 
 ENTRY_POINT_GROUP = "astraguard_train"
 PLUGINS_ENV = "ASTRAGUARD_TRAIN_PLUGINS"
@@ -175,7 +176,7 @@ def build_registry(*, load_entrypoints: bool = True, plugins: Iterable[Any] = ()
                         plugin=_plugin,
                         distribution=_dist,
                         version=_version,
-                        description=description or _first_line(factory.__doc__),
+                        description=description or first_line(factory.__doc__),
                         params=params,
                         open_ended=open_ended,
                     )

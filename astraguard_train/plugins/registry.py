@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 
 from ..errors import ConfigError, DuplicatePluginError, UnknownPluginError
+from ..plain_values import jsonable
 
 #: Every stage kind and the hook that registers it.
 KIND_HOOKS: dict[str, str] = {
@@ -43,10 +44,6 @@ def factory_params(factory: Callable[..., Any]) -> tuple[dict[str, Any], bool]:
         elif p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
             params[p.name] = REQUIRED if p.default is p.empty else p.default
     return params, open_ended
-
-
-def _first_line(text: str | None) -> str:
-    return (text or "").strip().splitlines()[0].strip() if (text or "").strip() else ""
 
 
 @attrs.frozen
@@ -99,18 +96,8 @@ class Entry:
             "distribution": self.distribution,
             "version": self.version,
             "description": self.description,
-            "params": {k: _jsonable(v) for k, v in self.params.items()},
+            "params": {k: jsonable(v) for k, v in self.params.items()},
         }
-
-
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    return repr(value)
 
 
 @attrs.frozen

@@ -14,7 +14,7 @@
     "model.n_neighbors" = [10, 20, 40]
 
 Every candidate is an ordinary :class:`PipelineConfig`, built from the base config with
-:meth:`PipelineConfig.with_overrides`: choosing another plugin (``model.name``) starts that
+:meth:`PipelineConfig.with_values`: choosing another plugin (``model.name``) starts that
 table afresh, then the candidate's other keys are applied. A key a candidate's plugin does not
 accept (``model.n_neighbors`` for ``iforest``) is left out of that candidate, and candidates
 that end up identical are tried once. A value may also be a table
@@ -36,171 +36,14 @@ from typing import Any, cast
 import attrs
 import numpy as np
 
-from ..config import PipelineConfig, SplitConfig
+from ..config import Distribution, PipelineConfig, SearchConfig, SplitConfig
 from ..data.frame import Frame
 from ..data.splits import Split, split_frame
 from ..errors import ConfigError, DataError
 from ..plugins.registry import Registry
-from ..toml_writer import format_value
+from ..plain_values import plain
 
-METRICS = ("roc_auc", "pr_auc", "f1", "event_f1")
-STRATEGIES = ("grid", "random")
-MODES = ("auto", "supervised", "unsupervised")
 DEFAULT_VALIDATION_SIZE = 0.25
-
-#: Tables a search may vary. The data, its split and what is written stay fixed, so every
-#: candidate sees the same rows and the test part stays the same.
-SEARCHABLE = ("transforms", "scaler", "model", "threshold", "train", "postprocess")
-
-_KEYS = ("metric", "strategy", "n_candidates", "validation_size", "cv", "seed", "mode", "space")
-
-
-@attrs.frozen
-class Distribution:
-    """A numeric range sampled by the ``random`` strategy (log-uniform when ``log``)."""
-
-    low: float
-    high: float
-    log: bool = False
-    integer: bool = False
-
-    def sample(self, rng: np.random.Generator) -> float | int:
-        if self.log:
-            value = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
-        else:
-            value = rng.uniform(self.low, self.high)
-        return int(round(value)) if self.integer else float(value)
-
-
-@attrs.frozen
-class SearchConfig:
-    """The structured ``[search]`` table; build it with :meth:`from_mapping`."""
-
-    metric: str = "roc_auc"
-    strategy: str = "grid"
-    n_candidates: int | None = None
-    validation_size: float | None = None
-    cv: int | None = None
-    seed: int = 0
-    mode: str = "auto"
-    space: Mapping[str, tuple[Any, ...] | Distribution] = attrs.field(factory=dict)
-
-    @classmethod
-    def from_mapping(cls, table: Mapping[str, Any], where: str = "<config>") -> SearchConfig:
-        """Check and structure a ``[search]`` table.
-
-        :raises ConfigError: naming ``search.<key>`` and the rule broken.
-        """
-        unknown = sorted(set(table) - set(_KEYS))
-        if unknown:
-            raise ConfigError(
-                f"{where}: search.{unknown[0]}: unknown key; accepted: {', '.join(_KEYS)}"
-            )
-        kw: dict[str, Any] = {}
-        metric = table.get("metric", "roc_auc")
-        _one_of(metric, METRICS, "metric", where)
-        kw["metric"] = metric
-        strategy = table.get("strategy", "grid")
-        _one_of(strategy, STRATEGIES, "strategy", where)
-        kw["strategy"] = strategy
-        mode = table.get("mode", "auto")
-        _one_of(mode, MODES, "mode", where)
-        kw["mode"] = mode
-        n = table.get("n_candidates")
-        if n is not None:
-            _positive_int(n, "n_candidates", where)
-        if strategy == "random" and n is None:
-            raise ConfigError(f"{where}: search.n_candidates: required with strategy 'random'")
-        kw["n_candidates"] = n
-        seed = table.get("seed", 0)
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ConfigError(f"{where}: search.seed: expected an integer >= 0, got {seed!r}")
-        kw["seed"] = seed
-        cv = table.get("cv")
-        size = table.get("validation_size")
-        if cv is not None and size is not None:
-            raise ConfigError(f"{where}: search: set either validation_size or cv, not both")
-        if cv is not None:
-            _positive_int(cv, "cv", where)
-            if cv < 2:
-                raise ConfigError(f"{where}: search.cv: needs at least 2 folds, got {cv}")
-        if size is not None and (
-            isinstance(size, bool) or not isinstance(size, (int, float)) or not 0 < size < 1
-        ):
-            raise ConfigError(f"{where}: search.validation_size: must be in (0, 1), got {size!r}")
-        kw["cv"] = cv
-        kw["validation_size"] = float(size) if size is not None else None
-        kw["space"] = _structure_space(table.get("space"), strategy, where)
-        return cls(**kw)
-
-    @classmethod
-    def from_config(cls, config: PipelineConfig) -> SearchConfig:
-        """The search table of ``config``; raises :class:`ConfigError` when it has none."""
-        where = config.source or "<config>"
-        if not config.search:
-            raise ConfigError(f"{where}: search: the config has no [search] table to tune")
-        return cls.from_mapping(config.search, where)
-
-
-def _one_of(value: Any, allowed: Sequence[str], key: str, where: str) -> None:
-    if value not in allowed:
-        raise ConfigError(
-            f"{where}: search.{key}: unknown value {value!r}; accepted: {', '.join(allowed)}"
-        )
-
-
-def _positive_int(value: Any, key: str, where: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{where}: search.{key}: expected a positive integer, got {value!r}")
-
-
-def _structure_space(
-    space: Any, strategy: str, where: str
-) -> dict[str, tuple[Any, ...] | Distribution]:
-    if space is None:
-        return {}  # the default space, filled in from the registry
-    if not isinstance(space, Mapping) or not space:
-        raise ConfigError(
-            f"{where}: search.space: expected a table of dotted keys to lists of values, "
-            'e.g. "model.name" = ["iforest", "lof"]'
-        )
-    out: dict[str, tuple[Any, ...] | Distribution] = {}
-    for key, values in space.items():
-        at = f'{where}: search.space."{key}"'
-        parts = key.split(".")
-        if len(parts) < 2 or parts[0] not in SEARCHABLE:
-            raise ConfigError(
-                f"{at}: a search may vary only keys under {', '.join(SEARCHABLE)} "
-                "(the data, its split and the output stay fixed), as dotted keys like model.name"
-            )
-        if parts[0] == "transforms" and (len(parts) < 3 or not parts[1].isdigit()):
-            raise ConfigError(f"{at}: transforms keys need an item number: transforms.0.window")
-        if isinstance(values, Mapping):
-            out[key] = _distribution(values, strategy, at)
-        elif isinstance(values, (list, tuple)) and values:
-            if parts[-1] == "name" and not all(isinstance(v, str) and v for v in values):
-                raise ConfigError(f"{at}: plugin names must be non-empty strings")
-            out[key] = tuple(values)
-        else:
-            raise ConfigError(f"{at}: expected a non-empty list of values, got {values!r}")
-    return out
-
-
-def _distribution(table: Mapping[str, Any], strategy: str, at: str) -> Distribution:
-    if strategy != "random":
-        raise ConfigError(f"{at}: a range {{low, high}} needs strategy = 'random'; list values")
-    extra = sorted(set(table) - {"low", "high", "log", "integer"})
-    if extra or "low" not in table or "high" not in table:
-        raise ConfigError(f"{at}: a range is {{low = ..., high = ..., log = bool, integer = bool}}")
-    low, high = table["low"], table["high"]
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)):
-        raise ConfigError(f"{at}: low and high must be numbers")
-    if not low < high:
-        raise ConfigError(f"{at}: low must be below high, got {low} and {high}")
-    log = bool(table.get("log", False))
-    if log and low <= 0:
-        raise ConfigError(f"{at}: a log range needs low > 0, got {low}")
-    return Distribution(float(low), float(high), log, bool(table.get("integer", False)))
 
 
 # -- candidates -------------------------------------------------------------------------------
@@ -251,13 +94,9 @@ def _combinations(search: SearchConfig) -> list[dict[str, Any]]:
             if isinstance(values, Distribution):
                 combo[k] = values.sample(rng)
             else:
-                combo[k] = _plain(values[int(rng.integers(len(values)))])
+                combo[k] = plain(values[int(rng.integers(len(values)))])
         combos.append(combo)
     return combos
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _stage_of(config: PipelineConfig, key: str) -> tuple[str, Any] | None:
@@ -286,10 +125,6 @@ def _applies(registry: Registry, config: PipelineConfig, key: str) -> bool:
     return entry.open_ended or param in entry.params
 
 
-def _assignment(key: str, value: Any) -> str:
-    return f"{key}={format_value(value, f'search.space.{key}')}"
-
-
 def build_candidate(
     base: PipelineConfig,
     params: Mapping[str, Any],
@@ -307,7 +142,7 @@ def build_candidate(
     :raises ConfigError: when the resulting config is invalid (naming the key).
     """
     names = {k: v for k, v in params.items() if k.endswith(".name")}
-    config = base.with_overrides([_assignment(k, v) for k, v in names.items()])
+    config = base.with_values(names)
     rest = {k: v for k, v in params.items() if k not in names and _applies(registry, config, k)}
     applied = {**names, **rest}
     seed_key = "model.random_state"
@@ -322,7 +157,7 @@ def build_candidate(
     ):
         rest[seed_key] = fallback
     if rest:
-        config = config.with_overrides([_assignment(k, v) for k, v in rest.items()])
+        config = config.with_values(rest)
     config.check(registry)
     ordered = {k: applied[k] for k in params if k in applied}
     return Candidate(number, ordered, config)

@@ -24,18 +24,18 @@ from typing import Any
 
 import attrs
 import numpy as np
+import tomli_w
 
 from ..config import PipelineConfig, StageSpec
 from ..data.frame import Frame
 from ..data.splits import Split
-from ..errors import AstraGuardError, ConfigError, DataError
+from ..errors import AstraGuardError, ConfigError, DataError, StageError
 from ..parallel import iter_parallel
 from ..plugins.registry import Registry
-from ..toml_writer import dumps
 from ..training import fit as training
 from ..training.detector import Scored
 from ..training.evaluation import evaluate
-from ..training.pipeline import Pipeline
+from ..training.pipeline import Pipeline, new_run_id
 from ..training.result import RunResult
 from .search import Candidate, Fold, SearchConfig, build_candidate, generate_candidates
 from .search import validation_folds as make_folds
@@ -266,9 +266,13 @@ def score_candidates(
     n_jobs: int = 1,
     scheduler: str | None = None,
     progress: Progress | None = None,
+    on_entry: Callable[[LeaderboardEntry, str], None] | None = None,
 ) -> tuple[list[LeaderboardEntry], str, int]:
     """Fit and score every candidate on every fold.
 
+    :param on_entry: called in this process with each candidate's entry and what its score
+        is (the metric, or ``consensus_agreement``): as soon as its folds are scored when
+        ranking by a metric, once all are scored when ranking by consensus.
     :returns: the entries (in candidate order), the mode used (``supervised`` or
         ``unsupervised``, see :func:`choose_mode`) and the number of folds used.
     :raises DataError: as :func:`choose_mode`.
@@ -288,20 +292,28 @@ def score_candidates(
     jobs = [(cfg, view, fold, threshold_rows) for cfg in configs for fold in folds]
     k = len(folds)
     results: list[Scored | str] = []
+    entries: list[LeaderboardEntry] = []
     for i, res in enumerate(
         iter_parallel(fit_and_score, jobs, n_jobs=n_jobs, backend=backend, scheduler=scheduler)
     ):
         results.append(res)
-        if progress is not None and (i + 1) % k == 0:
-            progress((i + 1) // k, len(candidates))
-    per_candidate = [results[j * k : (j + 1) * k] for j in range(len(candidates))]
-    if mode == "supervised":
-        entries = [
-            _supervised_entry(c, runs, search.metric, registry)
-            for c, runs in zip(candidates, per_candidate, strict=True)
-        ]
-    else:
+        if (i + 1) % k:
+            continue
+        j = (i + 1) // k - 1
+        if mode == "supervised":
+            runs = results[j * k : (j + 1) * k]
+            entry = _supervised_entry(candidates[j], runs, search.metric, registry)
+            entries.append(entry)
+            if on_entry is not None:
+                on_entry(entry, search.metric)
+        if progress is not None:
+            progress(j + 1, len(candidates))
+    if mode == "unsupervised":
+        per_candidate = [results[j * k : (j + 1) * k] for j in range(len(candidates))]
         entries = _unsupervised_entries(candidates, per_candidate, k)
+        if on_entry is not None:
+            for entry in entries:
+                on_entry(entry, "consensus_agreement")
     return entries, mode, k
 
 
@@ -352,11 +364,11 @@ def _unsupervised_entries(
 
 
 def _load_and_split(
-    config: PipelineConfig, registry: Registry, data: Any
+    config: PipelineConfig, registry: Registry, data: Any, sweep_id: str
 ) -> tuple[Frame, Split]:
-    """Load, validate and split once, with the ordinary stages."""
+    """Load, validate and split once, with the ordinary stages (under the sweep's id)."""
     pipe = Pipeline(config, registry)
-    pipe.run(data, stop_after="prepare", persist=False)
+    pipe.run_stages(data, run_id=sweep_id, stop_after="prepare")
     ctx = pipe.context
     assert ctx is not None and ctx.frame is not None and ctx.split is not None
     return ctx.frame, ctx.split
@@ -391,11 +403,54 @@ def tune(
     search = SearchConfig.from_config(config)
     config.check(registry)
     candidates = generate_candidates(config, search, registry)
-    frame, split = _load_and_split(config, registry, data)
+    hook = registry.hook
+    sweep_id = new_run_id()
+    hook.before_sweep(
+        kind="tune", config=config, run_id=sweep_id, candidates=[c.params for c in candidates]
+    )
+    try:
+        result = _tune(
+            config, registry, search, candidates, data, sweep_id, start,
+            output=output, backend=backend, n_jobs=n_jobs, scheduler=scheduler,
+            progress=progress, persist=persist,
+        )
+    except Exception as exc:
+        hook.on_sweep_error(kind="tune", error=exc, config=config, run_id=sweep_id)
+        raise
+    hook.after_sweep(kind="tune", result=result, run_id=sweep_id)
+    return result
+
+
+def _tune(
+    config: PipelineConfig,
+    registry: Registry,
+    search: SearchConfig,
+    candidates: list[Candidate],
+    data: Any,
+    sweep_id: str,
+    start: float,
+    *,
+    output: str | None,
+    backend: str,
+    n_jobs: int,
+    scheduler: str | None,
+    progress: Progress | None,
+    persist: bool,
+) -> TuneResult:
+    frame, split = _load_and_split(config, registry, data, sweep_id)
     folds = make_folds(split, search, config.split)
+    hook = registry.hook
+
+    def report(entry: LeaderboardEntry, metric: str) -> None:
+        hook.after_candidate(
+            params=entry.params, metrics={metric: entry.score}, run_id=new_run_id(),
+            parent_run_id=sweep_id, number=entry.number, error=entry.error,
+        )
+
     entries, mode, n_folds = score_candidates(
         candidates, folds, registry, search,
         backend=backend, n_jobs=n_jobs, scheduler=scheduler, progress=progress,
+        on_entry=report,
     )
     board = _rank(entries)
     if board[0].score is None:
@@ -404,7 +459,7 @@ def tune(
     winner = candidates[board[0].number].config
     # The test part is touched here for the first time, by the winner alone.
     pipe = Pipeline(winner, registry)
-    run = pipe.run(frame, output=output, persist=persist)
+    run = pipe.run(frame, output=output, persist=persist, parent_run_id=sweep_id)
     assert pipe.context is not None and pipe.context.split is not None
     if not np.array_equal(pipe.context.split.test.index, split.test.index):
         raise DataError("search: the winner's run split the data differently from the search")
@@ -442,11 +497,25 @@ def write_winner(
         f"search keys: {best.params}"
     )
     path = Path(output) / f"{winner.persist.bundle_name}.best.toml"
+    comments = "".join(f"# {line}".rstrip() + "\n" for line in header.splitlines())
+    try:
+        body = tomli_w.dumps(_without_none(data))
+    except TypeError as exc:  # a config built in Python may hold what TOML cannot
+        raise ConfigError(f"{path}: cannot write the winner's config as TOML: {exc}") from None
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".toml.tmp")
-    tmp.write_text(dumps(data, header=header), encoding="utf-8")
+    tmp.write_text(f"{comments}\n{body}", encoding="utf-8")
     tmp.replace(path)
     return str(path)
+
+
+def _without_none(value: Any) -> Any:
+    # TOML has no null: a parameter set to None in Python is left out, so it takes its default.
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_none(v) for v in value]
+    return value
 
 
 # -- compare ----------------------------------------------------------------------------------
@@ -472,17 +541,49 @@ class Comparison:
 
 def _run_model(
     config: PipelineConfig, registry: Registry | None, frame: Frame, metric: str
-) -> Comparison:
+) -> tuple[Comparison, RunResult | None]:
     from ..models.ensemble import member_registry
 
     start = time.perf_counter()
     try:
-        # In a worker process, one registry serves every run it is given.
-        result = Pipeline(config, registry or member_registry()).run(frame, persist=False)
+        # In a worker process, one registry serves every run it is given. The run fires no
+        # hooks wherever it runs: compare fires them in the parent process from its result.
+        pipe = Pipeline(config, registry or member_registry(), hooks=False)
+        result = pipe.run(frame, persist=False, raise_on_error=False)
     except AstraGuardError as exc:
-        return Comparison(config.model.name, None, {}, time.perf_counter() - start, str(exc))
+        elapsed = time.perf_counter() - start
+        return Comparison(config.model.name, None, {}, elapsed, str(exc)), None
     value = result.metrics.get(metric)
-    return Comparison(config.model.name, value, dict(result.metrics), result.seconds)
+    error = None if result.ok else f"stage '{result.failed_stage}' failed: {result.error}"
+    comparison = Comparison(
+        config.model.name, value, dict(result.metrics), result.seconds, error
+    )
+    return comparison, result
+
+
+def _fire_run_hooks(
+    hook: Any, config: PipelineConfig, result: RunResult, run_id: str, parent_run_id: str
+) -> None:
+    """Fire a finished run's lifecycle hooks, in the order a live run fires them."""
+    hook.before_run(config=config, run_id=run_id, parent_run_id=parent_run_id)
+    error: StageError | None = None
+    for stage in result.stages:
+        hook.before_stage(stage=stage.name, config=config, run_id=run_id)
+        if stage.name == result.failed_stage:
+            error = StageError(stage.name, result.error or "")
+            hook.on_pipeline_error(stage=stage.name, error=error, config=config, run_id=run_id)
+        else:
+            hook.after_stage(
+                stage=stage.name, seconds=stage.seconds, summary=stage.summary,
+                config=config, run_id=run_id,
+            )
+    if error is None:
+        hook.after_run(result=result, config=config, run_id=run_id, parent_run_id=parent_run_id)
+    else:
+        hook.on_run_error(
+            error=error, config=config, run_id=run_id, stage=result.failed_stage,
+            result=result, parent_run_id=parent_run_id,
+        )
 
 
 def compare(
@@ -499,7 +600,8 @@ def compare(
     """Run ``config`` once per model name (same data, split and features); rank by ``metric``
     on the test part, best first. This is a report: choosing by it would tune on the test part.
 
-    A model whose run fails is listed last with its error.
+    A model whose run fails is listed last with its error. Each run's lifecycle hooks fire in
+    this process as its result arrives, followed by ``after_candidate``.
 
     :raises ConfigError: for an unknown model name or an invalid config.
     """
@@ -514,20 +616,38 @@ def compare(
                 registry.get("model", name)
             except LookupError as exc:
                 raise ConfigError(f"--models: {exc}") from None
-    configs = [
-        build_candidate(config, {"model.name": name}, registry).config for name in models
-    ]
-    frame, _ = _load_and_split(config, registry, data)
-    # A registry cannot travel to worker processes; there each run builds its own.
-    shared = registry if backend == "threading" or n_jobs == 1 else None
-    results = list(
-        iter_parallel(
-            _run_model, [(c, shared, frame, metric) for c in configs],
-            n_jobs=n_jobs, backend=backend, scheduler=scheduler,
-        )
+    candidates = [build_candidate(config, {"model.name": name}, registry) for name in models]
+    hook = registry.hook
+    sweep_id = new_run_id()
+    hook.before_sweep(
+        kind="compare", config=config, run_id=sweep_id,
+        candidates=[c.params for c in candidates],
     )
+    try:
+        frame, _ = _load_and_split(config, registry, data, sweep_id)
+        # A registry cannot travel to worker processes; there each run builds its own.
+        shared = registry if backend == "threading" or n_jobs == 1 else None
+        results: list[Comparison] = []
+        jobs = [(c.config, shared, frame, metric) for c in candidates]
+        for number, (comparison, run) in enumerate(
+            iter_parallel(_run_model, jobs, n_jobs=n_jobs, backend=backend, scheduler=scheduler)
+        ):
+            run_id = new_run_id()
+            cand = candidates[number]
+            if run is not None:
+                _fire_run_hooks(hook, cand.config, run, run_id, sweep_id)
+            hook.after_candidate(
+                params=cand.params, metrics=dict(comparison.metrics), run_id=run_id,
+                parent_run_id=sweep_id, number=number, error=comparison.error,
+            )
+            results.append(comparison)
+    except Exception as exc:
+        hook.on_sweep_error(kind="compare", error=exc, config=config, run_id=sweep_id)
+        raise
     order = sorted(
         range(len(results)),
         key=lambda i: (results[i].score is None, -(results[i].score or 0.0), i),
     )
-    return [results[i] for i in order]
+    ranked = [results[i] for i in order]
+    hook.after_sweep(kind="compare", result=ranked, run_id=sweep_id)
+    return ranked

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..plain_values import plain
 from ..plugins.registry import Registry
 from .detector import Scored
 
@@ -26,10 +27,4 @@ def evaluate(
     for name in names if names is not None else registry.names("metric"):
         metric = registry.create("metric", name, where=f"evaluate.metrics ({name})")
         out.update(metric(y, scored.scores, scored.flags, scored.frame))
-    return {k: _plain(v) for k, v in out.items()}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+    return {k: plain(v) for k, v in out.items()}

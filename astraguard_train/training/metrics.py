@@ -20,10 +20,6 @@ def confusion(y_true: np.ndarray, flags: np.ndarray) -> dict[str, int]:
     }
 
 
-def _first_line(doc: str | None) -> str:
-    return (doc or "").strip().splitlines()[0]
-
-
 def _ratio(a: float, b: float) -> float:
     return float(a / b) if b else 0.0
 

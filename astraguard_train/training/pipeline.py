@@ -8,9 +8,10 @@ lifecycle hooks and collects a :class:`RunResult`.
 from __future__ import annotations
 
 import time
+import uuid
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import attrs
 
@@ -166,14 +167,24 @@ class Pipeline:
     :param config: the pipeline; ``PipelineConfig()`` is the embedded default.
     :param registry: the plugin registry; a fresh one from
         :func:`~astraguard_train.plugins.build_registry` when omitted.
+    :param hooks: False fires no hooks (the caller fires them from the result, as
+        :func:`~astraguard_train.selection.tune` and ``compare`` do for runs in workers).
     """
 
-    def __init__(self, config: PipelineConfig | None = None, registry: Registry | None = None):
+    def __init__(
+        self,
+        config: PipelineConfig | None = None,
+        registry: Registry | None = None,
+        *,
+        hooks: bool = True,
+    ):
         from ..plugins.manager import build_registry
 
         self.config = config or PipelineConfig()
         self.registry = registry or build_registry()
         self.context: RunContext | None = None
+        # A sweep's worker runs are silent: the parent process fires their hooks.
+        self._hook: Any = self.registry.hook if hooks else _SILENT
 
     @property
     def detector(self) -> TrainedDetector | None:
@@ -187,8 +198,12 @@ class Pipeline:
         stop_after: str | None = None,
         persist: bool = True,
         raise_on_error: bool = True,
+        run_id: str | None = None,
+        parent_run_id: str | None = None,
     ) -> RunResult:
         """Run every stage in order and return the :class:`RunResult`.
+
+        Fires ``before_run``, the stage hooks, then ``after_run`` or ``on_run_error``.
 
         :param data: in-memory input for the loader (a :class:`Frame` skips the loader's
             reading; records or arrays go to the configured loader).
@@ -197,17 +212,60 @@ class Pipeline:
         :param persist: False skips the persist stage.
         :param raise_on_error: raise the stage's error (a :class:`ConfigError` as is, anything
             else as :class:`StageError`) instead of returning a failed result.
+        :param run_id: the id the hooks carry (a new one when omitted).
+        :param parent_run_id: the id of the sweep this run belongs to, for the hooks.
         :raises ConfigError: for an invalid config, before any stage runs.
         """
         self.config.check(self.registry)
+        run_id = run_id or new_run_id()
+        hook = self._hook
+        hook.before_run(config=self.config, run_id=run_id, parent_run_id=parent_run_id)
+        result, exc = self._stages(data, output, stop_after, persist, run_id)
+        if exc is None:
+            hook.after_run(
+                result=result, config=self.config, run_id=run_id, parent_run_id=parent_run_id
+            )
+            return result
+        hook.on_run_error(
+            error=exc, config=self.config, run_id=run_id, stage=result.failed_stage,
+            result=result, parent_run_id=parent_run_id,
+        )
+        if raise_on_error:
+            _raise(exc, result)
+        return result
+
+    def run_stages(
+        self, data: Any = None, *, run_id: str, stop_after: str | None = None
+    ) -> RunResult:
+        """Run the stages up to ``stop_after`` without persisting, firing only the stage
+        hooks, under ``run_id``: for a sweep, whose shared stages belong to the sweep rather
+        than to a run of their own.
+
+        :raises ConfigError: for an invalid config, or as a stage raised it.
+        :raises StageError: when a stage failed.
+        """
+        self.config.check(self.registry)
+        result, exc = self._stages(data, None, stop_after, False, run_id)
+        if exc is not None:
+            _raise(exc, result)
+        return result
+
+    def _stages(
+        self,
+        data: Any,
+        output: str | None,
+        stop_after: str | None,
+        persist: bool,
+        run_id: str,
+    ) -> tuple[RunResult, Exception | None]:
         ctx = RunContext(config=self.config, registry=self.registry, data=data, output=output)
         self.context = ctx
         done: list[StageResult] = []
-        hook = self.registry.hook
+        hook = self._hook
         for name in STAGES:
             if name == "persist" and not persist:
                 break
-            hook.before_stage(stage=name, config=self.config)
+            hook.before_stage(stage=name, config=self.config, run_id=run_id)
             start = time.perf_counter()
             try:
                 with warnings.catch_warnings(record=True) as caught:
@@ -219,21 +277,16 @@ class Pipeline:
             except Exception as exc:
                 seconds = time.perf_counter() - start
                 done.append(StageResult(name, seconds, {"error": str(exc)}))
-                hook.on_pipeline_error(stage=name, error=exc, config=self.config)
-                result = self._result(ctx, done, status="failed", error=exc, stage=name)
-                if raise_on_error:
-                    if isinstance(exc, ConfigError):
-                        raise
-                    err = StageError(name, _describe(exc))
-                    err.result = result  # type: ignore[attr-defined]
-                    raise err from exc
-                return result
+                hook.on_pipeline_error(stage=name, error=exc, config=self.config, run_id=run_id)
+                return self._result(ctx, done, status="failed", error=exc, stage=name), exc
             seconds = time.perf_counter() - start
             done.append(StageResult(name, seconds, summary))
-            hook.after_stage(stage=name, seconds=seconds, summary=summary, config=self.config)
+            hook.after_stage(
+                stage=name, seconds=seconds, summary=summary, config=self.config, run_id=run_id
+            )
             if name == stop_after:
                 break
-        return self._result(ctx, done, status="success")
+        return self._result(ctx, done, status="success"), None
 
     def _result(
         self,
@@ -262,6 +315,33 @@ class Pipeline:
             error=_describe(error) if error is not None else None,
             failed_stage=stage,
         )
+
+
+def new_run_id() -> str:
+    """A new id for a run or a sweep, as the lifecycle hooks carry it."""
+    return uuid.uuid4().hex
+
+
+class _SilentHooks:
+    """Stands in for the plugin manager's hook relay and calls nothing."""
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        return _ignore
+
+
+def _ignore(**kwargs: Any) -> None:
+    return None
+
+
+_SILENT = _SilentHooks()
+
+
+def _raise(exc: Exception, result: RunResult) -> NoReturn:
+    if isinstance(exc, ConfigError):
+        raise exc
+    err = StageError(str(result.failed_stage), _describe(exc))
+    err.result = result  # type: ignore[attr-defined]
+    raise err from exc
 
 
 def _describe(exc: BaseException) -> str:
