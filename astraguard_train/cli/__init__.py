@@ -119,6 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     handler = _COMMANDS[args.command][1]
+    error: BaseException
     try:
         return handler(args)
     except (ConfigError, PluginError) as exc:

@@ -58,9 +58,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         result = Pipeline(config, registry).run(output=args.output)
     except StageError as exc:
-        result = getattr(exc, "result", None)
-        if args.json and result is not None:
-            emit_json(result.to_dict())
+        failed = getattr(exc, "result", None)
+        if args.json and failed is not None:
+            emit_json(failed.to_dict())
         raise
     if args.json:
         emit_json(result.to_dict())

@@ -28,13 +28,16 @@ def _as_features(value: Any) -> np.ndarray:
     return X
 
 
-def _as_optional(dtype: Any) -> Any:
-    def convert(value: Any) -> np.ndarray | None:
-        if value is None:
-            return None
-        return np.asarray(value, dtype=dtype)
+def _as_columns(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
 
-    return convert
+
+def _as_timestamps(value: Any) -> np.ndarray | None:
+    return None if value is None else np.asarray(value, dtype="datetime64[ns]")
+
+
+def _as_channels(value: Any) -> np.ndarray | None:
+    return None if value is None else np.asarray(value)
 
 
 def _as_labels(value: Any) -> np.ndarray | None:
@@ -67,12 +70,10 @@ class Frame:
     """
 
     X: np.ndarray = attrs.field(converter=_as_features)
-    columns: tuple[str, ...] = attrs.field(converter=tuple)
-    timestamps: np.ndarray | None = attrs.field(
-        default=None, converter=_as_optional("datetime64[ns]")
-    )
+    columns: tuple[str, ...] = attrs.field(converter=_as_columns)
+    timestamps: np.ndarray | None = attrs.field(default=None, converter=_as_timestamps)
     labels: np.ndarray | None = attrs.field(default=None, converter=_as_labels)
-    channels: np.ndarray | None = attrs.field(default=None, converter=_as_optional(None))
+    channels: np.ndarray | None = attrs.field(default=None, converter=_as_channels)
     extras: Mapping[str, np.ndarray] = attrs.field(factory=dict, converter=_as_extras)
     index: np.ndarray = attrs.field(default=None)
     source: str | None = None
@@ -161,6 +162,7 @@ class Frame:
     # -- derivation ------------------------------------------------------------------------
     def take(self, rows: Any) -> Frame:
         """Return the rows selected by a slice, an index array or a boolean mask."""
+        pick: Any
         if isinstance(rows, slice):
             pick = rows
         else:

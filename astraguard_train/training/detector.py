@@ -56,7 +56,8 @@ def as_threshold(chosen: Any) -> float | ThresholdRule:
 
 def threshold_value(threshold: float | ThresholdRule) -> float:
     """A single figure for a threshold: the float itself or the rule's ``value``."""
-    return float(getattr(threshold, "value", threshold))
+    value: Any = getattr(threshold, "value", threshold)
+    return float(value)
 
 
 class Chain:

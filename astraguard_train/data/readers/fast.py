@@ -43,7 +43,7 @@ from .json import json_line_locator, json_record_locator
 from .roles import Locator, Roles, assemble_frame
 
 try:
-    from . import _fastparse
+    from . import _fastparse  # type: ignore[attr-defined]  # compiled from _fastparse.c
 except ImportError:  # installed without a C compiler: pyarrow reads every file
     _fastparse = None
 
@@ -121,7 +121,9 @@ class _Sinks:
         self.X = np.empty((rows, k), dtype=np.float64)
         self.timestamps = np.empty(rows, dtype=np.int64) if plan.timestamp else None
         self.labels = np.empty(rows, dtype=np.float64) if plan.label else None
-        where = {name: (_FLOAT, self.X, 8 * j, 8 * k) for j, name in enumerate(plan.features)}
+        where: dict[str, tuple[int, np.ndarray | None, int, int]] = {
+            name: (_FLOAT, self.X, 8 * j, 8 * k) for j, name in enumerate(plan.features)
+        }
         if plan.timestamp:
             where[plan.timestamp] = (_TIME, self.timestamps, 0, 8)
         if plan.label:
