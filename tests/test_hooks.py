@@ -15,9 +15,8 @@ import pytest
 
 from astraguard_train import Frame, Pipeline, PipelineConfig, StageSpec
 from astraguard_train.config import SplitConfig
-from astraguard_train.plugins import hookspecs
+from astraguard_train.plugins import build_registry, hookspecs
 from astraguard_train.plugins.hookspecs import hookimpl
-from astraguard_train.plugins import build_registry
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "plugin-hooks.md"
 

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from astraguard_train.config import PipelineConfig, SplitConfig
-from astraguard_train.errors import ConfigError, DataError
 from astraguard_train.data.frame import Frame
+from astraguard_train.data.splits import split_frame
+from astraguard_train.errors import ConfigError, DataError
 from astraguard_train.selection.search import (
     Distribution,
     SearchConfig,
@@ -16,7 +17,6 @@ from astraguard_train.selection.search import (
     kfold_positions,
     validation_folds,
 )
-from astraguard_train.data.splits import split_frame
 
 
 def _search(**table) -> SearchConfig:

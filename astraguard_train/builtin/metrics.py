@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..plugins.hookspecs import hookimpl
 from ..plugins.descriptions import first_line
+from ..plugins.hookspecs import hookimpl
 from ..training.metrics import classification, events, ranking
 
 

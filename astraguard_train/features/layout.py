@@ -75,10 +75,6 @@ class StreamLayout:
         out[self.order] = values
         return out
 
-    def input_mask(self, stream_mask: np.ndarray) -> np.ndarray:
-        """A boolean mask over stream rows, as a mask over input rows."""
-        return self.to_input(stream_mask)
-
     def time_window_rows(self, seconds: float) -> np.ndarray:
         """Rows in each stream row's causal time window ``(t - seconds, t]`` within its channel.
 

@@ -29,8 +29,7 @@ else the split's own validation part is used, else 25% of the training part is c
 from __future__ import annotations
 
 import itertools
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, cast
 
 import attrs
@@ -39,9 +38,9 @@ import numpy as np
 from ..config import Distribution, PipelineConfig, SearchConfig, SplitConfig
 from ..data.frame import Frame
 from ..data.splits import Split, split_frame
-from ..errors import ConfigError, DataError
-from ..plugins.registry import Registry
+from ..errors import DataError
 from ..plain_values import plain
+from ..plugins.registry import Registry
 
 DEFAULT_VALIDATION_SIZE = 0.25
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from ..plain_values import plain
 from ..plugins.registry import Registry
 from .detector import Scored
