@@ -290,6 +290,13 @@ def _distribution(table: Mapping[str, Any], at: str) -> Distribution:
     return Distribution(float(low), float(high), log, bool(table.get("integer", False)))
 
 
+def _as_search(value: SearchConfig | Mapping[str, Any] | None) -> SearchConfig | None:
+    # A config built in Python may give the table as a dict, as TOML does.
+    if value is None or isinstance(value, SearchConfig):
+        return value
+    return SearchConfig.from_mapping(value)
+
+
 def _default_loader() -> StageSpec:
     return StageSpec("synthetic", {})
 
@@ -316,7 +323,7 @@ class PipelineConfig:
     evaluate: EvaluateConfig = attrs.field(factory=EvaluateConfig)
     postprocess: PostprocessConfig = attrs.field(factory=PostprocessConfig)
     persist: PersistConfig = attrs.field(factory=PersistConfig)
-    search: SearchConfig | None = None
+    search: SearchConfig | None = attrs.field(default=None, converter=_as_search)
     source: str | None = attrs.field(default=None, eq=False)
 
     # -- construction ------------------------------------------------------------------------

@@ -167,8 +167,8 @@ class Pipeline:
     :param config: the pipeline; ``PipelineConfig()`` is the embedded default.
     :param registry: the plugin registry; a fresh one from
         :func:`~astraguard_train.plugins.build_registry` when omitted.
-    :param hooks: False fires no hooks (the caller fires them from the result, as
-        :func:`~astraguard_train.selection.tune` and ``compare`` do for runs in workers).
+    :param hooks: False fires no hooks; the caller fires them from the result (as
+        ``compare`` does, whose runs may happen in worker processes).
     """
 
     def __init__(
