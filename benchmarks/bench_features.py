@@ -19,10 +19,10 @@ from collections.abc import Callable
 
 import numpy as np
 
+from astraguard_train.data.frame import Frame
 from astraguard_train.features import Rolling
 from astraguard_train.features.layout import StreamLayout
 from astraguard_train.features.rolling import rolling_stats
-from astraguard_train.data.frame import Frame
 from astraguard_train.plugins import build_registry
 
 TARGETS = {"zscore": 1.5, "minmax": 1.5}

@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from astraguard_train.config import PipelineConfig
-from astraguard_train.errors import AstraGuardError
 from astraguard_train.data.frame import Frame
+from astraguard_train.errors import AstraGuardError
 from astraguard_train.plugins import build_registry
 from astraguard_train.selection.search import default_space
 from astraguard_train.selection.tuning import tune

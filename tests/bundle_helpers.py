@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from astraguard_train import Frame, Pipeline, PipelineConfig
-from astraguard_train.plugins.hookspecs import hookimpl
 from astraguard_train.plugins import build_registry
+from astraguard_train.plugins.hookspecs import hookimpl
 
 
 def small_config(**tables: Any) -> PipelineConfig:

@@ -20,6 +20,7 @@ from bundle_helpers import rewrite_manifest, small_config, train
 
 from astraguard_train import load_bundle
 from astraguard_train.bundle.persisters import SkopsPersister
+from astraguard_train.bundle.profile import fingerprint
 from astraguard_train.bundle.store import (
     LATEST,
     list_bundles,
@@ -38,7 +39,6 @@ from astraguard_train.errors import (
     LibraryVersionWarning,
     UntrustedTypeError,
 )
-from astraguard_train.bundle.profile import fingerprint
 
 
 @pytest.fixture(scope="module")

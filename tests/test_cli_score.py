@@ -138,8 +138,8 @@ def test_run_reports_the_artifact_it_wrote(tmp_path, capsys):
 
 
 def test_csv_output_quotes_only_channel_names_that_need_it(tmp_path):
-    from astraguard_train.training.detector import Scored
     from astraguard_train.bundle.score_writers import ScoreWriter
+    from astraguard_train.training.detector import Scored
 
     frame = Frame(X=np.zeros((2, 1)), columns=["x"], channels=np.array(["a,b", "plain"]))
     scored = Scored(frame=frame, scores=np.array([0.1, 1 / 3]), flags=np.array([False, True]),

@@ -8,13 +8,13 @@ from bundle_helpers import train
 
 from astraguard_train import Frame, load_bundle
 from astraguard_train.bundle.drift import DriftThresholds, check_drift, psi
-from astraguard_train.errors import DataError
 from astraguard_train.bundle.profile import (
     QUANTILES,
     feature_profile,
     profile_matrix,
     sample_rows,
 )
+from astraguard_train.errors import DataError
 
 COLUMNS = ("a", "b", "c")
 

@@ -6,17 +6,17 @@ import numpy as np
 import pytest
 
 from astraguard_train.config import PipelineConfig
-from astraguard_train.training.detector import as_threshold, threshold_value
+from astraguard_train.data.frame import Frame
+from astraguard_train.errors import ConfigError
 from astraguard_train.timeseries.dynamic_threshold import (
     DynamicRule,
     DynamicThreshold,
     choose_epsilons,
     z_grid,
 )
-from astraguard_train.errors import ConfigError
-from astraguard_train.data.frame import Frame
-from astraguard_train.training.pipeline import Pipeline
+from astraguard_train.training.detector import as_threshold, threshold_value
 from astraguard_train.training.fit import ThresholdContext
+from astraguard_train.training.pipeline import Pipeline
 
 
 def _noise(n: int, seed: int = 0) -> np.ndarray:

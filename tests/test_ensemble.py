@@ -10,8 +10,8 @@ from sklearn.base import clone
 
 from astraguard_train.bundle.store import load as load_bundle
 from astraguard_train.config import PipelineConfig
-from astraguard_train.models.ensemble import EnsembleDetector, ScoreNormalizer
 from astraguard_train.errors import ConfigError
+from astraguard_train.models.ensemble import EnsembleDetector, ScoreNormalizer
 from astraguard_train.training.pipeline import Pipeline
 
 MEMBERS = [{"name": "iforest", "n_estimators": 50}, {"name": "lof", "n_neighbors": 15}]

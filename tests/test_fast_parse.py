@@ -21,10 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from astraguard_train.data import loaders
-from astraguard_train.errors import DataError
 from astraguard_train.data.readers import csv as csv_reader
 from astraguard_train.data.readers import fast
 from astraguard_train.data.readers.roles import Roles
+from astraguard_train.errors import DataError
 
 SETTINGS = settings(max_examples=120, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])

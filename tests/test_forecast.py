@@ -7,9 +7,9 @@ import pytest
 from sklearn.base import clone
 
 from astraguard_train.config import PipelineConfig
+from astraguard_train.data.frame import Frame
 from astraguard_train.errors import ConfigError, DataError
 from astraguard_train.timeseries.forecast import ForecastDetector, ewma, lagged, resolve_regressor
-from astraguard_train.data.frame import Frame
 from astraguard_train.training.pipeline import Pipeline
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from astraguard_train.config import PipelineConfig
-from astraguard_train.errors import DataError, StageError
 from astraguard_train.data.frame import Frame
+from astraguard_train.errors import DataError, StageError
 from astraguard_train.training.pipeline import Pipeline
 
 

@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 
 from astraguard_train import Pipeline, PipelineConfig, StageSpec, TrainingPipeline
 from astraguard_train.data import synthetic
-from astraguard_train.errors import ConfigError, DataError
 from astraguard_train.data.readers import csv as csv_reader
 from astraguard_train.data.readers import fast
 from astraguard_train.data.sources import loader_for, loader_name_for
+from astraguard_train.errors import ConfigError, DataError
 
 ROWS = [
     {"timestamp": "2026-01-01T00:00:00", "channel": "A", "volt": 28.1, "temp": 1.0, "label": 0,

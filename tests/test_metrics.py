@@ -7,9 +7,9 @@ import pytest
 
 from astraguard_train.config import PipelineConfig
 from astraguard_train.data.frame import Frame
+from astraguard_train.plugins import build_registry
 from astraguard_train.plugins.hookspecs import hookimpl
 from astraguard_train.training.pipeline import Pipeline
-from astraguard_train.plugins import build_registry
 
 
 def _frame(n: int, timestamps: bool = True, channels=None) -> Frame:

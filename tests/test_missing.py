@@ -8,8 +8,8 @@ from sklearn.base import clone
 
 from astraguard_train import Frame, Pipeline, PipelineConfig
 from astraguard_train.config import MissingConfig, SplitConfig, ValidationConfig
-from astraguard_train.errors import ConfigError, DataError, NotFittedError
 from astraguard_train.data.missing import MedianImputer, apply_missing
+from astraguard_train.errors import ConfigError, DataError, NotFittedError
 
 nan = np.nan
 

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, clone
 
-from astraguard_train.models.sklearn import LOF, OCSVM, SGDOCSVM, IForest
 from astraguard_train.config import PipelineConfig
-from astraguard_train.errors import ConfigError, ConformanceError
 from astraguard_train.data.frame import Frame
-from astraguard_train.training.pipeline import Pipeline
+from astraguard_train.errors import ConfigError, ConformanceError
+from astraguard_train.models.sklearn import LOF, OCSVM, SGDOCSVM, IForest
 from astraguard_train.plugins.conformance import check_detector, check_scaler, check_transform
+from astraguard_train.training.pipeline import Pipeline
 
 BUILTINS = [
     (IForest, {"n_estimators": 20, "random_state": 0}),

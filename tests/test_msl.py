@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from astraguard_train.config import PipelineConfig
-from astraguard_train.training.pipeline import Pipeline
 from astraguard_train.plugins import build_registry
+from astraguard_train.training.pipeline import Pipeline
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "msl.toml"
 CHANNELS = ("F-5", "P-15", "T-5")

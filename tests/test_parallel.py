@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from astraguard_train.config import PipelineConfig
-from astraguard_train.errors import ConfigError
 from astraguard_train.data.frame import Frame
+from astraguard_train.errors import ConfigError
 from astraguard_train.parallel import iter_parallel, run_parallel
 from astraguard_train.selection.tuning import tune
 

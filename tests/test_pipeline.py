@@ -9,9 +9,9 @@ import pytest
 
 from astraguard_train import Frame, Pipeline, PipelineConfig, StageSpec
 from astraguard_train.errors import ConfigError, StageError
+from astraguard_train.plugins import build_registry
 from astraguard_train.plugins.hookspecs import hookimpl
 from astraguard_train.training.pipeline import STAGES
-from astraguard_train.plugins import build_registry
 
 
 def test_default_pipeline_runs_every_stage_and_detects_the_injected_anomalies(tmp_path):

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from astraguard_train.config import PostprocessConfig
-from astraguard_train.errors import ConfigError
 from astraguard_train.data.frame import Frame
+from astraguard_train.errors import ConfigError
 from astraguard_train.timeseries.postprocess import FlagPostprocessor, make_postprocessor, runs
 
 

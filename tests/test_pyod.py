@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from astraguard_train.models import pyod as pyod_models
 from astraguard_train.config import PipelineConfig
 from astraguard_train.errors import ConfigError
-from astraguard_train.training.pipeline import Pipeline
+from astraguard_train.models import pyod as pyod_models
 from astraguard_train.plugins import build_registry
+from astraguard_train.training.pipeline import Pipeline
 
 pytest.importorskip("pyod")
 

@@ -9,8 +9,8 @@ import pytest
 
 from astraguard_train import Frame, Pipeline, PipelineConfig
 from astraguard_train.config import ValidationConfig
-from astraguard_train.errors import ConfigError, StageError, ValidationFailed
 from astraguard_train.data.quality import CHECKS, DEFAULT_LEVELS, check_frame
+from astraguard_train.errors import ConfigError, StageError, ValidationFailed
 
 
 def clean(n: int = 50, channels: bool = True) -> Frame:

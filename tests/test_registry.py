@@ -7,8 +7,8 @@ import warnings
 import pytest
 
 from astraguard_train.errors import DuplicatePluginError, UnknownPluginError
-from astraguard_train.plugins.hookspecs import hookimpl
 from astraguard_train.plugins import PluginWarning, build_registry
+from astraguard_train.plugins.hookspecs import hookimpl
 
 
 class _Detector:

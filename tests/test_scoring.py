@@ -7,8 +7,8 @@ import pytest
 from bundle_helpers import CSV_OPTIONS, frame_to_csv, small_config, test_registry, train
 
 from astraguard_train import Frame, load_bundle
-from astraguard_train.errors import DataError
 from astraguard_train.bundle.scoring import history_tail, settled_rows
+from astraguard_train.errors import DataError
 
 
 @pytest.fixture(scope="module")

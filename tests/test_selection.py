@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from astraguard_train.config import PipelineConfig
-from astraguard_train.errors import DataError
 from astraguard_train.data.frame import Frame
-from astraguard_train.plugins.hookspecs import hookimpl
-from astraguard_train.plugins import build_registry
-from astraguard_train.selection.tuning import compare, consensus_agreement, tune
 from astraguard_train.data.splits import split_frame
+from astraguard_train.errors import DataError
+from astraguard_train.plugins import build_registry
+from astraguard_train.plugins.hookspecs import hookimpl
+from astraguard_train.selection.tuning import compare, consensus_agreement, tune
 
 
 class ColumnScore:

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from astraguard_train import Frame
 from astraguard_train.config import SplitConfig
-from astraguard_train.errors import ConfigError, DataError
 from astraguard_train.data.splits import event_edge, split_frame
+from astraguard_train.errors import ConfigError, DataError
 
 
 def make(n: int = 100, channels: int = 2, seed: int = 0, events: bool = True) -> Frame:

@@ -10,14 +10,14 @@ from hypothesis import strategies as st
 from sklearn.base import clone
 
 from astraguard_train.config import PipelineConfig
+from astraguard_train.data.frame import Frame
+from astraguard_train.data.synthetic import generate
 from astraguard_train.errors import ConfigError, DataError
 from astraguard_train.features import Diff, Ewma, Lag, Rate, Rolling, parse_duration
 from astraguard_train.features.layout import StreamLayout
 from astraguard_train.features.rolling import rolling_stats
-from astraguard_train.data.frame import Frame
-from astraguard_train.training.pipeline import Pipeline
-from astraguard_train.data.synthetic import generate
 from astraguard_train.training.fit import new_chain
+from astraguard_train.training.pipeline import Pipeline
 
 ALL_STATS = ["mean", "std", "min", "max", "zscore"]
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from astraguard_train.training.thresholds import BestF1, Contamination, Fixed, MaxFalseAlarmRate
 from astraguard_train.config import PipelineConfig
 from astraguard_train.errors import ConfigError
-from astraguard_train.training.pipeline import Pipeline
 from astraguard_train.training.fit import ThresholdContext
+from astraguard_train.training.pipeline import Pipeline
+from astraguard_train.training.thresholds import BestF1, Contamination, Fixed, MaxFalseAlarmRate
 
 
 def _ctx(val_scores=None, val_labels=None, train=None) -> ThresholdContext:

@@ -8,6 +8,8 @@ from sklearn.base import clone
 
 from astraguard_train.bundle import store as bundle
 from astraguard_train.config import PipelineConfig
+from astraguard_train.data.frame import Frame
+from astraguard_train.data.synthetic import COLUMNS, generate
 from astraguard_train.errors import ConfigError, DataError, NotFittedError
 from astraguard_train.features import (
     CompositeScore,
@@ -16,9 +18,7 @@ from astraguard_train.features import (
     VarianceFilter,
     VoltageTemperatureRatio,
 )
-from astraguard_train.data.frame import Frame
 from astraguard_train.training.pipeline import Pipeline
-from astraguard_train.data.synthetic import COLUMNS, generate
 
 TRANSFORM_NAMES = [
     "voltage_temperature_ratio",
