@@ -1,6 +1,6 @@
-"""The ``[search]`` table: what to try, how to score it, and where validation rows come from.
-
-::
+"""Searching: the candidates a ``[search]`` table asks for, and the validation rows they are
+scored on. The table itself is structured, like every table, in :mod:`astraguard_train.config`
+(:class:`SearchConfig`)::
 
     [search]
     metric = "roc_auc"          # roc_auc, pr_auc, f1 or event_f1 (higher is better)
