@@ -113,15 +113,20 @@ class PersistConfig:
     name: str = "joblib"
     output: str = "models"
     bundle_name: str = "detector"
+    #: Ed25519 private key file (PEM) that signs each bundle's manifest; when unset, the
+    #: ``ASTRAGUARD_TRAIN_SIGNING_KEY`` environment variable names it (or bundles go unsigned).
+    signing_key: str | None = None
     params: Mapping[str, Any] = attrs.field(factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "name": self.name,
             "output": self.output,
             "bundle_name": self.bundle_name,
-            **copy.deepcopy(dict(self.params)),
         }
+        if self.signing_key is not None:
+            out["signing_key"] = self.signing_key
+        return {**out, **copy.deepcopy(dict(self.params))}
 
 
 # -- [search] -------------------------------------------------------------------------------
@@ -465,7 +470,9 @@ def _structure_table(key: str, value: Any, where: str) -> Any:
         return tuple(_stage_spec(v, f"transforms.{i}", where) for i, v in enumerate(value))
     if key == "persist":
         table = _expect_table(value, key, where)
-        fixed = {k: table[k] for k in ("name", "output", "bundle_name") if k in table}
+        fixed = {
+            k: table[k] for k in ("name", "output", "bundle_name", "signing_key") if k in table
+        }
         _check_fields(PersistConfig, fixed, key, where)
         params = {k: v for k, v in table.items() if k not in fixed}
         return PersistConfig(**fixed, params=params)
@@ -561,7 +568,7 @@ _PLUGIN_TABLES: dict[str, tuple[str, ...]] = {
     "scaler": (),
     "model": (),
     "threshold": (),
-    "persist": ("output", "bundle_name"),
+    "persist": ("output", "bundle_name", "signing_key"),
 }
 
 

@@ -60,6 +60,14 @@ class IntegrityError(BundleError):
     """A bundle file's SHA-256 does not match its manifest; the message names the file."""
 
 
+class SignatureError(IntegrityError):
+    """A bundle's signature is missing, malformed or made with another key than the given one."""
+
+
+class UntrustedBundleError(BundleError):
+    """Loading a bundle would run its code (pickle) and nobody vouched for it; refused."""
+
+
 class BundleFormatError(BundleError):
     """A bundle was written in a newer format than this version of astraguard-train reads."""
 
@@ -70,6 +78,10 @@ class BundlePluginError(BundleError, LookupError):
 
 class UntrustedTypeError(BundleError):
     """A bundle file holds a type outside the persister's allow-list; loading was refused."""
+
+
+class StrayEntryWarning(UserWarning):
+    """A bundle store holds a directory that is not a version; it is skipped."""
 
 
 class LibraryVersionWarning(UserWarning):

@@ -72,12 +72,14 @@ def best(fn, repeat: int) -> tuple[float, object]:
 def bench_load(bundle: Path, repeat: int) -> None:
     from astraguard_train import load_bundle
 
-    load_bundle(bundle)  # the first call imports the detector's modules (scikit-learn's)
-    warm, _ = best(lambda: load_bundle(bundle), repeat)
+    # the first call imports the detector's modules (scikit-learn's)
+    load_bundle(bundle, trusted=True)
+    warm, _ = best(lambda: load_bundle(bundle, trusted=True), repeat)
     code = (
         "import time; t0 = time.perf_counter(); import astraguard_train as a; "
         "t1 = time.perf_counter(); "
-        f"a.load_bundle({str(bundle)!r}); t2 = time.perf_counter(); print(t1 - t0, t2 - t1)"
+        f"a.load_bundle({str(bundle)!r}, trusted=True); t2 = time.perf_counter(); "
+        "print(t1 - t0, t2 - t1)"
     )
     runs = [
         tuple(map(float, subprocess.run([sys.executable, "-c", code], capture_output=True,
@@ -102,7 +104,7 @@ def measure(fn) -> tuple[float, float, object]:
 def bench_memory(bundle: Path, rows: int, repeat: int) -> None:
     from astraguard_train import load_bundle
 
-    loaded = load_bundle(bundle)
+    loaded = load_bundle(bundle, trusted=True)
     forest = loaded.detector.chains[None].model.estimator_
     X = block(2, rows)
     start = time.perf_counter()
@@ -195,7 +197,7 @@ def bench_disk(bundle: Path, directory: Path, rows: int, chunk_rows: int | None)
           f"{wall:.1f} s with start-up), flagged {summary['flagged_share']:.2%}")
     print(f"disk peak RSS: {peak:,.0f} MiB, sampled every 20 ms (target < 1024 MiB)")
     # Spot-check: a few generated blocks scored as whole arrays equal the file's output.
-    loaded = load_bundle(bundle)
+    loaded = load_bundle(bundle, trusted=True)
     parquet = pq.ParquetFile(out)
     n_blocks = -(-rows // GENERATE_ROWS)
     same = True

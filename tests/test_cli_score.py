@@ -40,7 +40,8 @@ def _read(path: Path):
 def test_score_writes_per_row_scores_equal_to_the_runs(run, tmp_path, suffix, capsys):
     pipe, models, data = run
     out = tmp_path / f"scores{suffix}"
-    code = main(["score", str(models / "detector"), str(data), "--output", str(out), *OPTIONS])
+    code = main(["score", "--trusted", str(models / "detector"), str(data), "--output", str(out),
+                 *OPTIONS])
     assert code == 0
     df = _read(out)
     assert list(df.columns) == ["row", "timestamp", "channel", "score", "threshold", "flag"]
@@ -55,7 +56,7 @@ def test_score_writes_per_row_scores_equal_to_the_runs(run, tmp_path, suffix, ca
 
 def test_score_json_summary(run, tmp_path, capsys):
     pipe, models, data = run
-    code = main(["score", str(models / "detector"), str(data), "--json",
+    code = main(["score", "--trusted", str(models / "detector"), str(data), "--json",
                  "--output", str(tmp_path / "s.csv"), "--chunk-rows", "100", *OPTIONS])
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
@@ -68,7 +69,8 @@ def test_score_json_summary(run, tmp_path, capsys):
 
 def test_score_to_stdout(run, capsys):
     _, models, data = run
-    assert main(["score", str(models / "detector"), str(data), "--output", "-", *OPTIONS]) == 0
+    assert main(["score", "--trusted", str(models / "detector"), str(data), "--output", "-",
+                 *OPTIONS]) == 0
     captured = capsys.readouterr()
     lines = captured.out.splitlines()
     assert lines[0] == "row,timestamp,channel,score,threshold,flag"
@@ -77,11 +79,11 @@ def test_score_to_stdout(run, capsys):
 
 def test_score_refuses_an_unknown_output_format(run, tmp_path, capsys):
     _, models, data = run
-    code = main(["score", str(models / "detector"), str(data), "--output", str(tmp_path / "x.xls"),
-                 *OPTIONS])
+    code = main(["score", "--trusted", str(models / "detector"), str(data), "--output",
+                 str(tmp_path / "x.xls"), *OPTIONS])
     assert code == 1
     assert "unknown output format '.xls'" in capsys.readouterr().err
-    code = main(["score", str(models / "detector"), str(data), "--output",
+    code = main(["score", "--trusted", str(models / "detector"), str(data), "--output",
                  str(tmp_path / "nowhere" / "s.csv"), *OPTIONS])
     assert code == 1 and "nowhere does not exist" in capsys.readouterr().err
 
@@ -92,7 +94,7 @@ def test_score_names_a_missing_column(run, tmp_path, capsys):
     cut = Frame(X=test.X[:, 1:], columns=test.columns[1:], timestamps=test.timestamps,
                 channels=test.channels)
     path = frame_to_csv(cut, tmp_path / "cut.csv")
-    code = main(["score", str(models / "detector"), str(path), *OPTIONS])
+    code = main(["score", "--trusted", str(models / "detector"), str(path), *OPTIONS])
     assert code == 1
     assert test.columns[0] in capsys.readouterr().err
 
@@ -101,11 +103,12 @@ def test_drift_passes_on_training_like_data_and_fails_on_moved_data(run, tmp_pat
     pipe, models, _ = run
     train_part = pipe.context.split.train
     same = frame_to_csv(train_part, tmp_path / "same.csv")
-    assert main(["drift", str(models / "detector"), str(same), *OPTIONS]) == 0
+    assert main(["drift", "--trusted", str(models / "detector"), str(same), *OPTIONS]) == 0
     assert "drifted: none" in capsys.readouterr().out
     moved = train_part.with_features(train_part.X * np.r_[[1.0] * 5, [3.0]], train_part.columns)
     path = frame_to_csv(moved, tmp_path / "moved.csv")
-    assert main(["drift", str(models / "detector"), str(path), "--json", *OPTIONS]) == 1
+    assert main(["drift", "--trusted", str(models / "detector"), str(path), "--json",
+                 *OPTIONS]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["drifted"] == [train_part.columns[-1]]
     assert report["thresholds"]["psi_threshold"] == 0.2
@@ -159,9 +162,10 @@ def test_loader_options_come_from_the_training_config(run, tmp_path, capsys):
     config = small_config(loader={"name": "csv", "path": str(train_csv), **CSV_OPTIONS})
     trained = train(tmp_path / "models", config)
     out = tmp_path / "s.csv"
-    assert main(["score", trained.context.artifact, str(data), "--output", str(out)]) == 0
+    assert main(["score", "--trusted", trained.context.artifact, str(data), "--output",
+                 str(out)]) == 0
     df = _read(out)
     assert {"timestamp", "channel"} <= set(df.columns)  # no --loader-option needed
-    assert main(["score", trained.context.artifact, str(data), "--output", str(out),
+    assert main(["score", "--trusted", trained.context.artifact, str(data), "--output", str(out),
                  "--loader-option", "channel_column=nope"]) == 1  # overrides win
     assert "nope" in capsys.readouterr().err

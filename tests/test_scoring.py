@@ -15,7 +15,7 @@ from astraguard_train.errors import DataError
 def plain(tmp_path_factory):
     """A stateless chain (z-score + Isolation Forest) and its loaded bundle."""
     pipe = train(tmp_path_factory.mktemp("plain"))
-    return pipe, load_bundle(pipe.context.artifact)
+    return pipe, load_bundle(pipe.context.artifact, trusted=True)
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def temporal(tmp_path_factory):
         postprocess={"min_event_length": 3, "merge_gap": 2},
     )
     pipe = train(tmp_path_factory.mktemp("temporal"), config, registry)
-    return pipe, load_bundle(pipe.context.artifact, registry)
+    return pipe, load_bundle(pipe.context.artifact, registry, trusted=True)
 
 
 def _renumbered(frame: Frame) -> Frame:
@@ -180,7 +180,7 @@ def test_chunked_file_scores_equal_whole_with_builtin_rolling_and_diff(tmp_path)
         {"name": "diff", "periods": 2, "warmup": "drop"},
     ])
     pipe = train(tmp_path / "models", config)
-    bundle = load_bundle(pipe.context.artifact)
+    bundle = load_bundle(pipe.context.artifact, trusted=True)
     rows, seconds = bundle.lookback()
     assert rows >= 2 and seconds >= 8
     data = _renumbered(pipe.context.frame)

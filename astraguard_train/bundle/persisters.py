@@ -1,9 +1,11 @@
 """Built-in persisters: ``joblib`` (fast, pickle) and ``skops`` (no code runs on load).
 
 A persister has ``suffix`` (the detector file's extension), ``dump(obj, path)`` and
-``load(path, trusted=False)``. Bundles verify every file's SHA-256 before ``load`` is called,
-so ``joblib`` only unpickles files that match their manifest; ``skops`` additionally refuses
-any type outside its allow-list, so a bundle from an untrusted source cannot run code.
+``load(path, trusted=False)``. ``trusted`` says that someone vouched for the file (its
+bundle's signature was verified, or the caller trusts its source): a persister whose load can
+run code must refuse without it. Bundles verify every file's SHA-256 before ``load`` is
+called; ``joblib`` then unpickles only a trusted file, and ``skops`` refuses any type outside
+its allow-list whatever ``trusted`` says, so a bundle from an untrusted source cannot run code.
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ from typing import Any
 import attrs
 import joblib
 
-from ..errors import BundleError, UntrustedTypeError
+from ..errors import BundleError, UntrustedBundleError, UntrustedTypeError
 
 
 class JoblibPersister:
-    """joblib pickle: fastest; unpickling runs code, so load only bundles you trust."""
+    """joblib pickle: fastest; unpickling runs code, so it loads only trusted files."""
 
     suffix = ".joblib"
 
@@ -32,6 +34,15 @@ class JoblibPersister:
         joblib.dump(obj, path, compress=self.compress)
 
     def load(self, path: Path, trusted: bool = False) -> Any:
+        """Return the object in ``path``.
+
+        :raises UntrustedBundleError: unless ``trusted``: unpickling runs the file's code.
+        """
+        if not trusted:
+            raise UntrustedBundleError(
+                f"{path}: refusing to unpickle: a joblib file runs code when loaded, and this "
+                "one is neither signature-verified nor marked trusted"
+            )
         return joblib.load(path)
 
 
@@ -124,7 +135,7 @@ class SkopsPersister:
         return [n for n in names if not _is_allowed(n, list(self.trusted))]
 
     def load(self, path: Path, trusted: bool = False) -> Any:
-        """Return the object in ``path``.
+        """Return the object in ``path``; no code runs, so ``trusted`` changes nothing.
 
         :raises UntrustedTypeError: naming the file and each refused type.
         """

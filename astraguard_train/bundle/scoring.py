@@ -527,6 +527,8 @@ def load_bundle(
     path: str | Path,
     registry: Any = None,
     *,
+    key: Any = None,
+    trusted: bool = False,
     chunk_rows: int = CHUNK_ROWS,
     n_jobs: int | None = None,
     backend: str = "threading",
@@ -534,9 +536,16 @@ def load_bundle(
     """Verify and load the bundle at ``path``; return a :class:`BundleDetector`.
 
     ``path`` is a version directory, or a bundle directory ``OUTPUT/NAME`` resolved through
-    its ``latest`` pointer. Every file's SHA-256 is checked before anything is unpickled.
+    its ``latest`` pointer. Every file's SHA-256 (and, with a key, the manifest's signature) is
+    checked before anything is unpickled.
 
+    :param key: the Ed25519 public key (PEM file) the bundle must be signed with; None reads
+        the file named by ``ASTRAGUARD_TRAIN_VERIFY_KEY``, if set.
+    :param trusted: you trust whoever can write the bundle; without a verified signature a
+        pickle-based (joblib) bundle loads only then. skops bundles need neither.
     :raises IntegrityError: a file is missing, unlisted or altered (the message names it).
+    :raises SignatureError: with a key, the bundle is unsigned or signed with another key.
+    :raises UntrustedBundleError: a joblib bundle, neither signature-verified nor trusted.
     :raises BundleFormatError: the bundle was written in a newer format.
     :raises BundlePluginError: a plugin the bundle needs is missing (names the distribution).
     :warns LibraryVersionWarning: library versions differ from when it was written.
@@ -545,7 +554,7 @@ def load_bundle(
         from ..plugins.manager import build_registry
 
         registry = build_registry()
-    loaded = _load(path, registry)
+    loaded = _load(path, registry, key=key, trusted=trusted)
     return BundleDetector(
         path=loaded.path,
         manifest=loaded.manifest,

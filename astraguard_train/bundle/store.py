@@ -7,14 +7,18 @@ Layout of ``OUTPUT/NAME``::
         profile_sample.npy    a sample of training rows for drift tests (no pickle)
         manifest.json         what produced the bundle, and the SHA-256 of every other file
         manifest.sha256       the SHA-256 of manifest.json itself
+        manifest.sig          the Ed25519 signature of manifest.json (when a key signs bundles)
     OUTPUT/NAME/2/
     OUTPUT/NAME/latest        the newest version's number (replaced atomically)
     OUTPUT/NAME/.tmp-PID-XXXX an unfinished write; ignored by readers, removed once PID is gone
 
 A bundle is written into a ``.tmp-`` directory beside its final place and renamed into place,
-so a crash or a kill never leaves a numbered directory that is not a whole bundle. Loading
-checks ``manifest.sha256`` against ``manifest.json``, then every listed file's SHA-256, before
-anything is unpickled.
+so a crash or a kill never leaves a numbered directory that is not a whole bundle. Files and
+directories are created with the process's umask, so a runtime under another account can read
+them. Loading checks ``manifest.sha256`` against ``manifest.json``, the signature (when given a
+key), the manifest's shape, every listed file's SHA-256, and that nothing is a symbolic link or
+a path leaving the bundle, before anything is unpickled; a pickle-based bundle then loads only
+when its signature was verified or the caller says it is trusted.
 """
 
 from __future__ import annotations
@@ -25,8 +29,8 @@ import json
 import os
 import platform
 import re
+import secrets
 import shutil
-import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
@@ -44,8 +48,13 @@ from ..errors import (
     BundlePluginError,
     IntegrityError,
     LibraryVersionWarning,
+    StrayEntryWarning,
+    UntrustedBundleError,
+    UntrustedTypeError,
 )
 from ..plain_values import jsonable
+from . import signing
+from .legacy import legacy_modules
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -55,6 +64,9 @@ SAMPLE_FILE = "profile_sample.npy"
 LATEST = "latest"
 TMP_PREFIX = ".tmp-"
 LOCK_FILE = ".lock"
+#: Files a bundle holds besides the ones its manifest lists.
+SEALS = (MANIFEST, MANIFEST_DIGEST, signing.SIGNATURE_FILE)
+_NUMBER = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() accepts "²", which int() refuses
 
 #: Libraries whose versions a manifest records (pyod only when the detector uses it).
 LIBRARIES: tuple[str, ...] = ("numpy", "scikit-learn", "scipy", "joblib")
@@ -114,7 +126,7 @@ def _fsync_file(path: Path) -> None:
 
 
 def _write_text(path: Path, text: str) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
+    with open(path, "w", encoding="utf-8") as fh:  # mode 0666 less the umask
         fh.write(text)
         fh.flush()
         os.fsync(fh.fileno())
@@ -154,7 +166,7 @@ def stale_writes(root: Path) -> list[Path]:
     for p in root.iterdir():
         if p.is_dir() and p.name.startswith(TMP_PREFIX):
             pid = p.name[len(TMP_PREFIX):].split("-")[0]
-            if not pid.isdigit() or not _pid_alive(int(pid)):
+            if not _NUMBER.fullmatch(pid) or not _pid_alive(int(pid)):
                 out.append(p)
     return sorted(out)
 
@@ -240,18 +252,37 @@ def build_manifest(ctx: Any, detector_file: str, files: dict[str, str]) -> dict[
     }
 
 
+def _make_tmp_dir(root: Path) -> Path:
+    # os.mkdir applies the umask (tempfile.mkdtemp would make it 0700, unreadable to others).
+    while True:
+        path = root / f"{TMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            os.mkdir(path, 0o777)
+        except FileExistsError:
+            continue
+        return path
+
+
+def signing_key_path(config: Any) -> str | None:
+    """The private key file that signs bundles: ``[persist] signing_key``, else the env var."""
+    return config.persist.signing_key or os.environ.get(signing.SIGNING_KEY_ENV) or None
+
+
 def write_bundle(ctx: Any, output: str | Path) -> Path:
     """Write the run's detector as a new version ``OUTPUT/NAME/<n>``; return its path.
 
     ``ctx`` is the pipeline's run context (config, registry, detector, metrics, split). The
     bundle is assembled in ``OUTPUT/NAME/.tmp-PID-*`` and renamed into place under a lock, then
-    ``latest`` is replaced atomically. An existing version is never overwritten.
+    ``latest`` is replaced atomically. An existing version is never overwritten. With a signing
+    key (:func:`signing_key_path`), ``manifest.sig`` signs the manifest.
 
-    :raises BundleError: when the output directory cannot be written.
+    :raises BundleError: when the output directory cannot be written or the key not read.
     """
     from .profile import sample_rows
 
     config = ctx.config
+    key_path = signing_key_path(config)
+    key = signing.load_private_key(key_path) if key_path else None
     persister = ctx.registry.create(
         "persister", config.persist.name, config.persist.params, where="persist"
     )
@@ -268,7 +299,7 @@ def write_bundle(ctx: Any, output: str | Path) -> Path:
         raise BundleError(f"{root}: cannot create the bundle directory: {exc.strerror}") from None
     for stale in stale_writes(root):
         shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=root))
+    tmp = _make_tmp_dir(root)
     try:
         detector_file = DETECTOR_FILE + getattr(persister, "suffix", ".bin")
         persister.dump(ctx.detector, tmp / detector_file)
@@ -283,6 +314,8 @@ def write_bundle(ctx: Any, output: str | Path) -> Path:
         _write_text(tmp / MANIFEST, text)
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
         _write_text(tmp / MANIFEST_DIGEST, f"{digest}  {MANIFEST}\n")
+        if key is not None:
+            _write_text(tmp / signing.SIGNATURE_FILE, signing.sign(text.encode("utf-8"), key))
         for f in files:  # the persister's files too, so a power cut cannot leave them short
             _fsync_file(tmp / f)
         _fsync_dir(tmp)
@@ -298,7 +331,8 @@ def write_bundle(ctx: Any, output: str | Path) -> Path:
 
 
 def _set_latest(root: Path, version: int) -> None:
-    fd, name = tempfile.mkstemp(prefix=f"{TMP_PREFIX}latest-", dir=root)
+    name = root / f"{TMP_PREFIX}latest-{os.getpid()}-{secrets.token_hex(4)}"
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # mkstemp would be 0600
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(f"{version}\n")
@@ -314,8 +348,28 @@ def _set_latest(root: Path, version: int) -> None:
 # -- finding --------------------------------------------------------------------------------
 
 
+def _numbered(root: Path) -> tuple[list[Path], list[Path]]:
+    """The numbered directories in ``root``, and the other ones not starting with '.'."""
+    numbered, stray = [], []
+    for p in root.iterdir():
+        if p.is_dir():
+            if _NUMBER.fullmatch(p.name):
+                numbered.append(p)
+            elif not p.name.startswith("."):
+                stray.append(p)
+    return numbered, sorted(stray)
+
+
+def _is_store(root: Path) -> bool:
+    """True when ``root`` looks like ``OUTPUT/NAME``: a ``latest`` pointer or a version."""
+    return (root / LATEST).is_file() or bool(_numbered(root)[0])
+
+
 def versions(root: str | Path, complete: bool = True) -> list[int]:
     """Return the version numbers under ``root`` in ascending order.
+
+    A directory that is not a version number is skipped with a :class:`StrayEntryWarning`
+    (names starting with '.', such as unfinished ``.tmp-`` writes, silently).
 
     :param complete: only versions holding a manifest (numbered directories left empty by
         hand are skipped).
@@ -323,11 +377,16 @@ def versions(root: str | Path, complete: bool = True) -> list[int]:
     root = Path(root)
     if not root.is_dir():
         return []
-    out = []
-    for p in root.iterdir():
-        if p.is_dir() and p.name.isdigit() and (not complete or (p / MANIFEST).is_file()):
-            out.append(int(p.name))
-    return sorted(out)
+    numbered, stray = _numbered(root)
+    for p in stray:
+        warnings.warn(
+            f"{p}: not a bundle version (versions are numbered directories); skipped",
+            StrayEntryWarning,
+            stacklevel=2,
+        )
+    return sorted(
+        int(p.name) for p in numbered if not complete or (p / MANIFEST).is_file()
+    )
 
 
 def resolve(path: str | Path) -> Path:
@@ -349,16 +408,16 @@ def resolve(path: str | Path) -> Path:
     pointer = p / LATEST
     if pointer.is_file():
         raw = pointer.read_text(encoding="utf-8").strip()
-        if not raw.isdigit():
+        if not _NUMBER.fullmatch(raw):
             raise BundleError(f"{pointer}: expected a version number, got {raw[:40]!r}")
         target = p / raw
         if not (target / MANIFEST).is_file():
             raise BundleError(f"{pointer}: points to version {raw}, which is not a bundle")
         return target
-    found = versions(p)
+    found = versions(p) if _is_store(p) else []  # no warnings about an output directory
     if found:
         return p / str(found[-1])
-    inside = sorted(c.name for c in p.iterdir() if c.is_dir() and versions(c))
+    inside = sorted(c.name for c in p.iterdir() if c.is_dir() and _is_store(c))
     hint = f"; it holds bundle(s) {', '.join(inside)}: pass {p / inside[0]}" if inside else ""
     raise BundleError(
         f"{p}: not a bundle: no {MANIFEST}, no '{LATEST}' pointer and no numbered "
@@ -369,9 +428,25 @@ def resolve(path: str | Path) -> Path:
 # -- verifying ------------------------------------------------------------------------------
 
 
+def _plain_name(name: Any) -> bool:
+    """True for a file name that stays inside the bundle: no separator, not '.' or '..'."""
+    return (
+        isinstance(name, str)
+        and name not in ("", ".", "..")
+        and not any(c in name for c in "/\\\0")
+        and not Path(name).is_absolute()
+    )
+
+
+def _expect(ok: bool, where: Path, what: str) -> None:
+    if not ok:
+        raise IntegrityError(f"{where}: {what}")
+
+
 def _check_structure(manifest: Any, where: Path) -> None:
+    """Check the keys and types a reader relies on, nested ones included."""
     if not isinstance(manifest, dict):
-        raise IntegrityError(f"{where}: expected a JSON object")
+        raise IntegrityError(f"{where}: expected a JSON object, got {type(manifest).__name__}")
     for key, kind in REQUIRED_KEYS.items():
         if key not in manifest:
             raise IntegrityError(f"{where}: required key '{key}' is missing")
@@ -381,19 +456,61 @@ def _check_structure(manifest: Any, where: Path) -> None:
                 f"{where}: key '{key}' has type {type(manifest[key]).__name__}; expected "
                 f"{' or '.join(k.__name__ for k in kinds)}"
             )
+    for name, digest in manifest["files"].items():
+        _expect(_plain_name(name), where, f"files: {name!r} is not a file name inside the bundle")
+        _expect(
+            isinstance(digest, str) and re.fullmatch("[0-9a-f]{64}", digest) is not None,
+            where, f"files: {name!r} has no SHA-256 (64 hex digits)",
+        )
+    detector_file = manifest["detector_file"]
+    _expect(
+        _plain_name(detector_file) and detector_file in manifest["files"],
+        where, f"detector_file: {detector_file!r} is not one of the bundle's listed files",
+    )
+    for key, info in manifest["plugins"].items():
+        _expect(isinstance(info, dict), where, f"plugins.{key}: expected a JSON object")
+    for table in ("loader", "model", "persist"):
+        _expect(
+            isinstance(manifest["config"].get(table, {}), dict),
+            where, f"config.{table}: expected a JSON object",
+        )
+    for key in ("input_features", "output_features"):
+        _expect(
+            all(isinstance(c, str) for c in manifest[key]), where, f"{key}: expected strings"
+        )
+    for name, version in manifest["libraries"].items():
+        _expect(
+            version is None or isinstance(version, str), where,
+            f"libraries.{name}: expected a version string or null",
+        )
+    for name, prof in manifest["profile"].items():
+        _expect(isinstance(prof, dict), where, f"profile.{name}: expected a JSON object")
 
 
-def read_manifest(path: str | Path) -> dict[str, Any]:
+def _check_entries(p: Path) -> None:
+    """Refuse a symbolic link anywhere in the version directory: it could lead outside."""
+    for f in sorted(p.iterdir()):
+        if f.is_symlink():
+            raise IntegrityError(
+                f"{f}: a symbolic link; a bundle holds only its own plain files"
+            )
+
+
+def read_manifest(path: str | Path, key: Any = None) -> dict[str, Any]:
     """Return the manifest of the version directory ``path`` after checking its own digest.
 
+    :param key: an Ed25519 public key (see :func:`verification_key`): the manifest must be
+        signed with it, checked before the manifest is even parsed.
     :raises IntegrityError: naming ``manifest.json`` or ``manifest.sha256`` when they do not
-        match, or the manifest lacks a required key.
+        match, the manifest has the wrong shape, or the directory holds a symbolic link.
+    :raises SignatureError: with a key, when the bundle is unsigned or signed otherwise.
     :raises BundleFormatError: when the bundle's format is newer than this version reads.
     """
     p = Path(path)
     mpath, dpath = p / MANIFEST, p / MANIFEST_DIGEST
     if not mpath.is_file():
         raise BundleError(f"{p}: not a bundle (no {MANIFEST})")
+    _check_entries(p)
     if not dpath.is_file():
         raise IntegrityError(f"{dpath}: missing; the manifest cannot be checked")
     raw = mpath.read_bytes()
@@ -405,6 +522,8 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
         raise IntegrityError(
             f"{mpath}: SHA-256 does not match {dpath.name}; {MANIFEST} or {dpath.name} was altered"
         )
+    if key is not None:
+        signing.check(p, raw, key)
     try:
         manifest = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -419,28 +538,41 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     return manifest
 
 
-def verify(path: str | Path) -> dict[str, Any]:
-    """Check the manifest's digest and every file's SHA-256; return the manifest.
+def verify(path: str | Path, key: Any = None) -> dict[str, Any]:
+    """Check the manifest's digest (and signature, with ``key``) and every file's SHA-256;
+    return the manifest.
 
     Every file in the directory must be listed: an unlisted file is an error too.
 
     :raises IntegrityError: naming the first file that is missing, unlisted or altered.
+    :raises SignatureError: with a key, when the bundle is unsigned or signed otherwise.
     """
     p = Path(path)
-    manifest = read_manifest(p)
+    manifest = read_manifest(p, key)
     listed = manifest["files"]
     for name in sorted(listed):
         f = p / name
-        if Path(name).name != name:
-            raise IntegrityError(f"{p / MANIFEST}: file entry {name!r} is not a plain file name")
         if not f.is_file():
             raise IntegrityError(f"{f}: listed in the manifest but missing")
         if sha256_file(f) != listed[name]:
             raise IntegrityError(f"{f}: SHA-256 does not match the manifest; the file was altered")
     for f in sorted(p.iterdir()):
-        if f.name not in listed and f.name not in (MANIFEST, MANIFEST_DIGEST):
+        if f.name not in listed and f.name not in SEALS:
             raise IntegrityError(f"{f}: not listed in the manifest; the bundle was altered")
     return manifest
+
+
+def verification_key(key: Any = None) -> Any:
+    """Return the public key bundles must be signed with, or None when there is none.
+
+    ``key`` is a public key file (PEM), an ``Ed25519PublicKey``, or None for the file named by
+    the ``ASTRAGUARD_TRAIN_VERIFY_KEY`` environment variable (unset or empty: no key).
+    """
+    if key is None:
+        key = os.environ.get(signing.VERIFY_KEY_ENV) or None
+    if key is None or not isinstance(key, (str, os.PathLike)):
+        return key
+    return signing.load_public_key(key)
 
 
 def library_drift(manifest: Mapping[str, Any]) -> list[str]:
@@ -486,13 +618,29 @@ class LoadedBundle:
     detector: Any
 
 
-def load(path: str | Path, registry: Any = None, *, warn: bool = True) -> LoadedBundle:
+def load(
+    path: str | Path,
+    registry: Any = None,
+    *,
+    key: Any = None,
+    trusted: bool = False,
+    warn: bool = True,
+) -> LoadedBundle:
     """Resolve, verify and load the bundle at ``path``.
 
-    Checksums are verified before the persister reads anything; library version drift is
-    reported as :class:`LibraryVersionWarning`.
+    Checksums (and, with a key, the signature) are verified before the persister reads
+    anything; library version drift is reported as :class:`LibraryVersionWarning`.
 
-    :raises IntegrityError: a file is missing, unlisted or altered (the message names it).
+    :param key: the public key the bundle must be signed with: a PEM file, an
+        ``Ed25519PublicKey``, or None for ``ASTRAGUARD_TRAIN_VERIFY_KEY`` (unset: no key).
+    :param trusted: the caller trusts whoever could write the bundle. A persister whose files
+        run code when loaded (joblib's pickle) loads only a bundle whose signature was verified
+        or one marked trusted; skops loads either way, and honours the bundle's own
+        ``[persist] trusted`` type names only then.
+    :raises IntegrityError: a file is missing, unlisted, altered or a symbolic link, or the
+        manifest has the wrong shape (the message names it).
+    :raises SignatureError: with a key, the bundle is unsigned or signed with another key.
+    :raises UntrustedBundleError: loading would run code nobody vouched for.
     :raises BundleFormatError: the bundle's format is newer than this version reads.
     :raises BundlePluginError: a plugin the bundle needs is not installed.
     """
@@ -500,8 +648,9 @@ def load(path: str | Path, registry: Any = None, *, warn: bool = True) -> Loaded
         from ..plugins.manager import build_registry
 
         registry = build_registry()
+    public = verification_key(key)
     p = resolve(path)
-    manifest = verify(p)
+    manifest = verify(p, public)
     if warn:
         drift = library_drift(manifest)
         if drift:
@@ -512,11 +661,25 @@ def load(path: str | Path, registry: Any = None, *, warn: bool = True) -> Loaded
                 stacklevel=2,
             )
     check_plugins(manifest, registry, p)
+    vouched = trusted or public is not None
+    # Load-time options come from the manifest; unvouched, it cannot widen what loads.
+    params = _persist_params(manifest) if vouched else {}
     persister = registry.create(
-        "persister", manifest["persister"], _persist_params(manifest), where=f"{p}: persist"
+        "persister", manifest["persister"], params, where=f"{p}: persist"
     )
+    file = p / manifest["detector_file"]
     try:
-        detector = persister.load(p / manifest["detector_file"])
+        with legacy_modules():
+            detector = persister.load(file, trusted=vouched)
+    except UntrustedBundleError as exc:
+        raise UntrustedBundleError(f"{exc}; {_trust_advice(p)}") from None
+    except UntrustedTypeError as exc:
+        if vouched or "trusted" not in _persist_params(manifest):
+            raise
+        raise UntrustedTypeError(
+            f"{exc}. The bundle's own [persist] trusted list counts only for a bundle you "
+            f"vouch for: {_trust_advice(p)}"
+        ) from None
     except ModuleNotFoundError as exc:
         top = (exc.name or "").split(".")[0]
         owners = [
@@ -525,15 +688,28 @@ def load(path: str | Path, registry: Any = None, *, warn: bool = True) -> Loaded
         dist = owners[0].get("distribution") if owners else None
         hint = f"; install distribution {dist}" if dist else ""
         raise BundlePluginError(
-            f"{p / manifest['detector_file']}: needs module '{exc.name}', which is not "
-            f"installed{hint}"
+            f"{file}: needs module '{exc.name}', which is not installed{hint}"
         ) from None
     return LoadedBundle(path=p, manifest=manifest, detector=detector)
 
 
+def _trust_advice(p: Path) -> str:
+    if (p / signing.SIGNATURE_FILE).is_file():
+        how = (
+            "it is signed: pass the signer's public key with --key FILE (key=FILE in Python, "
+            f"or set {signing.VERIFY_KEY_ENV})"
+        )
+    else:
+        how = (
+            "it is not signed (sign bundles with [persist] signing_key to load them with "
+            "--key instead)"
+        )
+    return f"{how}, or pass --trusted (trusted=True in Python) if you trust whoever can write {p}"
+
+
 def _persist_params(manifest: Mapping[str, Any]) -> dict[str, Any]:
     table = dict(manifest["config"].get("persist", {}))
-    for key in ("name", "output", "bundle_name"):
+    for key in ("name", "output", "bundle_name", "signing_key"):
         table.pop(key, None)
     return table
 
@@ -572,20 +748,26 @@ class BundleInfo:
 
 def _latest_version(root: Path) -> int | None:
     raw = (root / LATEST).read_text(encoding="utf-8").strip() if (root / LATEST).is_file() else ""
-    return int(raw) if raw.isdigit() else None
+    return int(raw) if _NUMBER.fullmatch(raw) else None
 
 
-def list_bundles(directory: str | Path, *, check: bool = False) -> list[BundleInfo]:
+def list_bundles(
+    directory: str | Path, *, check: bool = False, key: Any = None
+) -> list[BundleInfo]:
     """Return every finished version under ``directory`` (an output dir or one ``NAME`` dir).
 
-    Unfinished ``.tmp-`` writes are skipped. With ``check``, each version's files are
-    verified and a failure is reported in :attr:`BundleInfo.error` instead of raising.
+    Unfinished ``.tmp-`` writes are skipped, and other directories that are not version
+    numbers with a :class:`StrayEntryWarning`. Each manifest's digest and shape are checked;
+    with ``check``, every file's SHA-256 too, and the signature with a key (``key`` or
+    ``ASTRAGUARD_TRAIN_VERIFY_KEY``, as for :func:`load`). A failure is reported in
+    :attr:`BundleInfo.error` instead of raising.
     """
     d = Path(directory)
     if not d.is_dir():
         raise BundleError(f"{d}: no such directory")
-    roots = [d] if versions(d, complete=False) or (d / LATEST).exists() else sorted(
-        p for p in d.iterdir() if p.is_dir() and not p.name.startswith(".")
+    public = verification_key(key) if check else None
+    roots = [d] if _is_store(d) else sorted(
+        p for p in d.iterdir() if p.is_dir() and not p.name.startswith(".") and _is_store(p)
     )
     out = []
     for root in roots:
@@ -594,10 +776,8 @@ def list_bundles(directory: str | Path, *, check: bool = False) -> list[BundleIn
             vdir = root / str(v)
             error = None
             try:
-                manifest = verify(vdir) if check else json.loads(
-                    (vdir / MANIFEST).read_text(encoding="utf-8")
-                )
-            except (BundleError, OSError, ValueError) as exc:
+                manifest = verify(vdir, public) if check else read_manifest(vdir)
+            except (BundleError, OSError) as exc:
                 manifest, error = {}, str(exc)
             out.append(
                 BundleInfo(

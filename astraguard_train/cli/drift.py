@@ -25,7 +25,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
     from ..bundle.drift import DriftThresholds
     from ..bundle.scoring import load_bundle
 
-    bundle = load_bundle(args.bundle)
+    bundle = load_bundle(args.bundle, key=args.key, trusted=args.trusted)
     thresholds = DriftThresholds(
         psi_threshold=args.psi_threshold,
         ks_alpha=args.ks_alpha,

@@ -38,6 +38,17 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
                    metavar="KEY=VALUE",
                    help="override a loader option from the training config (repeatable)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_trust_args(p)
+
+
+def add_trust_args(p: argparse.ArgumentParser, trusted: bool = True) -> None:
+    p.add_argument("--key", metavar="FILE", default=None,
+                   help="Ed25519 public key the bundle must be signed with (default: the file "
+                        "named by ASTRAGUARD_TRAIN_VERIFY_KEY)")
+    if trusted:
+        p.add_argument("--trusted", action="store_true",
+                       help="load a joblib (pickle) bundle without a verified signature: "
+                            "you trust whoever can write it")
 
 
 @command("score", "score a data file with a saved bundle: per-row score and flag")
@@ -55,7 +66,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     from ..bundle.scoring import load_bundle, score_to
 
     options = parse_options(args.loader_options)
-    bundle = load_bundle(args.bundle)
+    bundle = load_bundle(args.bundle, key=args.key, trusted=args.trusted)
     to_stdout = args.output == "-"
     summary = score_to(
         bundle,

@@ -73,6 +73,9 @@ def register_models(register: Any) -> None:
 def register_persisters(register: Any) -> None:
     """Register persisters: objects with ``dump(obj, path)`` and ``load(path, trusted)``.
 
+    ``trusted`` is True when the bundle's signature was verified or the caller vouched for it;
+    a format whose loading can run code (pickle) must raise ``UntrustedBundleError`` without it.
+
     :param register: call ``register(name, factory, description=...)`` once per format.
     """
 
