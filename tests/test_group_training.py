@@ -113,7 +113,7 @@ def test_bundle_holds_every_group_chain(registry, tmp_path):
 
     pipe = Pipeline(_config(group_by="channel", fallback=True), registry)
     result = pipe.run(output=str(tmp_path))
-    loaded = load(result.artifact, registry).detector
+    loaded = load(result.artifact, registry, trusted=True).detector
     assert set(loaded.chains) == {"BUS-1", "BUS-2", "BUS-3", None}
     test = pipe.context.split.test
     assert np.allclose(loaded.score_frame(test).scores, pipe.context.test_scores.scores)

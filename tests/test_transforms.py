@@ -192,7 +192,7 @@ def test_run_lists_output_features_and_saved_model_scores_equal_the_run(tmp_path
     manifest = bundle.read_manifest(result.artifact)
     assert manifest["output_features"] == list(result.feature_names)
 
-    loaded = bundle.load(result.artifact).detector
+    loaded = bundle.load(result.artifact, trusted=True).detector
     test = pipe.context.split.test
     during = pipe.context.test_scores
     again = loaded.score_frame(test)
@@ -212,7 +212,7 @@ def test_skops_bundle_holds_the_feature_chain(tmp_path):
     data["persist"] = {"name": "skops"}
     pipe = Pipeline(PipelineConfig.from_dict(data))
     result = pipe.run(output=str(tmp_path))
-    loaded = bundle.load(result.artifact).detector
+    loaded = bundle.load(result.artifact, trusted=True).detector
     test = pipe.context.split.test
     np.testing.assert_array_equal(
         loaded.score_frame(test).scores, pipe.context.test_scores.scores

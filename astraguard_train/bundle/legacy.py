@@ -11,6 +11,7 @@ is left behind afterwards.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import importlib.util
 import sys
@@ -80,15 +81,20 @@ class _Moved(types.ModuleType):
         return getattr(importlib.import_module(self._home), attr)
 
 
+@functools.cache
+def _exists(name: str) -> bool:
+    """True when a module is called ``name`` today (asked once per process: it stays so)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ImportError:  # its parent package is gone too (astraguard_train.readers)
+        return False
+
+
 def _existing(name: str) -> types.ModuleType | None:
     """The module now called ``name``, or None when no module has that name any more."""
     if name in sys.modules:
         return sys.modules[name]
-    try:
-        found = importlib.util.find_spec(name) is not None
-    except ImportError:  # its parent package is gone too (astraguard_train.readers)
-        found = False
-    return importlib.import_module(name) if found else None
+    return importlib.import_module(name) if _exists(name) else None
 
 
 _lock = threading.Lock()

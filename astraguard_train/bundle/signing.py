@@ -120,6 +120,11 @@ def load_public_key(path: str | Path) -> Ed25519PublicKey:
     return key
 
 
+def public_key(key: str | Path | Ed25519PublicKey) -> Ed25519PublicKey:
+    """Return ``key`` itself, or the public key in the PEM file it names."""
+    return key if isinstance(key, Ed25519PublicKey) else load_public_key(key)
+
+
 def sign(manifest: bytes, key: Ed25519PrivateKey) -> str:
     """Return the text of ``manifest.sig`` for the manifest bytes ``manifest``."""
     signature = base64.b64encode(key.sign(manifest)).decode("ascii")

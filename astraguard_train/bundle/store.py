@@ -570,9 +570,7 @@ def verification_key(key: Any = None) -> Any:
     """
     if key is None:
         key = os.environ.get(signing.VERIFY_KEY_ENV) or None
-    if key is None or not isinstance(key, (str, os.PathLike)):
-        return key
-    return signing.load_public_key(key)
+    return None if key is None else signing.public_key(key)
 
 
 def library_drift(manifest: Mapping[str, Any]) -> list[str]:
