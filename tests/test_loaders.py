@@ -6,6 +6,7 @@ import gzip
 import json
 import math
 import warnings
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,6 @@ from hypothesis import strategies as st
 from astraguard_train import Pipeline, PipelineConfig, StageSpec, TrainingPipeline
 from astraguard_train.data import synthetic
 from astraguard_train.data.readers import csv as csv_reader
-from astraguard_train.data.readers import fast
 from astraguard_train.data.sources import loader_for, loader_name_for
 from astraguard_train.errors import ConfigError, DataError
 
@@ -414,11 +414,7 @@ def test_the_feature_matrix_is_a_writable_row_major_copy_whatever_the_chunks():
 
 
 def _count_calls(monkeypatch, name: str) -> list[int]:
-    """A list that grows by one at each call of ``pyarrow.csv.<name>`` from the csv reader.
-
-    The compiled parser is switched off: these count what the pyarrow path does.
-    """
-    monkeypatch.setattr(fast, "_fastparse", None)
+    """A list that grows by one at each call of ``pyarrow.csv.<name>`` from the csv reader."""
     calls: list[int] = []
     real = getattr(csv_reader.pacsv, name)
     monkeypatch.setattr(csv_reader.pacsv, name, lambda *a, **k: calls.append(1) or real(*a, **k))
@@ -588,3 +584,26 @@ def test_a_pretty_printed_json_array_spanning_blocks_reads_on_the_fast_path(
     path.write_text(json.dumps(rows, indent=2))
     frame = registry.create("loader", "json", {"path": str(path)}).load()
     assert frame.n_rows == 200 and frame.X[:, 1].tolist() == [i * 0.25 for i in range(200)]
+
+
+@pytest.mark.parametrize("text", [
+    "0.1234567890123456789012", "1.7976931348623157e308", "2.2250738585072014e-308",
+    "4.9e-324", "123456789012345678901234567890", "9007199254740993", "1e23", "8.5e-23",
+    "0.000000000000000000000000001", "-0", "+0.0", "7e22", "1.5E+22",
+])
+def test_numbers_are_correctly_rounded_whatever_their_digits(tmp_path, registry, text):
+    path = tmp_path / "n.csv"
+    path.write_text(f"x\n{text}\n")
+    value = registry.create("loader", "csv", {"path": str(path)}).load().X[0, 0]
+    assert value == float(text) and math.copysign(1, value) == math.copysign(1, float(text))
+
+
+def test_timestamps_count_days_across_leap_years_and_centuries(tmp_path, registry):
+    moments = [datetime(1700, 3, 1), datetime(1900, 2, 28, 23, 59, 59), datetime(2000, 2, 29),
+               datetime(2024, 12, 31, 12), datetime(2261, 12, 31)]
+    path = tmp_path / "d.csv"
+    path.write_text("t,x\n" + "".join(f"{m.isoformat()},1\n" for m in moments))
+    frame = registry.create("loader", "csv", {"path": str(path), "timestamp_column": "t"}).load()
+    epoch = datetime(1970, 1, 1)
+    expected = [(m - epoch) // timedelta(microseconds=1) * 1000 for m in moments]
+    assert frame.timestamps.astype(np.int64).tolist() == expected

@@ -1,8 +1,7 @@
 """Built-in loaders: files (csv, json, jsonl, parquet), memory (records, array), synthetic.
 
 Every file loader takes the same column-role parameters (see :class:`FileLoader`). Parsing is
-done by the compiled parser for plain CSV and JSON files (:mod:`~astraguard_train.readers.fast`)
-and by pyarrow for the rest (see :mod:`astraguard_train.readers`). A loader's ``__init__``
+done by pyarrow's readers (see :mod:`astraguard_train.data.readers`). A loader's ``__init__``
 only stores its parameters; they are checked when it loads, and a bad one raises
 :class:`ConfigError` naming the ``loader.<param>`` key.
 """
@@ -18,7 +17,7 @@ import pyarrow as pa
 from ..errors import DataError
 from . import synthetic
 from .frame import Frame
-from .readers import Roles, build_frame, fast
+from .readers import Roles, build_frame
 from .readers.chunks import check_rows
 from .readers.csv import csv_locator, iter_csv_tables, read_csv_table
 from .readers.files import resolve_path
@@ -134,9 +133,6 @@ class FileLoader(_RoleLoader):
         """
         roles = self.roles()
         path = resolve_path(source if source is not None else self.path)
-        frame = self._fast(path, roles)
-        if frame is not None:
-            return frame
         table, locate = self._read(path, roles)
         return build_frame(table, roles, source=str(path), locate=locate)
 
@@ -157,10 +153,6 @@ class FileLoader(_RoleLoader):
             yield frame
 
     # -- per format ------------------------------------------------------------------------
-    def _fast(self, path: Path, roles: Roles) -> Frame | None:
-        """The frame from the compiled parser, or None when the file needs :meth:`_read`."""
-        return None
-
     def _read(self, path: Path, roles: Roles) -> tuple[pa.Table, Locator]:
         raise NotImplementedError
 
@@ -197,9 +189,6 @@ class CsvLoader(FileLoader):
     ) -> None:
         keep_params(self, locals())
 
-    def _fast(self, path: Path, roles: Roles) -> Frame | None:
-        return fast.csv_frame(path, roles, self.delimiter, self.encoding)
-
     def _read(self, path: Path, roles: Roles) -> tuple[pa.Table, Locator]:
         table = read_csv_table(path, self.delimiter, self.encoding, roles.special())
         return table, self._locator(path)
@@ -214,9 +203,6 @@ class CsvLoader(FileLoader):
 class JsonlLoader(FileLoader):
     """JSON lines: one object per line (``.jsonl`` or ``.jsonl.gz``)."""
 
-    def _fast(self, path: Path, roles: Roles) -> Frame | None:
-        return fast.json_frame(path, roles, lines=True)
-
     def _read(self, path: Path, roles: Roles) -> tuple[pa.Table, Locator]:
         return read_jsonl_table(path), json_line_locator
 
@@ -229,9 +215,6 @@ class JsonlLoader(FileLoader):
 
 class JsonLoader(FileLoader):
     """A JSON array of objects (``.json`` or ``.json.gz``); a file of JSON lines also reads."""
-
-    def _fast(self, path: Path, roles: Roles) -> Frame | None:
-        return fast.json_frame(path, roles, lines=None)
 
     def _read(self, path: Path, roles: Roles) -> tuple[pa.Table, Locator]:
         table, lines = read_json_array_table(path, roles.special())

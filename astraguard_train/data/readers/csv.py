@@ -2,8 +2,7 @@
 
 pyarrow does the parsing and type conversion in C++; this module sets it up, re-reads the
 file with Python's :mod:`csv` module only when something went wrong (to name the line), and
-streams fixed-size chunks for files larger than memory. A whole file of the plain shape is
-read by the compiled parser instead (:mod:`.fast`); this module also gives it the column types.
+streams fixed-size chunks for files larger than memory.
 """
 
 from __future__ import annotations

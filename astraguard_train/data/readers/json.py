@@ -3,8 +3,7 @@
 A JSON array (``[{...}, {...}]``) is turned into JSON lines by rewriting the separators
 between top-level objects, so the same multithreaded reader parses it. When that rewrite does
 not give valid JSON lines (an object nested inside a record, say), the text is parsed with
-Python's :mod:`json` instead, which also names the line and column of invalid JSON. A whole
-file of flat records is read by the compiled parser instead (:mod:`.fast`).
+Python's :mod:`json` instead, which also names the line and column of invalid JSON.
 """
 
 from __future__ import annotations

@@ -8,8 +8,11 @@ as the reader describes it) and the column and value.
 
 from __future__ import annotations
 
+import itertools
+import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import attrs
 import numpy as np
@@ -31,6 +34,10 @@ _NUMBER = (
     r"^\s*[-+]?((\d+\.?\d*|\.\d+)([eE][-+]?\d+)?"
     r"|nan|NaN|NAN|inf|Inf|INF|infinity|Infinity)\s*$"
 )
+
+#: Below this many values per thread, the feature matrix is filled on one thread: starting a
+#: thread costs more than it saves.
+PARALLEL_FILL_VALUES = 1 << 20
 
 #: ``locate(row)`` describes a 0-based row of the input, e.g. ``"line 7"`` or ``"record 3"``.
 Locator = Callable[[int], str]
@@ -262,6 +269,29 @@ def assemble_frame(
 # -- columns --------------------------------------------------------------------------------
 
 
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def _dictionary_words(column: pa.ChunkedArray) -> np.ndarray:
+    """A dictionary-encoded text column (as the CSV reader gives role columns) as a numpy
+    string array, built from the distinct words and the codes; a missing value becomes "".
+
+    The chunks' dictionaries are unified first, so the text is never spelled out per row.
+    """
+    column = column.unify_dictionaries()
+    if column.num_chunks == 0:
+        return np.full(0, "", dtype="<U1")
+    dictionary = column.chunk(0).dictionary
+    words = np.asarray([*dictionary.to_pylist(), ""], dtype=str)
+    codes = np.empty(len(column), dtype=np.int64)
+    _fill(codes, pc.fill_null(
+        pa.chunked_array([c.indices for c in column.chunks], column.chunk(0).indices.type),
+        len(dictionary),
+    ))
+    return words[codes]
+
+
 def _is_numeric(kind: pa.DataType) -> bool:
     return (
         pa.types.is_integer(kind)
@@ -284,19 +314,38 @@ def _fill_matrix(X: np.ndarray, columns: list[pa.ChunkedArray]) -> None:
 
     When the columns share one chunk layout (as a parsed file's do), the copy goes chunk by
     chunk across all columns, so each block of ``X`` is written while it is in cache, rather
-    than striding through the whole matrix once per column.
+    than striding through the whole matrix once per column. The blocks are filled on all
+    cores: numpy releases the GIL while it copies, and a large file's matrix is fresh memory
+    whose first writes (page faults) cost about as much as the copy itself.
     """
     layouts = {tuple(len(c) for c in col.chunks) for col in columns}
     if len(layouts) != 1:
         for j, col in enumerate(columns):
             _fill(X[:, j], col)
         return
-    pos = 0
-    for i, size in enumerate(next(iter(layouts))):
-        block = X[pos : pos + size]
+    sizes = next(iter(layouts))
+    starts = [0, *itertools.accumulate(sizes)]
+
+    def fill_block(i: int) -> None:
+        block = X[starts[i] : starts[i + 1]]
         for j, col in enumerate(columns):
             block[:, j] = col.chunk(i).to_numpy(zero_copy_only=False)
-        pos += size
+
+    workers = min(len(sizes), cores(), X.size // PARALLEL_FILL_VALUES)
+    if workers > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(fill_block, range(len(sizes))))
+    else:
+        for i in range(len(sizes)):
+            fill_block(i)
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _first_text_and_number(column: pa.ChunkedArray) -> tuple[int | None, int | None]:
@@ -536,14 +585,14 @@ def key_values(
     if missing is not None and not allow_missing:
         raise DataError(f"{source}: {locate(missing)}, column {name!r}: missing value")
     kind = column.type
-    if pa.types.is_dictionary(kind):
+    if pa.types.is_dictionary(kind) and not _is_text(kind.value_type):
         column = pc.cast(column, kind.value_type)
         kind = column.type
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        encoded = pc.fill_null(column, "").combine_chunks().dictionary_encode()
-        words = np.asarray(encoded.dictionary.to_pylist(), dtype=str)
-        codes = encoded.indices.to_numpy(zero_copy_only=False)
-        return words[codes] if len(words) else np.full(len(column), "", dtype="<U1")
+    if _is_text(kind):
+        column = column.dictionary_encode()
+        kind = column.type
+    if pa.types.is_dictionary(kind):
+        return _dictionary_words(column)
     if _is_numeric(kind):
         if column.null_count:
             values = np.empty(len(column), dtype=np.float64)
