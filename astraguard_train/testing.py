@@ -1,18 +1,31 @@
 """Conformance checks for plugin authors: ``from astraguard_train.testing import
-check_detector``. They live in :mod:`astraguard_train.plugins.conformance`."""
+check_detector``. They live in :mod:`astraguard_train.plugins.conformance`; the contracts they
+check are in :mod:`astraguard_train.plugins.contracts`."""
 
 from .plugins.conformance import (
+    CHECKS,
     check_detector,
+    check_loader,
+    check_metric,
+    check_persister,
     check_registered_models,
     check_scaler,
+    check_threshold,
+    check_threshold_rule,
     check_transform,
     quick_params,
 )
 
 __all__ = [
+    "CHECKS",
     "check_detector",
+    "check_loader",
+    "check_metric",
+    "check_persister",
     "check_registered_models",
     "check_scaler",
+    "check_threshold",
+    "check_threshold_rule",
     "check_transform",
     "quick_params",
 ]

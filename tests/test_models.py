@@ -52,9 +52,22 @@ def test_every_registered_model_scores_a_planted_outlier_higher():
     assert out.returncode == 0, out.stderr[-2000:]
     line = next(ln for ln in out.stdout.splitlines() if ln.startswith("RESULT="))
     results = json.loads(line[len("RESULT="):])
-    assert {"iforest", "ocsvm", "ocsvm_sgd", "lof"} <= set(results)
+    assert {"iforest", "ocsvm", "ocsvm_sgd", "lof", "forecast", "ensemble"} <= set(results)
     failures = {name: why for name, why in results.items() if why}
+    # These PyOD detectors score new rows together with each other (an ECDF or a neighbourhood
+    # refitted on the training rows plus the rows being scored), so a row's score depends on
+    # the rows scored with it and scoring a file in chunks differs from scoring it whole. The
+    # check reports exactly that, and nothing else, for them.
+    for name in BATCH_DEPENDENT_PYOD & set(failures):
+        assert "depends on the rows processed with it" in failures.pop(name)
     assert not failures, "\n".join(f"{k}: {v}" for k, v in failures.items())
+
+
+#: PyOD detectors found by ``check_detector`` to score rows depending on the batch.
+BATCH_DEPENDENT_PYOD = {
+    "pyod.cd", "pyod.cof", "pyod.copod", "pyod.ecod", "pyod.lmdd", "pyod.loci", "pyod.rod",
+    "pyod.sod", "pyod.sos",
+}
 
 
 def test_invalid_hyperparameter_value_is_a_config_error_naming_the_key():

@@ -33,6 +33,7 @@ import numpy as np
 from ..data.frame import Frame
 from ..errors import DataError
 from ..parallel import run_parallel
+from ..plugins import contracts
 from ..timeseries.postprocess import runs
 from ..training.detector import Scored, TrainedDetector
 from .store import load as _load
@@ -324,8 +325,7 @@ class BundleDetector:
         if isinstance(data, (str, Path)):
             rows = chunk_rows or self.file_chunk_rows
             loader = self.open_loader(data, **loader_params)
-            iterate = getattr(loader, "iter_chunks", None)
-            source = iterate(rows) if iterate is not None else [loader.load(data)]
+            source = contracts.read_chunks(loader, rows, data)
         else:
             rows = chunk_rows or self.chunk_rows
             frame = self.to_frame(data)
@@ -379,7 +379,7 @@ class BundleDetector:
         yield from flagger.close()
 
     def _parallel_ok(self) -> bool:
-        fixed = all(not hasattr(t, "apply") for t in self.detector.thresholds.values())
+        fixed = not any(contracts.is_rule(t) for t in self.detector.thresholds.values())
         return fixed and self.lookback() == (0, 0.0)
 
     def score(

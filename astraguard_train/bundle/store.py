@@ -301,7 +301,7 @@ def write_bundle(ctx: Any, output: str | Path) -> Path:
         shutil.rmtree(stale, ignore_errors=True)
     tmp = _make_tmp_dir(root)
     try:
-        detector_file = DETECTOR_FILE + getattr(persister, "suffix", ".bin")
+        detector_file = DETECTOR_FILE + persister.suffix
         persister.dump(ctx.detector, tmp / detector_file)
         train = _training_part(ctx)
         if train is not None:

@@ -47,6 +47,15 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z]+)\s*$")
 EWMA_TOLERANCE = 1e-12
 
 
+def ewma_memory(span: float) -> int:
+    """Rows of history after which an EWMA of ``span`` has given the rest of the past less
+    than :data:`EWMA_TOLERANCE` of its weight (0 when it keeps no memory)."""
+    alpha = 2.0 / (float(span) + 1.0)
+    if alpha >= 1.0:
+        return 0
+    return math.ceil(math.log(EWMA_TOLERANCE) / math.log(1.0 - alpha))
+
+
 def parse_duration(text: str) -> float:
     """Seconds in a duration such as ``"30s"``, ``"500ms"``, ``"5min"``, ``"1.5h"``.
 
@@ -349,8 +358,5 @@ class Ewma(TemporalTransform):
         return pos >= math.ceil(self.span) - 1
 
     def lookback(self) -> tuple[int, float]:
-        alpha = 2.0 / (float(self.span) + 1.0)
-        if alpha >= 1.0:
-            return 0, 0.0
-        rows = math.ceil(math.log(EWMA_TOLERANCE) / math.log(1.0 - alpha))
-        return max(rows, math.ceil(self.span) - 1), 0.0
+        rows = ewma_memory(self.span)
+        return (max(rows, math.ceil(self.span) - 1) if rows else 0), 0.0

@@ -34,6 +34,7 @@ from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..errors import ConfigError
+from ..plugins import contracts
 
 NORMALIZERS = ("rank", "robust_zscore")
 COMBINERS = ("mean", "max", "weighted_mean")
@@ -183,8 +184,8 @@ class EnsembleDetector(OutlierMixin, BaseEstimator):
         normalised = []
         for member in self.members_:
             member.fit(X)
-            own = getattr(member, "train_scores_", None)
-            raw = np.asarray(own if own is not None else member.score_samples(X), dtype=np.float64)
+            own = contracts.train_scores(member)
+            raw = own if own is not None else np.asarray(member.score_samples(X), dtype=np.float64)
             norm = ScoreNormalizer(self.normalize).fit(raw)
             self.normalizers_.append(norm)
             normalised.append(norm.transform(raw))

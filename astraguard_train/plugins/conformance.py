@@ -7,6 +7,13 @@
     def test_my_detector_keeps_the_contract():
         check_detector(MyDetector, {"window": 5})
 
+There is one check per plugin kind (:data:`CHECKS`), each testing the kind's contract in
+:mod:`astraguard_train.plugins.contracts` by behaviour, optional capabilities included. A
+transform or detector whose output for a row depends on earlier rows must say so: the checks
+score a frame whole and its second half alone, and when the second half's rows differ, they
+require a declared ``lookback()`` that makes them equal again once that history is prepended,
+or carried state (``score_stream``/``apply_stream``) that does.
+
 Each check raises :class:`~astraguard_train.errors.ConformanceError` (an ``AssertionError``)
 naming the plugin and the rule it broke, so it reads well as a failing test. A factory that
 needs parameters to be built can say which through a ``get_test_params()`` classmethod
@@ -16,19 +23,34 @@ returning a dict (used by :func:`check_registered_models` for every registered m
 from __future__ import annotations
 
 import inspect
+import json
 import pickle
+import tempfile
 from collections.abc import Callable, Mapping
-from typing import Any, NoReturn
+from pathlib import Path
+from typing import Any, NoReturn, Protocol, runtime_checkable
 
+import attrs
 import numpy as np
 
 from ..data.frame import Frame
 from ..errors import ConformanceError
+from . import contracts
 
 Factory = Callable[..., Any]
 
 #: the planted outlier's value in every feature, in units of the inliers' standard deviation
 OUTLIER = 8.0
+#: how close a chunk's outputs must come to the whole stream's (EWMA histories are truncated
+#: at a weight of 1e-12)
+RTOL, ATOL = 1e-7, 1e-9
+
+
+@runtime_checkable
+class HasTestParams(Protocol):
+    """Optional, on a factory: the parameters that build it quickly for a check."""
+
+    def get_test_params(self) -> dict[str, Any]: ...
 
 
 def _name(factory: Factory) -> str:
@@ -37,6 +59,16 @@ def _name(factory: Factory) -> str:
 
 def _fail(factory: Factory, rule: str) -> NoReturn:
     raise ConformanceError(f"{_name(factory)}: {rule}")
+
+
+def _build(factory: Factory, params: Mapping[str, Any], kind: str) -> Any:
+    """``factory(**params)``, which must keep ``kind``'s contract."""
+    obj = factory(**params)
+    contract = contracts.CONTRACTS[kind]
+    if not isinstance(obj, contract):
+        _fail(factory, f"does not keep the {kind} contract ({contract.__name__}): it lacks "
+                       f"{', '.join(contracts.missing(obj, contract))}")
+    return obj
 
 
 def _planted(n_rows: int, n_features: int, seed: int) -> tuple[np.ndarray, np.ndarray, int]:
@@ -50,11 +82,12 @@ def _planted(n_rows: int, n_features: int, seed: int) -> tuple[np.ndarray, np.nd
     return train, test, 20
 
 
-def _check_params(factory: Factory, params: Mapping[str, Any]) -> Any:
-    """Build twice; ``get_params`` must echo ``params`` and ``clone`` must round-trip."""
+def _check_params(factory: Factory, params: Mapping[str, Any], kind: str) -> Any:
+    """Build; the object must keep ``kind``'s contract, ``get_params`` must echo ``params``
+    and ``clone`` must round-trip."""
     from sklearn.base import clone
 
-    obj = factory(**params)
+    obj = _build(factory, params, kind)
     get = getattr(obj, "get_params", None)
     if get is None:
         _fail(factory, "has no get_params(); derive from sklearn.base.BaseEstimator")
@@ -83,20 +116,25 @@ def check_detector(
     n_features: int = 4,
     seed: int = 0,
 ) -> None:
-    """Check that ``factory(**params)`` keeps the detector contract.
+    """Check that ``factory(**params)`` keeps the detector contract
+    (:class:`~astraguard_train.plugins.contracts.Detector`) and its optional capabilities.
 
-    Checks: ``get_params``/``clone`` echo the parameters and ``__init__`` fits nothing;
-    scoring before ``fit`` raises; ``fit(X)`` returns ``self``; ``score_samples`` returns one
-    finite float per row; a planted outlier scores above the inliers' median;
-    ``train_scores_`` (when the detector keeps them) rank the training rows as
-    ``score_samples`` does; a pickle round trip scores the same; with ``random_state`` set,
-    two fits score the same.
+    Checks: ``fit`` and ``score_samples`` exist; ``get_params``/``clone`` echo the parameters
+    and ``__init__`` fits nothing; scoring before ``fit`` raises; ``fit(X)`` returns ``self``;
+    ``score_samples`` returns one finite float per row; a planted outlier scores above the
+    inliers' median; ``train_scores_`` (when the detector keeps them) rank the training rows
+    as ``score_samples`` does; a pickle round trip scores the same; with ``random_state`` set,
+    two fits score the same. On a two-channel time series: ``fit_frame`` returns self and
+    ``score_frame`` gives one score per row (a frame detector); ``lookback()`` and
+    ``score_counts()`` are well formed; and scores that depend on earlier rows come with a
+    ``lookback()`` long enough, or with carried state (``score_stream``), to score a later
+    chunk as in the whole stream.
 
     :raises ConformanceError: naming the detector and the rule broken.
     """
     params = dict(params or {})
     train, test, planted = _planted(n_rows, n_features, seed)
-    det = _check_params(factory, params)
+    det = _check_params(factory, params, "model")
     try:
         det.score_samples(test)
     except Exception:  # noqa: BLE001 - any error is the right answer before fit
@@ -114,9 +152,8 @@ def check_detector(
     if not scores[planted] > np.median(inliers):
         _fail(factory, f"a planted outlier scored {scores[planted]:.4g}, not above the inliers' "
                        f"median {np.median(inliers):.4g}: scores must be higher = more anomalous")
-    own = getattr(det, "train_scores_", None)
+    own = contracts.train_scores(det)
     if own is not None:
-        own = np.asarray(own, dtype=np.float64)
         if own.shape != (len(train),):
             _fail(factory, f"train_scores_ has shape {own.shape}, expected ({len(train)},)")
         rho = _rank_correlation(own, np.asarray(det.score_samples(train), dtype=np.float64))
@@ -134,16 +171,127 @@ def check_detector(
         b = factory(**seeded).fit(train).score_samples(test)
         if not np.allclose(a, b):
             _fail(factory, "two fits with the same random_state score differently")
+    _check_detector_on_series(factory, params)
+
+
+def _check_detector_on_series(factory: Factory, params: Mapping[str, Any]) -> None:
+    frame = _series_frame()
+    det = factory(**params)
+    if isinstance(det, contracts.FrameDetector) and det.fit_frame(frame) is not det:
+        _fail(factory, "fit_frame(frame) must return self")
+    contracts.fit_detector(det, frame)
+    _check_lookback(factory, det)
+    if isinstance(det, contracts.ReportsCounts):
+        counts = det.score_counts(frame)
+        if not isinstance(counts, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, (int, np.integer)) for k, v in counts.items()
+        ):
+            _fail(factory, f"score_counts(frame) returned {counts!r}; expected a dict of "
+                           f"name -> int")
+
+    def score(part: Frame) -> dict[int, np.ndarray]:
+        out = np.asarray(contracts.score_detector(det, part), dtype=np.float64)
+        if out.shape != (part.n_rows,):
+            _fail(factory, f"scoring a frame of {part.n_rows} rows returned shape {out.shape}")
+        return dict(zip(part.index.tolist(), out.reshape(-1, 1), strict=True))
+
+    def stream(parts: list[Frame]) -> dict[int, np.ndarray]:
+        assert isinstance(det, contracts.StreamingDetector)
+        state, out = det.init_state(), {}
+        for part in parts:
+            before = pickle.dumps(state)
+            scores, after = det.score_stream(part, state)
+            if pickle.dumps(state) != before:
+                _fail(factory, "score_stream(frame, state) modified the state it was given; "
+                               "it must return a new one")
+            out.update(zip(part.index.tolist(), np.reshape(scores, (-1, 1)), strict=True))
+            state = pickle.loads(pickle.dumps(after))  # what a scorer saves must restore
+        return out
+
+    stateful = isinstance(det, contracts.StreamingDetector)
+    _check_history(factory, frame, score, contracts.lookback(det), stream if stateful else None)
+
+
+def _check_lookback(factory: Factory, step: Any) -> None:
+    if not isinstance(step, contracts.NeedsHistory):
+        return
+    need = step.lookback()
+    ok = (
+        isinstance(need, tuple) and len(need) == 2
+        and isinstance(need[0], (int, np.integer)) and need[0] >= 0
+        and isinstance(need[1], (int, float)) and need[1] >= 0
+    )
+    if not ok:
+        _fail(factory, f"lookback() returned {need!r}; expected (rows >= 0, seconds >= 0.0)")
+
+
+def _check_history(
+    factory: Factory,
+    frame: Frame,
+    run: Callable[[Frame], dict[int, np.ndarray]],
+    need: contracts.History,
+    stream: Callable[[list[Frame]], dict[int, np.ndarray]] | None = None,
+    remedy: str = "declare the history it needs, lookback() -> (rows, seconds), or carry "
+    "state",
+) -> None:
+    """Outputs (by row ``index``) of ``frame``'s first half must not depend on the rows after
+    them; those of its second half must equal the whole frame's: alone, or with the declared
+    ``need`` of history prepended, or streamed with state."""
+    from ..bundle.scoring import history_tail
+
+    cut = frame.n_rows // 2
+    head, tail = frame.take(slice(0, cut)), frame.take(slice(cut, None))
+    everything = run(frame)
+    if not _same(run(head), {i: v for i, v in everything.items() if i < cut}):
+        _fail(factory, f"the output for a row depends on the rows processed with it: rows "
+                       f"0..{cut - 1} of a {frame.n_rows}-row series come out differently "
+                       f"without the rows after them, so chunked scoring would differ from "
+                       f"scoring whole; use only the row itself and earlier rows")
+    whole = {i: v for i, v in everything.items() if i >= cut}
+    if _same(run(tail), whole):
+        return
+    if stream is not None:
+        if not _same(stream([frame]), everything):
+            _fail(factory, "score_stream from init_state() scores a whole frame differently "
+                           "from scoring it at once")
+        if not _same(stream([head, tail]), everything):
+            _fail(factory, "carried state does not carry: scored with score_stream in two "
+                           "chunks, the second chunk's rows differ from the whole stream's")
+        return
+    rows, seconds = need
+    if (rows, seconds) == contracts.NO_HISTORY:
+        _fail(factory, f"the output for a row depends on earlier rows (rows {cut}.. of a "
+                       f"{frame.n_rows}-row series come out differently alone than after the "
+                       f"rows before them), but it declares no lookback() and carries no "
+                       f"state: {remedy}")
+    work = Frame.concat([history_tail(head, rows, seconds), tail])
+    got = {i: v for i, v in run(work).items() if i >= cut}
+    if not _same(got, whole):
+        _fail(factory, f"declares lookback() = ({rows}, {seconds}), but with that history "
+                       f"prepended the rows {cut}.. of a {frame.n_rows}-row series still come "
+                       f"out differently than in the whole stream: the lookback is too short")
+
+
+def _same(a: dict[int, np.ndarray], b: dict[int, np.ndarray]) -> bool:
+    if a.keys() != b.keys():
+        return False
+    if not a:
+        return True
+    keys = sorted(a)
+    x = np.vstack([a[k] for k in keys])
+    y = np.vstack([b[k] for k in keys])
+    return x.shape == y.shape and bool(np.allclose(x, y, rtol=RTOL, atol=ATOL, equal_nan=True))
 
 
 def check_scaler(factory: Factory, params: Mapping[str, Any] | None = None) -> None:
-    """Check a scaler: parameters, ``fit`` returns self, shape kept, ``fit_transform`` agrees.
+    """Check a scaler (:class:`~astraguard_train.plugins.contracts.Scaler`): parameters,
+    ``fit`` returns self, shape kept, ``fit_transform`` agrees.
 
     :raises ConformanceError: naming the scaler and the rule broken.
     """
     params = dict(params or {})
     train, test, _ = _planted(60, 4, 0)
-    scaler = _check_params(factory, params)
+    scaler = _check_params(factory, params, "scaler")
     if scaler.fit(train) is not scaler:
         _fail(factory, "fit(X) must return self")
     out = np.asarray(scaler.transform(test))
@@ -154,27 +302,32 @@ def check_scaler(factory: Factory, params: Mapping[str, Any] | None = None) -> N
         _fail(factory, "fit_transform(X) differs from fit(X).transform(X)")
 
 
-def _series_frame(seed: int = 0) -> Frame:
+def _series_frame(n: int = 120, seed: int = 0) -> Frame:
+    """Two channels ``x`` and ``y``, one row each per second, interleaved; three features
+    named as :func:`_planted`'s matrix columns are (``x0``...), so that parameters naming
+    columns fit both."""
     rng = np.random.default_rng(seed)
-    n = 60
     ts = np.datetime64("2026-01-01T00:00:00", "ns") + np.arange(n) * np.timedelta64(1, "s")
     return Frame(
-        X=rng.normal(size=(2 * n, 3)),
-        columns=["a", "b", "c"],
-        timestamps=np.concatenate([ts, ts]),
-        channels=np.repeat(["x", "y"], n),
+        X=np.cumsum(rng.normal(size=(2 * n, 3)), axis=0) * 0.1 + rng.normal(size=(2 * n, 3)),
+        columns=["x0", "x1", "x2"],
+        timestamps=np.repeat(ts, 2),
+        channels=np.tile(["x", "y"], n),
     )
 
 
 def check_transform(factory: Factory, params: Mapping[str, Any] | None = None) -> None:
-    """Check a frame transform: parameters, ``fit`` returns self, a Frame back whose rows are
-    a subset of the input's (by ``index``), with unique column names, and repeatable.
+    """Check a frame transform (:class:`~astraguard_train.plugins.contracts.Transform`):
+    parameters, ``fit`` returns self, a Frame back whose rows are a subset of the input's (by
+    ``index``), with unique column names, and repeatable; an output that depends on earlier
+    rows comes with a ``lookback()`` long enough to transform a later chunk as in the whole
+    stream.
 
     :raises ConformanceError: naming the transform and the rule broken.
     """
     params = dict(params or {})
     frame = _series_frame()
-    transform = _check_params(factory, params)
+    transform = _check_params(factory, params, "transform")
     if transform.fit(frame) is not transform:
         _fail(factory, "fit(frame) must return self")
     out = transform.transform(frame)
@@ -182,9 +335,238 @@ def check_transform(factory: Factory, params: Mapping[str, Any] | None = None) -
         _fail(factory, f"transform returned {type(out).__name__}, expected a Frame")
     if out.n_rows > frame.n_rows or not np.isin(out.index, frame.index).all():
         _fail(factory, "transform may only drop rows (index must be a subset of the input's)")
+    if len(set(out.columns)) != len(out.columns):
+        _fail(factory, f"transform returned repeated column names: {', '.join(out.columns)}")
     again = transform.transform(frame)
     if not np.allclose(again.X, out.X, equal_nan=True):
         _fail(factory, "transforming the same frame twice gave different features")
+    _check_lookback(factory, transform)
+
+    def run(part: Frame) -> dict[int, np.ndarray]:
+        got = transform.transform(part)
+        return dict(zip(got.index.tolist(), got.X, strict=True))
+
+    _check_history(factory, frame, run, contracts.lookback(transform))
+
+
+def _threshold_context(seed: int = 0, train: bool = True) -> Any:
+    """Training and validation scores of a two-channel series, the validation part with
+    labels (its last rows anomalous, scored high)."""
+    from ..training.fit import ThresholdContext
+
+    rng = np.random.default_rng(seed)
+    fit_frame, val_frame = _series_frame(100, seed), _series_frame(60, seed + 1)
+    val = np.abs(rng.normal(size=val_frame.n_rows))
+    labels = np.zeros(val_frame.n_rows, dtype=np.int8)
+    labels[-10:] = 1
+    val[-10:] += OUTLIER
+    return ThresholdContext(
+        train_scores=np.abs(rng.normal(size=fit_frame.n_rows)) if train else None,
+        validation_scores=val,
+        validation_labels=labels,
+        validation_frame=attrs.evolve(val_frame, labels=labels),
+        train_frame=fit_frame,
+    )
+
+
+def check_threshold(factory: Factory, params: Mapping[str, Any] | None = None) -> None:
+    """Check a threshold strategy
+    (:class:`~astraguard_train.plugins.contracts.ThresholdStrategy`): ``choose`` returns a
+    finite float or a rule that passes :func:`check_threshold_rule`; ``info_`` (when set) is
+    a JSON-friendly dict; a strategy that declares ``needs_train_scores = False`` chooses
+    without them.
+
+    :raises ConformanceError: naming the strategy and the rule broken.
+    """
+    params = dict(params or {})
+    strategy = _build(factory, params, "threshold")
+    chosen = strategy.choose(_threshold_context())
+    if contracts.is_rule(chosen):
+        check_threshold_rule(chosen)
+    elif isinstance(chosen, bool) or not isinstance(chosen, (int, float, np.floating)) or not (
+        np.isfinite(chosen)
+    ):
+        _fail(factory, f"choose(context) returned {chosen!r}; expected a finite float or a "
+                       f"ThresholdRule (value, apply(scores, frame))")
+    if isinstance(strategy, contracts.ExplainsChoice):
+        info = strategy.info_
+        if not isinstance(info, Mapping) or not _jsonable(info):
+            _fail(factory, f"info_ is {info!r}; expected a JSON-friendly dict")
+    if not contracts.needs_train_scores(strategy):
+        try:
+            factory(**params).choose(_threshold_context(train=False))
+        except Exception as exc:  # noqa: BLE001 - any error breaks the promise
+            _fail(factory, f"declares needs_train_scores = False, but choose() failed without "
+                           f"training scores: {type(exc).__name__}: {exc}")
+
+
+def check_threshold_rule(rule: Any) -> None:
+    """Check a per-row threshold (:class:`~astraguard_train.plugins.contracts.ThresholdRule`):
+    a finite ``value``; ``apply`` gives one finite threshold per row, the same after a pickle
+    round trip; and thresholds that depend on earlier rows' scores come with carried state
+    (``init_state``/``apply_stream``) that makes a later chunk's thresholds equal the whole
+    stream's.
+
+    :raises ConformanceError: naming the rule's class and the rule broken.
+    """
+    who = type(rule)
+    if not contracts.is_rule(rule):
+        _fail(who, f"does not keep the ThresholdRule contract: it lacks "
+                   f"{', '.join(contracts.missing(rule, contracts.ThresholdRule))}")
+    if not np.isfinite(float(rule.value)):
+        _fail(who, f"value is {rule.value!r}; expected a finite float")
+    frame = _series_frame(150, 3)
+    scores = np.abs(np.random.default_rng(3).normal(size=frame.n_rows))
+    scores[::37] += OUTLIER
+
+    def run(part: Frame) -> dict[int, np.ndarray]:
+        got = np.asarray(rule.apply(scores[part.index], part), dtype=np.float64)
+        if got.shape != (part.n_rows,) or not np.isfinite(got).all():
+            _fail(who, f"apply(scores, frame) for {part.n_rows} rows returned shape "
+                       f"{got.shape}; expected one finite threshold per row")
+        return dict(zip(part.index.tolist(), got.reshape(-1, 1), strict=True))
+
+    twin = pickle.loads(pickle.dumps(rule))
+    if not np.array_equal(twin.apply(scores, frame), rule.apply(scores, frame)):
+        _fail(who, "a pickled and unpickled rule gives different thresholds")
+
+    def stream(parts: list[Frame]) -> dict[int, np.ndarray]:
+        assert isinstance(rule, contracts.StreamingRule)
+        state, out = rule.init_state(), {}
+        for part in parts:
+            before = pickle.dumps(state)
+            got, after = rule.apply_stream(scores[part.index], part, state)
+            if pickle.dumps(state) != before:
+                _fail(who, "apply_stream(scores, frame, state) modified the state it was "
+                           "given; it must return a new one")
+            out.update(zip(part.index.tolist(), np.reshape(got, (-1, 1)), strict=True))
+            state = pickle.loads(pickle.dumps(after))
+        return out
+
+    stateful = isinstance(rule, contracts.StreamingRule)
+    _check_history(
+        who, frame, run, contracts.NO_HISTORY, stream if stateful else None,
+        remedy="each chunk would restart its history; carry it in state: init_state() and "
+        "apply_stream(scores, frame, state) -> (thresholds, state), the StreamingRule contract",
+    )
+
+
+def _jsonable(value: Any) -> bool:
+    try:
+        json.dumps(value, allow_nan=True)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def check_metric(factory: Factory, params: Mapping[str, Any] | None = None) -> None:
+    """Check a metric factory (:class:`~astraguard_train.plugins.contracts.Metric`): what it
+    returns is callable on ``(y_true, scores, flags, frame)`` and returns a JSON-friendly
+    dict keyed by name, also for unlabelled data (``y_true`` None), without modifying its
+    arguments.
+
+    :raises ConformanceError: naming the factory and the rule broken.
+    """
+    metric = _build(factory, dict(params or {}), "metric")
+    frame = _series_frame(100, 4)
+    rng = np.random.default_rng(4)
+    y = np.zeros(frame.n_rows, dtype=np.int8)
+    y[50:60] = 1
+    scores = rng.normal(size=frame.n_rows) + 3 * y
+    flags = scores > 2.0
+    kept = (y.copy(), scores.copy(), flags.copy(), frame.X.copy())
+    for labels in (y, None):
+        out = metric(labels, scores, flags, frame)
+        which = "unlabelled" if labels is None else "labelled"
+        if not isinstance(out, Mapping) or not all(isinstance(k, str) for k in out):
+            _fail(factory, f"the metric returned {type(out).__name__} for {which} rows; "
+                           f"expected a dict of name -> figure ({{}} when it does not apply)")
+        if not _jsonable(dict(out)):
+            _fail(factory, f"the metric's figures for {which} rows are not JSON-friendly: "
+                           f"{out!r}")
+    now = (y, scores, flags, frame.X)
+    if not all(np.array_equal(a, b) for a, b in zip(kept, now, strict=True)):
+        _fail(factory, "the metric modified its arguments")
+
+
+def check_persister(factory: Factory, params: Mapping[str, Any] | None = None) -> None:
+    """Check a persister (:class:`~astraguard_train.plugins.contracts.Persister`): a
+    ``suffix`` such as ``.joblib``, and ``load(dump(detector))`` scoring as the fitted
+    detector it was given.
+
+    :raises ConformanceError: naming the persister and the rule broken.
+    """
+    from ..models.sklearn import IForest
+    from ..training.detector import Chain, TrainedDetector
+
+    persister = _build(factory, dict(params or {}), "persister")
+    suffix = persister.suffix
+    if not isinstance(suffix, str) or not suffix.startswith(".") or len(suffix) < 2:
+        _fail(factory, f"suffix is {suffix!r}; expected a file extension such as '.joblib'")
+    frame = _series_frame(60, 5)
+    chain = Chain([], None, IForest(n_estimators=5, random_state=0)).fit(frame)
+    detector = TrainedDetector(chains={None: chain}, thresholds={None: 0.5})
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"detector{suffix}"
+        persister.dump(detector, path)
+        if not path.is_file():
+            _fail(factory, f"dump(obj, path) wrote no file at {path.name}")
+        loaded = persister.load(path, trusted=False)
+    if not isinstance(loaded, TrainedDetector):
+        _fail(factory, f"load(path) returned {type(loaded).__name__}, not the TrainedDetector "
+                       f"that was dumped")
+    if not np.array_equal(loaded.score_frame(frame).scores, detector.score_frame(frame).scores):
+        _fail(factory, "the loaded detector scores differently from the one dumped")
+
+
+def check_loader(
+    factory: Factory,
+    params: Mapping[str, Any] | None = None,
+    *,
+    source: Any = None,
+    rows: int | None = None,
+) -> None:
+    """Check a loader (:class:`~astraguard_train.plugins.contracts.Loader`): ``load(source)``
+    returns a Frame whose ``index`` counts its rows; a streaming loader's
+    ``iter_chunks(rows, source)`` yields frames of at most ``rows`` rows that together equal
+    ``load``'s.
+
+    :param source: what to load (None: the loader's own parameters say, e.g. ``path``).
+    :param rows: rows per chunk (default: a third of the frame).
+    :raises ConformanceError: naming the loader and the rule broken.
+    """
+    loader = _build(factory, dict(params or {}), "loader")
+    frame = loader.load(source)
+    if not isinstance(frame, Frame):
+        _fail(factory, f"load returned {type(frame).__name__}, expected a Frame")
+    if not np.array_equal(frame.index, np.arange(frame.n_rows)):
+        _fail(factory, "load(source)'s frame must have index 0..n-1, the rows' positions")
+    if not isinstance(loader, contracts.ChunkedLoader):
+        return
+    size = rows or max(1, -(-frame.n_rows // 3))
+    chunks = list(loader.iter_chunks(size, source))
+    big = [c.n_rows for c in chunks if c.n_rows > size]
+    if big:
+        _fail(factory, f"iter_chunks({size}) yielded a chunk of {big[0]} rows")
+    joined = Frame.concat(chunks) if chunks else frame.take(slice(0, 0))
+    for name in ("index", "timestamps", "channels", "labels"):
+        a, b = getattr(joined, name), getattr(frame, name)
+        if (a is None) != (b is None) or a is not None and not np.array_equal(a, b):
+            _fail(factory, f"iter_chunks: the chunks' {name} differ from load()'s")
+    if joined.columns != frame.columns or not np.array_equal(joined.X, frame.X, equal_nan=True):
+        _fail(factory, "iter_chunks: the chunks' features differ from load()'s")
+
+
+#: The conformance check of each plugin kind.
+CHECKS: dict[str, Callable[..., None]] = {
+    "loader": check_loader,
+    "transform": check_transform,
+    "scaler": check_scaler,
+    "model": check_detector,
+    "persister": check_persister,
+    "metric": check_metric,
+    "threshold": check_threshold,
+}
 
 
 def _rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
@@ -207,9 +589,8 @@ def quick_params(entry: Any) -> dict[str, Any]:
     """Parameters that build a registry ``entry``'s model quickly for a conformance check:
     its ``get_test_params()`` if it has one, and few trees where ``n_estimators`` exists."""
     params: dict[str, Any] = {}
-    test_params = getattr(entry.factory, "get_test_params", None)
-    if callable(test_params):
-        params.update(test_params())
+    if isinstance(entry.factory, HasTestParams):
+        params.update(entry.factory.get_test_params())
     if "n_estimators" in entry.params and "n_estimators" not in params:
         params["n_estimators"] = 20
     return params

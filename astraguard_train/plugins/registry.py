@@ -11,6 +11,7 @@ import attrs
 
 from ..errors import ConfigError, DuplicatePluginError, UnknownPluginError
 from ..plain_values import jsonable
+from .contracts import require
 
 #: Every stage kind and the hook that registers it.
 KIND_HOOKS: dict[str, str] = {
@@ -77,16 +78,23 @@ class Entry:
             )
 
     def create(self, params: Mapping[str, Any] | None = None, where: str | None = None) -> Any:
-        """Check ``params`` and call the factory with them."""
+        """Check ``params``, call the factory with them, and check that what it built keeps
+        its kind's contract (:mod:`~astraguard_train.plugins.contracts`).
+
+        :raises ConfigError: for unknown, missing or rejected parameters.
+        :raises PluginError: when the built object lacks a method its contract requires.
+        """
         params = dict(params or {})
         where = where or self.kind
         self.check_params(params, where)
         try:
-            return self.factory(**params)
+            built = self.factory(**params)
         except (TypeError, ValueError) as exc:
             raise ConfigError(
                 f"{where}: {self.kind} '{self.name}' rejected its parameters: {exc}"
             ) from exc
+        return require(built, self.kind, f"{where}: {self.kind} '{self.name}' of plugin "
+                                         f"'{self.plugin}'")
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -26,6 +26,10 @@ What this module does differently, so that a row's flag never changes when later
   maximum is at least ``1 / (1 - p)`` times the largest non-anomalous error. Here each row's
   threshold is ``max(epsilon, largest error below epsilon / (1 - p), floor)``, so a row is
   flagged only when its error clears both.
+- **Carried state.** :meth:`DynamicRule.apply_stream` continues each channel's window and
+  block count from a state, so a stream thresholded in chunks gets the thresholds it gets
+  whole (the rule keeps the
+  :class:`~astraguard_train.plugins.contracts.StreamingRule` contract).
 - **A floor.** ``floor = max(min_threshold, floor_factor * q)`` where ``q`` is the
   ``floor_quantile`` of the training errors: channels that are constant (or nearly) in training
   do not get a zero threshold that flags every wiggle.
@@ -37,11 +41,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..data.frame import Frame
 from ..errors import ConfigError
+from ..plugins.contracts import State
 
 
 def z_grid(z_min: float, z_max: float, z_step: float) -> np.ndarray:
@@ -89,6 +95,21 @@ def choose_epsilons(windows: np.ndarray, z_values: np.ndarray) -> tuple[np.ndarr
     return epsilon, np.where(empty, np.nan, np.maximum(max_normal, 0.0))
 
 
+@attrs.frozen(eq=False)
+class ChannelWindow:
+    """One channel's place in its stream: what :meth:`DynamicRule.apply_stream` carries.
+
+    :param errors: the channel's last errors (at most ``window``), oldest first.
+    :param seen: how many of the channel's rows have been thresholded.
+    :param level: the threshold of the block the next row falls in when that block began
+        in an earlier chunk (None at the start of a stream).
+    """
+
+    errors: np.ndarray
+    seen: int = 0
+    level: float | None = None
+
+
 class DynamicRule:
     """A fitted per-row threshold: ``apply(scores, frame)`` returns each row's threshold.
 
@@ -120,24 +141,52 @@ class DynamicRule:
     def apply(self, scores: np.ndarray, frame: Frame) -> np.ndarray:
         """Return the threshold of each row of ``scores`` (aligned with ``frame``'s rows).
 
-        Each channel of ``frame`` is treated as its own stream, in time order.
+        Each channel of ``frame`` is treated as its own stream, in time order, starting with
+        the training errors' tail.
+        """
+        return self.apply_stream(scores, frame, self.init_state())[0]
+
+    def init_state(self) -> State:
+        """No channel seen yet: each starts from the training errors' tail."""
+        return {}
+
+    def apply_stream(
+        self, scores: np.ndarray, frame: Frame, state: State
+    ) -> tuple[np.ndarray, State]:
+        """Thresholds for ``frame``'s rows as the continuation of each channel's stream.
+
+        :param state: channel key (None without channels) -> :class:`ChannelWindow`; a
+            channel absent from it starts a new stream.
+        :returns: one threshold per row, and a new state (``state`` is not modified).
         """
         scores = np.asarray(scores, dtype=np.float64)
         out = np.empty_like(scores)
+        after = dict(state)
         order, bounds = frame.channel_segments()
         for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
             rows = order[lo:hi]
-            out[rows] = self._stream(scores[rows])
-        return out
+            key = None if frame.channels is None or hi == lo else frame.channels[rows[0]]
+            start = after.get(key)
+            if start is None:
+                start = ChannelWindow(self.history[-self.window :])
+            out[rows], after[key] = self._stream(scores[rows], start)
+        return out, after
 
-    def _stream(self, errors: np.ndarray) -> np.ndarray:
+    def _stream(self, errors: np.ndarray, at: ChannelWindow) -> tuple[np.ndarray, ChannelWindow]:
         n = errors.size
-        stream = np.concatenate((self.history, errors))
-        h = self.history.size
+        past = np.asarray(at.errors, dtype=np.float64)
+        stream = np.concatenate((past, errors))
+        carried = ChannelWindow(stream[-self.window :], at.seen + n, at.level)
+        h = past.size
         if h < self.window:  # windows not yet full: NaN padding, ignored by the statistics
             stream = np.concatenate((np.full(self.window - h, np.nan), stream))
             h = self.window
-        block_starts = np.arange(0, n, self.step)
+        # blocks are counted from the channel's first row, across chunks
+        first = (-at.seen) % self.step
+        block_starts = np.arange(first, n, self.step)
+        levels = np.full(n, np.nan if at.level is None else at.level)
+        if block_starts.size == 0:
+            return levels, carried
         # window for a block = the `window` errors just before it
         views = sliding_window_view(stream[: h + n], self.window)
         windows = views[h + block_starts - self.window]
@@ -151,7 +200,8 @@ class DynamicRule:
         max_normal = np.concatenate([p[1] for p in picked])
         level = np.maximum(eps, max_normal / (1.0 - self.min_percent_decrease))
         level = np.fmax(level, self.value)  # no reference yet (NaN): the floor applies
-        return np.repeat(level, np.diff(np.append(block_starts, n)))
+        levels[first:] = np.repeat(level, np.diff(np.append(block_starts, n)))
+        return levels, attrs.evolve(carried, level=float(level[-1]))
 
 
 class DynamicThreshold:

@@ -12,6 +12,10 @@ rows never changes the scores of the rows before them. A channel's first
 past padded by the channel's first value (``warmup = "pad"``), and counted
 (:meth:`ForecastDetector.partial_window_rows`). They are left out of the regressor's training
 rows whenever the channel has enough full-window rows.
+
+History: :meth:`ForecastDetector.lookback` declares the rows a chunk needs before it (the lags
+and the exogenous sums, then the rows after which the EWMA has forgotten the padded start), so
+that a stream scored in chunks with that history prepended scores as a whole.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..data.frame import Frame
 from ..errors import ConfigError, DataError
+from ..features.temporal import ewma_memory
+from ..plugins.contracts import History, Regressor
 
 #: Regressors known by a short name; any other regressor is given by import path.
 REGRESSORS: dict[str, str] = {
@@ -71,7 +77,7 @@ def resolve_regressor(name: str, params: dict[str, Any] | None = None) -> Any:
         regressor = factory(**(params or {}))
     except TypeError as exc:
         raise ConfigError(f"model.regressor_params: rejected by {path}: {exc}") from None
-    if not (hasattr(regressor, "fit") and hasattr(regressor, "predict")):
+    if not isinstance(regressor, Regressor):
         raise ConfigError(f"model.regressor: '{path}' is not a regressor (needs fit and predict)")
     return regressor
 
@@ -153,7 +159,8 @@ class ForecastDetector(OutlierMixin, BaseEstimator):
 
     def score_samples(self, X: np.ndarray) -> np.ndarray:
         """Scores for a matrix whose rows are one channel in time order."""
-        return self.score_frame(_as_frame(X, getattr(self, "columns_", None)))
+        check_is_fitted(self, "regressor_")
+        return self.score_frame(_as_frame(X, self.columns_))
 
     # -- the frame contract (Chain calls these) ---------------------------------------------
     def fit_frame(self, frame: Frame) -> ForecastDetector:
@@ -191,6 +198,15 @@ class ForecastDetector(OutlierMixin, BaseEstimator):
             return np.zeros(0)
         X, y, _ = self._design(frame)
         return self._smoothed_errors(frame, X, y)
+
+    def lookback(self) -> History:
+        """History a row needs so that it scores as in the whole stream: ``window + horizon
+        - 1`` rows of lags (the exogenous sums need ``window - 1``), then the rows after which
+        the EWMA of the errors has forgotten the padded start (its weight < 1e-12).
+
+        :returns: ``(rows, 0.0)``.
+        """
+        return self._span + ewma_memory(self.smoothing), 0.0
 
     def partial_window_rows(self, frame: Frame) -> int:
         """How many rows of ``frame`` are scored without a full window of past values."""

@@ -7,7 +7,7 @@ checks and tuning all call it, so none of them re-implements the chain.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import attrs
 import numpy as np
@@ -15,6 +15,8 @@ import numpy as np
 from ..data.frame import Frame
 from ..errors import DataError, NotFittedError
 from ..features.scalers import fit_transform_named
+from ..plugins import contracts
+from ..plugins.contracts import ThresholdRule
 
 
 @attrs.frozen(eq=False)
@@ -37,27 +39,14 @@ class Scored:
         return int(self.scores.shape[0])
 
 
-class ThresholdRule(Protocol):
-    """A threshold that varies by row, returned by a strategy's ``choose`` instead of a float.
-
-    ``apply`` returns one threshold per row of ``scores`` (aligned with ``frame``); ``value``
-    is a single representative figure (for example the floor) for summaries.
-    """
-
-    value: float
-
-    def apply(self, scores: np.ndarray, frame: Frame) -> np.ndarray: ...
-
-
 def as_threshold(chosen: Any) -> float | ThresholdRule:
     """Return ``chosen`` as a float, or as is when it is a :class:`ThresholdRule`."""
-    return chosen if hasattr(chosen, "apply") else float(chosen)
+    return chosen if contracts.is_rule(chosen) else float(chosen)
 
 
 def threshold_value(threshold: float | ThresholdRule) -> float:
     """A single figure for a threshold: the float itself or the rule's ``value``."""
-    value: Any = getattr(threshold, "value", threshold)
-    return float(value)
+    return float(threshold.value if contracts.is_rule(threshold) else threshold)
 
 
 class Chain:
@@ -70,6 +59,7 @@ class Chain:
         self.input_columns: tuple[str, ...] = ()
         self.output_columns: tuple[str, ...] = ()
         self.rows_dropped_: int = 0
+        self._fitted = False
 
     def fit(self, frame: Frame) -> Chain:
         """Fit every transform, the scaler and the model on ``frame`` (the training part)."""
@@ -96,28 +86,26 @@ class Chain:
     def fit_model(self, features: Frame, train_scores: bool = True) -> Chain:
         """Fit the model on features from :meth:`fit_features`; keep its training scores.
 
-        Detectors that expose their own training scores (PyOD's ``decision_scores_``, ours
-        ``train_scores_``) are not asked to score their training set a second time.
+        Detectors that keep their own training scores
+        (:class:`~astraguard_train.plugins.contracts.KeepsTrainScores`) are not asked to score
+        their training set a second time; a
+        :class:`~astraguard_train.plugins.contracts.FrameDetector` is fitted on the frame.
 
         :param train_scores: False skips scoring the training rows when the detector does not
             keep its own scores (``train_scores_`` is then None): a threshold strategy that
             only looks at the validation part (``needs_train_scores = False``) does not pay
             for it; scoring 100k rows with a forest costs more than fitting it.
         """
-        fit = getattr(self.model, "fit_frame", None)
-        if fit is not None:  # detectors that need timestamps/channels (forecasters)
-            fit(features)
-        else:
-            self.model.fit(features.X)
-        own = getattr(self.model, "train_scores_", None)
+        contracts.fit_detector(self.model, features)
+        own = contracts.train_scores(self.model)
         if own is None and train_scores:
             own = self.score_features(features)
-        self.train_scores_ = None if own is None else np.asarray(own, dtype=np.float64)
+        self.train_scores_ = own
         return self
 
     def features(self, frame: Frame) -> Frame:
         """Apply the fitted transforms and scaler; the result's ``index`` says which rows remain."""
-        if not getattr(self, "_fitted", False):
+        if not self._fitted:
             raise NotFittedError("this chain is not fitted yet; call fit first")
         missing = [c for c in self.input_columns if c not in frame.columns]
         if missing:
@@ -134,18 +122,17 @@ class Chain:
 
     def lookback(self) -> tuple[int, float]:
         """History (rows, seconds) to prepend to a chunk so its rows score as in the whole
-        stream: the sum of the transforms' (and a history-using model's) ``lookback()``;
-        steps without one need none.
+        stream: the sum of the transforms' and the model's
+        :meth:`~astraguard_train.plugins.contracts.NeedsHistory.lookback`; steps that do not
+        declare one need none.
 
         Prepend the rows of the ``seconds`` before the chunk's first row, plus ``rows`` more
         rows before those; then drop the prepended rows' scores.
         """
         rows, seconds = 0, 0.0
         for step in [*self.transforms, self.model]:
-            need = getattr(step, "lookback", None)
-            if callable(need):
-                r, s = need()
-                rows, seconds = rows + int(r), seconds + float(s)
+            r, s = contracts.lookback(step)
+            rows, seconds = rows + r, seconds + s
         return rows, seconds
 
     def score(self, frame: Frame) -> tuple[Frame, np.ndarray]:
@@ -159,9 +146,7 @@ class Chain:
         An infinite score (a detector dividing by a zero training variance) still ranks the row
         first, but would break every metric and threshold, so it becomes the largest float.
         """
-        scorer = getattr(self.model, "score_frame", None)
-        scores = scorer(feats) if scorer is not None else self.model.score_samples(feats.X)
-        scores = np.asarray(scores, dtype=np.float64)
+        scores = np.asarray(contracts.score_detector(self.model, feats), dtype=np.float64)
         if not np.isfinite(scores).all():
             nan = np.isnan(scores)
             if nan.any():
@@ -235,15 +220,14 @@ class TrainedDetector:
             chain = self.chains[chain_key]
             feats, scores = chain.score(frame.take(rows))
             rule = self.thresholds[chain_key]
-            if hasattr(rule, "apply"):
+            if contracts.is_rule(rule):
                 row_thresholds = np.asarray(rule.apply(scores, feats), dtype=np.float64)
             else:
                 row_thresholds = np.full(scores.shape, float(rule))
             # models may report what they did to rows (e.g. scored with a padded window)
-            report = getattr(chain.model, "score_counts", None)
-            if counts is not None and report is not None:
-                for name, n in report(feats).items():
-                    counts[name] = counts.get(name, 0) + int(n)
+            if counts is not None:
+                for name, n in contracts.score_counts(chain.model, feats).items():
+                    counts[name] = counts.get(name, 0) + n
             parts.append((feats, scores, row_thresholds))
         if len(parts) == 1:
             return parts[0]

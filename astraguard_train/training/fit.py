@@ -13,9 +13,11 @@ import numpy as np
 
 from ..config import PipelineConfig
 from ..data.frame import Frame
+from ..data.missing import MedianImputer
 from ..data.splits import Split
 from ..errors import AstraGuardError, DataError
 from ..parallel import run_parallel
+from ..plugins import contracts
 from ..plugins.registry import Registry
 from .detector import Chain, TrainedDetector, as_threshold, threshold_value
 
@@ -25,7 +27,9 @@ class ThresholdContext:
     """What a threshold strategy may look at: never the test part.
 
     :param train_scores: the detector's scores on its training rows; None when the
-        strategy declared ``needs_train_scores = False`` and the detector keeps none.
+        strategy declared ``needs_train_scores = False``
+        (:class:`~astraguard_train.plugins.contracts.DeclaresTrainScoreNeed`) and the detector
+        keeps none.
     :param validation_scores: scores on the validation part (None when there is none).
     :param validation_labels: the validation part's labels, when it has them.
     :param validation_frame: the scored validation rows (timestamps, channels).
@@ -70,8 +74,6 @@ def new_chain(config: PipelineConfig, registry: Registry) -> Chain:
         for i, t in enumerate(config.transforms)
     ]
     if config.missing.policy == "median":
-        from ..data.missing import MedianImputer
-
         # First, so it is fitted on the training part only and travels in the bundle.
         transforms.insert(0, MedianImputer())
     scaler = registry.create("scaler", config.scaler.name, config.scaler.params, where="scaler")
@@ -113,7 +115,9 @@ def plan_training(config: PipelineConfig, registry: Registry, split: Split) -> T
         counts["train_rows_dropped_by_transforms"] = dropped
     # Per-group chains cover every training row once; a fallback chain would repeat them.
     counted = [c for k, c in chains.items() if k is not None] or list(chains.values())
-    filled = sum(getattr(t, "n_filled_", 0) for c in counted for t in c.transforms[:1])
+    filled = sum(
+        t.n_filled_ for c in counted for t in c.transforms[:1] if isinstance(t, MedianImputer)
+    )
     if filled:
         counts["values_filled_median"] = int(filled)
     return TrainingPlan(chains, features, val_groups, counts)
@@ -141,8 +145,11 @@ def fit_detector(
     """Fit every chain's model (groups in parallel) and choose each chain's threshold."""
     keys = list(plan.chains)
     spec = config.threshold
+    strategies = {
+        k: registry.create("threshold", spec.name, spec.params, where="threshold") for k in keys
+    }
     # strategies that look only at the validation part say so; the default is to score
-    needs = bool(getattr(registry.get("threshold", spec.name).factory, "needs_train_scores", True))
+    needs = contracts.needs_train_scores(strategies[keys[0]])
     fitted = run_parallel(
         _fit_one,
         [(plan.chains[k], plan.features[k], needs, k) for k in keys],
@@ -155,10 +162,10 @@ def fit_detector(
     thresholds: dict[Any, Any] = {}
     infos: dict[Any, dict[str, Any]] = {}
     for key, chain in chains.items():
-        strategy = registry.create("threshold", spec.name, spec.params, where="threshold")
+        strategy = strategies[key]
         ctx = _threshold_context(chain, plan.features[key], plan.validation.get(key))
         thresholds[key] = as_threshold(strategy.choose(ctx))
-        infos[key] = dict(getattr(strategy, "info_", {}) or {})
+        infos[key] = contracts.choice_info(strategy)
     info: dict[str, Any] = {"method": spec.name, "params": dict(spec.params)}
     if len(chains) == 1:
         info.update(next(iter(infos.values())))

@@ -1,0 +1,452 @@
+"""The contract of every plugin kind, written down once.
+
+Each kind registered through a hook (:data:`~astraguard_train.plugins.registry.KIND_HOOKS`)
+has a :class:`~typing.Protocol` here, in :data:`CONTRACTS`: a plugin keeps it structurally,
+without inheriting anything. Optional capabilities are small named protocols of their own
+(:class:`FrameDetector`, :class:`NeedsHistory`, :class:`StreamingRule`...). The core never
+looks an optional method up by name: it calls the functions at the end of this module, which
+ask ``isinstance(obj, Capability)`` and fall back to the plain contract.
+:mod:`astraguard_train.testing` checks a plugin against its contract by behaviour.
+
+Rows before the current one (history)
+-------------------------------------
+A component whose output for a row depends on earlier rows says so in one of two ways, so
+that a file scored in chunks gives the same result as scored whole:
+
+- :class:`NeedsHistory` (``lookback() -> (rows, seconds)``): the output for a row is a
+  function of that row and a bounded past. A scorer prepends, per channel, the rows within
+  ``seconds`` of a chunk's first row plus ``rows`` more rows before those, and drops the
+  prepended rows' outputs. Transforms and stateless detectors (forecasters) use this.
+- carried state (:class:`StreamingDetector`, :class:`StreamingRule`): the past is summarised
+  in a :data:`State`, a dict from channel key (the channel's value; None when the frame has no
+  channels) to a picklable value. ``init_state()`` gives the state before any row (usually
+  ``{}``: a channel absent from it starts fresh); ``score_stream``/``apply_stream`` take the
+  next rows and a state and return their outputs and the state after them, leaving the given
+  state unchanged, so a scorer can keep, save and restore each channel's entry. The rows a
+  stateful component gets are only new rows: its history is in its state, not prepended.
+
+A component that depends on history and declares neither is rejected by the conformance
+checks (they score a frame whole and its tail alone, and compare).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Protocol, TypeGuard, runtime_checkable
+
+import numpy as np
+
+from ..data.frame import Frame
+from ..errors import PluginError
+
+#: What a stateful component carries from one chunk to the next: channel key -> its state.
+State = dict[Hashable, Any]
+
+#: The history a component needs before a row: ``(rows, seconds)``.
+History = tuple[int, float]
+
+NO_HISTORY: History = (0, 0.0)
+
+
+# -- loader -------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class Loader(Protocol):
+    """Turns a source into a :class:`Frame`. ``__init__`` stores the parameters only."""
+
+    def load(self, source: Any = None) -> Frame:
+        """Return all of ``source`` (the loader's own ``path`` when None) as one frame, with
+        ``index`` the rows' positions in the source.
+
+        :raises DataError: naming the file, row and column of unreadable input.
+        :raises ConfigError: naming ``loader.<param>`` for a bad parameter.
+        """
+        ...
+
+
+@runtime_checkable
+class ChunkedLoader(Loader, Protocol):
+    """Optional: a loader that streams, so memory stays bounded on large files."""
+
+    def iter_chunks(self, rows: int, source: Any = None) -> Iterator[Frame]:
+        """Yield frames of at most ``rows`` rows, in source order, whose ``index`` holds the
+        global row positions; concatenated they equal ``load(source)``.
+
+        :raises DataError: as :meth:`Loader.load`, when the bad row is reached.
+        """
+        ...
+
+
+# -- transform and scaler ---------------------------------------------------------------------
+
+
+@runtime_checkable
+class Transform(Protocol):
+    """A feature transform on whole frames (it may use timestamps and channels); a
+    scikit-learn estimator: ``__init__`` stores parameters, fitted attributes end in ``_``."""
+
+    def fit(self, frame: Frame) -> Any:
+        """Learn from ``frame`` (the training part only). Returns ``self``.
+
+        :raises ConfigError: naming the parameter, for an invalid one.
+        :raises DataError: when a column it needs is absent.
+        """
+        ...
+
+    def transform(self, frame: Frame) -> Frame:
+        """Return a frame whose rows are a subset of ``frame``'s (by ``index``), in order,
+        with unique column names.
+
+        :raises NotFittedError: before :meth:`fit`.
+        """
+        ...
+
+
+@runtime_checkable
+class NeedsHistory(Protocol):
+    """Optional, for transforms and detectors: the output for a row depends on earlier rows
+    of its channel, within a bounded past."""
+
+    def lookback(self) -> History:
+        """Return ``(rows, seconds)``: with the rows within ``seconds`` before a chunk's first
+        row and ``rows`` more before those prepended (per channel), every row of the chunk
+        gets the output it gets in the whole stream. ``(0, 0.0)``: no history needed."""
+        ...
+
+
+@runtime_checkable
+class Scaler(Protocol):
+    """A scikit-learn transformer on the feature matrix, fitted on the training part only."""
+
+    def fit(self, X: np.ndarray) -> Any:
+        """Learn from the training features. Returns ``self``."""
+        ...
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """Return the scaled matrix, same shape as ``X``.
+
+        :raises NotFittedError: before :meth:`fit`.
+        """
+        ...
+
+    def fit_transform(self, X: np.ndarray) -> np.ndarray:
+        """``fit(X).transform(X)``, possibly faster."""
+        ...
+
+
+# -- detector -----------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """An anomaly detector with scikit-learn's estimator contract: ``__init__`` stores its
+    parameters unchanged, fitted attributes end in ``_``, ``clone`` works."""
+
+    def fit(self, X: np.ndarray) -> Any:
+        """Fit on the training features (rows x features). Returns ``self``.
+
+        :raises ConfigError: naming ``model.<param>`` for an invalid hyperparameter.
+        """
+        ...
+
+    def score_samples(self, X: np.ndarray) -> np.ndarray:
+        """Return one finite float per row; **higher = more anomalous**.
+
+        :raises NotFittedError: (or scikit-learn's) before :meth:`fit`.
+        """
+        ...
+
+
+@runtime_checkable
+class FrameDetector(Detector, Protocol):
+    """Optional: a detector that needs timestamps or channels (a forecaster). The chain
+    calls these instead of ``fit``/``score_samples``."""
+
+    def fit_frame(self, frame: Frame) -> Any:
+        """Fit on the training features with their timestamps and channels. Returns ``self``."""
+        ...
+
+    def score_frame(self, frame: Frame) -> np.ndarray:
+        """Return one score per row of ``frame``, in its row order (higher = more anomalous)."""
+        ...
+
+
+@runtime_checkable
+class KeepsTrainScores(Protocol):
+    """Optional: the detector's own scores of its training rows, set by ``fit`` (LOF's
+    outlier factors, PyOD's ``decision_scores_``), so the chain does not score them again.
+    They must rank the training rows as ``score_samples`` does."""
+
+    train_scores_: np.ndarray
+
+
+@runtime_checkable
+class ReportsCounts(Protocol):
+    """Optional: what the detector did to rows while scoring, for the run's counts."""
+
+    def score_counts(self, frame: Frame) -> dict[str, int]:
+        """Return named row counts for scoring ``frame`` (e.g. rows scored with a padded
+        window); they are added up over chunks and groups."""
+        ...
+
+
+@runtime_checkable
+class StreamingDetector(Protocol):
+    """Optional carried state: a detector whose score for a row depends on every earlier row
+    of its channel (not a bounded past), scored chunk by chunk with a :data:`State`."""
+
+    def init_state(self) -> State:
+        """Return the state before any row has been scored (usually ``{}``)."""
+        ...
+
+    def score_stream(self, frame: Frame, state: State) -> tuple[np.ndarray, State]:
+        """Score ``frame``'s rows as the continuation of the streams ``state`` summarises.
+
+        :returns: one score per row of ``frame`` (its row order) and the state after them;
+            ``state`` itself is left unchanged. Scoring a stream in consecutive chunks this way
+            equals scoring it whole.
+        """
+        ...
+
+
+# -- thresholds ---------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class ThresholdRule(Protocol):
+    """A threshold that varies by row, returned by a strategy's ``choose`` instead of a
+    float. It travels in the bundle, so it must pickle."""
+
+    #: one representative figure (for example the floor), for summaries.
+    value: float
+
+    def apply(self, scores: np.ndarray, frame: Frame) -> np.ndarray:
+        """Return one finite threshold per row of ``scores`` (aligned with ``frame``'s rows);
+        a row is flagged when its score is strictly above its threshold."""
+        ...
+
+
+@runtime_checkable
+class StreamingRule(ThresholdRule, Protocol):
+    """Optional carried state: a rule whose thresholds depend on earlier rows' scores (a
+    window of recent errors), applied chunk by chunk with a :data:`State`."""
+
+    def init_state(self) -> State:
+        """Return the state before any row (usually ``{}``: each channel starts fresh)."""
+        ...
+
+    def apply_stream(
+        self, scores: np.ndarray, frame: Frame, state: State
+    ) -> tuple[np.ndarray, State]:
+        """Thresholds for ``scores`` as the continuation of the streams ``state`` summarises.
+
+        :returns: one threshold per row and the state after them; ``state`` is left
+            unchanged. ``apply(scores, frame)`` equals ``apply_stream(scores, frame,
+            init_state())[0]``, and applying consecutive chunks equals applying the whole.
+        """
+        ...
+
+
+@runtime_checkable
+class ThresholdStrategy(Protocol):
+    """Chooses the decision threshold of a fitted chain from a
+    :class:`~astraguard_train.training.fit.ThresholdContext` (never the test part)."""
+
+    def choose(self, context: Any) -> float | ThresholdRule:
+        """Return a finite float, or a :class:`ThresholdRule` for per-row thresholds.
+
+        :raises ConfigError: naming ``threshold.<param>`` when the data cannot support the
+            strategy (no validation part, no labels).
+        """
+        ...
+
+
+@runtime_checkable
+class DeclaresTrainScoreNeed(Protocol):
+    """Optional: ``needs_train_scores = False`` promises that :meth:`ThresholdStrategy.choose`
+    never reads ``context.train_scores``, so the training rows are not scored for it (they
+    are None unless the detector keeps its own). Strategies without it are given them."""
+
+    needs_train_scores: bool
+
+
+@runtime_checkable
+class ExplainsChoice(Protocol):
+    """Optional: ``info_``, set by ``choose``, a JSON-friendly dict saying how the threshold
+    was chosen; it lands in the run's ``threshold_info`` and the bundle."""
+
+    info_: dict[str, Any]
+
+
+# -- metric and persister -----------------------------------------------------------------------
+
+
+@runtime_checkable
+class Metric(Protocol):
+    """What a metric factory returns: a callable on the scored test part."""
+
+    def __call__(
+        self, y_true: np.ndarray | None, scores: np.ndarray, flags: np.ndarray, frame: Frame
+    ) -> Mapping[str, Any]:
+        """Return JSON-friendly figures by name (they join the run's ``metrics``); ``{}`` when
+        the metric does not apply (``y_true`` is None for unlabelled data, no timestamps).
+        Must not modify its arguments."""
+        ...
+
+
+@runtime_checkable
+class Persister(Protocol):
+    """Writes and reads the fitted detector inside a bundle."""
+
+    #: the detector file's extension, with its dot (``.joblib``).
+    suffix: str
+
+    def dump(self, obj: Any, path: Path) -> None:
+        """Write ``obj`` to ``path`` (a new file)."""
+        ...
+
+    def load(self, path: Path, trusted: bool = False) -> Any:
+        """Return the object in ``path``; the bundle has verified its SHA-256 already.
+
+        :raises UntrustedTypeError: when the format can refuse types and ``path`` holds one
+            outside its allow-list.
+        """
+        ...
+
+
+# -- not a registered kind, but pluggable by import path ----------------------------------------
+
+
+@runtime_checkable
+class Regressor(Protocol):
+    """A scikit-learn regressor, as the ``forecast`` detector's ``regressor`` names it."""
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> Any: ...
+
+    def predict(self, X: np.ndarray) -> np.ndarray: ...
+
+
+#: Every registered kind's contract.
+CONTRACTS: dict[str, type] = {
+    "loader": Loader,
+    "transform": Transform,
+    "scaler": Scaler,
+    "model": Detector,
+    "persister": Persister,
+    "metric": Metric,
+    "threshold": ThresholdStrategy,
+}
+
+#: The optional capabilities each kind may have, for documentation and ``plugins`` listings.
+CAPABILITIES: dict[str, tuple[type, ...]] = {
+    "loader": (ChunkedLoader,),
+    "transform": (NeedsHistory,),
+    "scaler": (),
+    "model": (FrameDetector, KeepsTrainScores, NeedsHistory, StreamingDetector, ReportsCounts),
+    "persister": (),
+    "metric": (),
+    "threshold": (DeclaresTrainScoreNeed, ExplainsChoice),
+}
+
+
+def members(contract: type) -> list[str]:
+    """The methods and attributes ``contract`` requires (inherited ones included)."""
+    names: list[str] = []
+    for cls in reversed(contract.__mro__):
+        if cls is Protocol or not getattr(cls, "_is_protocol", False):
+            continue
+        for name, value in vars(cls).items():
+            if callable(value) and (name == "__call__" or not name.startswith("_")):
+                names.append(name)
+        names += list(vars(cls).get("__annotations__", {}))
+    return list(dict.fromkeys(names))
+
+
+def missing(obj: Any, contract: type) -> list[str]:
+    """The members of ``contract`` that ``obj`` lacks."""
+    return [n for n in members(contract) if not hasattr(obj, n)]
+
+
+def require(obj: Any, kind: str, where: str) -> Any:
+    """Return ``obj`` when it keeps its kind's contract.
+
+    :raises PluginError: naming ``where``, the object's class and the missing members.
+    """
+    contract = CONTRACTS[kind]
+    if isinstance(obj, contract):
+        return obj
+    lacks = ", ".join(missing(obj, contract))
+    raise PluginError(
+        f"{where}: {type(obj).__name__} does not keep the {kind} contract "
+        f"({contract.__name__}): it lacks {lacks}"
+    )
+
+
+# -- the core's calls: the only place optional capabilities are looked for ---------------------
+
+
+def fit_detector(model: Detector, features: Frame) -> None:
+    """Fit ``model`` on ``features``: through ``fit_frame`` when it is a
+    :class:`FrameDetector`, else ``fit(features.X)``."""
+    if isinstance(model, FrameDetector):
+        model.fit_frame(features)
+    else:
+        model.fit(features.X)
+
+
+def score_detector(model: Detector, features: Frame) -> np.ndarray:
+    """Score ``features``: ``score_frame`` for a :class:`FrameDetector`, else
+    ``score_samples(features.X)``."""
+    if isinstance(model, FrameDetector):
+        return model.score_frame(features)
+    return model.score_samples(features.X)
+
+
+def train_scores(model: Detector) -> np.ndarray | None:
+    """The detector's own scores of its training rows, or None when it keeps none."""
+    if isinstance(model, KeepsTrainScores) and model.train_scores_ is not None:
+        return np.asarray(model.train_scores_, dtype=np.float64)
+    return None
+
+
+def lookback(step: Any) -> History:
+    """A transform's or detector's :meth:`NeedsHistory.lookback`, ``(0, 0.0)`` without one."""
+    if isinstance(step, NeedsHistory):
+        rows, seconds = step.lookback()
+        return int(rows), float(seconds)
+    return NO_HISTORY
+
+
+def score_counts(model: Detector, frame: Frame) -> dict[str, int]:
+    """The detector's :meth:`ReportsCounts.score_counts` for ``frame``, ``{}`` without one."""
+    if isinstance(model, ReportsCounts):
+        return {str(k): int(v) for k, v in model.score_counts(frame).items()}
+    return {}
+
+
+def is_rule(threshold: Any) -> TypeGuard[ThresholdRule]:
+    """True when ``threshold`` is a per-row :class:`ThresholdRule`, not a number."""
+    return isinstance(threshold, ThresholdRule)
+
+
+def needs_train_scores(strategy: ThresholdStrategy) -> bool:
+    """False only when the strategy declared that it never reads the training scores."""
+    if isinstance(strategy, DeclaresTrainScoreNeed):
+        return bool(strategy.needs_train_scores)
+    return True
+
+
+def choice_info(strategy: ThresholdStrategy) -> dict[str, Any]:
+    """How the strategy chose its threshold (its ``info_``), ``{}`` when it does not say."""
+    if isinstance(strategy, ExplainsChoice):
+        return dict(strategy.info_ or {})
+    return {}
+
+
+def read_chunks(loader: Loader, rows: int, source: Any = None) -> Iterator[Frame]:
+    """``loader``'s chunks of ``rows`` rows, or its whole frame when it cannot stream."""
+    if isinstance(loader, ChunkedLoader):
+        return loader.iter_chunks(rows, source)
+    return iter([loader.load(source)])
