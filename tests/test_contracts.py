@@ -160,8 +160,9 @@ def test_forecast_declares_its_lags_and_smoothing_as_lookback():
     # the lags (window + horizon - 1) plus the rows after which the EWMA forgot the start
     assert seconds == 0.0
     assert (1 - alpha) ** (rows - 6) < 1e-12 <= (1 - alpha) ** (rows - 7)
-    check_detector(ForecastDetector, {"window": 5, "horizon": 2, "smoothing": 3,
-                                      "exogenous": ["x1"]})
+    # 120 rows per channel: a later half that needs less than all of the earlier one
+    params = {"window": 5, "horizon": 2, "smoothing": 3, "exogenous": ["x1"]}
+    check_detector(ForecastDetector, params, n_rows=120)
 
 
 class _ForecastForgetful(ForecastDetector):
@@ -176,9 +177,9 @@ class _ForecastShort(ForecastDetector):
 
 def test_forecast_without_its_lookback_would_be_rejected():
     with pytest.raises(ConformanceError, match="declares no lookback"):
-        check_detector(_ForecastForgetful, {"window": 5, "smoothing": 3})
+        check_detector(_ForecastForgetful, {"window": 5, "smoothing": 3}, n_rows=120)
     with pytest.raises(ConformanceError, match="the lookback is too short"):
-        check_detector(_ForecastShort, {"window": 5, "smoothing": 3})
+        check_detector(_ForecastShort, {"window": 5, "smoothing": 3}, n_rows=120)
 
 
 # -- the dynamic rule carries its window across chunks -----------------------------------------

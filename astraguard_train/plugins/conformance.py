@@ -124,7 +124,8 @@ def check_detector(
     ``score_samples`` returns one finite float per row; a planted outlier scores above the
     inliers' median; ``train_scores_`` (when the detector keeps them) rank the training rows
     as ``score_samples`` does; a pickle round trip scores the same; with ``random_state`` set,
-    two fits score the same. On a two-channel time series: ``fit_frame`` returns self and
+    two fits score the same. On a two-channel time series of ``n_rows`` rows per channel
+    (make it more than twice the detector's lookback): ``fit_frame`` returns self and
     ``score_frame`` gives one score per row (a frame detector); ``lookback()`` and
     ``score_counts()`` are well formed; and scores that depend on earlier rows come with a
     ``lookback()`` long enough, or with carried state (``score_stream``), to score a later
@@ -171,11 +172,11 @@ def check_detector(
         b = factory(**seeded).fit(train).score_samples(test)
         if not np.allclose(a, b):
             _fail(factory, "two fits with the same random_state score differently")
-    _check_detector_on_series(factory, params)
+    _check_detector_on_series(factory, params, n_rows)
 
 
-def _check_detector_on_series(factory: Factory, params: Mapping[str, Any]) -> None:
-    frame = _series_frame()
+def _check_detector_on_series(factory: Factory, params: Mapping[str, Any], n: int) -> None:
+    frame = _series_frame(n)  # n rows per channel: some detectors cost O(rows^3) (LOCI)
     det = factory(**params)
     if isinstance(det, contracts.FrameDetector) and det.fit_frame(frame) is not det:
         _fail(factory, "fit_frame(frame) must return self")
