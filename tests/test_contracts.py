@@ -182,6 +182,18 @@ def test_forecast_without_its_lookback_would_be_rejected():
         check_detector(_ForecastShort, {"window": 5, "smoothing": 3}, n_rows=120)
 
 
+def test_an_ensemble_fits_members_on_frames_and_declares_their_longest_lookback():
+    from astraguard_train.models.ensemble import EnsembleDetector
+
+    members = [{"name": "forecast", "window": 5, "smoothing": 3},
+               {"name": "iforest", "n_estimators": 10}]
+    frame = _series_frame(80)
+    ensemble = EnsembleDetector(members=members).fit_frame(frame)
+    assert ensemble.lookback() == ensemble.members_[0].lookback()
+    assert ensemble.members_[0].columns_ == frame.columns  # the forecaster saw the frame
+    check_detector(EnsembleDetector, {"members": members}, n_rows=120)
+
+
 # -- the dynamic rule carries its window across chunks -----------------------------------------
 
 

@@ -33,8 +33,10 @@ import numpy as np
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils.validation import check_is_fitted
 
+from ..data.frame import Frame
 from ..errors import ConfigError
 from ..plugins import contracts
+from ..plugins.contracts import History
 
 NORMALIZERS = ("rank", "robust_zscore")
 COMBINERS = ("mean", "max", "weighted_mean")
@@ -172,7 +174,12 @@ class EnsembleDetector(OutlierMixin, BaseEstimator):
         return out
 
     def fit(self, X: np.ndarray, y: object = None) -> EnsembleDetector:
-        """Fit every member on ``X`` and each member's normaliser on its training scores.
+        """Fit on a feature matrix (one stream, rows in order): :meth:`fit_frame`. Returns self."""
+        return self.fit_frame(_matrix_frame(X))
+
+    def fit_frame(self, frame: Frame) -> EnsembleDetector:
+        """Fit every member on ``frame`` (through its own contract, so a forecaster sees the
+        timestamps and channels) and each member's normaliser on its training scores.
 
         :returns: self.
         :raises ConfigError: naming ``model.members.<i>`` or ``model.<param>`` for bad settings.
@@ -183,9 +190,11 @@ class EnsembleDetector(OutlierMixin, BaseEstimator):
         self.normalizers_ = []
         normalised = []
         for member in self.members_:
-            member.fit(X)
+            contracts.fit_detector(member, frame)
             own = contracts.train_scores(member)
-            raw = own if own is not None else np.asarray(member.score_samples(X), dtype=np.float64)
+            raw = own if own is not None else np.asarray(
+                contracts.score_detector(member, frame), dtype=np.float64
+            )
             norm = ScoreNormalizer(self.normalize).fit(raw)
             self.normalizers_.append(norm)
             normalised.append(norm.transform(raw))
@@ -199,12 +208,33 @@ class EnsembleDetector(OutlierMixin, BaseEstimator):
             return self.weights_ @ S
         return S.mean(axis=0)
 
-    def member_scores(self, X: np.ndarray) -> np.ndarray:
-        """Each member's normalised scores, shape ``(n_members, n_rows)``."""
+    def member_scores(self, data: np.ndarray | Frame) -> np.ndarray:
+        """Each member's normalised scores of a matrix or frame, shape ``(n_members, n_rows)``."""
         check_is_fitted(self, "members_")
+        frame = data if isinstance(data, Frame) else _matrix_frame(data)
         pairs = zip(self.members_, self.normalizers_, strict=True)
-        return np.vstack([norm.transform(m.score_samples(X)) for m, norm in pairs])
+        return np.vstack(
+            [norm.transform(contracts.score_detector(m, frame)) for m, norm in pairs]
+        )
 
     def score_samples(self, X: np.ndarray) -> np.ndarray:
         """The combined score per row; higher = more anomalous."""
         return self._combine(self.member_scores(X))
+
+    def score_frame(self, frame: Frame) -> np.ndarray:
+        """The combined score per row of ``frame``, in its row order."""
+        return self._combine(self.member_scores(frame))
+
+    def lookback(self) -> History:
+        """The longest history any member needs (rows and seconds, each the maximum).
+
+        :raises NotFittedError: before fit (the members are built there).
+        """
+        check_is_fitted(self, "members_")
+        needs = [contracts.lookback(m) for m in self.members_]
+        return max(r for r, _ in needs), max(s for _, s in needs)
+
+
+def _matrix_frame(X: np.ndarray) -> Frame:
+    X = np.asarray(X, dtype=np.float64)
+    return Frame(X=X, columns=[f"x{i}" for i in range(X.shape[1])])
