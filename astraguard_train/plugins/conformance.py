@@ -200,7 +200,7 @@ def _check_detector_on_series(factory: Factory, params: Mapping[str, Any], n: in
 
     def stream(parts: list[Frame]) -> dict[int, np.ndarray]:
         assert isinstance(det, contracts.StreamingDetector)
-        state, out = det.init_state(), {}
+        state, out = det.init_state(), dict[int, np.ndarray]()
         for part in parts:
             before = pickle.dumps(state)
             scores, after = det.score_stream(part, state)
@@ -435,7 +435,7 @@ def check_threshold_rule(rule: Any) -> None:
 
     def stream(parts: list[Frame]) -> dict[int, np.ndarray]:
         assert isinstance(rule, contracts.StreamingRule)
-        state, out = rule.init_state(), {}
+        state, out = rule.init_state(), dict[int, np.ndarray]()
         for part in parts:
             before = pickle.dumps(state)
             got, after = rule.apply_stream(scores[part.index], part, state)

@@ -46,7 +46,7 @@ def as_threshold(chosen: Any) -> float | ThresholdRule:
 
 def threshold_value(threshold: float | ThresholdRule) -> float:
     """A single figure for a threshold: the float itself or the rule's ``value``."""
-    return float(threshold.value if contracts.is_rule(threshold) else threshold)
+    return float(threshold.value if isinstance(threshold, ThresholdRule) else threshold)
 
 
 class Chain:
@@ -220,7 +220,7 @@ class TrainedDetector:
             chain = self.chains[chain_key]
             feats, scores = chain.score(frame.take(rows))
             rule = self.thresholds[chain_key]
-            if contracts.is_rule(rule):
+            if isinstance(rule, ThresholdRule):
                 row_thresholds = np.asarray(rule.apply(scores, feats), dtype=np.float64)
             else:
                 row_thresholds = np.full(scores.shape, float(rule))
