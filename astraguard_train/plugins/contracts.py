@@ -310,6 +310,9 @@ class Persister(Protocol):
     def load(self, path: Path, trusted: bool = False) -> Any:
         """Return the object in ``path``; the bundle has verified its SHA-256 already.
 
+        :param trusted: someone vouched for the file (a verified signature, or the user said
+            so); a format whose loading runs code must refuse the file without it.
+        :raises UntrustedBundleError: for such a format when ``trusted`` is False.
         :raises UntrustedTypeError: when the format can refuse types and ``path`` holds one
             outside its allow-list.
         """
