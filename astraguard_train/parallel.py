@@ -8,6 +8,9 @@ whatever the backend, so a seeded job list gives the same answers everywhere.
 ``n_jobs`` follows joblib: a positive count, or ``-1`` for every core (``-2`` all but one).
 With ``dask`` the cluster decides how many run at once; with ``dask-local`` ``n_jobs`` is the
 number of single-threaded workers (2 when not positive).
+
+Ctrl-C in the calling process stops the work: the ``KeyboardInterrupt`` leaves the result
+generator, and joblib then cancels what is queued and ends its worker processes.
 """
 
 from __future__ import annotations
@@ -17,9 +20,8 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-import joblib
-
 from .errors import ConfigError
+from .progress import step
 
 BACKENDS = ("loky", "threading", "dask", "dask-local")
 
@@ -84,20 +86,41 @@ def iter_parallel(
     n_jobs: int = 1,
     backend: str = "loky",
     scheduler: str | None = None,
+    label: str | None = None,
 ) -> Iterator[Any]:
     """Yield ``func(*args)`` for each ``args`` in ``jobs``, in input order, as they finish.
 
     Yielding one result at a time lets a caller show progress while the rest still run.
     A single job, or ``n_jobs == 1`` with a local backend, runs in this process (no pickling).
 
+    :param label: names a bar of the progress display (:mod:`astraguard_train.progress`)
+        counting the finished jobs; None draws nothing.
     :raises ConfigError: for an unknown backend, a bad ``n_jobs`` or an unreachable scheduler.
     """
     check_backend(backend, n_jobs, scheduler)
     jobs = list(jobs)
+    if label is None:
+        yield from _results(func, jobs, n_jobs, backend, scheduler)
+        return
+    with step(label, total=len(jobs)) as line:
+        for result in _results(func, jobs, n_jobs, backend, scheduler):
+            line.advance()
+            yield result
+
+
+def _results(
+    func: Callable[..., Any],
+    jobs: list[tuple[Any, ...]],
+    n_jobs: int,
+    backend: str,
+    scheduler: str | None,
+) -> Iterator[Any]:
     if backend in ("loky", "threading") and (n_jobs == 1 or len(jobs) <= 1):
         for args in jobs:
             yield func(*args)
         return
+    import joblib  # here, not at the top: a command that never runs jobs does not pay for it
+
     tasks = (joblib.delayed(func)(*a) for a in jobs)
     if backend.startswith("dask"):
         with _dask_client(backend, scheduler, n_jobs), joblib.parallel_backend("dask"):
@@ -113,9 +136,14 @@ def run_parallel(
     n_jobs: int = 1,
     backend: str = "loky",
     scheduler: str | None = None,
+    label: str | None = None,
 ) -> list[Any]:
     """Call ``func(*args)`` for each ``args`` in ``jobs``; return the results in input order.
 
     :raises ConfigError: as :func:`iter_parallel`.
     """
-    return list(iter_parallel(func, jobs, n_jobs=n_jobs, backend=backend, scheduler=scheduler))
+    return list(
+        iter_parallel(
+            func, jobs, n_jobs=n_jobs, backend=backend, scheduler=scheduler, label=label
+        )
+    )

@@ -11,7 +11,7 @@ import pytest
 
 from astraguard_train.cli import main
 from astraguard_train.config import PipelineConfig, StageSpec
-from astraguard_train.progress import ProgressBar, format_seconds
+from astraguard_train.progress import display, format_seconds, step
 from astraguard_train.selection.search import SearchConfig
 from astraguard_train.selection.tuning import LeaderboardEntry, write_winner
 
@@ -131,14 +131,22 @@ def test_winner_toml_reads_back_as_the_winner_config(tmp_path):
     assert back == winner.evolve(search=None, scaler=StageSpec("zscore"))
 
 
-def test_progress_bar_shows_elapsed_and_estimate():
-    stream = io.StringIO()
-    bar = ProgressBar("candidates", stream=stream, always=True)
-    line = bar.render(2, 8, 30.0)
-    assert "2/8" in line and "elapsed 00:30" in line and "about 01:30 left" in line
-    bar(1, 4)
-    assert "1/4" in stream.getvalue()
-    assert format_seconds(3700) == "1:01:40"
+def test_progress_display_draws_steps_on_its_console_only():
+    from rich.console import Console
+
+    with step("nothing open", total=2) as line:
+        line.advance()  # no display: a no-op, not an error
+    log = io.StringIO()
+    with display(console=Console(file=log, width=100)):
+        with step("candidates", total=8) as line:
+            line.advance(3)
+        with step("load", info="rows=10"):
+            pass
+    text = log.getvalue()  # not a terminal: the final state, written once
+    assert "candidates [" in text and "3/8" in text
+    assert "load" in text and "rows=10" in text
     quiet = io.StringIO()
-    ProgressBar("x", stream=quiet)(1, 2)  # not a terminal, not asked: nothing written
-    assert quiet.getvalue() == ""
+    with display(console=Console(file=quiet), transient=True), step("waiting"):
+        pass
+    assert quiet.getvalue() == ""  # a transient display leaves nothing in a log
+    assert format_seconds(3700) == "1:01:40"

@@ -483,6 +483,7 @@ def score_to(
     """
     import time
 
+    from ..progress import step
     from .score_writers import ScoreWriter
 
     start = time.perf_counter()
@@ -496,7 +497,7 @@ def score_to(
     scored = flagged = 0
     counts: dict[str, int] = {}
     writer = ScoreWriter(output, stream) if output is not None or stream is not None else None
-    with writer if writer is not None else _nothing():
+    with writer if writer is not None else _nothing(), step("scoring") as line:
         chunks = counted(bundle.chunks(data, chunk_rows, **loader_params))
         for part in bundle._stream(chunks, n_jobs):
             scored += part.n_rows
@@ -505,6 +506,7 @@ def score_to(
                 counts[k] = counts.get(k, 0) + int(v)
             if writer is not None:
                 writer.write(part)
+            line.update(info=f"{read[0]:,} rows read, {scored:,} scored")
     return ScoreSummary(
         bundle=str(bundle.path),
         source=str(data) if isinstance(data, (str, Path)) else type(data).__name__,

@@ -1,15 +1,20 @@
-"""The ``astraguard-train`` command: a thin layer over the library.
+"""The ``astraguard-train`` command: a thin layer over the library, built with ``click``.
 
-Each subcommand lives in a module of this package named for it and declares itself with
-:func:`command`; :data:`COMMAND_MODULES` lists them in the order ``--help`` shows.
+Each subcommand lives in a module of this package named for it, as the module's ``command``
+(declared with :func:`subcommand`); :data:`COMMAND_MODULES` lists them in the order ``--help``
+shows. Command modules import the
+library's heavy parts (scikit-learn, pyarrow, PyOD) inside their callbacks, so ``--version``,
+``--help`` and shell completion answer quickly.
 
-Exit codes: 0 success, 1 a failed run (or failed check), 2 a usage or config error. Errors
-print as one message; ``--debug`` adds the traceback.
+Exit codes: 0 success, 1 a failed run (or failed check), 2 a usage or config error, 130
+interrupted. Errors print as one line, ``astraguard-train: ...``; ``--debug`` adds the
+traceback. Shell completion: ``eval "$(_ASTRAGUARD_TRAIN_COMPLETE=bash_source
+astraguard-train)"`` (``zsh_source``, ``fish_source`` for those shells).
 """
 
 from __future__ import annotations
 
-import argparse
+import functools
 import importlib
 import json
 import sys
@@ -17,63 +22,13 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import click
+
 from .. import __version__
-from ..config import PipelineConfig
 from ..errors import AstraGuardError, ConfigError, PluginError, StageError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-Handler = Callable[[argparse.Namespace], int]
-_COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Handler, str]] = {}
-
-
-def command(name: str, help: str) -> Callable[[Callable[[argparse.ArgumentParser], None]], Any]:
-    """Declare a subcommand: the decorated function adds arguments; ``handler`` runs it."""
-
-    def wrap(add_args: Callable[[argparse.ArgumentParser], None]) -> Any:
-        def bind(handler: Handler) -> Handler:
-            _COMMANDS[name] = (add_args, handler, help)
-            return handler
-
-        add_args.handler = bind  # type: ignore[attr-defined]
-        return add_args
-
-    return wrap
-
-
-def emit_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, default=str)
-    sys.stdout.write("\n")
-
-
-def load_config(path: str | None, overrides: Sequence[str] = ()) -> PipelineConfig:
-    config = PipelineConfig.from_toml(path) if path else PipelineConfig()
-    return config.with_overrides(overrides) if overrides else config
-
-
-def add_config_args(p: argparse.ArgumentParser, positional: bool = True) -> None:
-    if positional:
-        p.add_argument("config", nargs="?", help="pipeline TOML (default: the embedded pipeline)")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key, e.g. --set model.n_estimators=300 (repeatable)",
-    )
-
-
-def format_metrics(metrics: dict[str, Any]) -> str:
-    if not metrics:
-        return "  (no metrics: the test part has no labels)"
-    width = max(len(k) for k in metrics)
-    lines = []
-    for k, v in metrics.items():
-        shown = f"{v:.4f}" if isinstance(v, float) else str(v)
-        lines.append(f"  {k:<{width}}  {shown}")
-    return "\n".join(lines)
-
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+PROG = "astraguard-train"
 
 COMMAND_MODULES: tuple[str, ...] = (
     "run",
@@ -87,52 +42,142 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+class Context(click.Context):
+    """Ends ``--help`` and ``--version`` with ``SystemExit(0)``, as a command line does, also
+    when :func:`main` is called with ``argv``: its return value is a command's exit code."""
+
+    def exit(self, code: int = 0) -> Any:
+        self.close()
+        raise SystemExit(code)
+
+
+class Command(click.Command):
+    context_class = Context
+
+
+class Group(click.Group):
+    context_class = Context
+    command_class = Command
+    group_class = type  # subgroups are Groups too
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)  # the order of COMMAND_MODULES, not alphabetical
+
+
+def _set_debug(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and ctx.obj is not None:
+        ctx.obj["debug"] = True
+
+
+debug_option = click.option(
+    "--debug", is_flag=True, expose_value=False, callback=_set_debug,
+    help="Show tracebacks on errors.",
+)
+
+
+def subcommand(name: str, help: str, example: str, **kwargs: Any) -> Callable[..., Command]:
+    """Declare a subcommand ``name``: ``help`` is its description, ``example`` one or more
+    command lines shown under "Example" in its ``--help``."""
+    lines = "\n".join(f"  {line}" for line in example.strip().splitlines())
+
+    def wrap(func: Callable[..., int]) -> Command:
+        return click.command(
+            name, cls=Command, help=help, short_help=help.split("\n\n")[0],
+            epilog=f"\b\nExample:\n{lines}", **kwargs,
+        )(debug_option(func))
+
+    return wrap
+
+
+def emit_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def load_config(path: str | None, overrides: Sequence[str] = ()) -> Any:
+    """The :class:`PipelineConfig` at ``path`` (or the embedded one) with ``--set`` applied."""
+    from ..config import PipelineConfig
+
+    config = PipelineConfig.from_toml(path) if path else PipelineConfig()
+    return config.with_overrides(overrides) if overrides else config
+
+
+def config_options(positional: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The pipeline TOML (an optional ``CONFIG`` argument) and the repeatable ``--set``."""
+
+    def wrap(func: Callable[..., Any]) -> Callable[..., Any]:
+        func = click.option(
+            "--set", "overrides", multiple=True, metavar="KEY=VALUE",
+            help="Override a config key, e.g. --set model.n_estimators=300 (repeatable).",
+        )(func)
+        if positional:
+            func = click.argument("config", required=False, type=click.Path(dir_okay=False))(
+                func
+            )
+        return func
+
+    return wrap
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+
+
+def format_metrics(metrics: dict[str, Any]) -> str:
+    if not metrics:
+        return "  (no metrics: the test part has no labels)"
+    width = max(len(k) for k in metrics)
+    lines = []
+    for k, v in metrics.items():
+        shown = f"{v:.4f}" if isinstance(v, float) else str(v)
+        lines.append(f"  {k:<{width}}  {shown}")
+    return "\n".join(lines)
+
+
 # -- entry point ----------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
-    for module in COMMAND_MODULES:
-        importlib.import_module(f"{__name__}.{module}")
-    parser = argparse.ArgumentParser(
-        prog="astraguard-train",
-        description="Train, evaluate and version spacecraft telemetry anomaly detectors.",
+@functools.cache
+def cli() -> Group:
+    """The ``astraguard-train`` group with every subcommand of :data:`COMMAND_MODULES`."""
+
+    @click.group(
+        cls=Group,
+        help="Train, evaluate and version spacecraft telemetry anomaly detectors.",
+        epilog="\b\nExample:\n  astraguard-train run examples/features.toml --output models\n"
+        "  astraguard-train COMMAND --help",
+        context_settings={"help_option_names": ["-h", "--help"]},
     )
-    parser.add_argument("--version", action="version", version=f"astraguard-train {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (add_args, _handler, help_text) in _COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument(
-            "--debug",
-            action="store_true",
-            default=argparse.SUPPRESS,
-            help="show tracebacks on errors",
-        )
-        add_args(p)
-    return parser
+    @click.version_option(__version__, "--version", prog_name=PROG, message="%(prog)s %(version)s")
+    @debug_option
+    def group() -> None:
+        pass
+
+    for module in COMMAND_MODULES:
+        group.add_command(importlib.import_module(f"{__name__}.{module}").command)
+    return group
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not args.command:
-        parser.print_help()
-        return EXIT_USAGE
-    handler = _COMMANDS[args.command][1]
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
+    state = {"debug": False}
     error: BaseException
     try:
-        return handler(args)
+        code = cli().main(args=argv, prog_name=PROG, standalone_mode=False, obj=state)
+        return EXIT_OK if code is None else int(code)
+    except click.ClickException as exc:  # usage errors: click's message, exit code 2
+        exc.show()
+        return exc.exit_code
     except (ConfigError, PluginError) as exc:
         code, message, error = EXIT_USAGE, f"config error: {exc}", exc
     except StageError as exc:
         code, message, error = EXIT_FAILED, f"run failed: {exc}", exc
     except AstraGuardError as exc:
         code, message, error = EXIT_FAILED, f"error: {exc}", exc
-    except KeyboardInterrupt as exc:
-        code, message, error = 130, "interrupted", exc
-    if getattr(args, "debug", False):
+    except (KeyboardInterrupt, click.Abort) as exc:  # click turns Ctrl-C into Abort
+        code, message, error = EXIT_INTERRUPTED, "interrupted", exc
+    if state["debug"]:
         traceback.print_exception(error)
-    print(f"astraguard-train: {message}", file=sys.stderr)
+    print(f"{PROG}: {message}", file=sys.stderr)
     return code
 
 

@@ -2,48 +2,57 @@
 
 from __future__ import annotations
 
-import argparse
+import click
 
-from . import EXIT_OK, add_config_args, command, emit_json, load_config
-from .tune import add_backend_args, backend_options
+from . import EXIT_OK, config_options, emit_json, json_option, load_config, subcommand
+from .tune import backend_options, backend_settings
 
 HELP = (
-    "run several detectors through the same data, split and features and rank them by a "
+    "Run several detectors through the same data, split and features and rank them by a "
     "metric on the test part. This is a report: to choose a detector use 'tune', which "
-    "never looks at the test part"
+    "never looks at the test part.\n\nCONFIG is a pipeline TOML (default: the embedded "
+    "pipeline)."
 )
 
 
-@command("compare", HELP)
-def _compare_args(p: argparse.ArgumentParser) -> None:
-    add_config_args(p)
-    p.add_argument(
-        "--models", required=True, metavar="A,B,...",
-        help="comma-separated model plugin names, e.g. iforest,lof,ocsvm,pyod.ecod",
-    )
-    p.add_argument(
-        "--metric", default="roc_auc",
-        help="test-part metric to rank by (default roc_auc; any key of the run's metrics)",
-    )
-    add_backend_args(p)
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-
-
-@_compare_args.handler
-def cmd_compare(args: argparse.Namespace) -> int:
+@subcommand(
+    "compare", HELP,
+    "astraguard-train compare examples/odds.toml --models iforest,lof,ocsvm,pyod.ecod "
+    "--metric pr_auc",
+)
+@config_options()
+@click.option(
+    "--models", required=True, metavar="A,B,...",
+    help="Comma-separated model plugin names, e.g. iforest,lof,ocsvm,pyod.ecod.",
+)
+@click.option(
+    "--metric", default="roc_auc", show_default=True,
+    help="Test-part metric to rank by (any key of the run's metrics).",
+)
+@backend_options
+@json_option
+def command(config: str | None, overrides: tuple[str, ...], models: str, metric: str,
+            backend: str | None, jobs: int | None, scheduler: str | None,
+            as_json: bool) -> int:
+    from ..plugins.manager import build_registry
+    from ..progress import display
     from ..selection.tuning import compare
 
-    config = load_config(args.config, args.overrides)
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
-    rows = compare(config, models, metric=args.metric, **backend_options(args, config))
-    if args.json:
+    pipeline_config = load_config(config, overrides)
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    with display():
+        rows = compare(
+            pipeline_config, names, metric=metric, registry=build_registry(),
+            **backend_settings(pipeline_config, backend, jobs, scheduler),
+        )
+    if as_json:
         emit_json({
-            "metric": args.metric,
+            "metric": metric,
             "part": "test",
             "leaderboard": [r.to_dict() for r in rows],
         })
         return EXIT_OK
-    print(f"ranked by {args.metric} on the test part (a report, not a selection):")
+    print(f"ranked by {metric} on the test part (a report, not a selection):")
     width = max(len(r.model) for r in rows)
     for rank, r in enumerate(rows, 1):
         shown = f"{r.score:.4f}" if r.score is not None else "n/a"

@@ -2,43 +2,46 @@
 
 from __future__ import annotations
 
-import argparse
+import click
 
-from . import EXIT_FAILED, EXIT_OK, command, emit_json
-from .score import add_data_args, parse_options
-
-
-@command("drift", "compare a data file with a bundle's training profile (PSI and KS per feature)")
-def _drift_args(p: argparse.ArgumentParser) -> None:
-    add_data_args(p)
-    p.add_argument("--psi-threshold", type=float, default=0.2,
-                   help="PSI at or above which a feature drifted (default 0.2)")
-    p.add_argument("--ks-alpha", type=float, default=0.01,
-                   help="KS p-value below which the shift is significant (default 0.01)")
-    p.add_argument("--ks-min-statistic", type=float, default=0.1,
-                   help="smallest KS statistic that counts as drift (default 0.1)")
+from . import EXIT_FAILED, EXIT_OK, emit_json, subcommand
+from .score import DATA_HELP, data_options, parse_options
 
 
-@_drift_args.handler
-def cmd_drift(args: argparse.Namespace) -> int:
-    """Exit 0 when no feature drifted, 1 when some did (so scripts can gate on it)."""
+@subcommand(
+    "drift",
+    "Compare a data file with a bundle's training profile (PSI and KS per feature).\n\n"
+    f"{DATA_HELP} Exits 0 when no feature drifted, 1 when some did.",
+    "astraguard-train drift models/detector new.csv --psi-threshold 0.25",
+)
+@data_options
+@click.option("--psi-threshold", type=float, default=0.2, show_default=True,
+              help="PSI at or above which a feature drifted.")
+@click.option("--ks-alpha", type=float, default=0.01, show_default=True,
+              help="KS p-value below which the shift is significant.")
+@click.option("--ks-min-statistic", type=float, default=0.1, show_default=True,
+              help="Smallest KS statistic that counts as drift.")
+def command(bundle: str, data: str, chunk_rows: int | None, loader_options: tuple[str, ...],
+            as_json: bool, key: str | None, trusted: bool, psi_threshold: float,
+            ks_alpha: float, ks_min_statistic: float) -> int:
     from ..bundle.drift import DriftThresholds
     from ..bundle.scoring import load_bundle
+    from ..progress import display, step
 
-    bundle = load_bundle(args.bundle, key=args.key, trusted=args.trusted)
+    loaded = load_bundle(bundle, key=key, trusted=trusted)
     thresholds = DriftThresholds(
-        psi_threshold=args.psi_threshold,
-        ks_alpha=args.ks_alpha,
-        ks_min_statistic=args.ks_min_statistic,
+        psi_threshold=psi_threshold,
+        ks_alpha=ks_alpha,
+        ks_min_statistic=ks_min_statistic,
     )
-    report = bundle.drift(
-        args.data, chunk_rows=args.chunk_rows, thresholds=thresholds,
-        **parse_options(args.loader_options),
-    )
-    if args.json:
-        emit_json({"bundle": str(bundle.path), "data": args.data, **report.to_dict()})
+    with display(transient=True), step(f"reading {data}"):
+        report = loaded.drift(
+            data, chunk_rows=chunk_rows, thresholds=thresholds, **parse_options(loader_options),
+        )
+    if as_json:
+        emit_json({"bundle": str(loaded.path), "data": data, **report.to_dict()})
         return EXIT_FAILED if report.drifted else EXIT_OK
-    print(f"bundle: {bundle.path}")
+    print(f"bundle: {loaded.path}")
     print(f"rows:   {report.rows} (KS on a sample of {report.sample_rows})")
     print(f"{'feature':<24} {'psi':>8} {'ks':>7} {'ks p':>9} {'missing':>8}  drift")
     for f in report.features:

@@ -2,67 +2,57 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
-from typing import Any
+
+import click
 
 from .. import __version__
-from ..errors import StageError
-from ..plugins.hookspecs import hookimpl
-from . import EXIT_OK, add_config_args, command, emit_json, format_metrics, load_config
+from . import (
+    EXIT_OK,
+    config_options,
+    emit_json,
+    format_metrics,
+    json_option,
+    load_config,
+    subcommand,
+)
 
 
-class StageProgress:
-    """A lifecycle-hook plugin that prints each stage as it runs (to stderr)."""
-
-    @hookimpl
-    def before_stage(self, stage: str) -> None:
-        print(f"  {stage:<9} ...", end="", file=sys.stderr, flush=True)
-
-    @hookimpl
-    def after_stage(self, stage: str, seconds: float, summary: dict[str, Any]) -> None:
-        brief = ", ".join(
-            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-            for k, v in summary.items()
-            if isinstance(v, (int, float, str))
-        )
-        print(f" done in {seconds:.2f}s  {brief[:90]}", file=sys.stderr)
-
-    @hookimpl
-    def on_pipeline_error(self, stage: str) -> None:
-        print(" FAILED", file=sys.stderr)
-
-
-# -- run ------------------------------------------------------------------------------------
-
-
-@command("run", "run a pipeline: load, validate, prepare, features, train, evaluate, persist")
-def _run_args(p: argparse.ArgumentParser) -> None:
-    add_config_args(p)
-    p.add_argument("--output", help="directory for model bundles (default: [persist] output)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-
-
-@_run_args.handler
-def cmd_run(args: argparse.Namespace) -> int:
+@subcommand(
+    "run",
+    "Run a pipeline: load, validate, prepare, features, train, evaluate, persist.\n\n"
+    "CONFIG is a pipeline TOML (default: the embedded pipeline).",
+    "astraguard-train run examples/features.toml --output models\n"
+    "astraguard-train run --set model.name=lof --json",
+)
+@config_options()
+@click.option("--output", help="Directory for model bundles (default: [persist] output).")
+@json_option
+def command(config: str | None, overrides: tuple[str, ...], output: str | None,
+            as_json: bool) -> int:
+    from ..errors import StageError
     from ..plugins.manager import build_registry
+    from ..progress import display
     from ..training.pipeline import Pipeline
+    from .stages import StageProgress
 
-    config = load_config(args.config, args.overrides)
-    registry = build_registry(plugins=[] if args.json else [StageProgress()])
-    if not args.json:
+    pipeline_config = load_config(config, overrides)
+    if not as_json:
         print(
-            f"astraguard-train {__version__}: {config.source or 'embedded default pipeline'}",
+            f"astraguard-train {__version__}: "
+            f"{pipeline_config.source or 'embedded default pipeline'}",
             file=sys.stderr,
         )
+    registry = build_registry(plugins=[StageProgress()])
     try:
-        result = Pipeline(config, registry).run(output=args.output)
+        with display():
+            result = Pipeline(pipeline_config, registry).run(output=output)
     except StageError as exc:
         failed = getattr(exc, "result", None)
-        if args.json and failed is not None:
+        if as_json and failed is not None:
             emit_json(failed.to_dict())
         raise
-    if args.json:
+    if as_json:
         emit_json(result.to_dict())
         return EXIT_OK
     print(f"\nstatus: {result.status}  ({result.seconds:.2f}s)")

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import click
+
 from ..errors import ConfigError
-from . import EXIT_OK, command, emit_json
+from . import EXIT_OK, emit_json, json_option, subcommand
 
 
 def parse_options(items: Sequence[str], flag: str = "--loader-option") -> dict[str, Any]:
@@ -29,55 +30,84 @@ def parse_options(items: Sequence[str], flag: str = "--loader-option") -> dict[s
     return out
 
 
-def add_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("bundle", help="a bundle: OUTPUT/NAME (uses 'latest') or a version directory")
-    p.add_argument("data", help="the data file to read (loader chosen by its extension)")
-    p.add_argument("--chunk-rows", type=int, default=None, metavar="N",
-                   help="rows read per chunk (default 100000)")
-    p.add_argument("--loader-option", dest="loader_options", action="append", default=[],
-                   metavar="KEY=VALUE",
-                   help="override a loader option from the training config (repeatable)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    add_trust_args(p)
+def trust_options(trusted: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--key FILE`` (the public key a bundle must be signed with) and, with ``trusted``,
+    ``--trusted`` (load a pickle bundle without a verified signature)."""
+
+    def wrap(func: Callable[..., Any]) -> Callable[..., Any]:
+        if trusted:
+            func = click.option(
+                "--trusted", is_flag=True,
+                help="Load a joblib (pickle) bundle without a verified signature: you trust "
+                "whoever can write it.",
+            )(func)
+        return click.option(
+            "--key", metavar="FILE", default=None,
+            help="Ed25519 public key the bundle must be signed with (default: the file named "
+            "by ASTRAGUARD_TRAIN_VERIFY_KEY).",
+        )(func)
+
+    return wrap
 
 
-def add_trust_args(p: argparse.ArgumentParser, trusted: bool = True) -> None:
-    p.add_argument("--key", metavar="FILE", default=None,
-                   help="Ed25519 public key the bundle must be signed with (default: the file "
-                        "named by ASTRAGUARD_TRAIN_VERIFY_KEY)")
-    if trusted:
-        p.add_argument("--trusted", action="store_true",
-                       help="load a joblib (pickle) bundle without a verified signature: "
-                            "you trust whoever can write it")
+def data_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``BUNDLE DATA``, ``--chunk-rows``, ``--loader-option``, ``--json``, ``--key`` and
+    ``--trusted`` (score, drift)."""
+    func = trust_options()(func)
+    func = json_option(func)
+    func = click.option(
+        "--loader-option", "loader_options", multiple=True, metavar="KEY=VALUE",
+        help="Override a loader option from the training config (repeatable).",
+    )(func)
+    func = click.option(
+        "--chunk-rows", type=int, default=None, metavar="N",
+        help="Rows read per chunk (default 100000).",
+    )(func)
+    func = click.argument("data")(func)
+    return click.argument("bundle")(func)
 
 
-@command("score", "score a data file with a saved bundle: per-row score and flag")
-def _score_args(p: argparse.ArgumentParser) -> None:
-    add_data_args(p)
-    p.add_argument("--jobs", type=int, default=None, metavar="N",
-                   help="chunks scored at once in threads (default: every core)")
-    p.add_argument("--output", metavar="FILE",
-                   help="write per-row results to FILE (.csv, .jsonl or .parquet; '-' = CSV "
-                        "on stdout)")
+DATA_HELP = (
+    "BUNDLE is OUTPUT/NAME (uses 'latest') or a version directory; DATA the file to read "
+    "(loader chosen by its extension)."
+)
 
 
-@_score_args.handler
-def cmd_score(args: argparse.Namespace) -> int:
+@subcommand(
+    "score",
+    f"Score a data file with a saved bundle: per-row score and flag.\n\n{DATA_HELP}",
+    "astraguard-train score models/detector new.csv --output scores.parquet\n"
+    "astraguard-train score models/detector new.csv --output - > scores.csv",
+)
+@data_options
+@click.option(
+    "--jobs", type=int, default=None, metavar="N",
+    help="Chunks scored at once in threads (default: every core).",
+)
+@click.option(
+    "--output", metavar="FILE",
+    help="Write per-row results to FILE (.csv, .jsonl or .parquet; '-' = CSV on stdout).",
+)
+def command(bundle: str, data: str, chunk_rows: int | None, loader_options: tuple[str, ...],
+            as_json: bool, key: str | None, trusted: bool, jobs: int | None,
+            output: str | None) -> int:
     from ..bundle.scoring import load_bundle, score_to
+    from ..progress import display
 
-    options = parse_options(args.loader_options)
-    bundle = load_bundle(args.bundle, key=args.key, trusted=args.trusted)
-    to_stdout = args.output == "-"
-    summary = score_to(
-        bundle,
-        args.data,
-        None if to_stdout else args.output,
-        stream=sys.stdout if to_stdout else None,
-        chunk_rows=args.chunk_rows,
-        n_jobs=args.jobs,
-        **options,
-    )
-    if args.json and not to_stdout:
+    options = parse_options(loader_options)
+    loaded = load_bundle(bundle, key=key, trusted=trusted)
+    to_stdout = output == "-"
+    with display(transient=True):
+        summary = score_to(
+            loaded,
+            data,
+            None if to_stdout else output,
+            stream=sys.stdout if to_stdout else None,
+            chunk_rows=chunk_rows,
+            n_jobs=jobs,
+            **options,
+        )
+    if as_json and not to_stdout:
         emit_json(summary.to_dict())
         return EXIT_OK
     out = sys.stderr if to_stdout else sys.stdout

@@ -2,72 +2,93 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
+from collections.abc import Callable
 from typing import Any
 
-from ..config import PipelineConfig
-from . import EXIT_OK, add_config_args, command, emit_json, format_metrics, load_config
+import click
+
+from ..parallel import BACKENDS
+from . import (
+    EXIT_OK,
+    config_options,
+    emit_json,
+    format_metrics,
+    json_option,
+    load_config,
+    subcommand,
+)
 
 
-def add_backend_args(p: argparse.ArgumentParser) -> None:
+def backend_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """The ``--backend``/``--jobs``/``--scheduler`` options shared by tune and compare.
 
     Left out, each falls back to the config's ``[train]`` table (backend, n_jobs, scheduler).
     """
-    from ..parallel import BACKENDS
-
-    p.add_argument(
-        "--backend", choices=BACKENDS,
-        help="where candidates run: loky (local processes, the default), threading, "
-        "dask (a running scheduler, see --scheduler) or dask-local (starts a LocalCluster); "
-        "default: [train] backend",
-    )
-    p.add_argument(
-        "--jobs", type=int, metavar="N",
-        help="parallel jobs (-1 = every core; with dask-local, the number of workers); "
-        "default: [train] n_jobs",
-    )
-    p.add_argument(
+    func = click.option(
         "--scheduler", metavar="ADDRESS",
-        help="Dask scheduler, e.g. tcp://10.0.0.5:8786; default: [train] scheduler",
-    )
+        help="Dask scheduler, e.g. tcp://10.0.0.5:8786; default: [train] scheduler.",
+    )(func)
+    func = click.option(
+        "--jobs", type=int, metavar="N",
+        help="Parallel jobs (-1 = every core; with dask-local, the number of workers); "
+        "default: [train] n_jobs.",
+    )(func)
+    return click.option(
+        "--backend", type=click.Choice(BACKENDS),
+        help="Where candidates run: loky (local processes, the default), threading, "
+        "dask (a running scheduler, see --scheduler) or dask-local (starts a LocalCluster); "
+        "default: [train] backend.",
+    )(func)
 
 
-def backend_options(args: argparse.Namespace, config: PipelineConfig) -> dict[str, Any]:
+def backend_settings(
+    config: Any, backend: str | None, jobs: int | None, scheduler: str | None
+) -> dict[str, Any]:
     """``backend``, ``n_jobs`` and ``scheduler`` from the flags, else from ``[train]``."""
     train = config.train
     return {
-        "backend": args.backend or train.backend,
-        "n_jobs": args.jobs if args.jobs is not None else train.n_jobs,
-        "scheduler": args.scheduler or train.scheduler,
+        "backend": backend or train.backend,
+        "n_jobs": jobs if jobs is not None else train.n_jobs,
+        "scheduler": scheduler or train.scheduler,
     }
 
 
-@command("tune", "search [search].space on validation rows, then train and test the winner once")
-def _tune_args(p: argparse.ArgumentParser) -> None:
-    add_config_args(p)
-    add_backend_args(p)
-    p.add_argument(
-        "--output", help="directory for the winner's bundle and NAME.best.toml "
-        "(default: [persist] output)",
-    )
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-
-
-@_tune_args.handler
-def cmd_tune(args: argparse.Namespace) -> int:
-    from ..progress import ProgressBar, format_seconds
+@subcommand(
+    "tune",
+    "Search [search].space on validation rows, then train and test the winner once.\n\n"
+    "CONFIG is a pipeline TOML with a [search] table.",
+    "astraguard-train tune examples/tune.toml --output models --jobs -1",
+)
+@config_options()
+@backend_options
+@click.option(
+    "--output",
+    help="Directory for the winner's bundle and NAME.best.toml (default: [persist] output).",
+)
+@json_option
+def command(config: str | None, overrides: tuple[str, ...], backend: str | None,
+            jobs: int | None, scheduler: str | None, output: str | None, as_json: bool) -> int:
+    from ..plugins.manager import build_registry
+    from ..progress import Step, display, format_seconds
     from ..selection.tuning import tune
+    from .stages import StageProgress
 
-    config = load_config(args.config, args.overrides)
-    bar = ProgressBar("candidates", always=True)
-    try:
-        result = tune(
-            config, output=args.output, progress=bar, **backend_options(args, config)
-        )
-    finally:
-        bar.close()
+    pipeline_config = load_config(config, overrides)
+    registry = build_registry(plugins=[StageProgress()])
+    with display():
+        line = Step.start("candidates")
+
+        def progress(done: int, total: int) -> None:
+            line.update(total=total, completed=done)
+
+        try:
+            result = tune(
+                pipeline_config, registry=registry, output=output, progress=progress,
+                **backend_settings(pipeline_config, backend, jobs, scheduler),
+            )
+        finally:
+            line.close()
     board = result.leaderboard
     summary = (
         f"{len(board)} candidates x {result.n_folds} fold(s) in "
@@ -77,7 +98,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         summary += (
             f"; {result.n_folds_skipped} fold(s) left out: their validation rows lack a class"
         )
-    if args.json:
+    if as_json:
         print(f"{summary}; best: {board[0].params}", file=sys.stderr)
         emit_json(result.to_dict())
         return EXIT_OK

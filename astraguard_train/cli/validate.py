@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 import warnings
 from typing import Any
 
-from . import EXIT_FAILED, EXIT_OK, add_config_args, command, emit_json, load_config
+import click
 
-
-@command("validate", "load a data file and run the [validation] quality gates on it")
-def _validate_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("data", metavar="DATA", help="data file (.csv, .json, .jsonl, .parquet, +.gz)")
-    p.add_argument("--config", help="pipeline TOML: its [loader] roles and [validation] gates")
-    add_config_args(p, positional=False)
-    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+from . import EXIT_FAILED, EXIT_OK, config_options, emit_json, load_config, subcommand
 
 
 def loader_params(config: Any, name: str) -> dict[str, Any]:
@@ -25,22 +18,33 @@ def loader_params(config: Any, name: str) -> dict[str, Any]:
     return {k: v for k, v in config.loader.params.items() if k != "path"}
 
 
-@_validate_args.handler
-def cmd_validate(args: argparse.Namespace) -> int:
+@subcommand(
+    "validate",
+    "Load a data file and run the [validation] quality gates on it.\n\n"
+    "DATA is a .csv, .json, .jsonl or .parquet file (optionally .gz).",
+    "astraguard-train validate telemetry.csv --config pipeline.toml",
+)
+@click.argument("data")
+@click.option("--config", help="Pipeline TOML: its [loader] roles and [validation] gates.")
+@config_options(positional=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+def command(data: str, config: str | None, overrides: tuple[str, ...], as_json: bool) -> int:
     from ..data.quality import check_frame
     from ..data.sources import loader_for, loader_name_for
     from ..plugins.manager import build_registry
+    from ..progress import display, step
 
-    config = load_config(args.config, args.overrides)
+    pipeline_config = load_config(config, overrides)
     registry = build_registry()
-    name = loader_name_for(args.data)
-    loader = loader_for(args.data, registry, **loader_params(config, name))
+    name = loader_name_for(data)
+    loader = loader_for(data, registry, **loader_params(pipeline_config, name))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        frame = loader.load()
+        with display(transient=True), step(f"loading {data}"):
+            frame = loader.load()
     notes = [str(w.message) for w in caught]
-    report = check_frame(frame, config.validation)
-    if args.json:
+    report = check_frame(frame, pipeline_config.validation)
+    if as_json:
         emit_json({**report.to_dict(), "warnings": notes})
     else:
         for note in notes:

@@ -630,7 +630,10 @@ def compare(
         results: list[Comparison] = []
         jobs = [(c.config, shared, frame, metric) for c in candidates]
         for number, (comparison, run) in enumerate(
-            iter_parallel(_run_model, jobs, n_jobs=n_jobs, backend=backend, scheduler=scheduler)
+            iter_parallel(
+                _run_model, jobs, n_jobs=n_jobs, backend=backend, scheduler=scheduler,
+                label="models",
+            )
         ):
             run_id = new_run_id()
             cand = candidates[number]

@@ -156,6 +156,7 @@ def fit_detector(
         n_jobs=config.train.n_jobs,
         backend=config.train.backend,
         scheduler=config.train.scheduler,
+        label="training groups" if len(keys) > 1 else None,
     )
     chains = dict(zip(keys, fitted, strict=True))
     plan.chains = chains
