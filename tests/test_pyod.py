@@ -1,8 +1,12 @@
-"""PyOD detectors: discovered without importing PyOD, wrapped to keep the detector contract."""
+"""PyOD detectors: listed from a table without importing PyOD, wrapped to keep the detector
+contract; the table checked against the installed PyOD."""
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import pickle
+import pkgutil
 import subprocess
 import sys
 
@@ -107,14 +111,14 @@ def test_fresh_process_builds_registry_without_pyod_and_loads_a_pickled_wrapper(
     code = (
         "import pickle, sys, numpy as np; from astraguard_train.plugins import build_registry;"
         "r = build_registry(); assert r.has('model', 'pyod.ecod');"
-        "print('pyod' in sys.modules);"
+        "print('pyod' in sys.modules or 'torch' in sys.modules);"
         f"d = pickle.loads(open({str(path)!r}, 'rb').read());"
         "print(type(d).__name__, float(d.score_samples(np.full((1, 3), 5.0))[0]))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     imported, loaded = out.stdout.splitlines()[-2:]
-    assert imported == "False"  # registering PyOD's detectors did not import PyOD
+    assert imported == "False"  # registering PyOD's detectors imported neither PyOD nor torch
     name, score = loaded.split()
     assert name == "PyOD_COPOD"
     assert np.isclose(float(score), det.score_samples(np.full((1, 3), 5.0))[0])
@@ -128,45 +132,68 @@ def test_plugins_command_lists_pyod_detectors(capsys):
     assert "pyod.ecod" in out and "PyOD ECOD" in out
 
 
-def test_discovery_reads_a_models_directory(tmp_path):
-    models, utils = tmp_path / "models", tmp_path / "utils"
-    models.mkdir()
-    utils.mkdir()
-    (models / "base.py").write_text("class BaseDetector:\n    pass\n")
-    (models / "good.py").write_text(
-        "from .base import BaseDetector\nimport numpy\n"
-        "class Good(BaseDetector):\n    '''A good one.'''\n"
-        "    def __init__(self, k=3, mode='x', scale=float('inf')):\n        pass\n"
-    )
-    (models / "needs_dl.py").write_text(
-        "from .base import BaseDetector\n"
-        "class Deep(BaseDetector):\n    def __init__(self, a=1):\n"
-        "        import not_installed_xyz\n"
-    )
-    (models / "required.py").write_text(
-        "from .base import BaseDetector\n"
-        "class Needy(BaseDetector):\n    def __init__(self, detectors, a=1):\n        pass\n"
-    )
-    (models / "child.py").write_text(
-        "from .needs_dl import Deep\n"
-        "class Child(Deep):\n    def __init__(self, b=2):\n        pass\n"
-    )
-    # absolute imports of PyOD's own modules, and its utils package, are followed too
-    (utils / "helpers.py").write_text("import not_installed_xyz\n")
-    (utils / "fine.py").write_text("import numpy\n")
-    for module, base_import, helper_import, cls in (
-        ("absolute", "from pyod.models.base", "from pyod.utils.helpers import f", "Absolute"),
-        ("relative", "from .base", "from ..utils import helpers", "Relative"),
-        ("uses_fine", "from pyod.models.base", "from pyod.utils.fine import g", "UsesFine"),
-    ):
-        (models / f"{module}.py").write_text(
-            f"{base_import} import BaseDetector\n{helper_import}\n"
-            f"class {cls}(BaseDetector):\n    def __init__(self, a=1):\n        pass\n"
+def test_the_table_matches_the_installed_pyods_classes_and_signatures():
+    from astraguard_train.models.pyod_table import DETECTORS
+
+    checked = 0
+    for spec in DETECTORS:
+        if not all(pyod_models._installed(top) for top in spec.requires):
+            continue
+        cls = getattr(importlib.import_module(spec.module), spec.cls)
+        params = inspect.signature(cls.__init__).parameters
+        actual = tuple(
+            (n, p.default) for n, p in params.items() if n != "self" and p.kind != p.VAR_KEYWORD
         )
-    specs = pyod_models.discover.__wrapped__(models)
-    assert [s.cls for s in specs] == ["Good", "UsesFine"]
-    good = specs[0]
-    assert good.name == "pyod.good" and good.description == "PyOD Good: A good one"
-    params = dict(good.params)
-    assert params["k"] == 3 and params["mode"] == "x"
-    assert params["scale"] is pyod_models.PYOD_DEFAULT
+        expected = tuple(
+            (n, v) for n, v in spec.params if v is not pyod_models.PYOD_DEFAULT
+        )
+        assert [n for n, _ in actual] == [n for n, _ in spec.params], spec.cls
+        assert all(dict(actual)[n] == v for n, v in expected), spec.cls
+        checked += 1
+    assert checked == len(pyod_models.discover())
+
+
+def test_every_usable_detector_of_the_installed_pyod_is_in_the_table_or_excluded():
+    from pyod.models.base import BaseDetector
+
+    from astraguard_train.models.pyod_table import DETECTORS
+
+    listed = {spec.cls for spec in DETECTORS} | set(pyod_models.EXCLUDED)
+    import pyod.models
+
+    missing = []
+    for info in pkgutil.iter_modules(pyod.models.__path__):
+        if info.name.startswith(("_", "ts_", "base")):
+            continue
+        try:
+            module = importlib.import_module(f"pyod.models.{info.name}")
+        except ImportError:  # needs an optional package that is absent: not registered
+            continue
+        for name, cls in vars(module).items():
+            if not (inspect.isclass(cls) and cls.__module__ == module.__name__):
+                continue
+            if not issubclass(cls, BaseDetector) or name.startswith(("_", "Base")):
+                continue
+            params = inspect.signature(cls.__init__).parameters.values()
+            required = [p for p in params if p.default is p.empty and p.name != "self"
+                        and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+            if not required and name not in listed:
+                missing.append(name)
+    assert missing == [], f"PyOD detectors neither in the table nor EXCLUDED: {missing}"
+
+
+def test_a_detector_needing_an_absent_package_is_left_out(monkeypatch):
+    from astraguard_train.models.pyod_table import DETECTORS
+
+    deep = next(s for s in DETECTORS if s.requires == ("torch", "tqdm"))
+    _clear_caches()
+    try:
+        monkeypatch.setattr(pyod_models, "_installed", lambda top: top != "torch")
+        assert deep not in pyod_models.discover.__wrapped__()
+        monkeypatch.setattr(pyod_models, "_installed", lambda top: True)
+        found = pyod_models.discover.__wrapped__()
+        assert deep in found
+        assert not {s.cls for s in found} & set(pyod_models.EXCLUDED)
+    finally:
+        monkeypatch.undo()
+        _clear_caches()
