@@ -25,7 +25,18 @@ _EXPORTS: dict[str, str] = {
     "run_pipeline": "astraguard_train.training.pipeline",
 }
 
-__all__ = [*sorted(_EXPORTS), "__version__"]
+__all__ = [
+    "Frame",
+    "Pipeline",
+    "PipelineConfig",
+    "RunResult",
+    "StageSpec",
+    "TrainingPipeline",
+    "__version__",
+    "build_registry",
+    "load_bundle",
+    "run_pipeline",
+]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports them
     from .bundle.scoring import load_bundle
