@@ -37,13 +37,15 @@ import re
 from pathlib import Path
 from typing import Any, ClassVar
 
-import attrs
 import numpy as np
 
 from ..errors import ConfigError
 from .base import WrappedDetector
+from .pyod_table import DETECTORS, PREFIX, PYOD_DEFAULT, PyODSpec
 
-PREFIX = "pyod."
+__all__ = [
+    "DETECTORS", "EXCLUDED", "PREFIX", "PYOD_DEFAULT", "PyODDetector", "PyODSpec", "discover",
+]
 
 #: PyOD detectors left out although they import, by class name, with the reason.
 EXCLUDED: dict[str, str] = {
@@ -63,43 +65,6 @@ EXCLUDED: dict[str, str] = {
     "AnoGAN": "its training scores and a second scoring of the same rows are unrelated (rank "
     "correlation 0.01), so a threshold from training does not fit its scores",
 }
-
-
-class _PyODDefault:
-    """Stands for a PyOD default that is not a plain value; PyOD applies its own."""
-
-    def __repr__(self) -> str:
-        return "<pyod default>"
-
-    def __reduce__(self) -> str:
-        return "PYOD_DEFAULT"
-
-
-PYOD_DEFAULT = _PyODDefault()
-
-
-@attrs.frozen
-class PyODSpec:
-    """One PyOD detector: a row of the table."""
-
-    cls: str
-    module: str
-    summary: str
-    params: tuple[tuple[str, Any], ...]
-    #: top-level packages beyond PyOD's own requirements that its module imports
-    requires: tuple[str, ...] = ()
-
-    @property
-    def name(self) -> str:
-        return PREFIX + self.cls.lower()
-
-    @property
-    def wrapper_name(self) -> str:
-        return f"PyOD_{self.cls}"
-
-    @property
-    def description(self) -> str:
-        return f"PyOD {self.cls}: {self.summary}"
 
 
 # -- what the installed PyOD provides ---------------------------------------------------------
@@ -131,8 +96,6 @@ def discover() -> tuple[PyODSpec, ...]:
     root = _pyod_dir()
     if root is None:
         return ()
-    from .pyod_table import DETECTORS
-
     return tuple(
         spec
         for spec in DETECTORS

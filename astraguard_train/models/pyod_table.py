@@ -1,5 +1,6 @@
 """The PyOD detectors astraguard-train registers: class, module, one-line description,
-constructor parameters with PyOD's defaults, and the optional packages each needs.
+constructor parameters with PyOD's defaults, and the optional packages each needs; and the
+row type, :class:`PyODSpec`.
 
 Read from PyOD 3.6 (its classes deriving from ``BaseDetector`` that pass the rules of
 :mod:`astraguard_train.models.pyod`); ``tests/test_pyod.py`` compares it with the installed
@@ -10,7 +11,46 @@ from __future__ import annotations
 
 from typing import Any
 
-from .pyod import PYOD_DEFAULT, PyODSpec
+import attrs
+
+PREFIX = "pyod."
+
+
+class _PyODDefault:
+    """Stands for a PyOD default that is not a plain value; PyOD applies its own."""
+
+    def __repr__(self) -> str:
+        return "<pyod default>"
+
+    def __reduce__(self) -> str:
+        return "PYOD_DEFAULT"
+
+
+PYOD_DEFAULT = _PyODDefault()
+
+
+@attrs.frozen
+class PyODSpec:
+    """One PyOD detector: a row of the table."""
+
+    cls: str
+    module: str
+    summary: str
+    params: tuple[tuple[str, Any], ...]
+    #: top-level packages beyond PyOD's own requirements that its module imports
+    requires: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return PREFIX + self.cls.lower()
+
+    @property
+    def wrapper_name(self) -> str:
+        return f"PyOD_{self.cls}"
+
+    @property
+    def description(self) -> str:
+        return f"PyOD {self.cls}: {self.summary}"
 
 
 def _spec(
