@@ -477,7 +477,7 @@ def check_metric(factory: Factory, params: Mapping[str, Any] | None = None) -> N
     y[50:60] = 1
     scores = rng.normal(size=frame.n_rows) + 3 * y
     flags = scores > 2.0
-    kept = (y.copy(), scores.copy(), flags.copy(), frame.X.copy())
+    kept: tuple[np.ndarray, ...] = (y.copy(), scores.copy(), flags.copy(), frame.X.copy())
     for labels in (y, None):
         out = metric(labels, scores, flags, frame)
         which = "unlabelled" if labels is None else "labelled"
@@ -487,7 +487,7 @@ def check_metric(factory: Factory, params: Mapping[str, Any] | None = None) -> N
         if not _jsonable(dict(out)):
             _fail(factory, f"the metric's figures for {which} rows are not JSON-friendly: "
                            f"{out!r}")
-    now = (y, scores, flags, frame.X)
+    now: tuple[np.ndarray, ...] = (y, scores, flags, frame.X)
     if not all(np.array_equal(a, b) for a, b in zip(kept, now, strict=True)):
         _fail(factory, "the metric modified its arguments")
 
