@@ -10,7 +10,6 @@ check is reported and the run goes on. ``[validation.levels]`` sets the level pe
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -226,7 +225,8 @@ def _missing_share(frame: Frame, config: ValidationConfig) -> Finding:
 
 def _missing_share_column(frame: Frame, config: ValidationConfig) -> Finding:
     nan = np.isnan(frame.X)
-    share = nan.mean(axis=0) if frame.n_rows else np.zeros(frame.n_features)
+    # per-column counts only when something is missing: a strided reduction costs 30x any()
+    share = nan.mean(axis=0) if frame.n_rows and nan.any() else np.zeros(frame.n_features)
     over = np.flatnonzero(share > config.max_missing_share_column)
     if not len(over):
         return Finding(0, f"every column within {config.max_missing_share_column:.2%} missing")
@@ -282,14 +282,26 @@ def _ranges(frame: Frame, config: ValidationConfig) -> Finding:
 def _constant_columns(frame: Frame, config: ValidationConfig) -> Finding:
     if not frame.n_rows:
         return Finding(0, "no rows")
-    # An all-missing column warns in numpy; it is reported as constant here instead.
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        spread = np.nanmax(frame.X, axis=0) - np.nanmin(frame.X, axis=0)
+    # An all-missing column has a NaN spread; it is reported as constant here.
+    with np.errstate(invalid="ignore"):
+        spread = _column_reduce(frame.X, np.fmax) - _column_reduce(frame.X, np.fmin)
     const = tuple(c for c, s in zip(frame.columns, spread, strict=True) if not s > 0)
     if const:
         return Finding(len(const), f"constant (or empty): {', '.join(const)}", columns=const)
     return Finding(0, "no constant columns")
+
+
+def _column_reduce(X: np.ndarray, op: np.ufunc, block: int = 64) -> np.ndarray:
+    """``op.reduce(X, axis=0)`` over rows folded ``block`` at a time into wide rows.
+
+    Reducing a narrow matrix down its columns runs numpy's inner loop over a handful of
+    values per row; folding ``block`` rows into one keeps it long (about 8x faster). The
+    result is the same for order-free reductions such as ``np.fmax`` (NaN-ignoring max).
+    """
+    n, c = X.shape
+    m = n - n % block
+    head = op.reduce(X[:m].reshape(-1, block * c), axis=0).reshape(block, c) if m else X[:0]
+    return op.reduce(np.concatenate([head, X[m:]]), axis=0)
 
 
 def _channel_order(frame: Frame) -> tuple[np.ndarray, np.ndarray]:
@@ -322,9 +334,12 @@ def _duplicate_timestamps(frame: Frame, config: ValidationConfig) -> Finding | N
 def _timestamps_backwards(frame: Frame, config: ValidationConfig) -> Finding | None:
     if frame.timestamps is None:
         return None
-    order, same = _channel_order(frame)
-    ts = frame.timestamps.view("int64")[order]
-    back = np.sort(order[np.flatnonzero((np.diff(ts) < 0) & same) + 1])
+    if frame.in_time_order():  # the common case, without grouping the channels
+        back = np.zeros(0, dtype=np.int64)
+    else:
+        order, same = _channel_order(frame)
+        ts = frame.timestamps.view("int64")[order]
+        back = np.sort(order[np.flatnonzero((np.diff(ts) < 0) & same) + 1])
     return Finding(len(back), f"{len(back)} rows earlier than the row before them in their "
                    "channel", back)
 

@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.signal import lfilter
 from sklearn.base import BaseEstimator, OutlierMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
@@ -90,6 +89,10 @@ def ewma(values: np.ndarray, span: float) -> np.ndarray:
     x = np.asarray(values, dtype=np.float64)
     if span <= 1 or x.size == 0:
         return x.copy()
+    # scipy.signal is imported here: every registry build imports this module, and only the
+    # forecasting detectors filter
+    from scipy.signal import lfilter
+
     alpha = 2.0 / (span + 1.0)
     out, _ = lfilter([alpha], [1.0, alpha - 1.0], x, zi=[(1.0 - alpha) * x[0]])
     return out
