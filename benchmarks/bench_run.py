@@ -230,6 +230,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {left:<21} | {right}")
     ours_total, hand_total = statistics.median(ours_s), statistics.median(hand_s)
     print(f"  {'whole process':<14}{ours_total:7.2f} | {'whole':<12}{hand_total:7.2f}")
+    # where the gap lies: reading the file, or everything after it
+    after_ours = statistics.median(
+        sum(v for k, v in r.items() if k not in ("start+imports", "load")) for r in stages
+    )
+    after_hand = statistics.median(
+        sum(v for k, v in r.items() if k not in ("start", "import", "read")) for r in phases
+    )
+    print(f"  {'after load':<14}{after_ours:7.2f} | {'after read':<12}{after_hand:7.2f}")
     print(f"  {'CPU seconds':<14}{statistics.median(ours_cpu):7.2f} | {'CPU seconds':<12}"
           f"{statistics.median(hand_cpu):7.2f}  (user + system, all threads)")
     ratios = [o / h for o, h in zip(ours_s, hand_s, strict=True)]
