@@ -106,6 +106,17 @@ def test_manifest_lists_the_sha256_of_every_other_file(trained):
         assert sha256_file(path / name) == digest
 
 
+def test_the_bundle_leaves_out_the_training_scores_it_scores_the_same_without(trained):
+    run_chain = trained.detector.chains[None]
+    assert run_chain.train_scores_ is not None  # the run's detector keeps them for thresholds
+    loaded = load_bundle(trained.context.artifact)
+    assert loaded.detector.chains[None].train_scores_ is None
+    test = trained.context.split.test
+    assert np.array_equal(
+        loaded.detector.score_frame(test).scores, trained.detector.score_frame(test).scores
+    )
+
+
 def test_a_fingerprint_changes_with_any_value():
     X = np.arange(12.0).reshape(4, 3)
     Y = X.copy()

@@ -24,6 +24,7 @@ when its signature was verified or the caller says it is trusted.
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import os
@@ -268,6 +269,20 @@ def signing_key_path(config: Any) -> str | None:
     return config.persist.signing_key or os.environ.get(signing.SIGNING_KEY_ENV) or None
 
 
+def _for_bundle(detector: Any) -> Any:
+    """The detector as a bundle keeps it: without its chains' training scores.
+
+    They served the threshold choice during the run; kept, they would be 8 bytes per training
+    row, most of a forest's bundle, written, hashed and read back for nothing.
+    """
+    chains = {}
+    for key, chain in detector.chains.items():
+        chain = copy.copy(chain)
+        chain.train_scores_ = None
+        chains[key] = chain
+    return attrs.evolve(detector, chains=chains)
+
+
 def write_bundle(ctx: Any, output: str | Path) -> Path:
     """Write the run's detector as a new version ``OUTPUT/NAME/<n>``; return its path.
 
@@ -302,7 +317,7 @@ def write_bundle(ctx: Any, output: str | Path) -> Path:
     tmp = _make_tmp_dir(root)
     try:
         detector_file = DETECTOR_FILE + persister.suffix
-        persister.dump(ctx.detector, tmp / detector_file)
+        persister.dump(_for_bundle(ctx.detector), tmp / detector_file)
         train = _training_part(ctx)
         if train is not None:
             columns = tuple(ctx.detector.input_columns)
