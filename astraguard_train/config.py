@@ -9,7 +9,9 @@ plugin parameters are caught by :meth:`PipelineConfig.check` against the registr
 from __future__ import annotations
 
 import copy
+import difflib
 import math
+import os
 import tomllib
 import types
 import typing
@@ -23,6 +25,56 @@ from .errors import ConfigError
 
 if TYPE_CHECKING:
     import numpy as np
+
+# -- value checks ---------------------------------------------------------------------------
+# Each check raises ConfigError("<field>: <rule>, got <value>"); structuring adds the file and
+# the table, so a bad value is refused before any data is read, whichever way it was given.
+
+
+def _at_least(low: float) -> Any:
+    def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+        if value < low:
+            raise ConfigError(f"{attribute.name}: must be at least {low}, got {value!r}")
+
+    return check
+
+
+def _share(low_open: bool = False, high_open: bool = False) -> Any:
+    """A fraction in [0, 1]; ``low_open`` / ``high_open`` exclude 0 / 1."""
+    lo, hi = "(" if low_open else "[", ")" if high_open else "]"
+
+    def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+        if (value <= 0 if low_open else value < 0) or (value >= 1 if high_open else value > 1):
+            raise ConfigError(
+                f"{attribute.name}: must be a share in {lo}0, 1{hi}, got {value!r}"
+            )
+
+    return check
+
+
+def _one_of(*choices: str | None) -> Any:
+    def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+        if value not in choices:
+            shown = ", ".join(c for c in choices if c is not None)
+            raise ConfigError(
+                f"{attribute.name}: unknown value {value!r}{_did_you_mean(value, choices)}; "
+                f"accepted: {shown}"
+            )
+
+    return check
+
+
+def _did_you_mean(word: Any, choices: Iterable[Any]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, or an empty string."""
+    names = [c for c in choices if isinstance(c, str)]
+    close = difflib.get_close_matches(str(word), names, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+#: The ``[missing] policy`` values (see :mod:`astraguard_train.data.missing`).
+MISSING_POLICIES = ("fail", "drop", "ffill", "median")
+#: The ``[split] strategy`` values (see :mod:`astraguard_train.data.splits`).
+SPLIT_STRATEGIES = ("random", "stratified", "time", "column")
 
 # -- tables ---------------------------------------------------------------------------------
 
@@ -43,20 +95,20 @@ class ValidationConfig:
     """``[validation]``: quality gates run on the loaded data before anything is fitted."""
 
     enabled: bool = True
-    min_samples: int = 10
+    min_samples: int = attrs.field(default=10, validator=_at_least(0))
     required_columns: tuple[str, ...] = ()
-    max_missing_share: float = 0.05
-    max_missing_share_column: float = 0.2
+    max_missing_share: float = attrs.field(default=0.05, validator=_share())
+    max_missing_share_column: float = attrs.field(default=0.2, validator=_share())
     ranges: dict[str, list[float]] = attrs.field(factory=dict)
     levels: dict[str, str] = attrs.field(factory=dict)
-    max_examples: int = 5
+    max_examples: int = attrs.field(default=5, validator=_at_least(0))
 
 
 @attrs.frozen
 class MissingConfig:
     """``[missing]``: what to do with missing (NaN) feature values."""
 
-    policy: str = "fail"
+    policy: str = attrs.field(default="fail", validator=_one_of(*MISSING_POLICIES))
 
 
 @attrs.frozen
@@ -67,10 +119,10 @@ class SplitConfig:
     when the data has timestamps and ``random`` otherwise.
     """
 
-    strategy: str | None = None
-    test_size: float = 0.3
-    validation_size: float = 0.0
-    gap: int = 0
+    strategy: str | None = attrs.field(default=None, validator=_one_of(None, *SPLIT_STRATEGIES))
+    test_size: float = attrs.field(default=0.3, validator=_share(low_open=True, high_open=True))
+    validation_size: float = attrs.field(default=0.0, validator=_share(high_open=True))
+    gap: int = attrs.field(default=0, validator=_at_least(0))
     seed: int = 42
     column: str | None = None
 
@@ -101,8 +153,8 @@ class PostprocessConfig:
     ``causal = true`` uses forms where a row's flag never depends on later rows.
     """
 
-    min_event_length: int = 1
-    merge_gap: int = 0
+    min_event_length: int = attrs.field(default=1, validator=_at_least(1))
+    merge_gap: int = attrs.field(default=0, validator=_at_least(0))
     causal: bool = False
 
 
@@ -340,13 +392,19 @@ class PipelineConfig:
             text = p.read_text(encoding="utf-8-sig")
         except FileNotFoundError:
             raise ConfigError(f"{p}: config file does not exist") from None
+        except UnicodeDecodeError as exc:
+            line = exc.object.count(b"\n", 0, exc.start) + 1
+            raise ConfigError(
+                f"{p}: line {line}: byte {exc.object[exc.start:exc.start + 1]!r} is not UTF-8; "
+                "a TOML file is UTF-8 text: save it in that encoding"
+            ) from None
         except OSError as exc:
             raise ConfigError(f"{p}: cannot read config: {exc.strerror}") from None
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{p}: invalid TOML: {exc}") from None
-        return cls.from_dict(data, source=str(p))
+        return cls.from_dict(_relative_to(data, p.parent), source=str(p))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str | None = None) -> PipelineConfig:
@@ -359,7 +417,8 @@ class PipelineConfig:
         unknown = sorted(set(data) - tables)
         if unknown:
             raise ConfigError(
-                f"{where}: unknown key '{unknown[0]}'; accepted tables: {', '.join(sorted(tables))}"
+                f"{where}: unknown table '{unknown[0]}'{_did_you_mean(unknown[0], tables)}; "
+                f"accepted tables: {', '.join(sorted(tables))}"
             )
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
@@ -481,7 +540,10 @@ def _structure_table(key: str, value: Any, where: str) -> Any:
     cls = typing.get_type_hints(PipelineConfig)[key]
     table = _expect_table(value, key, where)
     _check_fields(cls, table, key, where)
-    return cls(**{k: _convert(v) for k, v in table.items()})
+    try:
+        return cls(**{k: _convert(v) for k, v in table.items()})
+    except ConfigError as exc:  # a value out of range: the check names the field
+        raise ConfigError(f"{where}: {key}.{exc}") from None
 
 
 def _stage_spec(value: Any, key: str, where: str) -> StageSpec:
@@ -504,22 +566,24 @@ def _check_fields(cls: type, table: Mapping[str, Any], key: str, where: str) -> 
     for name, value in table.items():
         if name not in accepted:
             raise ConfigError(
-                f"{where}: {key}.{name}: unknown key; accepted: {', '.join(accepted)}"
+                f"{where}: {key}.{name}: unknown key{_did_you_mean(name, accepted)}; "
+                f"accepted: {', '.join(accepted)}"
             )
-        if not _matches(value, hints[name]):
+        if not value_matches(value, hints[name]):
             raise ConfigError(
-                f"{where}: {key}.{name}: expected {_type_name(hints[name])}, "
+                f"{where}: {key}.{name}: expected {type_name(hints[name])}, "
                 f"got {value!r} ({type(value).__name__})"
             )
 
 
-def _matches(value: Any, hint: Any) -> bool:
+def value_matches(value: Any, hint: Any) -> bool:
+    """Whether a TOML ``value`` fits type annotation ``hint`` (unknown kinds of hint fit)."""
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if hint is Any:
         return True
     if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, a) for a in args)
+        return any(value_matches(value, a) for a in args)
     if hint is type(None):
         return value is None
     if hint is bool:
@@ -534,16 +598,17 @@ def _matches(value: Any, hint: Any) -> bool:
         if not isinstance(value, (list, tuple)):
             return False
         inner = args[0] if args else Any
-        return all(_matches(v, inner) for v in value)
+        return all(value_matches(v, inner) for v in value)
     if origin in (dict, Mapping) or hint in (dict, Mapping):
         if not isinstance(value, Mapping):
             return False
         inner = args[1] if len(args) == 2 else Any
-        return all(isinstance(k, str) and _matches(v, inner) for k, v in value.items())
+        return all(isinstance(k, str) and value_matches(v, inner) for k, v in value.items())
     return True
 
 
-def _type_name(hint: Any) -> str:
+def type_name(hint: Any) -> str:
+    """``hint`` as it reads in a message: ``int``, ``str | None``."""
     if isinstance(hint, type):
         return hint.__name__
     return str(hint).replace("typing.", "")
@@ -555,6 +620,21 @@ def _convert(value: Any) -> Any:
         if isinstance(value, list) and all(isinstance(v, str) for v in value)
         else value
     )
+
+
+#: The (table, key) pairs that hold a path; in a TOML file they are relative to the file.
+PATH_KEYS: tuple[tuple[str, str], ...] = (("loader", "path"), ("persist", "output"))
+
+
+def _relative_to(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    """``data`` with the relative paths of :data:`PATH_KEYS` joined to ``base``."""
+    for table, key in PATH_KEYS:
+        section = data.get(table)
+        if isinstance(section, dict) and isinstance(section.get(key), str):
+            value = section[key]
+            if not os.path.isabs(os.path.expanduser(value)):
+                section[key] = os.path.normpath(os.path.join(base, value))
+    return data
 
 
 def _drop_none(d: dict[str, Any]) -> dict[str, Any]:

@@ -32,6 +32,11 @@ class DataError(AstraGuardError, ValueError):
     """Input data is unreadable or inconsistent; the message names file, row and column."""
 
 
+class OutputError(AstraGuardError, OSError):
+    """An output file could not be written (a full disk, no permission); the message names
+    it, and no partial file is left under its name."""
+
+
 class ValidationFailed(DataError):
     """A quality gate set to ``error`` failed; :attr:`report` holds the full report."""
 

@@ -45,7 +45,10 @@ lags = [1, 2]
 """,
     )
     config = PipelineConfig.from_toml(path)
-    assert config.loader == StageSpec("csv", {"path": "telemetry.csv", "label_column": "label"})
+    # a path in the file is relative to the file
+    assert config.loader == StageSpec(
+        "csv", {"path": str(tmp_path / "telemetry.csv"), "label_column": "label"}
+    )
     assert config.model.params == {"n_estimators": 200}
     assert [t.name for t in config.transforms] == ["rolling", "lag"]
     assert config.source == str(path)
@@ -61,7 +64,10 @@ def test_unknown_table_names_the_file_and_the_accepted_tables(tmp_path):
 
 def test_unknown_key_in_a_fixed_table_names_the_dotted_path(tmp_path):
     path = write(tmp_path, "[split]\ntest_sise = 0.2\n")
-    with pytest.raises(ConfigError, match=r"split\.test_sise: unknown key; accepted: .*test_size"):
+    with pytest.raises(
+        ConfigError,
+        match=r"split\.test_sise: unknown key \(did you mean 'test_size'\?\); accepted: .*test_size",
+    ):
         PipelineConfig.from_toml(path)
 
 

@@ -31,6 +31,7 @@ import attrs
 import numpy as np
 
 from ..data.frame import Frame
+from ..data.readers.roles import row_locator
 from ..errors import DataError
 from ..parallel import run_parallel
 from ..plugins import contracts
@@ -223,6 +224,12 @@ class BundleDetector:
         """
         table = dict(self.manifest["config"].get("loader", {}))
         inherited = {k: v for k, v in table.items() if k not in ("name", "path")}
+        # Live data has features (and, for time series, timestamps and channels); the label
+        # and the extras of the training data are used when present, never required.
+        optional = [*([inherited["label_column"]] if inherited.get("label_column") else []),
+                    *(inherited.get("extra_columns") or ())]
+        if optional:
+            inherited["optional_columns"] = optional
         if loader is not None:
             accepted = self.registry.get("loader", loader).params
             inherited = {k: v for k, v in inherited.items() if k in accepted}
@@ -230,14 +237,6 @@ class BundleDetector:
         return inherited
 
     # -- turning input into frames -------------------------------------------------------------
-    def _record_keys(self) -> dict[str, str]:
-        params = self.loader_params()
-        return {
-            "timestamp": params.get("timestamp_column") or "timestamp",
-            "channel": params.get("channel_column") or "channel",
-            "label": params.get("label_column") or "label",
-        }
-
     def check_frame(self, frame: Frame) -> Frame:
         """Return ``frame`` with the bundle's input features, in the manifest's order.
 
@@ -258,9 +257,14 @@ class BundleDetector:
         return frame.select(expected)
 
     def to_frame(self, data: Any) -> Frame:
-        """Return in-memory ``data`` (a Frame, 2-D array or list of dicts) as a checked Frame.
+        """Return in-memory ``data`` as a checked Frame: a Frame, a 2-D array (columns = the
+        input features), a pandas or polars DataFrame, or records (a list of dicts).
 
-        :raises DataError: for a wrong column count or missing record keys.
+        DataFrames and records are read as the training data was (the same column roles, the
+        label and extras used when present), by the ``array`` and ``records`` loaders.
+
+        :raises DataError: for a wrong column count, a missing feature or a value that is not
+            a number (naming the row or record and the column).
         """
         if isinstance(data, Frame):
             return self.check_frame(data)
@@ -271,41 +275,27 @@ class BundleDetector:
                     f"array of shape {data.shape}: expected {len(self.input_features)} columns, "
                     f"the bundle's input features: {', '.join(self.input_features)}"
                 )
+            if X.dtype.kind not in "biuf":
+                raise DataError(
+                    f"array of {X.dtype} values: expected numbers, one column per input "
+                    f"feature ({', '.join(self.input_features)})"
+                )
             return Frame(X=X, columns=self.input_features)
+        from ..data.readers.records import is_dataframe
+
+        if is_dataframe(data):
+            return self.check_frame(self._loaded("array", data))
         if isinstance(data, Sequence) and not isinstance(data, (str, bytes)):
-            return self._records_frame(data)
+            return self.check_frame(self._loaded("records", data))
         raise DataError(
-            f"cannot score a {type(data).__name__}: pass a path, a Frame, a 2-D array or records"
+            f"cannot score a {type(data).__name__}: pass a path, a Frame, a pandas or polars "
+            "DataFrame, a 2-D array or records"
         )
 
-    def _records_frame(self, records: Sequence[Any]) -> Frame:
-        if not all(isinstance(r, Mapping) for r in records):
-            raise DataError("records must be a list of dicts (column name -> value)")
-        keys = self._record_keys()
-        present = set().union(*(r.keys() for r in records)) if records else set()
-        missing = [c for c in self.input_features if c not in present]
-        if missing:
-            extra = sorted(present - set(self.input_features) - set(keys.values()))
-            raise DataError(
-                f"records lack feature key(s) {', '.join(missing)}; keys not known to the "
-                f"bundle: {', '.join(extra) or 'none'} (renamed?); the bundle was trained on: "
-                f"{', '.join(self.input_features)}"
-            )
-        # A list of dicts is row-shaped by nature; this is the one place rows are walked.
-        X = np.array(
-            [[r.get(c, np.nan) for c in self.input_features] for r in records], dtype=np.float64
-        ).reshape(len(records), len(self.input_features))
-
-        def optional(key: str) -> list[Any] | None:
-            return [r.get(key) for r in records] if key in present else None
-
-        return Frame(
-            X=X,
-            columns=self.input_features,
-            timestamps=optional(keys["timestamp"]),
-            channels=optional(keys["channel"]),
-            labels=optional(keys["label"]),
-        )
+    def _loaded(self, loader: str, data: Any) -> Frame:
+        """``data`` read by the in-memory ``loader`` with the training data's column roles."""
+        params = self.loader_params(loader)
+        return self.registry.create("loader", loader, params, where="loader").load(data)
 
     def open_loader(self, path: str | Path, **overrides: Any) -> Any:
         """Return the loader for ``path`` (picked by its extension) with the bundle's options.
@@ -318,26 +308,62 @@ class BundleDetector:
         return loader_for(path, self.registry, **params)
 
     def chunks(
-        self, data: Any, chunk_rows: int | None = None, **loader_params: Any
+        self, data: Any, chunk_rows: int | None = None, *, check_values: bool = False,
+        **loader_params: Any,
     ) -> Iterator[Frame]:
         """Yield checked frames of at most ``chunk_rows`` rows, in row order, with global row
-        positions in ``index``."""
+        positions in ``index``.
+
+        :param check_values: refuse a feature value the chain cannot score (see
+            :meth:`check_values`), naming the file, line and column.
+        """
         if isinstance(data, (str, Path)):
             rows = chunk_rows or self.file_chunk_rows
             loader = self.open_loader(data, **loader_params)
             source = contracts.read_chunks(loader, rows, data)
+            locator = getattr(loader, "locator", None)
+            locate = locator() if locator is not None else row_locator
         else:
             rows = chunk_rows or self.chunk_rows
             frame = self.to_frame(data)
             source = (frame.take(slice(i, i + rows)) for i in range(0, max(frame.n_rows, 1), rows))
+            locate = _memory_locator(data)
         offset = 0
         for chunk in source:
             chunk = self.check_frame(chunk)
             n = chunk.n_rows
             if n == 0:
                 continue
-            yield attrs.evolve(chunk, index=np.arange(offset, offset + n, dtype=np.int64))
+            chunk = attrs.evolve(chunk, index=np.arange(offset, offset + n, dtype=np.int64))
+            if check_values:
+                self.check_values(chunk, locate)
+            yield chunk
             offset += n
+
+    def check_values(self, frame: Frame, locate: Any = None) -> None:
+        """Refuse a feature value the chain cannot score: NaN (unless the bundle was trained
+        with ``[missing] policy = "median"``, which fills it) or an infinity.
+
+        :param locate: names a row from its ``index`` (default ``row N``, from 1).
+        :raises DataError: naming the source, place, column and value, and the fix.
+        """
+        fills_nan = self.manifest["config"].get("missing", {}).get("policy") == "median"
+        bad = np.isinf(frame.X) if fills_nan else ~np.isfinite(frame.X)
+        if not bad.any():
+            return
+        row, col = (int(v) for v in np.argwhere(bad)[0])
+        value = float(frame.X[row, col])
+        where = f"{frame.source}: " if frame.source else ""
+        place = (locate or row_locator)(int(frame.index[row]))
+        if np.isnan(value):
+            fix = ('train with [missing] policy = "median" to fill missing values when '
+                   'scoring (policies drop and ffill act on training data only)')
+        else:
+            fix = "no [missing] policy handles an infinite value: correct or remove the row"
+        raise DataError(
+            f"{where}{place}, column {frame.columns[col]!r}: value {value} cannot be scored; "
+            f"{fix}"
+        )
 
     # -- scoring ---------------------------------------------------------------------------------
     def iter_scores(
@@ -354,7 +380,8 @@ class BundleDetector:
         post-processed flag could still change (an alarm at the chunk's end) are held back
         and yielded with the next chunk.
         """
-        yield from self._stream(self.chunks(data, chunk_rows, **loader_params), n_jobs)
+        chunks = self.chunks(data, chunk_rows, check_values=True, **loader_params)
+        yield from self._stream(chunks, n_jobs)
 
     def _stream(self, chunks: Iterable[Frame], n_jobs: int | None = None) -> Iterator[Scored]:
         """Score chunks in worker threads (at most ``n_jobs`` in flight, so memory stays
@@ -403,6 +430,7 @@ class BundleDetector:
             return join_scored(list(scored))
         rows = chunk_rows or self.chunk_rows
         frame = self.to_frame(data)
+        self.check_values(frame, _memory_locator(data))
         jobs = n_jobs or self.n_jobs or os.cpu_count() or 1
         if frame.n_rows <= rows or jobs == 1 or not self._parallel_ok():
             return self.detector.score_frame(frame)
@@ -429,6 +457,14 @@ class BundleDetector:
             self.chunks(data, chunk_rows, **loader_params),
             thresholds=thresholds,
         )
+
+
+def _memory_locator(data: Any) -> Any:
+    """How messages name a row of in-memory ``data``: ``record N`` for a list of dicts."""
+    from ..data.readers.records import record_locator
+
+    is_records = isinstance(data, Sequence) and not isinstance(data, (str, bytes))
+    return record_locator if is_records else row_locator
 
 
 @attrs.frozen
@@ -498,7 +534,7 @@ def score_to(
     counts: dict[str, int] = {}
     writer = ScoreWriter(output, stream) if output is not None or stream is not None else None
     with writer if writer is not None else _nothing(), step("scoring") as line:
-        chunks = counted(bundle.chunks(data, chunk_rows, **loader_params))
+        chunks = counted(bundle.chunks(data, chunk_rows, check_values=True, **loader_params))
         for part in bundle._stream(chunks, n_jobs):
             scored += part.n_rows
             flagged += int(np.count_nonzero(part.flags))

@@ -40,6 +40,7 @@ ROLE_PARAMS = (
     "label_mapping",
     "channel_column",
     "extra_columns",
+    "optional_columns",
 )
 
 
@@ -88,6 +89,7 @@ class _RoleLoader:
     label_mapping: dict[str, int] | None
     channel_column: str | None
     extra_columns: list[str] | None
+    optional_columns: list[str] | None
 
     def roles(self) -> Roles:
         """The checked column roles; raises :class:`ConfigError` for a bad parameter."""
@@ -108,6 +110,8 @@ class FileLoader(_RoleLoader):
     :param channel_column: the channel (group) of each row.
     :param extra_columns: other columns kept beside the features (a ``split`` marker, a
         mission ``phase``), readable through :meth:`Frame.key`.
+    :param optional_columns: the label or extra columns that may be absent: used when the
+        data has them, never required (scoring sets it, so live data needs no label).
     """
 
     path: str | None
@@ -122,6 +126,7 @@ class FileLoader(_RoleLoader):
         label_mapping: dict[str, int] | None = None,
         channel_column: str | None = None,
         extra_columns: list[str] | None = None,
+        optional_columns: list[str] | None = None,
     ) -> None:
         keep_params(self, locals())
 
@@ -151,6 +156,11 @@ class FileLoader(_RoleLoader):
             )
             features = frame.columns
             yield frame
+
+    def locator(self, source: Any = None) -> Locator:
+        """How messages name a row of the file: ``locator()(row)`` is ``"line N"`` for text
+        files, ``"row N"`` for Parquet (rows counted from 0 in, from 1 in the text)."""
+        return self._locator(resolve_path(source if source is not None else self.path))
 
     # -- per format ------------------------------------------------------------------------
     def _read(self, path: Path, roles: Roles) -> tuple[pa.Table, Locator]:
@@ -184,6 +194,7 @@ class CsvLoader(FileLoader):
         label_mapping: dict[str, int] | None = None,
         channel_column: str | None = None,
         extra_columns: list[str] | None = None,
+        optional_columns: list[str] | None = None,
         delimiter: str = ",",
         encoding: str = "utf-8",
     ) -> None:
@@ -236,6 +247,7 @@ class ParquetLoader(FileLoader):
         if roles.columns is None:
             return None
         names = parquet_names(path)
+        roles = roles.present(names)
         label = roles.label_for(names)
         wanted = [*roles.columns, *roles.special(), *([label] if label else [])]
         # With a column absent, read everything so that the error lists what exists.
@@ -269,6 +281,7 @@ class MemoryLoader(_RoleLoader):
         label_mapping: dict[str, int] | None = None,
         channel_column: str | None = None,
         extra_columns: list[str] | None = None,
+        optional_columns: list[str] | None = None,
     ) -> None:
         keep_params(self, locals())
 

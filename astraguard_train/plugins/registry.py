@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import typing
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
 
+from ..config import type_name, value_matches
 from ..errors import ConfigError, DuplicatePluginError, UnknownPluginError
 from ..plain_values import jsonable
 from .contracts import require
@@ -47,6 +49,15 @@ def factory_params(factory: Callable[..., Any]) -> tuple[dict[str, Any], bool]:
     return params, open_ended
 
 
+def _type_hints(factory: Callable[..., Any]) -> dict[str, Any]:
+    """The factory's resolved parameter annotations; none when they cannot be resolved."""
+    target = factory.__init__ if inspect.isclass(factory) else factory  # type: ignore[misc]
+    try:
+        return typing.get_type_hints(target)
+    except Exception:  # names only a type checker sees; such parameters stay unchecked
+        return {}
+
+
 @attrs.frozen
 class Entry:
     """One registered plugin factory, with where it came from."""
@@ -67,9 +78,19 @@ class Entry:
             unknown = sorted(set(params) - set(self.params))
             if unknown:
                 accepted = ", ".join(sorted(self.params)) or "none"
+                close = difflib.get_close_matches(unknown[0], list(self.params), n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
                 raise ConfigError(
                     f"{where}: unknown parameter(s) {', '.join(unknown)} for {self.kind} "
-                    f"'{self.name}'; accepted: {accepted}"
+                    f"'{self.name}'{hint}; accepted: {accepted}"
+                )
+        # Types the factory annotates are checked here, before any data is read.
+        hints = _type_hints(self.factory)
+        for key, value in params.items():
+            if key in hints and not value_matches(value, hints[key]):
+                raise ConfigError(
+                    f"{where}.{key}: expected {type_name(hints[key])}, got {value!r} "
+                    f"({type(value).__name__})"
                 )
         missing = [k for k, v in self.params.items() if v == REQUIRED and k not in params]
         if missing:

@@ -59,6 +59,7 @@ class Roles:
     label_mapping: Mapping[str, int] | None = None
     channel_column: str | None = None
     extra_columns: tuple[str, ...] = ()
+    optional_columns: tuple[str, ...] = ()
 
     @classmethod
     def from_params(
@@ -70,6 +71,7 @@ class Roles:
         label_mapping: Mapping[str, int] | None = None,
         channel_column: str | None = None,
         extra_columns: Sequence[str] | None = None,
+        optional_columns: Sequence[str] | None = None,
     ) -> Roles:
         """Check loader parameters and return the roles.
 
@@ -104,7 +106,16 @@ class Roles:
             else None,
             channel_column=channel_column,
             extra_columns=tuple(extra_columns or ()),
+            optional_columns=tuple(optional_columns or ()),
         )
+        if isinstance(optional_columns, str):
+            raise ConfigError(f"loader.optional_columns: expected a list, got {optional_columns!r}")
+        for name in roles.optional_columns:
+            if name not in (roles.label_column or DEFAULT_LABEL, *roles.extra_columns):
+                raise ConfigError(
+                    f"loader.optional_columns: {name!r} is not the label or an extra column; "
+                    "only those may be absent (features, timestamp and channel are needed)"
+                )
         named = [c for c in roles.special() if c is not None]
         if roles.columns:
             named += list(roles.columns)
@@ -120,6 +131,20 @@ class Roles:
         """The non-feature columns that were named explicitly."""
         out = [self.timestamp_column, self.label_column, self.channel_column]
         return [c for c in out if c] + list(self.extra_columns)
+
+    def present(self, names: Sequence[str]) -> Roles:
+        """These roles for a table with columns ``names``: optional columns it lacks (see
+        ``optional_columns``: a label or extras of training data, absent from live data) are
+        left out of their roles."""
+        absent = [c for c in self.optional_columns if c not in names]
+        if not absent:
+            return self
+        return attrs.evolve(
+            self,
+            label_column=None if self.label_column in absent else self.label_column,
+            extra_columns=tuple(c for c in self.extra_columns if c not in absent),
+            optional_columns=(),
+        )
 
     def label_for(self, names: Sequence[str]) -> str | None:
         """The label column for a table with these column names (see :data:`DEFAULT_LABEL`)."""
@@ -159,6 +184,7 @@ def feature_names(table: pa.Table, roles: Roles, source: str, locate: Locator) -
     """
     names = table.column_names
     check_names(names, source)
+    roles = roles.present(names)
     label = roles.label_for(names)
     wanted = roles.special() + ([label] if label else [])
     missing = [c for c in [*(roles.columns or ()), *wanted] if c not in names]
@@ -214,6 +240,7 @@ def build_frame(
     def at(row: int) -> str:
         return locate(offset + row)
 
+    roles = roles.present(table.column_names)
     names = list(features) if features is not None else feature_names(table, roles, source, at)
     X = np.empty((table.num_rows, len(names)), dtype=np.float64)
     _fill_matrix(X, [_to_float(table.column(name), name, source, at) for name in names])
@@ -238,6 +265,7 @@ def assemble_frame(
     def at(row: int) -> str:
         return locate(offset + row)
 
+    roles = roles.present(table.column_names)
     n = X.shape[0]
     timestamps = None
     if roles.timestamp_column:
