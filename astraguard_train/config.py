@@ -120,11 +120,18 @@ class SplitConfig:
     """
 
     strategy: str | None = attrs.field(default=None, validator=_one_of(None, *SPLIT_STRATEGIES))
-    test_size: float = attrs.field(default=0.3, validator=_share(low_open=True, high_open=True))
+    test_size: float = attrs.field(default=0.3, validator=_share(high_open=True))
     validation_size: float = attrs.field(default=0.0, validator=_share(high_open=True))
     gap: int = attrs.field(default=0, validator=_at_least(0))
     seed: int = 42
     column: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.strategy != "column" and self.test_size + self.validation_size >= 1.0:
+            raise ConfigError(
+                f"test_size: test_size + validation_size must be below 1, got "
+                f"{self.test_size} + {self.validation_size}"
+            )
 
 
 @attrs.frozen

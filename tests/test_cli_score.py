@@ -44,9 +44,15 @@ def test_score_writes_per_row_scores_equal_to_the_runs(run, tmp_path, suffix, ca
                  *OPTIONS])
     assert code == 0
     df = _read(out)
-    assert list(df.columns) == ["row", "timestamp", "channel", "score", "threshold", "flag"]
+    # the label is carried through when the data has one
+    assert list(df.columns) == [
+        "row", "timestamp", "channel", "label", "score", "threshold", "flag"
+    ]
     expected = pipe.context.test_scores
     assert len(df) == expected.n_rows
+    np.testing.assert_array_equal(df["label"].to_numpy(), expected.frame.labels)
+    if suffix != ".parquet":  # text formats write ISO 8601 times
+        assert df["timestamp"][0] == np.datetime_as_string(expected.frame.timestamps[0], "s")
     np.testing.assert_array_equal(df["score"].to_numpy(), expected.scores)  # bit for bit
     np.testing.assert_array_equal(df["flag"].to_numpy(dtype=bool), expected.flags)
     assert df["channel"].astype(str).tolist() == [str(c) for c in expected.frame.channels]
@@ -73,7 +79,7 @@ def test_score_to_stdout(run, capsys):
                  *OPTIONS]) == 0
     captured = capsys.readouterr()
     lines = captured.out.splitlines()
-    assert lines[0] == "row,timestamp,channel,score,threshold,flag"
+    assert lines[0] == "row,timestamp,channel,label,score,threshold,flag"
     assert "flagged:" in captured.err
 
 

@@ -23,7 +23,7 @@ def frame_with_gaps() -> Frame:
 
 
 def test_fail_names_the_first_missing_value():
-    with pytest.raises(DataError, match=r"gaps.csv at row 101 .*column 'a' \(3 missing in all\)"):
+    with pytest.raises(DataError, match=r"gaps.csv at row 102, column 'a' \(3 missing in all\)"):
         apply_missing(frame_with_gaps(), MissingConfig("fail"))
 
 
@@ -44,8 +44,10 @@ def test_ffill_carries_values_within_a_channel_only():
 
 
 def test_unknown_policy_names_the_key():
-    with pytest.raises(ConfigError, match="missing.policy: unknown policy 'mean'"):
-        apply_missing(frame_with_gaps(), MissingConfig("mean"))
+    with pytest.raises(ConfigError, match="missing.policy: unknown value 'mean' .*accepted: fail"):
+        PipelineConfig.from_dict({"missing": {"policy": "mean"}})
+    with pytest.raises(ConfigError, match="policy: unknown value 'mediam' .*'median'"):
+        MissingConfig("mediam")
 
 
 def test_median_imputer_is_an_estimator_fitted_on_what_it_is_given():

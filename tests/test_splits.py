@@ -186,15 +186,16 @@ def test_bad_split_settings_and_values_are_named():
     frame = _column_frame(False)
     with pytest.raises(ConfigError, match="split.column: required"):
         split_frame(frame, SplitConfig(strategy="column"))
-    with pytest.raises(ConfigError, match="split.strategy: unknown strategy 'chrono'"):
-        split_frame(frame, SplitConfig(strategy="chrono"))
-    with pytest.raises(ConfigError, match="split.test_size"):
-        split_frame(frame, SplitConfig(test_size=1.5))
+    # names and sizes are checked when the config is made, before any data is split
+    with pytest.raises(ConfigError, match="strategy: unknown value 'chrono'"):
+        SplitConfig(strategy="chrono")
+    with pytest.raises(ConfigError, match=r"test_size: must be a share in \[0, 1\), got 1.5"):
+        SplitConfig(test_size=1.5)
     with pytest.raises(ConfigError, match="'stratified' needs a label column"):
         split_frame(Frame(X=np.zeros((4, 1)), columns=["a"]),
                     SplitConfig(strategy="stratified"))
     marks = frame.extras["split"].copy()
     marks[7] = "holdout"
     bad = Frame(X=frame.X, columns=frame.columns, extras={"split": marks})
-    with pytest.raises(DataError, match=r"row 7 .*'holdout' is not train"):
+    with pytest.raises(DataError, match=r"row 8: .*'holdout' is not train"):
         split_frame(bad, SplitConfig(strategy="column", column="split"))

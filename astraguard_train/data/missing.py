@@ -11,11 +11,11 @@ import warnings
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from ..config import MissingConfig
-from ..errors import ConfigError, DataError, NotFittedError
+from ..config import MISSING_POLICIES, MissingConfig
+from ..errors import DataError, NotFittedError
 from .frame import Frame
 
-POLICIES = ("fail", "drop", "ffill", "median")
+POLICIES = MISSING_POLICIES
 
 
 def apply_missing(frame: Frame, config: MissingConfig) -> tuple[Frame, dict[str, int]]:
@@ -25,12 +25,7 @@ def apply_missing(frame: Frame, config: MissingConfig) -> tuple[Frame, dict[str,
         ``values_filled_ffill`` (``median`` fills inside the chain; see :class:`MedianImputer`).
     :raises DataError: with policy ``fail`` and a missing value, naming the first one's row
         and column.
-    :raises ConfigError: for an unknown policy.
     """
-    if config.policy not in POLICIES:
-        raise ConfigError(
-            f"missing.policy: unknown policy '{config.policy}'; available: {', '.join(POLICIES)}"
-        )
     nan = np.isnan(frame.X)
     if not nan.any() or config.policy == "median":
         return frame, {}
@@ -38,7 +33,7 @@ def apply_missing(frame: Frame, config: MissingConfig) -> tuple[Frame, dict[str,
         row, col = (int(v) for v in np.argwhere(nan)[0])
         where = f" in {frame.source}" if frame.source else ""
         raise DataError(
-            f"missing value{where} at row {int(frame.index[row])} (position, from 0), column "
+            f"missing value{where} at row {int(frame.index[row]) + 1}, column "
             f"'{frame.columns[col]}' ({int(nan.sum())} missing in all); set [missing] policy "
             f"to drop, ffill or median"
         )

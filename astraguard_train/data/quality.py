@@ -49,7 +49,8 @@ class Check:
 
     def summary_line(self) -> str:
         state = "passed" if self.passed else "FAILED"
-        extra = f" (first rows: {', '.join(map(str, self.rows))})" if self.rows else ""
+        # rows are positions from 0; messages count rows from 1, as the readers do
+        extra = f" (first rows: {', '.join(str(r + 1) for r in self.rows)})" if self.rows else ""
         return f"{self.name} [{self.level}] {state}: {self.message}{extra}"
 
     def to_dict(self) -> dict[str, Any]:

@@ -22,11 +22,11 @@ from typing import Any
 import attrs
 import numpy as np
 
-from ..config import SplitConfig
+from ..config import SPLIT_STRATEGIES, SplitConfig
 from ..errors import ConfigError, DataError
 from .frame import Frame
 
-STRATEGIES = ("random", "stratified", "time", "column")
+STRATEGIES = SPLIT_STRATEGIES
 
 #: Values of the split column, lower-cased, and the part each names.
 COLUMN_VALUES = {"train": 0, "validation": 1, "val": 1, "test": 2}
@@ -70,19 +70,8 @@ def split_frame(frame: Frame, config: SplitConfig) -> Split:
     :raises DataError: for a split column value that is not train/validation/test, or a
         split that leaves no training rows.
     """
+    # SplitConfig checked the strategy name and the sizes when it was made.
     strategy = config.strategy or ("time" if frame.timestamps is not None else "random")
-    if strategy not in STRATEGIES:
-        raise ConfigError(
-            f"split.strategy: unknown strategy '{strategy}'; available: {', '.join(STRATEGIES)}"
-        )
-    for key in ("test_size", "validation_size"):
-        value = getattr(config, key)
-        if not 0.0 <= value < 1.0:
-            raise ConfigError(f"split.{key}: must be in [0, 1), got {value}")
-    if strategy != "column" and config.test_size + config.validation_size >= 1.0:
-        raise ConfigError("split: test_size + validation_size must be below 1")
-    if config.gap < 0:
-        raise ConfigError(f"split.gap: must be >= 0, got {config.gap}")
     if strategy == "column":
         return _by_column(frame, config)
     if strategy == "time":
@@ -190,8 +179,8 @@ def _by_column(frame: Frame, config: SplitConfig) -> Split:
         bad = int(np.flatnonzero(~known)[0])
         where = f" in {frame.source}" if frame.source else ""
         raise DataError(
-            f"split column '{config.column}'{where}, row {int(frame.index[bad])} (position, "
-            f"from 0): value {str(values[bad])!r} is not train, validation (val) or test"
+            f"split column '{config.column}'{where}, row {int(frame.index[bad]) + 1}: "
+            f"value {str(values[bad])!r} is not train, validation (val) or test"
         )
     codes = np.array(list(COLUMN_VALUES.values()))[_lookup(values, names)]
     train_rows = np.flatnonzero(codes == 0)

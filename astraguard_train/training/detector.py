@@ -23,9 +23,11 @@ from ..plugins.contracts import ThresholdRule
 class Scored:
     """Scores for the rows of ``frame`` that the chain could score.
 
-    Temporal transforms with a ``drop`` policy remove warm-up rows, so ``frame`` may hold
-    fewer rows than the input; ``frame.index`` says which. ``flags`` is ``scores > threshold``
-    after post-processing.
+    ``frame`` holds the scored rows of the input as they came in (raw feature values under
+    their names, timestamps, label, channel, extras), so it can be scored again. Temporal
+    transforms with a ``drop`` policy remove warm-up rows, so it may hold fewer rows than the
+    input; ``frame.index`` says which. ``flags`` is ``scores > threshold`` after
+    post-processing.
     """
 
     frame: Frame
@@ -150,7 +152,7 @@ class Chain:
         if not np.isfinite(scores).all():
             nan = np.isnan(scores)
             if nan.any():
-                first = int(feats.index[np.argmax(nan)])
+                first = int(feats.index[np.argmax(nan)]) + 1
                 raise DataError(
                     f"model {type(self.model).__name__} returned NaN scores for "
                     f"{int(nan.sum())} rows (first: row {first})"
@@ -209,7 +211,7 @@ class TrainedDetector:
     def raw_scores(
         self, frame: Frame, counts: dict[str, int] | None = None
     ) -> tuple[Frame, np.ndarray, np.ndarray]:
-        """Scores before thresholding: (scored rows, scores, each row's threshold).
+        """Scores before thresholding: (scored input rows, scores, each row's threshold).
 
         :param counts: if given, receives what the models report about scoring (their
             ``score_counts(frame)``, such as rows scored with a padded window).
@@ -218,7 +220,8 @@ class TrainedDetector:
         for key, rows in self._keys(frame).items():
             chain_key = key if key in self.chains else None
             chain = self.chains[chain_key]
-            feats, scores = chain.score(frame.take(rows))
+            part = frame.take(rows)
+            feats, scores = chain.score(part)
             rule = self.thresholds[chain_key]
             if isinstance(rule, ThresholdRule):
                 row_thresholds = np.asarray(rule.apply(scores, feats), dtype=np.float64)
@@ -228,7 +231,7 @@ class TrainedDetector:
             if counts is not None:
                 for name, n in contracts.score_counts(chain.model, feats).items():
                     counts[name] = counts.get(name, 0) + n
-            parts.append((feats, scores, row_thresholds))
+            parts.append((_input_rows(part, feats.index), scores, row_thresholds))
         if len(parts) == 1:
             return parts[0]
         scored = Frame.concat([p[0] for p in parts])
@@ -248,3 +251,12 @@ class TrainedDetector:
             frame=scored, scores=scores, flags=flags, thresholds=thresholds,
             counts=counts,
         )
+
+
+def _input_rows(frame: Frame, index: np.ndarray) -> Frame:
+    """The rows of ``frame`` whose ``index`` values are ``index``, in that order: the input
+    rows behind a chain's features (which may have dropped warm-up rows)."""
+    if index.shape == frame.index.shape and np.array_equal(index, frame.index):
+        return frame
+    order = np.argsort(frame.index, kind="stable")
+    return frame.take(order[np.searchsorted(frame.index, index, sorter=order)])
