@@ -356,13 +356,14 @@ class BundleDetector:
         where = f"{frame.source}: " if frame.source else ""
         place = (locate or row_locator)(int(frame.index[row]))
         if np.isnan(value):
+            what = "a missing value (empty or NaN)"
             fix = ('train with [missing] policy = "median" to fill missing values when '
                    'scoring (policies drop and ffill act on training data only)')
         else:
+            what = f"value {value}"
             fix = "no [missing] policy handles an infinite value: correct or remove the row"
         raise DataError(
-            f"{where}{place}, column {frame.columns[col]!r}: value {value} cannot be scored; "
-            f"{fix}"
+            f"{where}{place}, column {frame.columns[col]!r}: {what} cannot be scored; {fix}"
         )
 
     # -- scoring ---------------------------------------------------------------------------------

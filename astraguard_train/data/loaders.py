@@ -314,7 +314,7 @@ class RecordsLoader(MemoryLoader):
 
 
 class ArrayLoader(MemoryLoader):
-    """A numpy array or a pandas DataFrame in memory: ``Pipeline.run(data=array)``.
+    """A numpy array or a pandas or polars DataFrame in memory: ``Pipeline.run(data=array)``.
 
     For a numpy array, ``columns`` names all of its columns (default ``f0``, ``f1``, ...) and
     the role parameters pick among those names; every column without a role is a feature.

@@ -118,15 +118,17 @@ def _kind(value: Any) -> str | None:
 
 
 def array_table(data: Any, columns: Sequence[str] | None, source: str = "<array>") -> pa.Table:
-    """Turn a 2-D numpy array (columns named by ``columns``, default ``f0..``) or a pandas
-    DataFrame into a table.
+    """Turn a 2-D numpy array (columns named by ``columns``, default ``f0..``) or a pandas or
+    polars DataFrame into a table.
 
     :raises DataError: for a shape or a number of names that does not fit.
     """
     if is_dataframe(data):
         try:
-            return pa.Table.from_pandas(data, preserve_index=False)
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            if type(data).__module__.startswith("pandas"):
+                return pa.Table.from_pandas(data, preserve_index=False)
+            return pa.table(data)  # polars and others through the Arrow stream interface
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
             raise DataError(f"{source}: cannot convert the DataFrame: {exc}") from None
     arr = np.asarray(data)
     if arr.ndim == 1:
@@ -144,5 +146,6 @@ def array_table(data: Any, columns: Sequence[str] | None, source: str = "<array>
 
 
 def is_dataframe(data: Any) -> bool:
-    """True for a pandas DataFrame (checked by name, so pandas need not be installed)."""
+    """True for a pandas or polars DataFrame (checked by name, so neither need be
+    installed)."""
     return type(data).__name__ == "DataFrame" and hasattr(data, "columns")

@@ -397,6 +397,11 @@ def _to_float(
         return column
     if pa.types.is_null(kind):
         return pa.chunked_array([pa.nulls(len(column), pa.float64())])
+    if pa.types.is_boolean(kind):  # never cast silently: true/false is a flag, not a reading
+        raise DataError(
+            f"{source}: column {name!r} holds true/false values where numbers are expected; "
+            "write it as 0/1 to use it as a feature, or give it another role"
+        )
     if _is_numeric(kind):
         # Unchecked: an integer beyond 2**53 becomes the nearest double, as it would be
         # written as text, instead of failing the cast.
@@ -567,6 +572,8 @@ def parse_labels(
     if missing is not None:
         raise DataError(f"{source}: {locate(missing)}, column {name!r}: missing label")
     kind = column.type
+    if pa.types.is_boolean(kind):  # a label may be a flag: true = anomaly
+        column, kind = pc.cast(column, pa.int8()), pa.int8()
     is_text = pa.types.is_string(kind) or pa.types.is_large_string(kind)
     if mapping is not None:
         text = column if is_text else pc.cast(column, pa.string())

@@ -1,0 +1,233 @@
+"""Live data through a trained bundle: what it needs, and bad input of every kind.
+
+A bundle is trained once from a CSV file with a timestamp, two features, a label and an extra
+``phase`` column. Scoring needs only the timestamp and the features. Every file in
+``tests/bad_inputs/`` gives a located error (file, line, column) and leaves no output file;
+none gives a traceback or a partial output.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+from astraguard_train import PipelineConfig, load_bundle
+from astraguard_train.bundle import score_writers
+from astraguard_train.cli import main
+from astraguard_train.errors import DataError, OutputError
+from astraguard_train.training.pipeline import Pipeline
+
+BAD = Path(__file__).resolve().parent / "bad_inputs"
+
+#: file -> what the error must say (a regular expression), after the file's name.
+EXPECTED = {
+    "nan_value.csv": r"line 4, column 'volt': a missing value .* \[missing\] policy = \"median\"",
+    "inf_value.csv": r"line 3, column 'temp': value inf cannot be scored; no \[missing\] policy",
+    "text_value.csv": r"line 5, column 'volt': value 'high' is not a number",
+    "bad_timestamp.csv": r"line 6, column 'timestamp': value 'yesterday' is not an ISO 8601",
+    "ragged_row.csv": r"line 7: expected 3 fields \(as in the header\), got 4",
+    "missing_feature.csv": r"missing feature column\(s\) volt",
+    "no_timestamp_column.csv": r"no column 'timestamp'; the columns are: temp, volt",
+    "empty_rows.csv": r"has a header but no data rows",
+}
+
+PIPELINE = """
+[loader]
+name = "csv"
+path = "train.csv"          # relative to this file
+timestamp_column = "timestamp"
+label_column = "label"
+extra_columns = ["phase"]
+
+[model]
+name = "iforest"
+n_estimators = 25
+random_state = 0
+"""
+
+
+def _telemetry(n: int, seed: int = 0, label: bool = True, phase: bool = True) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    cols: dict[str, object] = {
+        "timestamp": np.datetime64("2026-01-01T00:00:00") + np.arange(n).astype("timedelta64[s]"),
+        "temp": rng.normal(20, 1, n),
+        "volt": rng.normal(28, 0.5, n),
+    }
+    if phase:
+        cols["phase"] = np.where(np.arange(n) < n // 2, "cruise", "science")
+    if label:
+        cols["label"] = (np.arange(n) % 50 == 7).astype(np.int8)
+    return pa.table(cols)
+
+
+def _write_csv(table: pa.Table, path: Path) -> Path:
+    # ISO 8601 with a "T", as telemetry exports write it
+    times = pa.array(np.datetime_as_string(table["timestamp"].to_numpy(), unit="s"))
+    pacsv.write_csv(table.set_column(0, "timestamp", times), path,
+                    pacsv.WriteOptions(quoting_style="none"))
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """(bundle directory, work directory): trained from a CSV with label and phase."""
+    work = tmp_path_factory.mktemp("live")
+    project = work / "project"
+    project.mkdir()
+    _write_csv(_telemetry(400), project / "train.csv")
+    (project / "pipeline.toml").write_text(PIPELINE, encoding="utf-8")
+    config = PipelineConfig.from_toml(project / "pipeline.toml")
+    Pipeline(config).run(output=str(work / "models"))
+    return work / "models" / "detector", work
+
+
+@pytest.fixture(scope="module")
+def live(trained):
+    """Live data: timestamps and features only (no label, no phase), as CSV and Parquet."""
+    _, work = trained
+    table = _telemetry(120, seed=1, label=False, phase=False)
+    pq.write_table(table, work / "live.parquet")
+    return _write_csv(table, work / "live.csv"), work / "live.parquet", table
+
+
+# -- what live data needs ----------------------------------------------------------------------
+
+
+def test_live_file_without_label_or_extras_scores_and_drifts(trained, live, tmp_path, capsys):
+    bundle, _ = trained
+    csv, parquet, _ = live
+    out = tmp_path / "scores.csv"
+    assert main(["score", str(bundle), str(csv), "--output", str(out)]) == 0
+    header = out.read_text().splitlines()[0]
+    assert header == "row,timestamp,score,threshold,flag"  # no label, no phase: none given
+    assert out.read_text().splitlines()[1].split(",")[1] == "2026-01-01T00:00:00"
+    assert main(["drift", str(bundle), str(csv)]) in (0, 1)
+    assert "Traceback" not in capsys.readouterr().err
+    # Parquet live data for a CSV-trained bundle: the same scores
+    from_csv = load_bundle(bundle).score(csv)
+    from_parquet = load_bundle(bundle).score(parquet)
+    np.testing.assert_array_equal(from_csv.scores, from_parquet.scores)
+
+
+def test_label_and_extras_are_carried_into_the_score_file_when_present(trained, tmp_path):
+    bundle, _ = trained
+    data = _write_csv(_telemetry(60, seed=2), tmp_path / "labelled.csv")
+    out = tmp_path / "scores.jsonl"
+    assert main(["score", str(bundle), str(data), "--output", str(out)]) == 0
+    first = json.loads(out.read_text().splitlines()[0])
+    assert list(first) == ["row", "timestamp", "label", "phase", "score", "threshold", "flag"]
+    assert first["phase"] == "cruise" and first["timestamp"] == "2026-01-01T00:00:00"
+
+
+def test_pandas_polars_records_and_arrays_score_alike(trained, live):
+    bundle = load_bundle(trained[0])
+    csv, _, table = live
+    expected = bundle.score(csv).scores
+    pandas_df = table.to_pandas()
+    polars = pytest.importorskip("polars")
+    inputs = {
+        "pandas": pandas_df,
+        "polars": polars.from_arrow(table),
+        "records": pandas_df.to_dict("records"),
+    }
+    for name, data in inputs.items():
+        np.testing.assert_array_equal(bundle.score(data).scores, expected, err_msg=name)
+
+
+def test_scored_frame_holds_the_input_rows_and_scores_again_alike(trained, live):
+    bundle = load_bundle(trained[0])
+    csv, _, table = live
+    scored = bundle.score(csv)
+    np.testing.assert_array_equal(scored.frame.X[:, 0], table["temp"].to_numpy())
+    again = bundle.score(scored.frame)
+    np.testing.assert_array_equal(again.scores, scored.scores)
+    np.testing.assert_array_equal(bundle.predict(scored.frame), scored.flags)
+
+
+# -- bad input -----------------------------------------------------------------------------------
+
+
+def test_every_bad_input_file_has_an_expectation():
+    assert sorted(p.name for p in BAD.iterdir()) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_bad_input_gives_a_located_error_and_no_output(trained, tmp_path, name, capsys):
+    bundle, _ = trained
+    out = tmp_path / "scores.csv"
+    code = main(["score", str(bundle), str(BAD / name), "--output", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert err.startswith("astraguard-train: error: ") and err.count("\n") == 1, err
+    assert str(BAD / name) in err
+    assert re.search(EXPECTED[name], err), err
+    assert list(tmp_path.iterdir()) == []  # no output, no partial file
+
+
+def test_a_failure_late_in_a_file_leaves_the_earlier_output_untouched(trained, tmp_path, capsys):
+    bundle, _ = trained
+    table = _telemetry(1000, seed=3, label=False, phase=False)
+    data = _write_csv(table, tmp_path / "long.csv")
+    lines = data.read_text().splitlines()
+    lines[901] = lines[901].rsplit(",", 1)[0] + ",oops"  # row 901: line 902
+    data.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "scores.parquet"
+    out.write_bytes(b"yesterday's scores")
+    code = main(["score", str(bundle), str(data), "--output", str(out), "--chunk-rows", "100"])
+    err = capsys.readouterr().err
+    assert code == 1 and "line 902, column 'volt': value 'oops' is not a number" in err
+    assert out.read_bytes() == b"yesterday's scores"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.csv", "scores.parquet"]
+
+
+def test_a_full_disk_is_a_clear_error_and_leaves_no_file(trained, live, tmp_path, capsys,
+                                                         monkeypatch):
+    bundle, _ = trained
+    csv, _, _ = live
+
+    def full(self, table):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(score_writers.ScoreWriter, "_write_csv", full)
+    code = main(["score", str(bundle), str(csv), "--output", str(tmp_path / "s.csv")])
+    err = capsys.readouterr().err
+    assert code == 1 and "s.csv: cannot write the scores: no space left on the device" in err
+    assert list(tmp_path.iterdir()) == []
+    assert issubclass(OutputError, OSError)  # code catching OSError around it still works
+
+
+def test_a_boolean_parquet_column_is_refused_not_cast(trained, live, tmp_path):
+    bundle = load_bundle(trained[0])
+    _, _, table = live
+    flags = pa.array(np.arange(table.num_rows) % 2 == 0)
+    pq.write_table(table.set_column(2, "volt", flags), tmp_path / "bool.parquet")
+    with pytest.raises(DataError, match=r"bool.parquet: column 'volt' holds true/false values"):
+        bundle.score(tmp_path / "bool.parquet")
+
+
+def test_text_in_records_frames_and_arrays_is_a_located_error(trained, live):
+    bundle = load_bundle(trained[0])
+    _, _, table = live
+    records = table.to_pandas().to_dict("records")
+    records[2]["volt"] = "high"
+    with pytest.raises(DataError, match=r"record 3, key 'volt': value 'high' is a str"):
+        bundle.score(records)
+    frame = table.to_pandas()
+    frame["volt"] = frame["volt"].astype(str)
+    frame.loc[4, "volt"] = "high"
+    with pytest.raises(DataError, match=r"row 5, column 'volt': value 'high' is not a number"):
+        bundle.score(frame)
+    with pytest.raises(DataError, match=r"array of <U\d+ values: expected numbers"):
+        bundle.score(np.array([["1.0", "x"]]))
+    records = table.to_pandas().to_dict("records")
+    records[6]["temp"] = float("inf")
+    with pytest.raises(DataError, match=r"record 7, column 'temp': value inf cannot be scored"):
+        bundle.score(records)
