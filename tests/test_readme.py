@@ -28,3 +28,40 @@ def test_ci_installs_and_tests_as_the_readme_says():
     assert install, "the README's test command installs the package and the example plugin"
     assert f"pip install {install.group(1)}" in ci
     assert "python -m pytest" in ci
+
+
+def test_readme_workflow_trains_then_scores_and_drifts_a_file_without_labels(
+    tmp_path, monkeypatch, capsys
+):
+    """The README's pipeline on a labelled file, then its score and drift commands on live
+    data that has no label column, as an operator's would."""
+    import shlex
+
+    import numpy as np
+
+    from astraguard_train.cli import main
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    pipeline = re.search(r"```toml\n(.*?)```", text, re.S)
+    assert pipeline, "README shows a pipeline TOML"
+    live_commands = re.findall(r"^\s+(astraguard-train (?:score|drift) .*)$", text, re.M)
+    assert len(live_commands) == 2
+    rng = np.random.default_rng(0)
+
+    def write(name: str, n: int, label: bool) -> None:
+        rows = ["temp,volt" + (",label" if label else "")]
+        for i in range(n):
+            row = f"{rng.normal(20, 1):.4f},{rng.normal(28, 0.5):.4f}"
+            rows.append(row + (f",{int(i % 40 == 3)}" if label else ""))
+        (tmp_path / name).write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+    write("telemetry.csv", 300, label=True)
+    write("new.csv", 100, label=False)
+    (tmp_path / "pipeline.toml").write_text(pipeline.group(1), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "pipeline.toml", "--output", "models"]) == 0
+    for command in live_commands:
+        code = main(shlex.split(command)[1:])
+        assert code in (0, 1) if " drift " in command else code == 0, command
+    assert "astraguard-train: error" not in capsys.readouterr().err
+    assert (tmp_path / "scores.parquet").is_file()
