@@ -231,3 +231,38 @@ def test_text_in_records_frames_and_arrays_is_a_located_error(trained, live):
     records[6]["temp"] = float("inf")
     with pytest.raises(DataError, match=r"record 7, column 'temp': value inf cannot be scored"):
         bundle.score(records)
+
+
+# -- warnings before training ------------------------------------------------------------------
+
+
+def test_a_label_or_time_used_as_a_feature_is_warned_before_training(tmp_path, capsys):
+    rng = np.random.default_rng(4)
+    n = 200
+    rows = ["time,temp,is_anomaly"] + [
+        f"{1767225600 + i},{rng.normal():.4f},{int(i % 30 == 0)}" for i in range(n)
+    ]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "p.toml").write_text('[loader]\nname = "csv"\npath = "t.csv"\n'
+                                      '[model]\nname = "iforest"\nn_estimators = 10\n')
+    assert main(["run", str(tmp_path / "p.toml"), "--output", str(tmp_path / "m")]) == 0
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    label = next(i for i, line in enumerate(lines) if "'is_anomaly' looks like a label" in line)
+    time = next(i for i, line in enumerate(lines) if "'time' looks like a time" in line)
+    train = next(i for i, line in enumerate(lines) if line.lstrip().startswith("train"))
+    assert label < train and time < train  # printed as the prepare stage ends
+    assert 'loader.label_column = "is_anomaly"' in lines[label]
+    assert "Warning" not in err and "warnings.warn" not in err
+
+
+def test_a_python_warning_in_a_command_is_one_clean_line(trained, tmp_path, capsys):
+    bundle, _ = trained
+    table = _telemetry(30, seed=5, label=False, phase=False)
+    data = _write_csv(table.append_column("note", pa.array(["ok"] * 30)), tmp_path / "n.csv")
+    assert main(["score", str(bundle), str(data), "--output", str(tmp_path / "s.csv")]) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert warned == [
+        f"astraguard-train: warning: {data}: non-numeric column(s) note are not features; name "
+        "them in timestamp_column, channel_column, label_column or extra_columns to keep them"
+    ]

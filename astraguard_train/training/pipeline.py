@@ -91,9 +91,11 @@ def stage_validate(ctx: RunContext) -> dict[str, Any]:
 
 
 def stage_prepare(ctx: RunContext) -> dict[str, Any]:
+    from ..data.leaks import leak_warnings
     from ..data.missing import apply_missing
 
     assert ctx.frame is not None
+    ctx.warnings.extend(f"prepare: {m}" for m in leak_warnings(ctx.frame, ctx.config.split))
     frame, counts = apply_missing(ctx.frame, ctx.config.missing)
     for key, n in counts.items():
         ctx.count(key, n)
@@ -267,6 +269,7 @@ class Pipeline:
                 break
             hook.before_stage(stage=name, config=self.config, run_id=run_id)
             start = time.perf_counter()
+            known = len(ctx.warnings)
             try:
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
@@ -274,6 +277,8 @@ class Pipeline:
                 ctx.warnings.extend(
                     f"{name}: {w.message}" for w in caught if not _is_noise(w.category)
                 )
+                if len(ctx.warnings) > known:  # so progress shows them as the stage ends
+                    summary = {**summary, "warnings": ctx.warnings[known:]}
             except Exception as exc:
                 seconds = time.perf_counter() - start
                 done.append(StageResult(name, seconds, {"error": str(exc)}))
