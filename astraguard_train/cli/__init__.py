@@ -38,6 +38,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "drift",
     "models",
     "validate",
+    "init",
     "plugins",
 )
 
