@@ -266,3 +266,73 @@ def test_a_python_warning_in_a_command_is_one_clean_line(trained, tmp_path, caps
         f"astraguard-train: warning: {data}: non-numeric column(s) note are not features; name "
         "them in timestamp_column, channel_column, label_column or extra_columns to keep them"
     ]
+
+
+def test_a_file_without_a_known_extension_is_read_as_the_training_data_was(trained, live,
+                                                                           tmp_path):
+    bundle = load_bundle(trained[0])
+    csv, _, _ = live
+    renamed = tmp_path / "live.txt"
+    renamed.write_bytes(csv.read_bytes())
+    np.testing.assert_array_equal(bundle.score(renamed).scores, bundle.score(csv).scores)
+
+
+def test_validate_follows_its_own_advice_for_an_unknown_extension(trained, live, tmp_path,
+                                                                  capsys):
+    csv, _, _ = live
+    renamed = tmp_path / "live.txt"
+    renamed.write_bytes(csv.read_bytes())
+    assert main(["validate", str(renamed)]) == 1
+    err = capsys.readouterr().err
+    assert "name the loader in a config's [loader] table (validate --config FILE)" in err
+    config = tmp_path / "v.toml"
+    config.write_text('[loader]\nname = "csv"\ntimestamp_column = "timestamp"\n')
+    assert main(["validate", str(renamed), "--config", str(config)]) == 0
+    assert "120 rows" in capsys.readouterr().out
+
+
+# -- config errors before any data is read -------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[validation]\nmin_samples = -1\n", r"validation\.min_samples: must be at least 0, got -1"),
+    ("[validation]\nmax_missing_share = 7\n",
+     r"validation\.max_missing_share: must be a share in \[0, 1\], got 7"),
+    ("[postprocess]\nmerge_gap = -1\n", r"postprocess\.merge_gap: must be at least 0, got -1"),
+    ("[postproces]\nmerge_gap = 1\n", r"unknown table 'postproces' \(did you mean 'postprocess'"),
+    ("[split]\nstrategy = 'tiem'\n", r"split\.strategy: unknown value 'tiem' \(did you mean "
+                                     r"'time'\?\); accepted: random, stratified, time, column"),
+    ("[model]\nname = 'iforest'\nn_estimator = 5\n",
+     r"model: unknown parameter\(s\) n_estimator .*\(did you mean 'n_estimators'\?\)"),
+])
+def test_config_mistakes_are_named_before_any_data_is_read(tmp_path, capsys, text, message):
+    path = tmp_path / "p.toml"
+    path.write_text('[loader]\nname = "csv"\npath = "absent.csv"\n' + text)
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err), err
+    assert str(path) in err and "absent.csv" not in err  # refused before reading
+
+
+def test_set_with_a_wrong_type_is_refused_before_loading(tmp_path, capsys):
+    path = tmp_path / "p.toml"
+    path.write_text('[loader]\nname = "csv"\npath = "absent.csv"\n')
+    assert main(["run", str(path), "--set", "model.n_estimators=abc"]) == 2
+    err = capsys.readouterr().err
+    assert "model.n_estimators: expected int, got 'abc' (str)" in err
+
+
+def test_a_config_that_is_not_utf8_is_named(tmp_path, capsys):
+    path = tmp_path / "p.toml"
+    path.write_bytes('[loader]\nname = "csv"\n# caf\u00e9\n'.encode("latin-1"))
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: line 3: byte b'\\xe9' is not UTF-8" in err and "Traceback" not in err
+
+
+def test_unknown_plugin_kind_lists_the_kinds(capsys):
+    with pytest.raises(SystemExit):
+        main(["plugins", "--kind", "modle"])
+    assert "invalid choice: 'modle' (choose from 'loader', 'transform', 'scaler', 'model'" in (
+        capsys.readouterr().err
+    )

@@ -304,8 +304,15 @@ class BundleDetector:
         """
         from ..data.sources import loader_for, loader_name_for
 
-        params = self.loader_params(loader_name_for(path), **overrides)
-        return loader_for(path, self.registry, **params)
+        # a file whose extension names no loader is read as the training data was, when
+        # that was a file
+        trained = self.manifest["config"].get("loader", {}).get("name")
+        reads_files = self.registry.has("loader", trained) and (
+            "path" in self.registry.get("loader", trained).params
+        )
+        name = loader_name_for(path, trained if reads_files else None)
+        params = self.loader_params(name, **overrides)
+        return loader_for(path, self.registry, name, **params)
 
     def chunks(
         self, data: Any, chunk_rows: int | None = None, *, check_values: bool = False,

@@ -16,8 +16,9 @@ EXTENSIONS: dict[str, str] = {
 }
 
 
-def loader_name_for(path: str | Path) -> str:
-    """Return the loader name for ``path``'s extension (``data.csv.gz`` -> ``"csv"``).
+def loader_name_for(path: str | Path, fallback: str | None = None) -> str:
+    """Return the loader name for ``path``'s extension (``data.csv.gz`` -> ``"csv"``), or
+    ``fallback`` (a config's or a bundle's loader) for an extension no loader claims.
 
     :raises DataError: naming the path and the extensions that are understood.
     """
@@ -27,22 +28,28 @@ def loader_name_for(path: str | Path) -> str:
         suffixes = suffixes[:-1]
     ext = suffixes[-1] if suffixes else ""
     if ext not in EXTENSIONS:
+        if fallback is not None:
+            return fallback
         known = ", ".join(EXTENSIONS)
         shown = f"extension {ext!r}" if ext else "no extension"
         raise DataError(
             f"{p}: cannot tell the format from {shown}; known: {known} (each optionally .gz); "
-            "name a loader in the config instead"
+            "or name the loader in a config's [loader] table (validate --config FILE)"
         )
     return EXTENSIONS[ext]
 
 
-def loader_for(path: str | Path, registry: Any, **params: Any) -> Any:
+def loader_for(
+    path: str | Path, registry: Any, fallback: str | None = None, **params: Any
+) -> Any:
     """Create the registered loader for ``path``'s extension, reading ``path``.
 
     :param registry: the plugin :class:`~astraguard_train.registry.Registry`.
+    :param fallback: the loader for an extension no loader claims (see
+        :func:`loader_name_for`).
     :param params: further loader parameters (column roles, delimiter, ...).
     :raises DataError: for an unknown extension.
     :raises ConfigError: for parameters the loader does not accept.
     """
-    name = loader_name_for(path)
+    name = loader_name_for(path, fallback)
     return registry.create("loader", name, {**params, "path": str(path)}, where="loader")

@@ -17,6 +17,7 @@ them by a test-part metric; it is a report, not a selection.
 
 from __future__ import annotations
 
+import difflib
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -647,6 +648,13 @@ def compare(
     except Exception as exc:
         hook.on_sweep_error(kind="compare", error=exc, config=config, run_id=sweep_id)
         raise
+    keys = sorted({k for r in results for k in r.metrics})
+    if keys and metric not in keys:  # metric plugins say which keys they give only by running
+        close = difflib.get_close_matches(metric, keys, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise ConfigError(
+            f"--metric: unknown metric {metric!r}{hint}; these runs give: {', '.join(keys)}"
+        )
     order = sorted(
         range(len(results)),
         key=lambda i: (results[i].score is None, -(results[i].score or 0.0), i),
