@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 def _at_least(low: float) -> Any:
     def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-        if value < low:
+        if value is not None and value < low:
             raise ConfigError(f"{attribute.name}: must be at least {low}, got {value!r}")
 
     return check
@@ -153,16 +153,32 @@ class EvaluateConfig:
     metrics: tuple[str, ...] | None = None
 
 
+#: ``[postprocess]`` values for channel telemetry when the table leaves them unset: a blip of
+#: one or two rows is no alarm, and an anomaly that flickers is one alarm, not several.
+CHANNEL_ALARMS = {"min_event_length": 3, "merge_gap": 10}
+#: ... and for other data: every flagged row as it is.
+ROW_FLAGS = {"min_event_length": 1, "merge_gap": 0}
+
+
 @attrs.frozen
 class PostprocessConfig:
     """``[postprocess]``: turn raw flags into operator-sized alarms (see postprocess.py).
 
+    ``min_event_length`` and ``merge_gap`` left unset take :data:`CHANNEL_ALARMS` for channel
+    telemetry (see :meth:`PipelineConfig.channel_telemetry`) and :data:`ROW_FLAGS` otherwise.
     ``causal = true`` uses forms where a row's flag never depends on later rows.
     """
 
-    min_event_length: int = attrs.field(default=1, validator=_at_least(1))
-    merge_gap: int = attrs.field(default=0, validator=_at_least(0))
+    min_event_length: int | None = attrs.field(default=None, validator=_at_least(1))
+    merge_gap: int | None = attrs.field(default=None, validator=_at_least(0))
     causal: bool = False
+
+    def resolved(self, channel_telemetry: bool) -> PostprocessConfig:
+        """This table with unset values filled in (see the class docstring)."""
+        defaults = CHANNEL_ALARMS if channel_telemetry else ROW_FLAGS
+        return attrs.evolve(self, **{
+            k: v for k, v in defaults.items() if getattr(self, k) is None
+        })
 
 
 @attrs.frozen
@@ -487,6 +503,12 @@ class PipelineConfig:
                         del table[k]
             _assign(data, path, value, label)
         return type(self).from_dict(data, source=self.source)
+
+    @property
+    def channel_telemetry(self) -> bool:
+        """Whether rows are channel telemetry: the loader names a channel column, or one chain
+        is trained per channel. Such pipelines get alarm-level post-processing by default."""
+        return bool(self.loader.params.get("channel_column")) or self.train.group_by == "channel"
 
     def evolve(self, **changes: Any) -> PipelineConfig:
         return attrs.evolve(self, **changes)

@@ -149,3 +149,42 @@ def test_pipeline_reports_flagged_share_after_postprocessing():
     assert 0.0 < raw.metrics["flagged_share"] < 1.0
     # bridging gaps only ever adds flags
     assert merged.metrics["flagged_share"] >= raw.metrics["flagged_share"]
+
+
+def test_channel_telemetry_gets_alarm_level_postprocessing_by_default():
+    from astraguard_train.config import CHANNEL_ALARMS, PipelineConfig
+
+    tabular = PipelineConfig.from_dict({"loader": {"name": "csv", "path": "x.csv"}})
+    channels = PipelineConfig.from_dict(
+        {"loader": {"name": "csv", "path": "x.csv", "channel_column": "channel"}}
+    )
+    grouped = PipelineConfig.from_dict({"train": {"group_by": "channel"}})
+    assert not tabular.channel_telemetry
+    assert channels.channel_telemetry and grouped.channel_telemetry
+    resolved = channels.postprocess.resolved(channels.channel_telemetry)
+    assert (resolved.min_event_length, resolved.merge_gap) == (
+        CHANNEL_ALARMS["min_event_length"], CHANNEL_ALARMS["merge_gap"]
+    )
+    assert make_postprocessor(tabular.postprocess.resolved(False)) is None
+    # a value that is set is kept: 1 and 0 give row flags for channel telemetry too
+    explicit = PipelineConfig.from_dict({
+        "loader": {"name": "csv", "path": "x.csv", "channel_column": "channel"},
+        "postprocess": {"min_event_length": 1, "merge_gap": 0},
+    })
+    assert make_postprocessor(explicit.postprocess.resolved(True)) is None
+
+
+def test_a_channel_pipeline_persists_its_alarm_postprocessing(tmp_path):
+    from astraguard_train import Frame, Pipeline, PipelineConfig
+    from astraguard_train.data.synthetic import generate
+
+    frame = generate(n_samples=600, n_channels=2, seed=1)
+    config = PipelineConfig.from_dict({
+        "train": {"group_by": "channel"},
+        "model": {"name": "iforest", "n_estimators": 10, "random_state": 0},
+    })
+    pipe = Pipeline(config)
+    pipe.run(data=Frame(X=frame.X, columns=frame.columns, timestamps=frame.timestamps,
+                        labels=frame.labels, channels=frame.channels), persist=False)
+    post = pipe.context.detector.postprocess
+    assert (post.min_event_length, post.merge_gap) == (3, 10)

@@ -122,7 +122,12 @@ class FlagPostprocessor:
 
 
 def make_postprocessor(config: PostprocessConfig) -> FlagPostprocessor | None:
-    """A post-processor for ``config``, or None when it would change nothing."""
+    """A post-processor for ``config``, or None when it would change nothing.
+
+    Values left unset are row flags (1, 0) here; a pipeline resolves them first, with
+    alarm-level values for channel telemetry (:meth:`PostprocessConfig.resolved`).
+    """
+    config = config.resolved(channel_telemetry=False)
     if config.min_event_length <= 1 and config.merge_gap <= 0:
         return None
     return FlagPostprocessor(

@@ -179,7 +179,7 @@ def fit_detector(
         group_by=config.train.group_by,
         thresholds=thresholds,
         threshold_info=info,
-        postprocess=make_postprocessor(config.postprocess),
+        postprocess=make_postprocessor(config.postprocess.resolved(config.channel_telemetry)),
     )
 
 
