@@ -16,12 +16,12 @@ from pathlib import Path
 import attrs
 import pyarrow as pa
 import pyarrow.compute as pc
+import tomli_w
 
 from .data.leaks import LABEL_LIKE, TIME_LIKE
 from .data.readers.files import open_stream, read_bytes, strip_bom
 from .data.sources import loader_name_for
 from .errors import DataError
-from .toml_writer import format_value
 
 #: Rows read to guess the roles.
 SAMPLE_ROWS = 1000
@@ -156,7 +156,7 @@ def starter_toml(data: str | Path, columns: Sequence[Column], output: str | Path
     by_role = {c.role: c for c in reversed(columns)}
     features = [c.name for c in columns if c.role == "feature"]
     width = max([len(c.name) for c in columns] + [6])
-    q = format_value
+    q = _toml
     lines = [
         f"# Starter pipeline for {data.name}, written by `astraguard-train init`.",
         f"# Column roles were guessed from the header and the first {SAMPLE_ROWS} rows:",
@@ -227,3 +227,10 @@ def starter_toml(data: str | Path, columns: Sequence[Column], output: str | Path
         "",
     ]
     return "\n".join(lines)
+
+
+def _toml(value: object) -> str:
+    """``value`` as an inline TOML value (a list on one line)."""
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return tomli_w.dumps({"v": value})[len("v = "):].rstrip("\n")
