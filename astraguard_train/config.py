@@ -52,7 +52,7 @@ def _share(low_open: bool = False, high_open: bool = False) -> Any:
     return check
 
 
-def _one_of(*choices: str | None) -> Any:
+def _choice(*choices: str | None) -> Any:
     def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
         if value not in choices:
             shown = ", ".join(c for c in choices if c is not None)
@@ -108,7 +108,7 @@ class ValidationConfig:
 class MissingConfig:
     """``[missing]``: what to do with missing (NaN) feature values."""
 
-    policy: str = attrs.field(default="fail", validator=_one_of(*MISSING_POLICIES))
+    policy: str = attrs.field(default="fail", validator=_choice(*MISSING_POLICIES))
 
 
 @attrs.frozen
@@ -119,7 +119,7 @@ class SplitConfig:
     when the data has timestamps and ``random`` otherwise.
     """
 
-    strategy: str | None = attrs.field(default=None, validator=_one_of(None, *SPLIT_STRATEGIES))
+    strategy: str | None = attrs.field(default=None, validator=_choice(None, *SPLIT_STRATEGIES))
     test_size: float = attrs.field(default=0.3, validator=_share(high_open=True))
     validation_size: float = attrs.field(default=0.0, validator=_share(high_open=True))
     gap: int = attrs.field(default=0, validator=_at_least(0))
@@ -176,9 +176,12 @@ class PostprocessConfig:
     def resolved(self, channel_telemetry: bool) -> PostprocessConfig:
         """This table with unset values filled in (see the class docstring)."""
         defaults = CHANNEL_ALARMS if channel_telemetry else ROW_FLAGS
-        return attrs.evolve(self, **{
-            k: v for k, v in defaults.items() if getattr(self, k) is None
-        })
+        return PostprocessConfig(
+            min_event_length=self.min_event_length
+            if self.min_event_length is not None else defaults["min_event_length"],
+            merge_gap=self.merge_gap if self.merge_gap is not None else defaults["merge_gap"],
+            causal=self.causal,
+        )
 
 
 @attrs.frozen

@@ -105,15 +105,15 @@ def test_live_file_without_label_or_extras_scores_and_drifts(trained, live, tmp_
     bundle, _ = trained
     csv, parquet, _ = live
     out = tmp_path / "scores.csv"
-    assert main(["score", str(bundle), str(csv), "--output", str(out)]) == 0
+    assert main(["score", "--trusted", str(bundle), str(csv), "--output", str(out)]) == 0
     header = out.read_text().splitlines()[0]
     assert header == "row,timestamp,score,threshold,flag"  # no label, no phase: none given
     assert out.read_text().splitlines()[1].split(",")[1] == "2026-01-01T00:00:00"
-    assert main(["drift", str(bundle), str(csv)]) in (0, 1)
+    assert main(["drift", "--trusted", str(bundle), str(csv)]) in (0, 1)
     assert "Traceback" not in capsys.readouterr().err
     # Parquet live data for a CSV-trained bundle: the same scores
-    from_csv = load_bundle(bundle).score(csv)
-    from_parquet = load_bundle(bundle).score(parquet)
+    from_csv = load_bundle(bundle, trusted=True).score(csv)
+    from_parquet = load_bundle(bundle, trusted=True).score(parquet)
     np.testing.assert_array_equal(from_csv.scores, from_parquet.scores)
 
 
@@ -121,14 +121,14 @@ def test_label_and_extras_are_carried_into_the_score_file_when_present(trained, 
     bundle, _ = trained
     data = _write_csv(_telemetry(60, seed=2), tmp_path / "labelled.csv")
     out = tmp_path / "scores.jsonl"
-    assert main(["score", str(bundle), str(data), "--output", str(out)]) == 0
+    assert main(["score", "--trusted", str(bundle), str(data), "--output", str(out)]) == 0
     first = json.loads(out.read_text().splitlines()[0])
     assert list(first) == ["row", "timestamp", "label", "phase", "score", "threshold", "flag"]
     assert first["phase"] == "cruise" and first["timestamp"] == "2026-01-01T00:00:00"
 
 
 def test_pandas_polars_records_and_arrays_score_alike(trained, live):
-    bundle = load_bundle(trained[0])
+    bundle = load_bundle(trained[0], trusted=True)
     csv, _, table = live
     expected = bundle.score(csv).scores
     pandas_df = table.to_pandas()
@@ -143,7 +143,7 @@ def test_pandas_polars_records_and_arrays_score_alike(trained, live):
 
 
 def test_scored_frame_holds_the_input_rows_and_scores_again_alike(trained, live):
-    bundle = load_bundle(trained[0])
+    bundle = load_bundle(trained[0], trusted=True)
     csv, _, table = live
     scored = bundle.score(csv)
     np.testing.assert_array_equal(scored.frame.X[:, 0], table["temp"].to_numpy())
@@ -163,7 +163,7 @@ def test_every_bad_input_file_has_an_expectation():
 def test_bad_input_gives_a_located_error_and_no_output(trained, tmp_path, name, capsys):
     bundle, _ = trained
     out = tmp_path / "scores.csv"
-    code = main(["score", str(bundle), str(BAD / name), "--output", str(out)])
+    code = main(["score", "--trusted", str(bundle), str(BAD / name), "--output", str(out)])
     err = capsys.readouterr().err
     assert code == 1, err
     assert err.startswith("astraguard-train: error: ") and err.count("\n") == 1, err
@@ -181,7 +181,8 @@ def test_a_failure_late_in_a_file_leaves_the_earlier_output_untouched(trained, t
     data.write_text("\n".join(lines) + "\n")
     out = tmp_path / "scores.parquet"
     out.write_bytes(b"yesterday's scores")
-    code = main(["score", str(bundle), str(data), "--output", str(out), "--chunk-rows", "100"])
+    code = main(["score", "--trusted", str(bundle), str(data), "--output", str(out),
+                 "--chunk-rows", "100"])
     err = capsys.readouterr().err
     assert code == 1 and "line 902, column 'volt': value 'oops' is not a number" in err
     assert out.read_bytes() == b"yesterday's scores"
@@ -197,7 +198,7 @@ def test_a_full_disk_is_a_clear_error_and_leaves_no_file(trained, live, tmp_path
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(score_writers.ScoreWriter, "_write_csv", full)
-    code = main(["score", str(bundle), str(csv), "--output", str(tmp_path / "s.csv")])
+    code = main(["score", "--trusted", str(bundle), str(csv), "--output", str(tmp_path / "s.csv")])
     err = capsys.readouterr().err
     assert code == 1 and "s.csv: cannot write the scores: no space left on the device" in err
     assert list(tmp_path.iterdir()) == []
@@ -205,7 +206,7 @@ def test_a_full_disk_is_a_clear_error_and_leaves_no_file(trained, live, tmp_path
 
 
 def test_a_boolean_parquet_column_is_refused_not_cast(trained, live, tmp_path):
-    bundle = load_bundle(trained[0])
+    bundle = load_bundle(trained[0], trusted=True)
     _, _, table = live
     flags = pa.array(np.arange(table.num_rows) % 2 == 0)
     pq.write_table(table.set_column(2, "volt", flags), tmp_path / "bool.parquet")
@@ -214,7 +215,7 @@ def test_a_boolean_parquet_column_is_refused_not_cast(trained, live, tmp_path):
 
 
 def test_text_in_records_frames_and_arrays_is_a_located_error(trained, live):
-    bundle = load_bundle(trained[0])
+    bundle = load_bundle(trained[0], trusted=True)
     _, _, table = live
     records = table.to_pandas().to_dict("records")
     records[2]["volt"] = "high"
@@ -260,7 +261,8 @@ def test_a_python_warning_in_a_command_is_one_clean_line(trained, tmp_path, caps
     bundle, _ = trained
     table = _telemetry(30, seed=5, label=False, phase=False)
     data = _write_csv(table.append_column("note", pa.array(["ok"] * 30)), tmp_path / "n.csv")
-    assert main(["score", str(bundle), str(data), "--output", str(tmp_path / "s.csv")]) == 0
+    out = tmp_path / "s.csv"
+    assert main(["score", "--trusted", str(bundle), str(data), "--output", str(out)]) == 0
     warned = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
     assert warned == [
         f"astraguard-train: warning: {data}: non-numeric column(s) note are not features; name "
@@ -270,7 +272,7 @@ def test_a_python_warning_in_a_command_is_one_clean_line(trained, tmp_path, caps
 
 def test_a_file_without_a_known_extension_is_read_as_the_training_data_was(trained, live,
                                                                            tmp_path):
-    bundle = load_bundle(trained[0])
+    bundle = load_bundle(trained[0], trusted=True)
     csv, _, _ = live
     renamed = tmp_path / "live.txt"
     renamed.write_bytes(csv.read_bytes())

@@ -44,7 +44,9 @@ def test_readme_workflow_trains_then_scores_and_drifts_a_file_without_labels(
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     pipeline = re.search(r"```toml\n(.*?)```", text, re.S)
     assert pipeline, "README shows a pipeline TOML"
-    live_commands = re.findall(r"^\s+(astraguard-train (?:score|drift) .*)$", text, re.M)
+    live_commands = re.findall(
+        r"^\s+(astraguard-train (?:score|drift) models/detector new\.csv --trusted.*)$", text, re.M
+    )
     assert len(live_commands) == 2
     rng = np.random.default_rng(0)
 

@@ -75,7 +75,7 @@ def iso_8601(times: np.ndarray) -> np.ndarray:
     fractional digits (3, 6 or 9) as the finest of them needs."""
     ns = times.astype("datetime64[ns]").view(np.int64)
     unit = next((u for u, step in _UNITS if not np.any(ns % step)), "ns")
-    return np.datetime_as_string(times, unit=unit)
+    return np.datetime_as_string(times, unit=unit)  # type: ignore[call-overload]
 
 
 _UNITS = (("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1_000))
@@ -205,7 +205,7 @@ class ScoreWriter:
         if exc_type is not None:
             self._discard()
             return
-        if self._partial.exists():  # Parquet with no rows scored writes no file
+        if self._partial.exists() and self.path is not None:  # no rows in Parquet: no file
             os.replace(self._partial, self.path)
 
     def _discard(self) -> None:

@@ -247,9 +247,9 @@ class ParquetLoader(FileLoader):
         if roles.columns is None:
             return None
         names = parquet_names(path)
-        roles = roles.present(names)
-        label = roles.label_for(names)
-        wanted = [*roles.columns, *roles.special(), *([label] if label else [])]
+        present = roles.present(names)  # live data may lack an optional label or extra
+        label = present.label_for(names)
+        wanted = [*roles.columns, *present.special(), *([label] if label else [])]
         # With a column absent, read everything so that the error lists what exists.
         return wanted if all(c in names for c in wanted) else None
 

@@ -128,8 +128,7 @@ def make_postprocessor(config: PostprocessConfig) -> FlagPostprocessor | None:
     alarm-level values for channel telemetry (:meth:`PostprocessConfig.resolved`).
     """
     config = config.resolved(channel_telemetry=False)
-    if config.min_event_length <= 1 and config.merge_gap <= 0:
+    length, gap = int(config.min_event_length or 1), int(config.merge_gap or 0)
+    if length <= 1 and gap <= 0:
         return None
-    return FlagPostprocessor(
-        config.min_event_length, config.merge_gap, getattr(config, "causal", False)
-    )
+    return FlagPostprocessor(length, gap, getattr(config, "causal", False))
