@@ -19,6 +19,7 @@ import importlib
 import json
 import sys
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -158,12 +159,26 @@ def cli() -> Group:
     return group
 
 
+def one_line(message: object) -> str:
+    """``message`` as one line: its whitespace (newlines included) collapsed."""
+    return " ".join(str(message).split())
+
+
+def show_warning(message: Warning | str, category: type[Warning], *args: Any,
+                 **kwargs: Any) -> None:
+    """Print a Python warning as one clean line (not the file, line and source of the
+    ``warn`` call, which mean nothing to an operator)."""
+    print(f"{PROG}: warning: {one_line(message)}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
     state = {"debug": False}
     error: BaseException
     try:
-        code = cli().main(args=argv, prog_name=PROG, standalone_mode=False, obj=state)
+        with warnings.catch_warnings():
+            warnings.showwarning = show_warning
+            code = cli().main(args=argv, prog_name=PROG, standalone_mode=False, obj=state)
         return EXIT_OK if code is None else int(code)
     except click.ClickException as exc:  # usage errors: click's message, exit code 2
         exc.show()

@@ -2,34 +2,38 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from ..errors import ConfigError
-from . import EXIT_OK, command
+import click
+
+from . import EXIT_OK, subcommand
 
 
-@command("init", "write a commented starter pipeline for a data file (roles guessed from it)")
-def _init_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("data", metavar="DATA", help="data file (.csv, .json, .jsonl, .parquet, +.gz)")
-    p.add_argument("--output", default="pipeline.toml", metavar="FILE",
-                   help="the pipeline file to write (default pipeline.toml)")
-    p.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
-
-
-@_init_args.handler
-def cmd_init(args: argparse.Namespace) -> int:
+@subcommand(
+    "init",
+    "Write a commented starter pipeline for a data file, its column roles guessed from the "
+    "first rows and listed for you to confirm.\n\n"
+    "DATA is a .csv, .json, .jsonl or .parquet file (optionally .gz).",
+    "astraguard-train init telemetry.csv\n"
+    "astraguard-train init telemetry.parquet --output conf/pipeline.toml",
+)
+@click.argument("data")
+@click.option("--output", default="pipeline.toml", show_default=True,
+              help="The pipeline file to write.")
+@click.option("--force", is_flag=True, help="Overwrite the output file if it exists.")
+def command(data: str, output: str, force: bool) -> int:
     from ..config_init import guess_columns, sample_table, starter_toml
+    from ..errors import ConfigError
 
-    output = Path(args.output)
-    if output.exists() and not args.force:
-        raise ConfigError(f"{output}: exists; pass --force to overwrite it, or --output FILE")
-    columns = guess_columns(sample_table(args.data))
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(starter_toml(args.data, columns, output), encoding="utf-8")
+    out = Path(output)
+    if out.exists() and not force:
+        raise ConfigError(f"{out}: exists; pass --force to overwrite it, or --output FILE")
+    columns = guess_columns(sample_table(data))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(starter_toml(data, columns, out), encoding="utf-8")
     width = max(len(c.name) for c in columns)
-    print(f"guessed from {args.data}:")
+    print(f"guessed from {data}:")
     for c in columns:
         print(f"  {c.name:<{width}}  {c.role:<9}  {c.why}")
-    print(f"wrote {output}: check the roles, then run: astraguard-train run {output}")
+    print(f"wrote {out}: check the roles, then run: astraguard-train run {out}")
     return EXIT_OK

@@ -6,6 +6,7 @@ waits until a command runs a pipeline.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from ..plugins.hookspecs import hookimpl
@@ -31,6 +32,10 @@ class StageProgress:
         )
         self.line.update(info=brief[:90])
         self.line.close()
+        from . import one_line
+
+        for warning in summary.get("warnings", ()):  # as they arise: before training
+            print(f"  warning: {one_line(warning)}", file=sys.stderr)
 
     @hookimpl
     def on_pipeline_error(self, stage: str) -> None:

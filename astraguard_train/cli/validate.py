@@ -36,8 +36,9 @@ def command(data: str, config: str | None, overrides: tuple[str, ...], as_json: 
 
     pipeline_config = load_config(config, overrides)
     registry = build_registry()
-    name = loader_name_for(data)
-    loader = loader_for(data, registry, **loader_params(pipeline_config, name))
+    # the config's loader reads a file whose extension names none (as the advice says)
+    name = loader_name_for(data, pipeline_config.loader.name if config else None)
+    loader = loader_for(data, registry, name, **loader_params(pipeline_config, name))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with display(transient=True), step(f"loading {data}"):
