@@ -7,8 +7,9 @@ import pytest
 from bundle_helpers import CSV_OPTIONS, frame_to_csv, small_config, test_registry, train
 
 from astraguard_train import Frame, load_bundle
-from astraguard_train.bundle.scoring import history_tail, settled_rows
 from astraguard_train.errors import DataError
+from astraguard_train.timeseries.carry import last_rows, positions
+from astraguard_train.timeseries.postprocess import FlagPostprocessor
 
 
 @pytest.fixture(scope="module")
@@ -145,33 +146,44 @@ def test_iter_scores_yields_bounded_chunks(temporal, tmp_path):
     assert np.all(np.diff(indexes) > 0)  # row order, nothing twice
 
 
-def test_lookback_is_read_from_the_chain(temporal, plain):
-    assert temporal[1].lookback() == (3, 5.0)
-    assert plain[1].lookback() == (0, 0.0)
+def test_only_chains_without_history_are_scored_in_parallel(temporal, plain):
+    assert not temporal[1].stream().stateless
+    assert plain[1].stream().stateless
 
 
 # -- the pieces -----------------------------------------------------------------------------
 
 
-def test_history_tail_keeps_the_last_rows_and_seconds_of_each_channel():
+def test_the_tail_rule_keeps_the_last_rows_and_seconds_of_each_channel():
     ts = np.array([0, 1, 2, 3, 10, 0, 1, 2], dtype="datetime64[s]")
     channels = np.array(["a", "a", "a", "a", "a", "b", "b", "b"])
     frame = Frame(X=np.arange(8.0), columns=["x"], timestamps=ts, channels=channels)
-    assert history_tail(frame, 2, 0).X[:, 0].tolist() == [3.0, 4.0, 6.0, 7.0]
+    pos = positions(frame, {})
+    total = np.array([5, 5, 5, 5, 5, 3, 3, 3])
+
+    def kept(rows, seconds):
+        return frame.X[last_rows(rows, seconds)(frame, pos, total), 0].tolist()
+
+    assert kept(2, 0) == [3.0, 4.0, 6.0, 7.0]
     # the rows within `seconds` of each channel's last time, then `rows` more before them:
     # a: t=3 and t=10 are within 7 s of t=10, plus t=2; b: 0..2 s, nothing before
-    assert history_tail(frame, 1, 7).X[:, 0].tolist() == [2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
-    assert history_tail(frame, 1, 1).X[:, 0].tolist() == [3.0, 4.0, 5.0, 6.0, 7.0]
-    assert history_tail(frame, 0, 1).X[:, 0].tolist() == [4.0, 6.0, 7.0]
-    assert history_tail(frame, 0, 0).n_rows == 0
+    assert kept(1, 7) == [2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+    assert kept(1, 1) == [3.0, 4.0, 5.0, 6.0, 7.0]
+    assert kept(0, 1) == [4.0, 6.0, 7.0]
+    assert kept(0, 0) == []
 
 
 def test_settled_rows_holds_back_alarms_that_may_continue():
     f = np.array([0, 1, 1, 0, 0, 0, 1, 0], dtype=bool)
-    assert settled_rows(f, merge_gap=0) == 8  # the last alarm ended
-    assert settled_rows(f, merge_gap=1) == 6  # it might merge with a flag in the next chunk
-    assert settled_rows(f, merge_gap=3) == 1  # both alarms might still merge onward
-    assert settled_rows(np.zeros(5, dtype=bool), merge_gap=3) == 5
+
+    def settled(gap, causal=False):
+        return FlagPostprocessor(min_event_length=2, merge_gap=gap, causal=causal).settled(f)
+
+    assert settled(0) == 8  # the last alarm ended
+    assert settled(1) == 6  # it might merge with a flag in the next chunk
+    assert settled(3) == 1  # both alarms might still merge onward
+    assert settled(3, causal=True) == 8  # a causal flag never changes
+    assert FlagPostprocessor(merge_gap=3).settled(np.zeros(5, dtype=bool)) == 5
 
 
 def test_chunked_file_scores_equal_whole_with_builtin_rolling_and_diff(tmp_path):
@@ -181,8 +193,6 @@ def test_chunked_file_scores_equal_whole_with_builtin_rolling_and_diff(tmp_path)
     ])
     pipe = train(tmp_path / "models", config)
     bundle = load_bundle(pipe.context.artifact, trusted=True)
-    rows, seconds = bundle.lookback()
-    assert rows >= 2 and seconds >= 8
     data = _renumbered(pipe.context.frame)
     whole = bundle.score(data)
     path = frame_to_csv(data, tmp_path / "data.csv")

@@ -258,23 +258,6 @@ def test_ewma_lookback_bounds_the_truncated_weight():
     assert (1 - alpha) ** rows < 1e-12 <= (1 - alpha) ** (rows - 1)
 
 
-def test_chain_lookback_sums_the_transforms():
-    from astraguard_train.plugins import build_registry
-
-    config = PipelineConfig.from_dict(
-        {
-            "transforms": [
-                {"name": "gyro_intensity"},
-                {"name": "rolling", "window": 16},
-                {"name": "rolling", "window": "1min", "columns": ["voltage"]},
-                {"name": "lag", "lags": [3]},
-            ]
-        }
-    )
-    chain = new_chain(config, build_registry())
-    assert chain.lookback() == (15 + 1 + 3, 60.0)
-
-
 def test_chunked_scoring_with_lookback_equals_whole_stream_scoring(tmp_path):
     config = PipelineConfig.from_dict(
         {

@@ -3,19 +3,19 @@
 ``load_bundle(path)`` verifies the bundle (see :mod:`astraguard_train.bundle`) and returns a
 :class:`BundleDetector`, whose ``score(data)`` / ``predict(data)`` accept a path, a
 :class:`Frame`, a numpy array (columns = the bundle's input features) or records (a list of
-dicts). Scores always come from the persisted :class:`TrainedDetector`.
+dicts). Scores always come from the persisted :class:`TrainedDetector`, through one
+:class:`~astraguard_train.training.streaming.Scorer` per stream (``bundle.stream()``), so a
+stream's scores, thresholds and flags are the same bits whole, in chunks of any size, or in
+successive calls that save the scorer's state in between.
 
 Two ways through large inputs:
 
-- **In memory** (frames, arrays, records): when the chain needs no history across rows
-  (``lookback == (0, 0)``) and thresholds are fixed numbers, row chunks are scored in parallel
-  (threads by default: scikit-learn's tree code releases the GIL; or loky processes); scores
-  are identical to one call.
+- **In memory** (frames, arrays, records): when no row depends on another (no temporal
+  state, fixed thresholds), row chunks are scored in parallel (threads by default:
+  scikit-learn's tree code releases the GIL; or loky processes).
 - **From disk** (paths): the loader's ``iter_chunks(rows)`` reads the file in chunks while
-  worker threads score earlier ones, so memory stays bounded. Temporal transforms need
-  history: the chain's ``lookback()`` (seconds, then rows) of each channel is carried from one
-  chunk to the next, prepended, and its outputs dropped; alarm post-processing holds back
-  rows whose alarm may continue. Chunked results equal whole-file results row for row.
+  a worker scores earlier ones (several workers when rows are independent), so memory stays
+  bounded; the state each component carries across chunk edges is the scorer's.
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ from ..data.readers.roles import row_locator
 from ..errors import DataError
 from ..parallel import run_parallel
 from ..plugins import contracts
-from ..timeseries.postprocess import runs
-from ..training.detector import Scored, TrainedDetector
+from ..training.detector import TrainedDetector
+from ..training.scored import Scored, join_scored
+from ..training.streaming import Scorer
 from .store import load as _load
 from .store import load_sample
 
@@ -46,131 +47,17 @@ CHUNK_ROWS = 250_000
 FILE_CHUNK_ROWS = 100_000
 
 
-def detector_lookback(detector: TrainedDetector) -> tuple[int, float]:
-    """Return the history ``(rows, seconds)`` a row needs, the maximum over the chains."""
-    needs = [chain.lookback() for chain in detector.chains.values()]
-    return max(int(n[0]) for n in needs), max(float(n[1]) for n in needs)
-
-
-def history_tail(frame: Frame, rows: int, seconds: float) -> Frame:
-    """Return the rows of ``frame`` a following chunk needs as history.
-
-    Per channel (the whole frame when it has none): the rows within ``seconds`` of that
-    channel's last timestamp, plus ``rows`` more rows before those (the meaning of
-    :meth:`Chain.lookback`). Rows are taken to be in time order within each channel.
-    """
-    n = frame.n_rows
-    if n == 0 or (rows <= 0 and seconds <= 0):
-        return frame.take(np.zeros(n, dtype=bool))
-    if frame.channels is None:
-        codes = np.zeros(n, dtype=np.int64)
-    else:
-        codes = np.unique(frame.channels, return_inverse=True)[1].reshape(-1)
-    order = np.argsort(codes, kind="stable")
-    sizes = np.bincount(codes)
-    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-    rank = np.empty(n, dtype=np.int64)
-    rank[order] = np.arange(n) - starts[codes[order]]
-    recent = np.zeros(sizes.size, dtype=np.int64)
-    if seconds > 0 and frame.timestamps is not None:
-        ts = frame.timestamps.astype("datetime64[ns]").astype(np.int64)
-        last = np.full(sizes.size, np.iinfo(np.int64).min)
-        np.maximum.at(last, codes, ts)
-        recent = np.bincount(codes, weights=ts >= last[codes] - int(seconds * 1e9),
-                             minlength=sizes.size).astype(np.int64)
-    return frame.take((sizes[codes] - rank) <= rows + recent[codes])
-
-
-def decide(detector: TrainedDetector, raw: Scored) -> Scored:
-    """Return ``raw`` (flags = score > threshold) with the detector's post-processing applied.
-
-    The same decision as :meth:`TrainedDetector.score_frame`, for rows scored in parts.
-    """
-    if detector.postprocess is None:
-        return raw
-    return attrs.evolve(raw, flags=detector.postprocess(raw.flags, raw.frame))
-
-
 def raw_scored(detector: TrainedDetector, frame: Frame) -> Scored:
-    """Score ``frame`` with flags before post-processing (``score > threshold``)."""
-    counts: dict[str, int] = {}
-    scored, scores, thresholds = detector.raw_scores(frame, counts)
-    return Scored(frame=scored, scores=scores, flags=scores > thresholds,
-                  thresholds=thresholds, counts=counts)
+    """Score ``frame``'s rows on their own, flags before post-processing (for rows that do
+    not depend on each other: see :attr:`Scorer.stateless`)."""
+    return Scorer(detector).raw(frame)
 
 
-def join_scored(parts: Sequence[Scored]) -> Scored:
-    """Concatenate scored parts (in row order) into one :class:`Scored`, counts added up."""
-    if len(parts) == 1:
-        return parts[0]
-    counts: dict[str, int] = {}
-    for p in parts:
-        for k, v in p.counts.items():
-            counts[k] = counts.get(k, 0) + int(v)
-    return Scored(
-        frame=Frame.concat([p.frame for p in parts]),
-        scores=np.concatenate([p.scores for p in parts]),
-        flags=np.concatenate([p.flags for p in parts]),
-        thresholds=np.concatenate([p.thresholds for p in parts]),
-        counts=counts,
-    )
+def manifest_digest(path: Path) -> str:
+    """The SHA-256 of a bundle version's manifest: what a saved scoring state is tied to."""
+    import hashlib
 
-
-def settled_rows(raw_flags: np.ndarray, merge_gap: int) -> int:
-    """Return how many leading rows' post-processed flags cannot change with later rows.
-
-    An alarm near the end may still grow (or merge with one in the next chunk) unless more
-    than ``merge_gap`` unflagged rows follow it; such rows are held back until they settle.
-    """
-    n = raw_flags.shape[0]
-    flagged = np.flatnonzero(raw_flags)
-    if flagged.size == 0 or n - 1 - flagged[-1] > merge_gap:
-        return n
-    starts, ends = runs(raw_flags)
-    gaps = starts[1:] - ends[:-1]
-    far = np.flatnonzero(gaps > merge_gap)
-    return int(starts[far[-1] + 1] if far.size else starts[0])
-
-
-def _take(s: Scored, rows: Any) -> Scored:
-    return Scored(frame=s.frame.take(rows), scores=s.scores[rows], flags=s.flags[rows],
-                  thresholds=s.thresholds[rows], counts={})
-
-
-def _score_part(detector: TrainedDetector, work: Frame, start: int) -> Scored:
-    """Raw scores of ``work``'s rows from position ``start`` on (earlier rows are history)."""
-    raw = raw_scored(detector, work)
-    if work.n_rows and int(work.index[0]) < start:
-        # outputs for history rows were produced with the previous chunk already
-        raw = attrs.evolve(_take(raw, raw.frame.index >= start), counts=raw.counts)
-    return raw
-
-
-class _Flagger:
-    """Applies post-processing to raw scored parts in row order, holding back rows whose
-    flags could still change (see :func:`settled_rows`)."""
-
-    def __init__(self, detector: TrainedDetector) -> None:
-        self.detector = detector
-        self.gap = int(getattr(detector.postprocess, "merge_gap", 0) or 0)
-        self.pending: Scored | None = None
-
-    def add(self, raw: Scored) -> Iterator[Scored]:
-        if self.detector.postprocess is None:
-            yield raw
-            return
-        raw = join_scored([self.pending, raw]) if self.pending is not None else raw
-        cut = settled_rows(raw.flags, self.gap)
-        counts = raw.counts
-        if cut:
-            yield decide(self.detector, attrs.evolve(_take(raw, slice(0, cut)), counts=counts))
-            counts = {}
-        self.pending = attrs.evolve(_take(raw, slice(cut, raw.n_rows)), counts=counts)
-
-    def close(self) -> Iterator[Scored]:
-        if self.pending is not None and (self.pending.n_rows or self.pending.counts):
-            yield decide(self.detector, self.pending)
-        self.pending = None
+    return hashlib.sha256((Path(path) / "manifest.json").read_bytes()).hexdigest()
 
 
 @attrs.define(eq=False)
@@ -210,10 +97,6 @@ class BundleDetector:
     @property
     def threshold(self) -> float:
         return float(self.manifest["threshold"])
-
-    def lookback(self) -> tuple[int, float]:
-        """The history ``(rows, seconds)`` carried across chunk edges."""
-        return detector_lookback(self.detector)
 
     def loader_params(self, loader: str | None = None, **overrides: Any) -> dict[str, Any]:
         """The training config's loader options (minus ``path``) updated with ``overrides``.
@@ -315,11 +198,11 @@ class BundleDetector:
         return loader_for(path, self.registry, name, **params)
 
     def chunks(
-        self, data: Any, chunk_rows: int | None = None, *, check_values: bool = False,
-        **loader_params: Any,
+        self, data: Any, chunk_rows: int | None = None, offset: int = 0, *,
+        check_values: bool = False, **loader_params: Any,
     ) -> Iterator[Frame]:
-        """Yield checked frames of at most ``chunk_rows`` rows, in row order, with global row
-        positions in ``index``.
+        """Yield checked frames of at most ``chunk_rows`` rows, in row order, with row
+        positions (counted from ``offset``) in ``index``.
 
         :param check_values: refuse a feature value the chain cannot score (see
             :meth:`check_values`), naming the file, line and column.
@@ -335,7 +218,6 @@ class BundleDetector:
             frame = self.to_frame(data)
             source = (frame.take(slice(i, i + rows)) for i in range(0, max(frame.n_rows, 1), rows))
             locate = _memory_locator(data)
-        offset = 0
         for chunk in source:
             chunk = self.check_frame(chunk)
             n = chunk.n_rows
@@ -374,6 +256,24 @@ class BundleDetector:
         )
 
     # -- scoring ---------------------------------------------------------------------------------
+    @property
+    def fingerprint(self) -> str:
+        """The SHA-256 of this bundle version's manifest (what a saved state is tied to)."""
+        return manifest_digest(self.path)
+
+    def stream(self, state: str | Path | None = None) -> Scorer:
+        """A :class:`~astraguard_train.training.streaming.Scorer` for one stream of rows:
+        ``score(chunk)`` for each chunk in turn, ``flush()`` at the stream's end,
+        ``save(path)`` to continue it in another call.
+
+        :param state: a state file written by ``Scorer.save`` to continue from; it must
+            come from this bundle version.
+        :raises DataError: for a state file that is unreadable or from another bundle.
+        """
+        if state is not None:
+            return Scorer.load(state, self.detector, self.fingerprint)
+        return Scorer(self.detector, self.fingerprint)
+
     def iter_scores(
         self,
         data: Any,
@@ -384,38 +284,39 @@ class BundleDetector:
     ) -> Iterator[Scored]:
         """Yield scored rows chunk by chunk, equal to scoring all of ``data`` at once.
 
-        History is carried across chunk edges for temporal transforms, and rows whose
-        post-processed flag could still change (an alarm at the chunk's end) are held back
-        and yielded with the next chunk.
+        Each component's state is carried across chunk edges, and rows whose post-processed
+        flag could still change (an alarm at the chunk's end) are held back and yielded
+        with a later chunk.
         """
         chunks = self.chunks(data, chunk_rows, check_values=True, **loader_params)
-        yield from self._stream(chunks, n_jobs)
+        yield from self.score_stream(self.stream(), chunks, n_jobs)
 
-    def _stream(self, chunks: Iterable[Frame], n_jobs: int | None = None) -> Iterator[Scored]:
-        """Score chunks in worker threads (at most ``n_jobs`` in flight, so memory stays
-        bounded) while the next one is read; yield the results in row order."""
-        rows, seconds = self.lookback()
-        jobs = n_jobs or self.n_jobs or os.cpu_count() or 1
-        history: Frame | None = None
-        flagger = _Flagger(self.detector)
+    def score_stream(
+        self, scorer: Scorer, chunks: Iterable[Frame], n_jobs: int | None = None,
+        flush: bool = True,
+    ) -> Iterator[Scored]:
+        """Score ``chunks`` with ``scorer`` while the next one is read; yield the final rows
+        in row order (and, with ``flush``, the rows held back at the end).
+
+        When rows are independent (:attr:`Scorer.stateless`), up to ``n_jobs`` chunks are
+        scored at once in threads; otherwise one worker scores them in order.
+        """
+        jobs = (n_jobs or self.n_jobs or os.cpu_count() or 1) if scorer.stateless else 1
         in_flight: deque[Future[Scored]] = deque()
+        score = (lambda c: raw_scored(self.detector, c)) if scorer.stateless else scorer.raw
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             for chunk in chunks:
-                carried = history is not None and history.n_rows > 0
-                work = Frame.concat([history, chunk]) if carried else chunk  # type: ignore[list-item]
-                # History depends on input rows only, so the next chunk need not wait.
-                if rows > 0 or seconds > 0:
-                    history = history_tail(work, rows, seconds)
-                in_flight.append(pool.submit(_score_part, self.detector, work, int(chunk.index[0])))
+                if scorer.stateless:  # row positions continue across chunks (and calls)
+                    scorer.rows_seen += chunk.n_rows
+                in_flight.append(pool.submit(score, chunk))
                 while len(in_flight) > jobs:
-                    yield from flagger.add(in_flight.popleft().result())
+                    yield scorer.decide(in_flight.popleft().result())
             while in_flight:
-                yield from flagger.add(in_flight.popleft().result())
-        yield from flagger.close()
-
-    def _parallel_ok(self) -> bool:
-        fixed = not any(contracts.is_rule(t) for t in self.detector.thresholds.values())
-        return fixed and self.lookback() == (0, 0.0)
+                yield scorer.decide(in_flight.popleft().result())
+        if flush:
+            rest = scorer.flush()
+            if rest.n_rows:
+                yield rest
 
     def score(
         self,
@@ -426,7 +327,8 @@ class BundleDetector:
         backend: str | None = None,
         **loader_params: Any,
     ) -> Scored:
-        """Score ``data`` (a path, Frame, array or records); return every scored row.
+        """Score ``data`` (a path, Frame, array or records) as one stream; return every
+        scored row.
 
         Rows a temporal transform drops for warm-up are absent; ``Scored.frame.index`` gives
         each scored row's position in the input.
@@ -440,14 +342,15 @@ class BundleDetector:
         frame = self.to_frame(data)
         self.check_values(frame, _memory_locator(data))
         jobs = n_jobs or self.n_jobs or os.cpu_count() or 1
-        if frame.n_rows <= rows or jobs == 1 or not self._parallel_ok():
-            return self.detector.score_frame(frame)
+        scorer = self.stream()
+        if frame.n_rows <= rows or jobs == 1 or not scorer.stateless:
+            return scorer.score_all(frame)
         parts = [frame.take(slice(i, i + rows)) for i in range(0, frame.n_rows, rows)]
         done = run_parallel(
             raw_scored, [(self.detector, part) for part in parts], n_jobs=jobs,
             backend=backend or self.backend,
         )
-        return decide(self.detector, join_scored(done))
+        return join_scored([scorer.decide(join_scored(done)), scorer.flush()])
 
     def predict(self, data: Any, **kwargs: Any) -> np.ndarray:
         """Return the boolean flags (``score > threshold``, post-processed) for ``data``."""
@@ -487,11 +390,15 @@ class ScoreSummary:
     flagged: int
     seconds: float
     counts: dict[str, int] = attrs.field(factory=dict)
+    #: rows scored but held back (their alarm may continue) for the stream's next call
+    held_back: int = 0
+    #: rows the stream's previous call held back, written by this one
+    carried_in: int = 0
 
     @property
     def not_scored(self) -> int:
         """Rows read but not scored (warm-up rows a temporal transform drops)."""
-        return self.rows - self.scored
+        return self.rows + self.carried_in - self.scored - self.held_back
 
     @property
     def flagged_share(self) -> float:
@@ -514,12 +421,18 @@ def score_to(
     stream: Any = None,
     chunk_rows: int | None = None,
     n_jobs: int | None = None,
+    scorer: Scorer | None = None,
+    flush: bool = True,
     **loader_params: Any,
 ) -> ScoreSummary:
     """Score ``data`` chunk by chunk, writing each chunk's rows to ``output`` as it goes.
 
     :param output: a ``.csv``, ``.jsonl`` or ``.parquet`` file, or None to write CSV to
         ``stream`` (or nothing when ``stream`` is None too).
+    :param scorer: the stream ``data`` continues (``bundle.stream(state)``), updated in
+        place; default a new stream. Row numbers continue the stream's.
+    :param flush: the stream ends with ``data``: write the rows held back too. False keeps
+        them in ``scorer`` (to save its state for the next call).
     :param n_jobs: chunks scored at once in threads (None: every core); memory holds about
         ``n_jobs + 1`` chunks.
     :returns: the :class:`ScoreSummary`.
@@ -541,9 +454,12 @@ def score_to(
     scored = flagged = 0
     counts: dict[str, int] = {}
     writer = ScoreWriter(output, stream) if output is not None or stream is not None else None
+    scorer = scorer if scorer is not None else bundle.stream()
+    carried_in = scorer.pending.scored.n_rows if scorer.pending is not None else 0
     with writer if writer is not None else _nothing(), step("scoring") as line:
-        chunks = counted(bundle.chunks(data, chunk_rows, check_values=True, **loader_params))
-        for part in bundle._stream(chunks, n_jobs):
+        chunks = counted(bundle.chunks(data, chunk_rows, scorer.rows_seen, check_values=True,
+                                       **loader_params))
+        for part in bundle.score_stream(scorer, chunks, n_jobs, flush):
             scored += part.n_rows
             flagged += int(np.count_nonzero(part.flags))
             for k, v in part.counts.items():
@@ -560,6 +476,8 @@ def score_to(
         flagged=flagged,
         seconds=time.perf_counter() - start,
         counts=counts,
+        held_back=scorer.pending.scored.n_rows if scorer.pending is not None else 0,
+        carried_in=carried_in,
     )
 
 

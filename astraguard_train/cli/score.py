@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import tomllib
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import click
@@ -77,7 +78,8 @@ DATA_HELP = (
     "score",
     f"Score a data file with a saved bundle: per-row score and flag.\n\n{DATA_HELP}",
     "astraguard-train score models/detector new.csv --output scores.parquet\n"
-    "astraguard-train score models/detector new.csv --output - > scores.csv",
+    "astraguard-train score models/detector new.csv --output - > scores.csv\n"
+    "astraguard-train score models/detector 09h.csv --state stream.npz --output 09h.csv",
 )
 @data_options
 @click.option(
@@ -88,14 +90,29 @@ DATA_HELP = (
     "--output", metavar="FILE",
     help="Write per-row results to FILE (.csv, .jsonl or .parquet; '-' = CSV on stdout).",
 )
+@click.option(
+    "--state", metavar="FILE", default=None,
+    help="Continue the stream saved in FILE (if it exists) and save it back: successive files "
+    "(hourly, say) score as one stream; rows whose alarm may continue are written by the next "
+    "call.",
+)
+@click.option(
+    "--end-of-stream", is_flag=True,
+    help="With --state: the stream ends with this file; write the rows held back too.",
+)
 def command(bundle: str, data: str, chunk_rows: int | None, loader_options: tuple[str, ...],
             as_json: bool, key: str | None, trusted: bool, jobs: int | None,
-            output: str | None) -> int:
+            output: str | None, state: str | None, end_of_stream: bool) -> int:
     from ..bundle.scoring import load_bundle, score_to
     from ..progress import display
 
     options = parse_options(loader_options)
+    if end_of_stream and not state:
+        raise ConfigError("--end-of-stream: only with --state FILE (a call without a state "
+                          "is a whole stream already)")
     loaded = load_bundle(bundle, key=key, trusted=trusted)
+    saved = Path(state) if state else None
+    scorer = loaded.stream(saved if saved is not None and saved.exists() else None)
     to_stdout = output == "-"
     with display(transient=True):
         summary = score_to(
@@ -105,10 +122,15 @@ def command(bundle: str, data: str, chunk_rows: int | None, loader_options: tupl
             stream=sys.stdout if to_stdout else None,
             chunk_rows=chunk_rows,
             n_jobs=jobs,
+            scorer=scorer,
+            flush=saved is None or end_of_stream,
             **options,
         )
+    if saved is not None:
+        scorer.save(saved)
     if as_json and not to_stdout:
-        emit_json(summary.to_dict())
+        extra = {"state": str(saved), "stream_rows": scorer.rows_seen} if saved else {}
+        emit_json({**summary.to_dict(), **extra})
         return EXIT_OK
     out = sys.stderr if to_stdout else sys.stdout
     print(f"bundle:  {summary.bundle}", file=out)
@@ -120,6 +142,10 @@ def command(bundle: str, data: str, chunk_rows: int | None, loader_options: tupl
     print(f"time:    {summary.seconds:.2f}s ({rate:,.0f} rows/s)", file=out)
     for key, n in summary.counts.items():
         print(f"count:   {key} = {n}", file=out)
+    if saved is not None:
+        print(f"state:   {saved} ({scorer.rows_seen} rows of the stream so far"
+              + (f"; {summary.held_back} rows held back for the next call)"
+                 if summary.held_back else ")"), file=out)
     if summary.output:
         print(f"output:  {summary.output}", file=out)
     return EXIT_OK

@@ -96,7 +96,8 @@ class GyroIntensity(_Derived):
 
     def _values(self, frame: Frame) -> np.ndarray:
         G = frame.select(self._inputs()).X
-        return np.sqrt(np.einsum("ij,ij->i", G, G))
+        # summed row by row (not einsum/BLAS), so a row's bits do not depend on its chunk
+        return np.sqrt((G * G).sum(axis=1))
 
 
 class CompositeScore(_Derived):
@@ -145,4 +146,4 @@ class CompositeScore(_Derived):
         Z = (frame.select(self._inputs()).X - self.mean_) / self.scale_
         if self.absolute:
             np.abs(Z, out=Z)
-        return Z @ self.weights_
+        return (Z * self.weights_).sum(axis=1)  # row by row, as GyroIntensity

@@ -15,6 +15,17 @@ from .base import FrameTransform, append_features, require_finite
 from .scalers import near_zero
 
 
+def row_products(Z: np.ndarray, components: np.ndarray, rows: int = 4096) -> np.ndarray:
+    """``Z @ components.T``, each entry summed over its own row on its own: BLAS rounds a
+    row's products differently with where the row sits in the call, and a stream must score
+    alike whole or in chunks. Blocks of ``rows`` rows bound the temporary array."""
+    out = np.empty((Z.shape[0], components.shape[0]))
+    for lo in range(0, Z.shape[0], rows):
+        block = Z[lo : lo + rows]
+        out[lo : lo + rows] = (block[:, None, :] * components[None, :, :]).sum(axis=-1)
+    return out
+
+
 class Pca(FrameTransform):
     """Principal components of ``columns`` (all features when left out).
 
@@ -86,7 +97,7 @@ class Pca(FrameTransform):
 
     def _transform(self, frame: Frame) -> Frame:
         Z = (frame.select(self._resolve_columns(frame, self.columns_)).X - self.mean_) / self.scale_
-        values = Z @ self.components_.T
+        values = row_products(Z, self.components_)
         if self.whiten:
             values /= np.sqrt(np.where(self.explained_variance_ > 0, self.explained_variance_, 1))
         drop = () if self.keep else self.columns_

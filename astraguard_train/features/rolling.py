@@ -37,6 +37,7 @@ def rolling_stats(
     fixed: bool = False,
     chunk_rows: int = CHUNK_ROWS,
     out: np.ndarray | None = None,
+    block: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Rolling statistics of every column of ``X`` over causal windows.
 
@@ -48,6 +49,9 @@ def rolling_stats(
         channel's history is shorter (``L = position + 1``): the faster, gather-free path.
     :param out: an ``(n, c, len(stats))`` array to write into (a view into a larger matrix
         is fine) instead of allocating one.
+    :param block: the block size ``B`` (at least ``max(lengths)``; default that maximum).
+        Fixing it makes the rounding independent of the frame's other rows: a streamed
+        chunk then computes exactly as the whole stream (see ``Rolling.transform_stream``).
     :returns: per stat, a float64 ``(n, c)`` view of the results, in input row order.
     """
     n, c = X.shape
@@ -56,7 +60,7 @@ def rolling_stats(
     views = {s: out[:, :, k] for k, s in enumerate(stats)}
     if n == 0:
         return views
-    B = int(lengths.max())
+    B = max(int(lengths.max()), block or 0)
     grid = _Grid(layout, B)
     L_slot = np.ones(grid.n_slots, dtype=np.int64)
     L_slot[grid.slot] = lengths
@@ -70,6 +74,26 @@ def rolling_stats(
         # every stat at once, so each output row is written in one pass
         grid.scatter(out, np.stack([values[s] for s in stats], axis=-1), b0, b1)
     return views
+
+
+def window_stats(window: np.ndarray, stats: Sequence[str]) -> dict[str, np.ndarray]:
+    """The statistics of one window (rows in time order, the last one the row's own), each
+    of shape ``(1, c)``: for the rare window longer than the grid's block."""
+    out: dict[str, np.ndarray] = {}
+    if {"mean", "std", "zscore"} & set(stats):
+        ref = window[:1]
+        d = window - ref
+        S = d.sum(axis=0, keepdims=True)
+        Qs = (d * d).sum(axis=0, keepdims=True)
+        n = np.full((1, 1), float(window.shape[0]))
+        if window.shape[0] == 1:
+            Qs[:] = 0.0
+        out.update(_finish(S, Qs, ref, n, window[-1:], stats))
+    if "min" in stats:
+        out["min"] = window.min(axis=0, keepdims=True)
+    if "max" in stats:
+        out["max"] = window.max(axis=0, keepdims=True)
+    return {s: out[s] for s in stats}
 
 
 def _as_rows(values: np.ndarray) -> np.ndarray:

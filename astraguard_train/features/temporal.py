@@ -27,9 +27,17 @@ import numpy as np
 
 from ..data.frame import Frame
 from ..errors import DataError
+from ..timeseries.carry import (
+    State,
+    channel_key,
+    last_rows,
+    positions,
+    segments,
+    stream_with_tail,
+)
 from .base import FrameTransform, check_warmup, output_matrix, require_finite_fast
 from .layout import StreamLayout
-from .rolling import STATS, rolling_stats
+from .rolling import STATS, rolling_stats, window_stats
 
 _UNITS = {
     "ns": 1e-9,
@@ -83,6 +91,30 @@ class TemporalTransform(FrameTransform):
         self.feature_names_out_ = tuple(self._names(self.columns_))
 
     def _transform(self, frame: Frame) -> Frame:
+        return self._run(frame, None)
+
+    def transform_stream(self, frame: Frame, state: State | None) -> tuple[Frame, State]:
+        """Transform the next chunk of a stream, continuing ``state`` (None: the stream's
+        start); return its rows' features, as in the whole stream, and the state to carry."""
+        return stream_with_tail(self.transform, frame, state, self._tail_rule(), self._warmup())
+
+    def _tail_rule(self) -> Any:
+        rows, seconds = self.lookback()
+        return last_rows(rows, seconds)
+
+    def _warmup(self) -> Any:
+        """Which rows are computed without a full history (None when warm-up rows are
+        dropped, so none is scored)."""
+        if self.warmup == "drop":
+            return None
+        rows = self._history_rows()
+        return lambda pos, seconds: pos < rows
+
+    def _history_rows(self) -> int:  # pragma: no cover - abstract
+        """Earlier rows of its channel a row needs for a full history."""
+        raise NotImplementedError
+
+    def _run(self, frame: Frame, state: State | None) -> Frame:
         idx = [frame.columns.index(c) for c in self._resolve_columns(frame, self.columns_)]
         layout = StreamLayout.of(frame)
         X = frame.X if idx == list(range(frame.n_features)) else frame.X[:, idx]
@@ -90,7 +122,7 @@ class TemporalTransform(FrameTransform):
         require_finite_fast(X, self.columns_, f"transform '{self.name}'")
         drop = () if self.keep else self.columns_
         full, new, columns = output_matrix(frame, self.feature_names_out_, drop)
-        complete = self._compute(X, layout, frame, new)
+        complete = self._compute(X, layout, frame, new, state)
         out = frame.with_features(full, columns)
         if self.warmup == "drop":
             keep = layout.to_input(complete)
@@ -106,10 +138,12 @@ class TemporalTransform(FrameTransform):
         raise NotImplementedError
 
     def _compute(
-        self, X: np.ndarray, layout: StreamLayout, frame: Frame, out: np.ndarray
+        self, X: np.ndarray, layout: StreamLayout, frame: Frame, out: np.ndarray,
+        state: State | None = None,
     ) -> np.ndarray:  # pragma: no cover - abstract
         """Write the features (input row order) into ``out``; return the stream-order mask
-        of rows with a full history."""
+        of rows with a full history. ``state`` is the carried state of a transform that
+        keeps one (:class:`Ewma`), updated in place."""
         raise NotImplementedError
 
 
@@ -172,7 +206,8 @@ class Rolling(TemporalTransform):
         return [f"{c}_rolling_{s}_{label}" for c in columns for s in self.stats_]
 
     def _compute(
-        self, X: np.ndarray, layout: StreamLayout, frame: Frame, out: np.ndarray
+        self, X: np.ndarray, layout: StreamLayout, frame: Frame, out: np.ndarray,
+        state: State | None = None,
     ) -> np.ndarray:
         if self.window_seconds_ is not None:
             if layout.ns is None:
@@ -183,16 +218,65 @@ class Rolling(TemporalTransform):
             lengths = layout.time_window_rows(self.window_seconds_)
             complete = layout.elapsed_seconds() >= self.window_seconds_
             fixed = False
+            block = getattr(self, "block_rows_", None)
         else:
             pos = layout.positions()
             lengths = np.minimum(self.window_rows_, pos + 1)
             complete = pos >= self.window_rows_ - 1
             fixed = True
+            block = self.window_rows_
         # column-major: every stat of the first column, then of the next
         grid = out.view()
         grid.shape = (X.shape[0], X.shape[1], len(self.stats_))  # a view, never a copy
-        rolling_stats(X, layout, lengths, self.stats_, fixed=fixed, out=grid)
+        full = lengths
+        if block and not fixed:  # windows beyond the block: summed on their own below
+            lengths = np.minimum(lengths, block)
+        rolling_stats(X, layout, lengths, self.stats_, fixed=fixed, out=grid, block=block)
+        longer = np.flatnonzero(full > lengths)
+        if longer.size:
+            Xs = layout.to_stream(X)
+            for i in longer:
+                window = Xs[i - full[i] + 1 : i + 1]
+                grid[layout.order[i]] = np.stack(
+                    [v[0] for v in window_stats(window, self.stats_).values()], axis=-1)
         return complete
+
+    def _fit(self, frame: Frame) -> None:
+        super()._fit(frame)
+        if self.window_seconds_ is not None and frame.timestamps is not None and frame.n_rows:
+            # Blocks of a fixed size (room for half again the densest training window),
+            # counted from each channel's first row, make a row's rounding independent of
+            # the rows scored with it; a denser window is summed on its own.
+            most = int(StreamLayout.of(frame).time_window_rows(self.window_seconds_).max())
+            self.block_rows_ = max(2, math.ceil(1.5 * most))
+
+    def _history_rows(self) -> int:
+        return self.window_rows_ - 1
+
+    def _warmup(self) -> Any:
+        if self.window_seconds_ is None or self.warmup == "drop":
+            return super()._warmup()
+        window = self.window_seconds_
+        return lambda pos, seconds: seconds < window
+
+    def _tail_rule(self) -> Any:
+        # Sums are taken over blocks of B rows counted from the channel's first row: a next
+        # row's window lies in its own block and the one before, so both are carried whole
+        # (from a block's first row) and the rounding is the whole stream's.
+        B = self.window_rows_ or getattr(self, "block_rows_", None)
+        recent = super()._tail_rule() if self.window_seconds_ is not None else None
+        if B is None:  # fitted without timestamps: it cannot transform anyway
+            return recent
+
+        def keep(frame: Frame, pos: np.ndarray, total: np.ndarray) -> np.ndarray:
+            start = B * np.maximum(total // B - 1, 0)
+            if recent is not None:  # and every row within the time window, block-aligned
+                needed = np.where(recent(frame, pos, total), pos, total)
+                for _, seg in segments(frame):
+                    start[seg] = min(int(start[seg[0]]), int(needed[seg].min())) // B * B
+            return pos >= start
+
+        return keep
 
     def lookback(self) -> tuple[int, float]:
         if isinstance(self.window, str):
@@ -231,7 +315,8 @@ class Lag(TemporalTransform):
         return [f"{c}_lag_{k}" for c in columns for k in self.lags_]
 
     def _compute(
-        self, X: np.ndarray, layout: StreamLayout, frame: Frame, out: np.ndarray
+        self, X: np.ndarray, layout: StreamLayout, frame: Frame, out: np.ndarray,
+        state: State | None = None,
     ) -> np.ndarray:
         Xs = layout.to_stream(X)
         parts = [Xs[_lag_source(layout, k)] for k in self.lags_]
@@ -242,6 +327,9 @@ class Lag(TemporalTransform):
     def lookback(self) -> tuple[int, float]:
         lags = (self.lags,) if isinstance(self.lags, (int, np.integer)) else self.lags
         return int(max(lags)), 0.0
+
+    def _history_rows(self) -> int:
+        return max(self.lags_)
 
 
 class Diff(TemporalTransform):
@@ -268,7 +356,8 @@ class Diff(TemporalTransform):
         return [f"{c}_{self.name}_{self.periods_}" for c in columns]
 
     def _compute(
-        self, X: np.ndarray, layout: StreamLayout, frame: Frame, out: np.ndarray
+        self, X: np.ndarray, layout: StreamLayout, frame: Frame, out: np.ndarray,
+        state: State | None = None,
     ) -> np.ndarray:
         Xs = layout.to_stream(X)
         src = _lag_source(layout, self.periods_)
@@ -280,6 +369,9 @@ class Diff(TemporalTransform):
 
     def lookback(self) -> tuple[int, float]:
         return int(self.periods), 0.0
+
+    def _history_rows(self) -> int:
+        return self.periods_
 
 
 class Rate(Diff):
@@ -337,7 +429,8 @@ class Ewma(TemporalTransform):
         return [f"{c}_ewma_{label}" for c in columns]
 
     def _compute(
-        self, X: np.ndarray, layout: StreamLayout, frame: Frame, target: np.ndarray
+        self, X: np.ndarray, layout: StreamLayout, frame: Frame, target: np.ndarray,
+        state: State | None = None,
     ) -> np.ndarray:
         from scipy.signal import lfilter
 
@@ -345,17 +438,41 @@ class Ewma(TemporalTransform):
         w = 1.0 - alpha
         Xs = layout.to_stream(X)
         out = np.empty_like(Xs)
-        pos = layout.positions()
+        pos = layout.positions().copy()
+        carried = state if state is not None else {"seen": {}, "ref": {}, "zi": {}}
         # One C-level recursive filter per channel run (a loop over channels, not rows).
         for start, length in zip(layout.starts, layout.lengths, strict=True):
             seg = slice(int(start), int(start + length))
-            ref = Xs[seg][:1]  # filter deviations from the first value: offsets cost nothing
-            out[seg] = lfilter([1.0], [1.0, -w], Xs[seg] - ref, axis=0)
+            key = None if frame.channels is None else channel_key(
+                frame.channels[layout.order[int(start)]])
+            # filter deviations from the channel's first value: offsets cost nothing
+            ref = carried["ref"].get(key, Xs[seg][:1])
+            zi = carried["zi"].get(key, np.zeros((1, Xs.shape[1])))
+            pos[seg] += carried["seen"].get(key, 0)
+            out[seg], zf = lfilter([1.0], [1.0, -w], Xs[seg] - ref, axis=0, zi=zi)
             if w > 0:  # divide by the sum of the weights there are: (1 - w^(t+1)) / (1 - w)
                 out[seg] *= (alpha / -np.expm1((pos[seg] + 1) * np.log(w)))[:, None]
             out[seg] += ref
+            carried["ref"][key], carried["zi"][key] = ref, zf
+            carried["seen"][key] = int(pos[int(start + length) - 1]) + 1
         target[:] = layout.to_input(out)
         return pos >= math.ceil(self.span) - 1
+
+    def transform_stream(self, frame: Frame, state: State | None) -> tuple[Frame, State]:
+        """As :meth:`TemporalTransform.transform_stream`; the EWMA's memory is infinite, so
+        the filter state (and each channel's first value and row count) is carried, not
+        rows."""
+        carried: State = {k: dict(state[k]) if state else {} for k in ("seen", "ref", "zi")}
+        if not hasattr(self, "columns_in_"):
+            self.transform(frame)  # raises NotFittedError
+        before = positions(frame, carried["seen"])
+        out = self._run(frame, carried)
+        warm = self._warmup()
+        carried["partial"] = 0 if warm is None else int(np.count_nonzero(warm(before, None)))
+        return out, carried
+
+    def _history_rows(self) -> int:
+        return math.ceil(self.span) - 1
 
     def lookback(self) -> tuple[int, float]:
         rows = ewma_memory(self.span)

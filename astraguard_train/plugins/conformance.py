@@ -240,7 +240,7 @@ def _check_history(
     """Outputs (by row ``index``) of ``frame``'s first half must not depend on the rows after
     them; those of its second half must equal the whole frame's: alone, or with the declared
     ``need`` of history prepended, or streamed with state."""
-    from ..bundle.scoring import history_tail
+    from ..timeseries.carry import history_tail
 
     cut = frame.n_rows // 2
     head, tail = frame.take(slice(0, cut)), frame.take(slice(cut, None))
@@ -350,6 +350,80 @@ def check_transform(factory: Factory, params: Mapping[str, Any] | None = None) -
         return dict(zip(got.index.tolist(), got.X, strict=True))
 
     _check_history(factory, frame, run, contracts.lookback(transform))
+
+    check_streaming(factory, params)
+
+
+#: How :func:`check_streaming` cuts its test stream: chunk sizes, and one random cut
+#: (seeded) with the state saved and loaded at every edge.
+CHUNKINGS = ((1,), (7,), (31,), (1, 45), (59, 2))
+
+
+def _cuts(n: int, sizes: tuple[int, ...]) -> list[int]:
+    cuts, at, k = [], 0, 0
+    while at < n:
+        at += sizes[k % len(sizes)]
+        k += 1
+        cuts.append(min(at, n))
+    return [0, *cuts]
+
+
+def check_streaming(factory: Factory, params: Mapping[str, Any] | None = None) -> None:
+    """Check that a transform or a detector gives the same bits scored whole or in chunks.
+
+    The component is fitted on a two-channel test stream, which is then run whole and
+    in chunks of several sizes (1 row, 7, 31, uneven), its carried state packed and
+    unpacked (as ``score --state`` saves it) at every chunk edge: outputs, row by row, must
+    be identical. Transforms are streamed with ``transform_stream(frame, state)`` if they
+    have one, else with their ``lookback()`` rows prepended; detectors with
+    ``score_stream(frame, state)`` if they have one, else likewise.
+
+    :raises ConformanceError: naming the component, the chunking and the first difference.
+    """
+    from ..training.detector import Chain, TrainedDetector
+    from ..training.streaming import pack_state, unpack_state
+
+    params = dict(params or {})
+    frame = _series_frame(seed=1)
+    obj = factory(**params)
+    if hasattr(obj, "transform"):
+        chain = Chain([obj], None, _FirstColumn())
+    else:
+        chain = Chain([], None, obj)
+    chain.fit(frame)
+    detector = TrainedDetector(chains={None: chain}, thresholds={None: 0.0})
+    whole = detector.score_frame(frame)
+    for sizes in CHUNKINGS:
+        edges = _cuts(frame.n_rows, sizes)
+        scorer = detector.stream()
+        parts = []
+        for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+            parts.append(scorer.raw(frame.take(slice(lo, hi))))
+            tree, arrays = pack_state(scorer.groups)
+            scorer.groups = unpack_state(tree, arrays)
+        index = np.concatenate([p.frame.index for p in parts])
+        if not np.array_equal(index, whole.frame.index):
+            _fail(factory, f"in chunks of {sizes} rows, the rows scored differ from the whole "
+                           f"stream's ({index.size} against {whole.n_rows})")
+        for name, a, b in (("scores", np.concatenate([p.scores for p in parts]), whole.scores),):
+            if not np.array_equal(a, b, equal_nan=True):
+                bad = np.argwhere(~((a == b) | (np.isnan(a) & np.isnan(b))))[0]
+                _fail(factory, f"in chunks of {sizes} rows, {name} differ from the whole "
+                               f"stream's at row {int(index[bad[0]])}: a chunk must compute "
+                               f"as the whole stream (declare lookback() or carry a state "
+                               f"with transform_stream/score_stream)")
+
+
+class _FirstColumn:
+    """A model scoring each row by a weighted sum of its features, row by row (to stream a
+    transform alone: a difference in any feature shows in the score)."""
+
+    def fit(self, X: np.ndarray) -> _FirstColumn:
+        return self
+
+    def score_samples(self, X: np.ndarray) -> np.ndarray:
+        weights = np.sqrt(np.arange(2.0, X.shape[1] + 2.0))
+        return np.asarray((X * weights).sum(axis=1), dtype=np.float64)
 
 
 def _threshold_context(seed: int = 0, train: bool = True) -> Any:

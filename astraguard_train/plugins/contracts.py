@@ -117,6 +117,18 @@ class NeedsHistory(Protocol):
 
 
 @runtime_checkable
+class StreamingTransform(Protocol):
+    """Optional carried state: a transform that continues a stream chunk by chunk itself
+    (an EWMA's filter state, a rolling window's aligned blocks) rather than having its
+    ``lookback()`` rows prepended."""
+
+    def transform_stream(self, frame: Frame, state: Any) -> tuple[Frame, Any]:
+        """Transform the next chunk, continuing ``state`` (None: the stream's start); return
+        its rows' outputs, equal to the whole stream's, and the state after them."""
+        ...
+
+
+@runtime_checkable
 class Scaler(Protocol):
     """A scikit-learn transformer on the feature matrix, fitted on the training part only."""
 

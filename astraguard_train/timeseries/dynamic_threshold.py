@@ -41,13 +41,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import attrs
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..data.frame import Frame
 from ..errors import ConfigError
 from ..plugins.contracts import State
+from .carry import segments
 
 
 def z_grid(z_min: float, z_max: float, z_step: float) -> np.ndarray:
@@ -95,21 +95,6 @@ def choose_epsilons(windows: np.ndarray, z_values: np.ndarray) -> tuple[np.ndarr
     return epsilon, np.where(empty, np.nan, np.maximum(max_normal, 0.0))
 
 
-@attrs.frozen(eq=False)
-class ChannelWindow:
-    """One channel's place in its stream: what :meth:`DynamicRule.apply_stream` carries.
-
-    :param errors: the channel's last errors (at most ``window``), oldest first.
-    :param seen: how many of the channel's rows have been thresholded.
-    :param level: the threshold of the block the next row falls in when that block began
-        in an earlier chunk (None at the start of a stream).
-    """
-
-    errors: np.ndarray
-    seen: int = 0
-    level: float | None = None
-
-
 class DynamicRule:
     """A fitted per-row threshold: ``apply(scores, frame)`` returns each row's threshold.
 
@@ -151,57 +136,64 @@ class DynamicRule:
         return {}
 
     def apply_stream(
-        self, scores: np.ndarray, frame: Frame, state: State
+        self, scores: np.ndarray, frame: Frame, state: State | None
     ) -> tuple[np.ndarray, State]:
-        """Thresholds for ``frame``'s rows as the continuation of each channel's stream.
+        """Thresholds for the next chunk of a stream, continuing ``state`` (None or
+        :meth:`init_state`: the stream's start); bit for bit those of the whole stream; the
+        given state is not modified.
 
-        :param state: channel key (None without channels) -> :class:`ChannelWindow`; a
-            channel absent from it starts a new stream.
-        :returns: one threshold per row, and a new state (``state`` is not modified).
+        The state carries, per channel, the last ``window`` errors (the window of the next
+        block), the rows seen (where the current block of ``step`` rows stands), the current
+        block's threshold, and ``partial_rows``: how many of its rows so far had a threshold
+        from a window not yet full.
         """
         scores = np.asarray(scores, dtype=np.float64)
         out = np.empty_like(scores)
-        after = dict(state)
-        order, bounds = frame.channel_segments()
-        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-            rows = order[lo:hi]
-            key = None if frame.channels is None or hi == lo else frame.channels[rows[0]]
-            start = after.get(key)
-            if start is None:
-                start = ChannelWindow(self.history[-self.window :])
-            out[rows], after[key] = self._stream(scores[rows], start)
+        after = dict(state or {})
+        for key, rows in segments(frame):
+            out[rows], after[key] = self._stream(scores[rows], after.get(key))
         return out, after
 
-    def _stream(self, errors: np.ndarray, at: ChannelWindow) -> tuple[np.ndarray, ChannelWindow]:
-        n = errors.size
-        past = np.asarray(at.errors, dtype=np.float64)
-        stream = np.concatenate((past, errors))
-        carried = ChannelWindow(stream[-self.window :], at.seen + n, at.level)
-        h = past.size
+    def _start(self) -> State:
+        """A channel's state before its first row: the window holds the training tail."""
+        h = self.history.size
+        window = self.history[-self.window :]
         if h < self.window:  # windows not yet full: NaN padding, ignored by the statistics
-            stream = np.concatenate((np.full(self.window - h, np.nan), stream))
-            h = self.window
-        # blocks are counted from the channel's first row, across chunks
-        first = (-at.seen) % self.step
-        block_starts = np.arange(first, n, self.step)
-        levels = np.full(n, np.nan if at.level is None else at.level)
-        if block_starts.size == 0:
-            return levels, carried
+            window = np.concatenate((np.full(self.window - h, np.nan), window))
+        return {"window": window, "seen": 0, "level": self.value, "level_partial": h == 0,
+                "partial_rows": 0}
+
+    def _stream(self, errors: np.ndarray, state: State | None) -> tuple[np.ndarray, State]:
+        state = state or self._start()
+        n = errors.size
+        stream = np.concatenate((state["window"], errors))
+        # rows left in the block under way share its threshold; new blocks start after them
+        first = -state["seen"] % self.step
+        block_starts = np.arange(min(first, n), n, self.step)
         # window for a block = the `window` errors just before it
-        views = sliding_window_view(stream[: h + n], self.window)
-        windows = views[h + block_starts - self.window]
+        windows = sliding_window_view(stream, self.window)[block_starts]
         # a few windows at a time bounds the (windows x window x z) work arrays
         chunk = max(1, 400_000 // (self.window * self.z_values.size))
         picked = [
             choose_epsilons(windows[i : i + chunk], self.z_values)
             for i in range(0, len(windows), chunk)
         ]
-        eps = np.concatenate([p[0] for p in picked])
-        max_normal = np.concatenate([p[1] for p in picked])
+        eps = np.concatenate([[state["level"]], *[p[0] for p in picked]])
+        max_normal = np.concatenate([[np.nan], *[p[1] for p in picked]])
         level = np.maximum(eps, max_normal / (1.0 - self.min_percent_decrease))
+        level[0] = state["level"]
         level = np.fmax(level, self.value)  # no reference yet (NaN): the floor applies
-        levels[first:] = np.repeat(level, np.diff(np.append(block_starts, n)))
-        return levels, attrs.evolve(carried, level=float(level[-1]))
+        partial = np.concatenate([[state["level_partial"]], np.isnan(windows).any(axis=1)])
+        sizes = np.diff(np.concatenate(([0], block_starts, [n])))
+        out = np.repeat(level, sizes)
+        after: State = {
+            "window": stream[-self.window :],
+            "seen": state["seen"] + n,
+            "level": float(level[-1]),
+            "level_partial": bool(partial[-1]),
+            "partial_rows": state["partial_rows"] + int(np.repeat(partial, sizes).sum()),
+        }
+        return out, after
 
 
 class DynamicThreshold:

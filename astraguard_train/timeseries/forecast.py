@@ -33,7 +33,8 @@ from sklearn.utils.validation import check_is_fitted
 from ..data.frame import Frame
 from ..errors import ConfigError, DataError
 from ..features.temporal import ewma_memory
-from ..plugins.contracts import History, Regressor
+from ..plugins.contracts import History, Regressor, State
+from .carry import segments
 
 #: Regressors known by a short name; any other regressor is given by import path.
 REGRESSORS: dict[str, str] = {
@@ -50,6 +51,8 @@ REGRESSORS: dict[str, str] = {
 }
 
 WARMUP_POLICIES = ("pad",)
+#: Rows per regressor call when scoring (see :meth:`ForecastDetector._predict`).
+PREDICT_BLOCK = 1024
 
 
 def resolve_regressor(name: str, params: dict[str, Any] | None = None) -> Any:
@@ -81,21 +84,25 @@ def resolve_regressor(name: str, params: dict[str, Any] | None = None) -> Any:
     return regressor
 
 
-def ewma(values: np.ndarray, span: float) -> np.ndarray:
+def ewma(
+    values: np.ndarray, span: float, state: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Causal EWMA with ``alpha = 2 / (span + 1)``, started at the first value.
 
-    Returns an array of the same length; ``span <= 1`` returns ``values`` unchanged.
+    :param state: the filter state after the values before these (None: start a stream).
+    :returns: the smoothed values (``values`` unchanged for ``span <= 1``) and the filter
+        state to continue with; continuing gives the same bits as one call.
     """
     x = np.asarray(values, dtype=np.float64)
     if span <= 1 or x.size == 0:
-        return x.copy()
+        return x.copy(), state
     # scipy.signal is imported here: every registry build imports this module, and only the
     # forecasting detectors filter
     from scipy.signal import lfilter
 
     alpha = 2.0 / (span + 1.0)
-    out, _ = lfilter([alpha], [1.0, alpha - 1.0], x, zi=[(1.0 - alpha) * x[0]])
-    return out
+    zi = np.array([(1.0 - alpha) * x[0]]) if state is None else state
+    return lfilter([alpha], [1.0, alpha - 1.0], x, zi=zi)
 
 
 def lagged(series: np.ndarray, window: int) -> np.ndarray:
@@ -106,13 +113,21 @@ def lagged(series: np.ndarray, window: int) -> np.ndarray:
     return sliding_window_view(padded, window)[: x.size]
 
 
-def trailing_sums(values: np.ndarray, window: int) -> np.ndarray:
+def trailing_sums(
+    values: np.ndarray, window: int, history: np.ndarray | None = None
+) -> np.ndarray:
     """Per row ``t`` and column, the sum of ``values[t-window+1 : t+1]`` (fewer rows at the
-    start). Returns an array shaped like ``values``."""
-    c = np.cumsum(values, axis=0)
-    out = c.copy()
-    out[window:] -= c[:-window]
-    return out
+    start), with ``history`` (earlier rows) before ``values``. Returns an array shaped like
+    ``values``.
+
+    Each sum is taken over its own window (not as a difference of running totals), so its
+    rounding does not depend on where the rows start: a chunk sums as the whole stream.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    past = np.zeros((0, x.shape[1])) if history is None else history
+    past = past[max(0, len(past) - window + 1) :]
+    full = np.concatenate([np.zeros((window - 1 - past.shape[0], x.shape[1])), past, x])
+    return sliding_window_view(full, window, axis=0).sum(axis=-1)
 
 
 class ForecastDetector(OutlierMixin, BaseEstimator):
@@ -186,7 +201,7 @@ class ForecastDetector(OutlierMixin, BaseEstimator):
         rows = full if full.sum() >= max(2 * self._span, 10) else slice(None)
         self.regressor_ = clone(resolve_regressor(self.regressor, self.regressor_params))
         self.regressor_.fit(X[rows], y[rows])
-        self.train_scores_ = self._smoothed_errors(frame, X, y)
+        self.train_scores_ = self.score_frame(frame)
         self.n_partial_window_ = self.partial_window_rows(frame)
         return self
 
@@ -196,11 +211,44 @@ class ForecastDetector(OutlierMixin, BaseEstimator):
 
         :raises NotFittedError: before :meth:`fit_frame`.
         """
+        return self.score_stream(frame, None)[0]
+
+    def init_state(self) -> State:
+        """No channel seen yet."""
+        return {}
+
+    def score_stream(self, frame: Frame, state: State | None) -> tuple[np.ndarray, State]:
+        """Score the next chunk of a stream, continuing ``state`` (None or :meth:`init_state`:
+        the stream's start); the given state is not modified.
+
+        Returns the chunk's scores, bit for bit those of the whole stream, and the state to
+        carry, per channel: its last ``window + horizon - 1`` target values, its last
+        ``window - 1`` exogenous rows, the EWMA's filter state, its row count and
+        ``partial_rows``, how many of its rows were scored without a full window.
+
+        :raises NotFittedError: before :meth:`fit_frame`.
+        """
         check_is_fitted(self, "regressor_")
-        if frame.n_rows == 0:
-            return np.zeros(0)
-        X, y, _ = self._design(frame)
-        return self._smoothed_errors(frame, X, y)
+        carried = dict(state or {})
+        scores = np.zeros(frame.n_rows)
+        exo_idx = [frame.column_index(c) for c in self.exogenous_]
+        target = frame.column(self.target_)
+        for key, rows in segments(frame):
+            past = carried.get(key) or {"seen": 0, "y": target[:0], "exo": None, "zi": None}
+            y = target[rows]
+            exo = frame.X[rows][:, exo_idx] if exo_idx else None
+            X = self._inputs(y, exo, past["y"], past["exo"])
+            error = np.abs(y - self._predict(X, past["seen"]))
+            scores[rows], zi = ewma(error, self.smoothing, past["zi"])
+            carried[key] = {
+                "seen": past["seen"] + rows.size,
+                "partial_rows": min(past["seen"] + rows.size, self._span),
+                "y": np.concatenate([past["y"], y])[-self._span:],
+                "exo": None if exo is None else np.concatenate(
+                    [past["exo"], exo] if past["exo"] is not None else [exo])[-self.window:],
+                "zi": zi,
+            }
+        return scores, carried
 
     def lookback(self) -> History:
         """History a row needs so that it scores as in the whole stream: ``window + horizon
@@ -236,16 +284,34 @@ class ForecastDetector(OutlierMixin, BaseEstimator):
         if isinstance(self.exogenous, str):
             raise ConfigError("model.exogenous: expected a list of column names or patterns")
 
-    def _smoothed_errors(self, frame: Frame, X: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """EWMA of the absolute errors per channel, put back in ``frame``'s row order."""
-        error = np.abs(y - self.regressor_.predict(X))
-        order, bounds = frame.channel_segments()
-        smoothed = np.empty_like(error)
-        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-            smoothed[lo:hi] = ewma(error[lo:hi], self.smoothing)
-        scores = np.empty_like(smoothed)
-        scores[order] = smoothed
-        return scores
+    def _predict(self, X: np.ndarray, seen: int) -> np.ndarray:
+        """The regressor's predictions for a channel's rows ``seen``, ``seen + 1``, ...
+
+        A row's prediction can differ in its last bits with where it sits in a BLAS call,
+        so predictions are made in blocks of :data:`PREDICT_BLOCK` rows counted from the
+        channel's first row, each padded to full size: every row is predicted in the same
+        place whatever the chunking.
+        """
+        G = PREDICT_BLOCK
+        out = np.empty(X.shape[0])
+        for b0 in range(seen // G * G, seen + X.shape[0], G):
+            lo, hi = max(b0, seen), min(b0 + G, seen + X.shape[0])
+            block = np.zeros((G, X.shape[1]))
+            block[lo - b0 : hi - b0] = X[lo - seen : hi - seen]
+            out[lo - seen : hi - seen] = self.regressor_.predict(block)[lo - b0 : hi - b0]
+        return out
+
+    def _inputs(
+        self, y: np.ndarray, exo: np.ndarray | None, past_y: np.ndarray,
+        past_exo: np.ndarray | None,
+    ) -> np.ndarray:
+        """The regressor's inputs for one channel's rows ``y`` after ``past_y`` (its earlier
+        values: all of them, or at least ``window + horizon - 1``)."""
+        series = np.concatenate([past_y, y])
+        parts = [lagged(series, self._span)[past_y.size :, : self.window]]
+        if exo is not None:
+            parts += [exo, trailing_sums(exo, self.window, past_exo)]
+        return np.hstack(parts)
 
     @property
     def _span(self) -> int:
@@ -261,10 +327,8 @@ class ForecastDetector(OutlierMixin, BaseEstimator):
         blocks = []
         full = np.ones(frame.n_rows, dtype=bool)
         for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-            parts = [lagged(y[lo:hi], self._span)[:, : self.window]]
-            if exo is not None:
-                parts += [exo[lo:hi], trailing_sums(exo[lo:hi], self.window)]
-            blocks.append(np.hstack(parts))
+            part = None if exo is None else exo[lo:hi]
+            blocks.append(self._inputs(y[lo:hi], part, y[:0], None))
             full[lo : min(hi, lo + self._span)] = False
         return np.vstack(blocks), y, full
 

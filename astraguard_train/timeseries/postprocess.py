@@ -109,16 +109,44 @@ class FlagPostprocessor:
         if flags.shape != (frame.n_rows,):
             raise ValueError(f"{flags.shape[0]} flags for {frame.n_rows} rows")
         order, bounds = frame.channel_segments()
-        seg_start = np.repeat(bounds[:-1], np.diff(bounds))
-        f = flags[order]
-        if self.causal:
-            f = hold(confirm(f, seg_start, self.min_event_length), seg_start, self.merge_gap)
-        else:
-            merged = merge_gaps(f, seg_start, self.merge_gap)
-            f = drop_short(merged, seg_start, self.min_event_length)
-        out = np.empty_like(f)
-        out[order] = f
+        out = np.empty_like(flags)
+        out[order] = self._apply(flags[order], np.repeat(bounds[:-1], np.diff(bounds)))
         return out
+
+    def _apply(self, f: np.ndarray, seg_start: np.ndarray) -> np.ndarray:
+        if self.causal:
+            return hold(confirm(f, seg_start, self.min_event_length), seg_start, self.merge_gap)
+        merged = merge_gaps(f, seg_start, self.merge_gap)
+        return drop_short(merged, seg_start, self.min_event_length)
+
+    # -- streaming: one channel's flags in time order, a chunk at a time --------------------
+    def apply_run(self, flags: np.ndarray) -> np.ndarray:
+        """Post-process one channel's raw flags (time order) as one stream."""
+        f = np.asarray(flags, dtype=bool)
+        return self._apply(f, np.zeros(f.size, dtype=np.int64))
+
+    def settled(self, flags: np.ndarray) -> int:
+        """How many leading rows of one channel's raw flags (time order) have final
+        post-processed flags whatever rows come next. Causal: all of them. Offline: those
+        before the last alarm that may still grow or merge (no more than ``merge_gap``
+        unflagged rows after it); the rows held back restart the next computation, which
+        needs no earlier flag (a longer gap separates them from every earlier alarm)."""
+        flags = np.asarray(flags, dtype=bool)
+        if self.causal:
+            return int(flags.size)
+        n = flags.size
+        flagged = np.flatnonzero(flags)
+        if flagged.size == 0 or n - 1 - flagged[-1] > self.merge_gap:
+            return n
+        starts, ends = runs(flags)
+        far = np.flatnonzero(starts[1:] - ends[:-1] > self.merge_gap)
+        return int(starts[far[-1] + 1] if far.size else starts[0])
+
+    @property
+    def context_rows(self) -> int:
+        """Raw flags of earlier rows the causal form looks back on (offline: none, since
+        the rows it holds back carry all it needs)."""
+        return self.merge_gap + self.min_event_length - 1 if self.causal else 0
 
 
 def make_postprocessor(config: PostprocessConfig) -> FlagPostprocessor | None:

@@ -17,28 +17,8 @@ from ..errors import DataError, NotFittedError
 from ..features.scalers import fit_transform_named
 from ..plugins import contracts
 from ..plugins.contracts import ThresholdRule
-
-
-@attrs.frozen(eq=False)
-class Scored:
-    """Scores for the rows of ``frame`` that the chain could score.
-
-    ``frame`` holds the scored rows of the input as they came in (raw feature values under
-    their names, timestamps, label, channel, extras), so it can be scored again. Temporal
-    transforms with a ``drop`` policy remove warm-up rows, so it may hold fewer rows than the
-    input; ``frame.index`` says which. ``flags`` is ``scores > threshold`` after
-    post-processing.
-    """
-
-    frame: Frame
-    scores: np.ndarray
-    flags: np.ndarray
-    thresholds: np.ndarray
-    counts: dict[str, int] = attrs.field(factory=dict)
-
-    @property
-    def n_rows(self) -> int:
-        return int(self.scores.shape[0])
+from .scored import Scored
+from .streaming import Scorer
 
 
 def as_threshold(chosen: Any) -> float | ThresholdRule:
@@ -107,7 +87,18 @@ class Chain:
 
     def features(self, frame: Frame) -> Frame:
         """Apply the fitted transforms and scaler; the result's ``index`` says which rows remain."""
-        if not self._fitted:
+        frame = self.check_input(frame)
+        for t in self.transforms:
+            frame = t.transform(frame)
+        return self.scale(frame)
+
+    def check_input(self, frame: Frame) -> Frame:
+        """``frame`` with the chain's input columns, in order.
+
+        :raises NotFittedError: before :meth:`fit`.
+        :raises DataError: naming the missing columns.
+        """
+        if not getattr(self, "_fitted", False):
             raise NotFittedError("this chain is not fitted yet; call fit first")
         missing = [c for c in self.input_columns if c not in frame.columns]
         if missing:
@@ -115,27 +106,12 @@ class Chain:
                 f"input is missing feature column(s) {', '.join(missing)}; "
                 f"the detector was trained on: {', '.join(self.input_columns)}"
             )
-        if frame.columns != self.input_columns:
-            frame = frame.select(self.input_columns)
-        for t in self.transforms:
-            frame = t.transform(frame)
+        return frame if frame.columns == self.input_columns else frame.select(self.input_columns)
+
+    def scale(self, frame: Frame) -> Frame:
+        """The transformed ``frame`` through the fitted scaler: the model's features."""
         X = self.scaler.transform(frame.X) if self.scaler is not None else frame.X
         return frame.with_features(np.asarray(X, dtype=np.float64), self.output_columns)
-
-    def lookback(self) -> tuple[int, float]:
-        """History (rows, seconds) to prepend to a chunk so its rows score as in the whole
-        stream: the sum of the transforms' and the model's
-        :meth:`~astraguard_train.plugins.contracts.NeedsHistory.lookback`; steps that do not
-        declare one need none.
-
-        Prepend the rows of the ``seconds`` before the chunk's first row, plus ``rows`` more
-        rows before those; then drop the prepended rows' scores.
-        """
-        rows, seconds = 0, 0.0
-        for step in [*self.transforms, self.model]:
-            r, s = contracts.lookback(step)
-            rows, seconds = rows + r, seconds + s
-        return rows, seconds
 
     def score(self, frame: Frame) -> tuple[Frame, np.ndarray]:
         """Return the scored rows and their scores (higher = more anomalous)."""
@@ -149,6 +125,10 @@ class Chain:
         first, but would break every metric and threshold, so it becomes the largest float.
         """
         scores = np.asarray(contracts.score_detector(self.model, feats), dtype=np.float64)
+        return self.check_scores(scores, feats)
+
+    def check_scores(self, scores: np.ndarray, feats: Frame) -> np.ndarray:
+        """``scores`` with infinite ones clipped; NaN scores are an error naming the row."""
         if not np.isfinite(scores).all():
             nan = np.isnan(scores)
             if nan.any():
@@ -208,55 +188,12 @@ class TrainedDetector:
             )
         return groups
 
-    def raw_scores(
-        self, frame: Frame, counts: dict[str, int] | None = None
-    ) -> tuple[Frame, np.ndarray, np.ndarray]:
-        """Scores before thresholding: (scored input rows, scores, each row's threshold).
-
-        :param counts: if given, receives what the models report about scoring (their
-            ``score_counts(frame)``, such as rows scored with a padded window).
-        """
-        parts: list[tuple[Frame, np.ndarray, np.ndarray]] = []
-        for key, rows in self._keys(frame).items():
-            chain_key = key if key in self.chains else None
-            chain = self.chains[chain_key]
-            part = frame.take(rows)
-            feats, scores = chain.score(part)
-            rule = self.thresholds[chain_key]
-            if isinstance(rule, ThresholdRule):
-                row_thresholds = np.asarray(rule.apply(scores, feats), dtype=np.float64)
-            else:
-                row_thresholds = np.full(scores.shape, float(rule))
-            # models may report what they did to rows (e.g. scored with a padded window)
-            if counts is not None:
-                for name, n in contracts.score_counts(chain.model, feats).items():
-                    counts[name] = counts.get(name, 0) + n
-            parts.append((_input_rows(part, feats.index), scores, row_thresholds))
-        if len(parts) == 1:
-            return parts[0]
-        scored = Frame.concat([p[0] for p in parts])
-        scores = np.concatenate([p[1] for p in parts])
-        thresholds = np.concatenate([p[2] for p in parts])
-        order = np.argsort(scored.index, kind="stable")  # back to input row order
-        return scored.take(order), scores[order], thresholds[order]
+    def stream(self, fingerprint: str | None = None) -> Scorer:
+        """A :class:`~astraguard_train.training.streaming.Scorer` for one stream of rows."""
+        return Scorer(self, fingerprint)
 
     def score_frame(self, frame: Frame) -> Scored:
-        """Score ``frame``: scores, thresholds and post-processed flags for the scored rows."""
-        counts: dict[str, int] = {}
-        scored, scores, thresholds = self.raw_scores(frame, counts)
-        flags = scores > thresholds
-        if self.postprocess is not None:
-            flags = self.postprocess(flags, scored)
-        return Scored(
-            frame=scored, scores=scores, flags=flags, thresholds=thresholds,
-            counts=counts,
-        )
-
-
-def _input_rows(frame: Frame, index: np.ndarray) -> Frame:
-    """The rows of ``frame`` whose ``index`` values are ``index``, in that order: the input
-    rows behind a chain's features (which may have dropped warm-up rows)."""
-    if index.shape == frame.index.shape and np.array_equal(index, frame.index):
-        return frame
-    order = np.argsort(frame.index, kind="stable")
-    return frame.take(order[np.searchsorted(frame.index, index, sorter=order)])
+        """Score ``frame`` as one whole stream: scores, thresholds and post-processed flags
+        for the scored rows (equal, bit for bit, to scoring it in chunks with
+        :meth:`stream`)."""
+        return self.stream().score_all(frame)

@@ -1,0 +1,56 @@
+"""What scoring returns: :class:`Scored` rows, and joining the parts of a stream."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+
+from ..data.frame import Frame
+
+
+@attrs.frozen(eq=False)
+class Scored:
+    """Scores for the rows of ``frame`` that the chain could score.
+
+    ``frame`` holds the scored rows of the input as they came in (raw feature values under
+    their names, timestamps, label, channel, extras), so it can be scored again. Temporal
+    transforms with a ``drop`` policy remove warm-up rows, so it may hold fewer rows than the
+    input; ``frame.index`` says which. ``flags`` is ``scores > threshold`` after
+    post-processing.
+    """
+
+    frame: Frame
+    scores: np.ndarray
+    flags: np.ndarray
+    thresholds: np.ndarray
+    counts: dict[str, int] = attrs.field(factory=dict)
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.scores.shape[0])
+
+    def take(self, rows: Any) -> Scored:
+        """The rows selected by a slice, index array or mask (counts left behind)."""
+        return Scored(frame=self.frame.take(rows), scores=self.scores[rows],
+                      flags=self.flags[rows], thresholds=self.thresholds[rows])
+
+
+def join_scored(parts: Sequence[Scored]) -> Scored:
+    """Concatenate scored parts (in row order) into one :class:`Scored`, counts added up."""
+    parts = [p for p in parts if p.n_rows or p.counts] or list(parts[:1])
+    if len(parts) == 1:
+        return parts[0]
+    counts: dict[str, int] = {}
+    for p in parts:
+        for k, v in p.counts.items():
+            counts[k] = counts.get(k, 0) + int(v)
+    return Scored(
+        frame=Frame.concat([p.frame for p in parts]),
+        scores=np.concatenate([p.scores for p in parts]),
+        flags=np.concatenate([p.flags for p in parts]),
+        thresholds=np.concatenate([p.thresholds for p in parts]),
+        counts=counts,
+    )
