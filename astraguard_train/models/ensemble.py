@@ -206,7 +206,7 @@ class EnsembleDetector(OutlierMixin, BaseEstimator):
             return S.max(axis=0)
         if self.combine == "weighted_mean":
             # summed per row, not by BLAS: a row's bits must not depend on its chunk
-            return (self.weights_[:, None] * S).sum(axis=0)
+            return (np.asarray(self.weights_)[:, None] * S).sum(axis=0)
         return S.mean(axis=0)
 
     def member_scores(self, data: np.ndarray | Frame) -> np.ndarray:
