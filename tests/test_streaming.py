@@ -216,6 +216,20 @@ def test_postprocessed_flags_stream_as_the_whole_stream(data, causal, min_length
     _assert_same(got, whole)
 
 
+def test_a_causal_hold_crosses_chunk_edges_even_with_min_event_length_0(tmp_path):
+    frame = _stream(np.random.default_rng(3), 4, 1, max_gap=1)
+    X = frame.X.copy()
+    X[:, 0] = [1.0, 1.0, 0.0, 0.0]  # the alarm is held one row after its last crossing
+    frame = Frame(X=X, columns=frame.columns, timestamps=frame.timestamps,
+                  channels=frame.channels)
+    chain = Chain([], None, FirstColumn()).fit(frame)
+    detector = TrainedDetector(chains={None: chain}, thresholds={None: 0.5},
+                               postprocess=FlagPostprocessor(0, 1, causal=True))
+    whole = detector.score_frame(frame)
+    assert whole.flags.tolist() == [True, True, True, False]
+    _assert_same(_run_stream(detector, frame, [(k, k + 1) for k in range(4)], tmp_path), whole)
+
+
 def test_a_state_from_another_bundle_is_refused(tmp_path):
     frame = _stream(np.random.default_rng(2), 20, 1, max_gap=1)
     chain = Chain([], None, FirstColumn()).fit(frame)

@@ -146,7 +146,7 @@ class FlagPostprocessor:
     def context_rows(self) -> int:
         """Raw flags of earlier rows the causal form looks back on (offline: none, since
         the rows it holds back carry all it needs)."""
-        return self.merge_gap + self.min_event_length - 1 if self.causal else 0
+        return self.merge_gap + max(self.min_event_length, 1) - 1 if self.causal else 0
 
 
 def make_postprocessor(config: PostprocessConfig) -> FlagPostprocessor | None:
