@@ -541,6 +541,16 @@ class PipelineConfig:
             except LookupError as exc:
                 raise ConfigError(f"{where}: {key}.name: {exc}") from None
             entry.check_params(spec.params, f"{where}: {key}")
+        # Checks whose choices live with the code that uses them, imported here so that this
+        # module stays at the bottom of the import graph.
+        from .data.quality import check_levels
+        from .parallel import check_backend
+
+        try:
+            check_levels(self.validation)
+            check_backend(self.train.backend, self.train.n_jobs, self.train.scheduler)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
         for name in self.evaluate.metrics or ():
             if not registry.has("metric", name):
                 raise ConfigError(
