@@ -37,6 +37,11 @@ EXPECTED = {
     "missing_feature.csv": r"missing feature column\(s\) volt",
     "no_timestamp_column.csv": r"no column 'timestamp'; the columns are: temp, volt",
     "empty_rows.csv": r"has a header but no data rows",
+    "bool_value.json": r"record 2, key 'volt': value True is a boolean but earlier records hold a "
+                       r"number",
+    "quoted_number.json": r"record 3, key 'temp': value '20.0' is a str but earlier records",
+    "quoted_numbers.jsonl": r"line 1, column 'volt': value '28.0' is text where numbers are "
+                            r"expected",
 }
 
 PIPELINE = """
@@ -212,6 +217,26 @@ def test_a_boolean_parquet_column_is_refused_not_cast(trained, live, tmp_path):
     pq.write_table(table.set_column(2, "volt", flags), tmp_path / "bool.parquet")
     with pytest.raises(DataError, match=r"bool.parquet: column 'volt' holds true/false values"):
         bundle.score(tmp_path / "bool.parquet")
+
+
+def test_numbers_written_as_text_in_parquet_or_records_are_refused_not_cast(trained, live,
+                                                                            tmp_path):
+    bundle = load_bundle(trained[0], trusted=True)
+    _, _, table = live
+    quoted = pa.array([f"{v:.3f}" for v in table["volt"].to_pylist()])
+    pq.write_table(table.set_column(2, "volt", quoted), tmp_path / "text.parquet")
+    with pytest.raises(DataError, match=r"text.parquet: row 1, column 'volt': value '\d+\.\d{3}' "
+                                        r"is text where numbers are expected"):
+        bundle.score(tmp_path / "text.parquet")
+    records = table.to_pandas().to_dict("records")
+    for record in records:
+        record["volt"] = str(record["volt"])
+    with pytest.raises(DataError, match=r"record 1, column 'volt': value '.*' is text where"):
+        bundle.score(records)
+    records = table.to_pandas().to_dict("records")
+    records[3]["temp"] = True
+    with pytest.raises(DataError, match=r"record 4, key 'temp': value True is a boolean"):
+        bundle.score(records)
 
 
 def test_text_in_records_frames_and_arrays_is_a_located_error(trained, live):

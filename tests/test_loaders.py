@@ -495,14 +495,29 @@ def test_the_msl_benchmark_file_loads_with_its_roles(shared_data, registry):
     assert frame.labels.sum() > 0
 
 
-def test_numbers_written_as_text_are_features_and_a_word_among_them_is_named(tmp_path, registry):
-    path = tmp_path / "quoted.jsonl"
-    path.write_text('{"a": "1.5", "b": 1}\n{"a": " 2 ", "b": 2}\n')
-    frame = registry.create("loader", "jsonl", {"path": str(path)}).load()
+def test_numbers_written_as_text_are_features_in_csv_and_a_word_among_them_is_named(
+        tmp_path, registry):
+    path = tmp_path / "spaced.csv"
+    path.write_text('a,b\n"1.5",1\n" 2 ",2\n')
+    frame = registry.create("loader", "csv", {"path": str(path)}).load()
     assert frame.columns == ("a", "b") and frame.X[:, 0].tolist() == [1.5, 2.0]
-    path.write_text('{"a": "1.5", "b": 1}\n{"a": "n/a!", "b": 2}\n')
-    with pytest.raises(DataError, match=r"quoted.jsonl: line 2, column 'a': value 'n/a!'"):
-        registry.create("loader", "jsonl", {"path": str(path)}).load()
+    path.write_text('a,b\n1.5,1\nn/a!,2\n')
+    with pytest.raises(DataError, match=r"spaced.csv: line 3, column 'a': value 'n/a!'"):
+        registry.create("loader", "csv", {"path": str(path)}).load()
+
+
+@pytest.mark.parametrize("name", ["jsonl", "json"])
+def test_numbers_written_as_text_in_a_typed_file_are_refused_not_cast(tmp_path, registry, name):
+    # In JSON a quoted number is text on purpose, as true is a flag: neither becomes a reading.
+    path = tmp_path / f"quoted.{name}"
+    lines = ['{"a": "1.5", "b": 1}', '{"a": " 2 ", "b": 2}']
+    path.write_text("\n".join(lines) if name == "jsonl" else f"[{','.join(lines)}]")
+    where = "line" if name == "jsonl" else "record"
+    with pytest.raises(DataError, match=rf"quoted.{name}: {where} 1, column 'a': value '1.5' is "
+                       r"text where numbers are expected"):
+        registry.create("loader", name, {"path": str(path)}).load()
+    with pytest.raises(DataError, match=r"value '1.5' is text where numbers are expected"):
+        next(registry.create("loader", name, {"path": str(path)}).iter_chunks(1))
 
 
 def test_a_whole_file_read_reports_a_late_bad_value_with_its_line(tmp_path, registry, monkeypatch):

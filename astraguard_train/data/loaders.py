@@ -115,6 +115,8 @@ class FileLoader(_RoleLoader):
     """
 
     path: str | None
+    #: Whether numbers written as text are numbers: only where every value is text (CSV).
+    _text_numbers = False
 
     def __init__(
         self,
@@ -139,7 +141,9 @@ class FileLoader(_RoleLoader):
         roles = self.roles()
         path = resolve_path(source if source is not None else self.path)
         table, locate = self._read(path, roles)
-        return build_frame(table, roles, source=str(path), locate=locate)
+        return build_frame(
+            table, roles, source=str(path), locate=locate, text_numbers=self._text_numbers
+        )
 
     def iter_chunks(self, rows: int, source: Any = None) -> Iterator[Frame]:
         """Yield frames of ``rows`` rows (the last may be shorter) with the same columns.
@@ -152,7 +156,8 @@ class FileLoader(_RoleLoader):
         features: tuple[str, ...] | None = None
         for offset, table in self._chunks(path, roles, rows):
             frame = build_frame(
-                table, roles, source=str(path), locate=locate, offset=offset, features=features
+                table, roles, source=str(path), locate=locate, offset=offset, features=features,
+                text_numbers=self._text_numbers,
             )
             features = frame.columns
             yield frame
@@ -183,6 +188,7 @@ class CsvLoader(FileLoader):
 
     delimiter: str
     encoding: str
+    _text_numbers = True
 
     def __init__(
         self,
@@ -310,7 +316,9 @@ class RecordsLoader(MemoryLoader):
     def _frame(self, data: Any, roles: Roles) -> Frame:
         text = [c for c in roles.special() if c != roles.label_column or roles.label_mapping]
         table = records_table(data, "<records>", record_locator, text)
-        return build_frame(table, roles, source="<records>", locate=record_locator)
+        return build_frame(
+            table, roles, source="<records>", locate=record_locator, text_numbers=False
+        )
 
 
 class ArrayLoader(MemoryLoader):

@@ -63,6 +63,9 @@ def records_table(
     return pa.table(arrays, names=[str(k) for k in names])
 
 
+_PLAIN_NUMBERS = {float, int, np.float64, np.float32, np.int64, np.int32}
+
+
 def _check_dicts(records: Sequence[Any], source: str, locate: Locator) -> None:
     for row, record in enumerate(records):
         if not isinstance(record, Mapping):
@@ -77,20 +80,22 @@ def _column(
     source: str,
     locate: Locator,
 ) -> pa.Array:
-    if not text:
-        try:
-            return pa.array(np.fromiter(map(itemgetter(name), records), np.float64, n))
-        except (TypeError, ValueError, KeyError, AttributeError):
-            pass  # None, text, a missing key or a non-dict: take the general route
     try:
         values = list(map(itemgetter(name), records))
     except (KeyError, TypeError):
         _check_dicts(records, source, locate)
         values = [r.get(name) for r in records]
-    try:
-        return pa.array(values, from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
-        pass
+    # Only plain numbers take the fast route: numpy would also turn True and "2.5" into
+    # numbers, which the general route names as a boolean or text among numbers instead.
+    types = set(map(type, values))
+    if not text and types <= _PLAIN_NUMBERS:
+        return pa.array(np.fromiter(values, np.float64, n))
+    # pyarrow too would read True among numbers as 1.
+    if bool not in types or types <= {bool, type(None)}:
+        try:
+            return pa.array(values, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+            pass
     kinds = [_kind(v) for v in values]
     first = next(k for k in kinds if k is not None)
     row = next((i for i, k in enumerate(kinds) if k is not None and k != first), None)

@@ -174,11 +174,15 @@ def check_names(names: Sequence[str], source: str) -> None:
         )
 
 
-def feature_names(table: pa.Table, roles: Roles, source: str, locate: Locator) -> list[str]:
+def feature_names(
+    table: pa.Table, roles: Roles, source: str, locate: Locator, text_numbers: bool = True
+) -> list[str]:
     """The feature columns of ``table``: ``roles.columns``, or every numeric column left over.
 
     A text column holding some numbers is a numeric column with a bad value and raises; a text
     column with no numbers is not a feature and draws a warning naming it.
+
+    :param text_numbers: whether numbers written as text are numbers (see :func:`_to_float`).
 
     :raises DataError: for a requested column that does not exist, or a bad value.
     """
@@ -206,7 +210,7 @@ def feature_names(table: pa.Table, roles: Roles, source: str, locate: Locator) -
             if _first_text_and_number(table.column(name))[1] is None:
                 ignored.append(name)
             else:  # numbers written as text are numbers; a word among them raises here
-                _to_float(table.column(name), name, source, locate)
+                _to_float(table.column(name), name, source, locate, text_numbers)
                 out.append(name)
         else:
             ignored.append(name)
@@ -231,19 +235,26 @@ def build_frame(
     locate: Locator = row_locator,
     offset: int = 0,
     features: Sequence[str] | None = None,
+    text_numbers: bool = True,
 ) -> Frame:
     """Turn ``table`` into a :class:`Frame`; ``offset`` is the first row's position in the file.
 
     :param features: the feature columns (as chosen for an earlier chunk), or None to choose.
+    :param text_numbers: whether a feature may hold numbers written as text: true where all
+        values are text (CSV, a DataFrame of strings), false where the source has its own types
+        (JSON, Parquet), so ``"2.5"`` there is refused as ``true`` is everywhere.
     :raises DataError: naming the source, place, column and value of the first bad value.
     """
     def at(row: int) -> str:
         return locate(offset + row)
 
     roles = roles.present(table.column_names)
-    names = list(features) if features is not None else feature_names(table, roles, source, at)
+    names = (list(features) if features is not None
+             else feature_names(table, roles, source, at, text_numbers))
     X = np.empty((table.num_rows, len(names)), dtype=np.float64)
-    _fill_matrix(X, [_to_float(table.column(name), name, source, at) for name in names])
+    _fill_matrix(
+        X, [_to_float(table.column(name), name, source, at, text_numbers) for name in names]
+    )
     return assemble_frame(X, names, table, roles, source=source, locate=locate, offset=offset)
 
 
@@ -389,7 +400,7 @@ def _first_text_and_number(column: pa.ChunkedArray) -> tuple[int | None, int | N
 
 
 def _to_float(
-    column: pa.ChunkedArray, name: str, source: str, locate: Locator
+    column: pa.ChunkedArray, name: str, source: str, locate: Locator, text_numbers: bool = True
 ) -> pa.ChunkedArray:
     column = _decoded(column)
     kind = column.type
@@ -406,6 +417,17 @@ def _to_float(
         # Unchecked: an integer beyond 2**53 becomes the nearest double, as it would be
         # written as text, instead of failing the cast.
         return pc.cast(column, pa.float64(), safe=False)
+    if (pa.types.is_string(kind) or pa.types.is_large_string(kind)) and not text_numbers:
+        # A typed source wrote this value as text on purpose: casting it would hide a writer
+        # that quotes numbers in some rows (or all), as casting true to 1 would hide a flag.
+        row = _first_present(column)
+        if row is not None:
+            raise DataError(
+                f"{source}: {locate(row)}, column {name!r}: value {column[row].as_py()!r} is "
+                "text where numbers are expected; write it as a number, or give the column "
+                "another role"
+            )
+        return pa.chunked_array([pa.nulls(len(column), pa.float64())])
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         bad, _ = _first_text_and_number(column)
         if bad is None:
@@ -422,6 +444,13 @@ def _decoded(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """A dictionary-encoded column as plain values."""
     kind = column.type
     return pc.cast(column, kind.value_type) if pa.types.is_dictionary(kind) else column
+
+
+def _first_present(column: pa.ChunkedArray) -> int | None:
+    """Position of the first value that is not missing."""
+    if column.null_count == len(column):
+        return None
+    return int(np.flatnonzero(column.is_valid().to_numpy(zero_copy_only=False))[0])
 
 
 def _first_null(column: pa.ChunkedArray) -> int | None:
