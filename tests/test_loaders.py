@@ -622,3 +622,21 @@ def test_timestamps_count_days_across_leap_years_and_centuries(tmp_path, registr
     epoch = datetime(1970, 1, 1)
     expected = [(m - epoch) // timedelta(microseconds=1) * 1000 for m in moments]
     assert frame.timestamps.astype(np.int64).tolist() == expected
+
+
+@pytest.mark.parametrize("name", ["jsonl", "json"])
+def test_json_that_is_not_utf8_names_its_line_and_reads_with_loader_encoding(tmp_path, registry,
+                                                                             name):
+    lines = ['{"a": 1.5, "site": "x"}', '{"a": 2.5, "site": "caf\u00e9"}']
+    text = "\n".join(lines) if name == "jsonl" else "[" + ",\n".join(lines) + "]"
+    path = tmp_path / f"latin.{name}"
+    path.write_bytes(text.encode("latin-1"))
+    params = {"path": str(path), "extra_columns": ["site"]}
+    message = rf"latin.{name}: line 2: not valid utf-8 text; set loader.encoding"
+    with pytest.raises(DataError, match=message):
+        registry.create("loader", name, params).load()
+    with pytest.raises(DataError, match=message):
+        list(registry.create("loader", name, params).iter_chunks(1))
+    frame = registry.create("loader", name, {**params, "encoding": "latin-1"}).load()
+    assert frame.X[:, 0].tolist() == [1.5, 2.5]
+    assert frame.extras["site"].tolist() == ["x", "caf\u00e9"]

@@ -217,24 +217,49 @@ class CsvLoader(FileLoader):
         return csv_locator(path, self.delimiter, self.encoding)
 
 
-class JsonlLoader(FileLoader):
+class _JsonFileLoader(FileLoader):
+    """JSON text in any encoding.
+
+    :param encoding: the text encoding; UTF-8 (with or without a byte order mark) is read
+        natively, others are decoded in memory first.
+    """
+
+    encoding: str
+
+    def __init__(
+        self,
+        path: str | None = None,
+        columns: list[str] | None = None,
+        timestamp_column: str | None = None,
+        timestamp_unit: str | None = None,
+        label_column: str | None = None,
+        label_mapping: dict[str, int] | None = None,
+        channel_column: str | None = None,
+        extra_columns: list[str] | None = None,
+        optional_columns: list[str] | None = None,
+        encoding: str = "utf-8",
+    ) -> None:
+        keep_params(self, locals())
+
+
+class JsonlLoader(_JsonFileLoader):
     """JSON lines: one object per line (``.jsonl`` or ``.jsonl.gz``)."""
 
     def _read(self, path: Path, roles: Roles) -> tuple[pa.Table, Locator]:
-        return read_jsonl_table(path), json_line_locator
+        return read_jsonl_table(path, self.encoding), json_line_locator
 
     def _chunks(self, path: Path, roles: Roles, rows: int) -> Iterator[tuple[int, pa.Table]]:
-        return iter_jsonl_tables(path, rows)
+        return iter_jsonl_tables(path, rows, self.encoding)
 
     def _locator(self, path: Path) -> Locator:
         return json_line_locator
 
 
-class JsonLoader(FileLoader):
+class JsonLoader(_JsonFileLoader):
     """A JSON array of objects (``.json`` or ``.json.gz``); a file of JSON lines also reads."""
 
     def _read(self, path: Path, roles: Roles) -> tuple[pa.Table, Locator]:
-        table, lines = read_json_array_table(path, roles.special())
+        table, lines = read_json_array_table(path, roles.special(), self.encoding)
         return table, json_line_locator if lines else json_record_locator
 
     def iter_chunks(self, rows: int, source: Any = None) -> Iterator[Frame]:

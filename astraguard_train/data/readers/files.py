@@ -9,7 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from ...errors import DataError
+from ...errors import ConfigError, DataError
 
 
 def resolve_path(path: Any) -> Path:
@@ -63,3 +63,52 @@ def strip_bom(data: bytes) -> bytes:
 def is_utf8(encoding: str | None) -> bool:
     """True for the encodings the arrow readers decode natively (UTF-8, with or without BOM)."""
     return (encoding or "utf-8").lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig")
+
+
+def open_text_stream(path: Path, encoding: str | None) -> pa.NativeFile:
+    """An arrow input stream over the file's content as UTF-8: the file itself when it is
+    UTF-8 already, else its text decoded from ``encoding`` in memory.
+
+    :raises DataError: for bytes that are not valid ``encoding`` text.
+    """
+    if is_utf8(encoding):
+        return open_stream(path)
+    return pa.BufferReader(read_text(path, encoding).encode("utf-8"))
+
+
+def read_text(path: Path, encoding: str | None) -> str:
+    """The whole (decompressed) text of ``path``.
+
+    :raises DataError: naming the line of the first byte that is not valid ``encoding`` text.
+    """
+    data = strip_bom(read_bytes(path))
+    name = encoding or "utf-8"
+    try:
+        return data.decode(name)
+    except LookupError:
+        raise ConfigError(f"loader.encoding: unknown encoding {name!r}") from None
+    except UnicodeDecodeError as exc:
+        raise not_text_error(path, encoding, data.count(b"\n", 0, exc.start) + 1) from None
+
+
+def not_text_error(path: Path, encoding: str | None, line: int) -> DataError:
+    return DataError(
+        f"{path}: line {line}: not valid {encoding or 'utf-8'} text; set loader.encoding"
+    )
+
+
+def check_text(table: pa.Table, path: Path, encoding: str | None) -> None:
+    """Raise when a text column of ``table`` holds bytes that are not UTF-8.
+
+    The JSON reader keeps such bytes as they are; read on, they would fail in the middle of
+    some later step, or be written out, far from the line to fix.
+
+    :raises DataError: naming the line of the first bad byte (see :func:`read_text`).
+    """
+    for column in table.columns:
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            try:
+                column.validate(full=True)
+            except pa.ArrowInvalid:
+                read_text(path, encoding)  # names the line
+                raise DataError(f"{path}: a text value is not valid UTF-8") from None

@@ -21,7 +21,15 @@ import pyarrow.json as pajson
 
 from ...errors import DataError
 from .chunks import check_rows, rebatch
-from .files import UTF8_BOM, is_gzip, open_stream, read_bytes, strip_bom
+from .files import (
+    UTF8_BOM,
+    check_text,
+    is_gzip,
+    is_utf8,
+    open_text_stream,
+    read_bytes,
+    read_text,
+)
 from .records import records_table
 
 #: Bytes per block handed to pyarrow's parser threads: reading a whole file (pyarrow's own
@@ -46,23 +54,27 @@ def _read_options(streaming: bool = False) -> pajson.ReadOptions:
     return pajson.ReadOptions(block_size=BLOCK_SIZE if streaming else READ_BLOCK_SIZE)
 
 
-def read_jsonl_table(path: Path) -> pa.Table:
+def read_jsonl_table(path: Path, encoding: str | None = "utf-8") -> pa.Table:
     """Read a JSON lines file (one object per line) into a table.
 
+    :param encoding: the text encoding; a file that is not UTF-8 is decoded in memory first.
     :raises DataError: naming the file, line and column of invalid JSON, a field whose type
-        changes between lines, or an empty file.
+        changes between lines, text that is not ``encoding``, or an empty file.
     """
     try:
-        with open_stream(path) as stream:
+        with open_text_stream(path, encoding) as stream:
             table = pajson.read_json(stream, read_options=_read_options())
     except (pa.ArrowInvalid, OSError, EOFError) as exc:
-        raise _jsonl_error(exc, path) from None
+        raise _jsonl_error(exc, path, encoding) from None
+    check_text(table, path, encoding)
     if table.num_rows == 0:
         raise DataError(f"{path}: holds no records")
     return table
 
 
-def iter_jsonl_tables(path: Path, rows: int) -> Iterator[tuple[int, pa.Table]]:
+def iter_jsonl_tables(
+    path: Path, rows: int, encoding: str | None = "utf-8"
+) -> Iterator[tuple[int, pa.Table]]:
     """Yield ``(offset, table)`` chunks of ``rows`` lines; types are fixed by the first block.
 
     :raises DataError: as :func:`read_jsonl_table`.
@@ -70,19 +82,20 @@ def iter_jsonl_tables(path: Path, rows: int) -> Iterator[tuple[int, pa.Table]]:
     check_rows(rows)
     produced = False
     try:
-        with open_stream(path) as stream:
+        with open_text_stream(path, encoding) as stream:
             schema = pajson.open_json(stream, read_options=_read_options(True)).schema
         fixed = pa.schema([_stable_field(f) for f in schema])
         parse = pajson.ParseOptions(explicit_schema=fixed, unexpected_field_behavior="error")
-        with open_stream(path) as stream:
+        with open_text_stream(path, encoding) as stream:
             reader = pajson.open_json(
                 stream, read_options=_read_options(True), parse_options=parse
             )
-            for chunk in rebatch(reader, reader.schema, rows):
+            for offset, chunk in rebatch(reader, reader.schema, rows):
+                check_text(chunk, path, encoding)
                 produced = True
-                yield chunk
+                yield offset, chunk
     except (pa.ArrowInvalid, OSError, EOFError) as exc:
-        raise _jsonl_error(exc, path) from None
+        raise _jsonl_error(exc, path, encoding) from None
     if not produced:
         raise DataError(f"{path}: holds no records")
 
@@ -97,7 +110,7 @@ def _stable_field(field: pa.Field) -> pa.Field:
 
 
 def read_json_array_table(
-    path: Path, text_columns: Sequence[str] = ()
+    path: Path, text_columns: Sequence[str] = (), encoding: str | None = "utf-8"
 ) -> tuple[pa.Table, bool]:
     """Read a JSON array of objects; return the table and whether rows are lines (not records).
 
@@ -108,12 +121,12 @@ def read_json_array_table(
     :raises DataError: naming the file, line and column of invalid JSON, or what the top
         level holds when it is not an array of objects.
     """
-    buf = _read_buffer(path)
+    buf = _read_buffer(path, encoding)
     first, last = _ends(buf)
     if first < 0:
         raise DataError(f"{path}: the file is empty")
     if buf[first] == ord("{"):
-        return read_jsonl_table(path), True
+        return read_jsonl_table(path, encoding), True
     if _array_to_lines(buf, first, last):
         # Objects spread over several lines (pretty-printed JSON) need the slower reading
         # that finds where each object ends; try the fast one first.
@@ -126,10 +139,11 @@ def read_json_array_table(
             except pa.ArrowInvalid:
                 continue
             if table.num_rows:
+                check_text(table, path, encoding)
                 return table, False
     del buf
     # Slow path: Python's parser names the exact place of invalid JSON.
-    records = _parse_python(read_bytes(path), path)
+    records = _parse_python(read_text(path, encoding), path)
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise DataError(f"{path}: expected a JSON array of objects")
     if not records:
@@ -141,7 +155,9 @@ _WHITESPACE = np.zeros(256, dtype=bool)
 _WHITESPACE[[9, 10, 13, 32]] = True
 
 
-def _read_buffer(path: Path) -> bytearray:
+def _read_buffer(path: Path, encoding: str | None) -> bytearray:
+    if not is_utf8(encoding):
+        return bytearray(read_text(path, encoding).encode("utf-8"))
     if is_gzip(path):
         buf = bytearray(read_bytes(path))
     else:
@@ -201,20 +217,18 @@ def _array_to_lines(buf: bytearray, first: int, last: int, reach: int = 16) -> b
     return True
 
 
-def _parse_python(data: bytes, path: Path) -> Any:
+def _parse_python(text: str, path: Path) -> Any:
     try:
-        return json.loads(strip_bom(data).decode("utf-8"), object_pairs_hook=_unique_keys)
+        return json.loads(text, object_pairs_hook=_unique_keys)
     except _DuplicateKey as exc:
         raise DataError(f"{path}: key {exc.args[0]!r} appears twice in one object") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not valid UTF-8 at byte {exc.start}") from None
     except json.JSONDecodeError as exc:
         raise DataError(
             f"{path}: line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}"
         ) from None
 
 
-def _jsonl_error(exc: BaseException, path: Path) -> DataError:
+def _jsonl_error(exc: BaseException, path: Path, encoding: str | None) -> DataError:
     """Find the line pyarrow stopped at by re-reading the file with Python's parser."""
     message = str(exc)
     if isinstance(exc, (OSError, EOFError)) and not isinstance(exc, pa.ArrowException):
@@ -224,7 +238,7 @@ def _jsonl_error(exc: BaseException, path: Path) -> DataError:
     conflict = _CONFLICT.search(message)
     field = conflict.group(1).strip("/").split("/")[0] if conflict else None
     first_kind: str | None = None
-    text = strip_bom(read_bytes(path)).decode("utf-8", errors="replace")
+    text = read_text(path, encoding)
     for number, line in enumerate(io.StringIO(text), start=1):
         if not line.strip():
             continue
