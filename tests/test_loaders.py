@@ -640,3 +640,17 @@ def test_json_that_is_not_utf8_names_its_line_and_reads_with_loader_encoding(tmp
     frame = registry.create("loader", name, {**params, "encoding": "latin-1"}).load()
     assert frame.X[:, 0].tolist() == [1.5, 2.5]
     assert frame.extras["site"].tolist() == ["x", "caf\u00e9"]
+
+
+@pytest.mark.parametrize("role", [{}, {"channel_column": "site"}])
+def test_a_latin1_byte_in_a_csv_value_is_named_not_read_as_bytes(tmp_path, registry, role):
+    path = tmp_path / "latin.csv"
+    path.write_bytes("a,site\n1.5,x\n2.5,caf\u00e9\n".encode("latin-1"))
+    params = {"path": str(path), **role}
+    message = r"latin.csv: line 3: not valid utf-8 text; set loader.encoding"
+    with pytest.raises(DataError, match=message):
+        registry.create("loader", "csv", params).load()
+    with pytest.raises(DataError, match=message):
+        list(registry.create("loader", "csv", params).iter_chunks(1))
+    params = {**params, "encoding": "latin-1", "columns": ["a"]}
+    assert registry.create("loader", "csv", params).load().X[:, 0].tolist() == [1.5, 2.5]

@@ -21,7 +21,7 @@ import pyarrow.csv as pacsv
 
 from ...errors import DataError
 from .chunks import check_rows, rebatch
-from .files import is_gzip, is_utf8, open_stream
+from .files import is_gzip, is_utf8, open_stream, read_text
 from .roles import DEFAULT_LABEL, NS_RANGE, Locator, is_time_text
 
 _COLUMN_COUNT = re.compile(r"Expected (\d+) columns, got (\d+)")
@@ -263,6 +263,10 @@ def _stable_type(name: str, kind: pa.DataType, text: set[str]) -> pa.DataType:
         return pa.float64()
     if pa.types.is_string(kind) and name in text:
         return pa.dictionary(pa.int32(), pa.string())
+    if pa.types.is_binary(kind):
+        # pyarrow infers bytes for text that is not UTF-8; read as text, the value fails to
+        # convert and the error names its line, instead of a channel read as raw bytes.
+        return pa.dictionary(pa.int32(), pa.string()) if name in text else pa.string()
     return kind
 
 
@@ -320,6 +324,10 @@ def translate_error(
             return DataError(f"{path}: has a header but no data rows")
         return DataError(f"{path}: the file is empty")
     if "UTF8" in message or isinstance(exc, UnicodeError):
+        try:
+            read_text(path, encoding)
+        except DataError as located:  # names the line of the first bad byte
+            return located
         return DataError(f"{path}: not valid {encoding or 'utf-8'} text; set loader.encoding")
     count = _COLUMN_COUNT.search(message)
     if count:
