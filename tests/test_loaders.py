@@ -654,3 +654,32 @@ def test_a_latin1_byte_in_a_csv_value_is_named_not_read_as_bytes(tmp_path, regis
         list(registry.create("loader", "csv", params).iter_chunks(1))
     params = {**params, "encoding": "latin-1", "columns": ["a"]}
     assert registry.create("loader", "csv", params).load().X[:, 0].tolist() == [1.5, 2.5]
+
+
+def test_a_header_wider_than_the_quick_look_reads_and_one_too_wide_is_named(tmp_path, registry,
+                                                                           monkeypatch):
+    path = tmp_path / "wide.csv"
+    names = [f"channel_{i:05d}" for i in range(6000)]  # a 84 KB header
+    path.write_text(",".join(names) + "\n" + ",".join(["1"] * 6000) + "\n")
+    frame = registry.create("loader", "csv", {"path": str(path)}).load()
+    assert frame.columns == tuple(names) and frame.n_rows == 1
+    monkeypatch.setattr(csv_reader, "QUICK_PEEK_SIZE", 1 << 10)
+    monkeypatch.setattr(csv_reader, "PEEK_SIZE", 1 << 12)
+    message = r"wide.csv: line 1 is wider than the CSV reader allows \(4096 bytes\)"
+    with pytest.raises(DataError, match=message):
+        registry.create("loader", "csv", {"path": str(path)}).load()
+    with pytest.raises(DataError, match=message):
+        list(registry.create("loader", "csv", {"path": str(path)}).iter_chunks(1))
+
+
+def test_a_line_or_value_longer_than_the_csv_reader_allows_is_named(tmp_path, registry,
+                                                                    monkeypatch):
+    path = tmp_path / "long.csv"
+    path.write_text("a,b\n1,2\n3," + "x" * 200_000 + "\n")
+    with pytest.raises(DataError, match=r"long.csv: line 3: a value is longer than the CSV reader"):
+        registry.create("loader", "csv", {"path": str(path)}).load()
+    path.write_text("a,b\n" + "1,2\n" * 10 + "3," + "4" * 3000 + "\n")
+    monkeypatch.setattr(csv_reader, "BLOCK_SIZE", 1 << 10)  # streaming reads blocks this size
+    with pytest.raises(DataError, match=r"long.csv: line 12 is wider than the CSV reader allows "
+                       r"\(1024 bytes\)"):
+        list(registry.create("loader", "csv", {"path": str(path)}).iter_chunks(2))

@@ -225,10 +225,16 @@ def column_types(
     """
     text = set(text_columns)
     for size in dict.fromkeys((min(QUICK_PEEK_SIZE, PEEK_SIZE), PEEK_SIZE)):
-        with open_stream(path) as stream:
-            schema = pacsv.open_csv(
-                stream, **_options(delimiter, encoding, block_size=size)
-            ).schema
+        try:
+            with open_stream(path) as stream:
+                schema = pacsv.open_csv(
+                    stream, **_options(delimiter, encoding, block_size=size)
+                ).schema
+        except pa.ArrowInvalid as exc:
+            # A header wider than the quick look reads as an empty block: look further.
+            if size < PEEK_SIZE and "Empty CSV file or block" in str(exc):
+                continue
+            raise
         if all(_settled(f, text) for f in schema):
             break
     return {f.name: _stable_type(f.name, f.type, text) for f in schema}
@@ -292,10 +298,18 @@ def _records(path: Path, delimiter: str, encoding: str | None) -> Iterator[tuple
     with _open_text(path, encoding) as fh:
         reader = csv.reader(fh, delimiter=delimiter)
         line = 1
-        for i, fields in enumerate(reader):
-            start, line = line, reader.line_num + 1
-            if i:
-                yield start, fields
+        try:
+            for i, fields in enumerate(reader):
+                start, line = line, reader.line_num + 1
+                if i:
+                    yield start, fields
+        except csv.Error as exc:
+            if "field limit" not in str(exc):
+                raise DataError(f"{path}: line {line}: cannot parse as CSV: {exc}") from None
+            raise DataError(
+                f"{path}: line {line}: a value is longer than the CSV reader allows "
+                f"({csv.field_size_limit()} characters)"
+            ) from None
 
 
 def csv_locator(path: Path, delimiter: str = ",", encoding: str | None = "utf-8") -> Locator:
@@ -319,7 +333,9 @@ def translate_error(
         return DataError(f"{path}: cannot read: {message}")
     if "Empty CSV file" in message:
         with _open_text(path, encoding) as fh:
-            header = fh.readline().strip()
+            header = fh.readline(PEEK_SIZE + 1).strip()
+        if len(header) >= PEEK_SIZE:
+            return _too_wide(path, 1, PEEK_SIZE)
         if header:  # a header line without a line break, and nothing after it
             return DataError(f"{path}: has a header but no data rows")
         return DataError(f"{path}: the file is empty")
@@ -329,6 +345,10 @@ def translate_error(
         except DataError as located:  # names the line of the first bad byte
             return located
         return DataError(f"{path}: not valid {encoding or 'utf-8'} text; set loader.encoding")
+    if "straddling object" in message:  # streaming: a row longer than one block
+        with _open_text(path, encoding) as fh:
+            line = next((n for n, text in enumerate(fh, 1) if len(text) > BLOCK_SIZE), None)
+        return _too_wide(path, line, BLOCK_SIZE)
     count = _COLUMN_COUNT.search(message)
     if count:
         expected = int(count.group(1))
@@ -359,6 +379,11 @@ def translate_error(
                 )
         return DataError(f"{path}: column #{col + 1}: value {value!r} {what}")
     return DataError(f"{path}: cannot parse as CSV: {message}")
+
+
+def _too_wide(path: Path, line: int | None, limit: int) -> DataError:
+    where = f"line {line}" if line else "a line"
+    return DataError(f"{path}: {where} is wider than the CSV reader allows ({limit} bytes)")
 
 
 def _header(path: Path, delimiter: str, encoding: str | None, col: int) -> str:
