@@ -37,6 +37,7 @@ EXPECTED = {
     "missing_feature.csv": r"missing feature column\(s\) volt",
     "no_timestamp_column.csv": r"no column 'timestamp'; the columns are: temp, volt",
     "empty_rows.csv": r"has a header but no data rows",
+    "no_header.csv": r"line 1 holds only numbers \(1, 1.5, 2\): it looks like data, not a header",
     "bool_value.json": r"record 2, key 'volt': value True is a boolean but earlier records hold a "
                        r"number",
     "quoted_number.json": r"record 3, key 'temp': value '20.0' is a str but earlier records",

@@ -24,6 +24,8 @@ from .chunks import check_rows, rebatch
 from .files import is_gzip, is_utf8, open_stream, read_text
 from .roles import DEFAULT_LABEL, NS_RANGE, Locator, is_time_text
 
+#: A header name that is a number (written in digits: "nan" could be a name).
+_NUMERIC_NAME = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 _COLUMN_COUNT = re.compile(r"Expected (\d+) columns, got (\d+)")
 _CONVERSION = re.compile(
     r"In CSV column #(\d+): .*CSV conversion error to (\w+)[^:]*: "
@@ -237,7 +239,20 @@ def column_types(
             raise
         if all(_settled(f, text) for f in schema):
             break
+    _check_header(path, schema.names)
     return {f.name: _stable_type(f.name, f.type, text) for f in schema}
+
+
+def _check_header(path: Path, names: list[str]) -> None:
+    """Refuse a first line of numbers only: it is a data row, and read as the header it would
+    lose that row and name the columns after its values."""
+    if not all(_NUMERIC_NAME.fullmatch(name.strip()) for name in names):
+        return
+    shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+    raise DataError(
+        f"{path}: line 1 holds only numbers ({shown}): it looks like data, not a header; add a "
+        "first line naming the columns"
+    )
 
 
 def _settled(field: pa.Field, text: set[str]) -> bool:
