@@ -37,6 +37,8 @@ EXPECTED = {
     "missing_feature.csv": r"missing feature column\(s\) volt",
     "no_timestamp_column.csv": r"no column 'timestamp'; the columns are: temp, volt",
     "empty_rows.csv": r"has a header but no data rows",
+    "blank_lines.csv": r"line 6, column 'volt': value 'low' is not a number",
+    "blank_lines.jsonl": r"line 5, column 'timestamp': value 'soon' is not an ISO 8601",
     "no_header.csv": r"line 1 holds only numbers \(1, 1.5, 2\): it looks like data, not a header",
     "bool_value.json": r"record 2, key 'volt': value True is a boolean but earlier records hold a "
                        r"number",

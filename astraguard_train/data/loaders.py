@@ -246,13 +246,13 @@ class JsonlLoader(_JsonFileLoader):
     """JSON lines: one object per line (``.jsonl`` or ``.jsonl.gz``)."""
 
     def _read(self, path: Path, roles: Roles) -> tuple[pa.Table, Locator]:
-        return read_jsonl_table(path, self.encoding), json_line_locator
+        return read_jsonl_table(path, self.encoding), self._locator(path)
 
     def _chunks(self, path: Path, roles: Roles, rows: int) -> Iterator[tuple[int, pa.Table]]:
         return iter_jsonl_tables(path, rows, self.encoding)
 
     def _locator(self, path: Path) -> Locator:
-        return json_line_locator
+        return json_line_locator(path, self.encoding)
 
 
 class JsonLoader(_JsonFileLoader):
@@ -260,7 +260,7 @@ class JsonLoader(_JsonFileLoader):
 
     def _read(self, path: Path, roles: Roles) -> tuple[pa.Table, Locator]:
         table, lines = read_json_array_table(path, roles.special(), self.encoding)
-        return table, json_line_locator if lines else json_record_locator
+        return table, json_line_locator(path, self.encoding) if lines else json_record_locator
 
     def iter_chunks(self, rows: int, source: Any = None) -> Iterator[Frame]:
         """A JSON array is read whole and then cut into chunks of ``rows`` rows."""

@@ -309,15 +309,20 @@ def _open_text(path: Path, encoding: str | None) -> IO[str]:
 
 
 def _records(path: Path, delimiter: str, encoding: str | None) -> Iterator[tuple[int, list[str]]]:
-    """Yield (first line of the record, fields) for every record after the header."""
+    """Yield (first line of the record, fields) for every record after the header; blank
+    lines are no records, as for pyarrow."""
     with _open_text(path, encoding) as fh:
         reader = csv.reader(fh, delimiter=delimiter)
         line = 1
+        header = True
         try:
-            for i, fields in enumerate(reader):
+            for fields in reader:
                 start, line = line, reader.line_num + 1
-                if i:
+                if not fields:
+                    continue
+                if not header:
                     yield start, fields
+                header = False
         except csv.Error as exc:
             if "field limit" not in str(exc):
                 raise DataError(f"{path}: line {line}: cannot parse as CSV: {exc}") from None

@@ -9,6 +9,7 @@ Python's :mod:`json` instead, which also names the line and column of invalid JS
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import re
 from collections.abc import Iterator, Sequence
@@ -31,6 +32,7 @@ from .files import (
     read_text,
 )
 from .records import records_table
+from .roles import Locator
 
 #: Bytes per block handed to pyarrow's parser threads: reading a whole file (pyarrow's own
 #: default), and streaming chunks (larger, so a chunk is a few blocks rather than many).
@@ -40,9 +42,16 @@ BLOCK_SIZE = 1 << 22
 _CONFLICT = re.compile(r"Column\((/[^)]*)\) changed from (\w+) to (\w+)")
 
 
-def json_line_locator(row: int) -> str:
-    """Rows of a JSON lines file are its lines (blank lines aside)."""
-    return f"line {row + 1}"
+def json_line_locator(path: Path, encoding: str | None = "utf-8") -> Locator:
+    """A :data:`~.roles.Locator` naming the file line of a row of JSON lines: rows are its
+    lines that are not blank (scans only when called)."""
+
+    def locate(row: int) -> str:
+        text = io.StringIO(read_text(path, encoding))
+        filled = (number for number, line in enumerate(text, start=1) if line.strip())
+        return f"line {next(itertools.islice(filled, row, None), row + 1)}"
+
+    return locate
 
 
 def json_record_locator(row: int) -> str:
