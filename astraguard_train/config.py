@@ -64,6 +64,26 @@ def _choice(*choices: str | None) -> Any:
     return check
 
 
+def _levels(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    for name, level in value.items():
+        if name not in QUALITY_CHECKS:
+            raise ConfigError(
+                f"{attribute.name}.{name}: unknown check{_did_you_mean(name, QUALITY_CHECKS)}; "
+                f"checks: {', '.join(QUALITY_CHECKS)}"
+            )
+        if level not in QUALITY_LEVELS:
+            raise ConfigError(
+                f"{attribute.name}.{name}: {level!r} is not one of {', '.join(QUALITY_LEVELS)}"
+            )
+
+
+def _jobs(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value == 0:
+        raise ConfigError(
+            f"{attribute.name}: must be a non-zero integer (-1 = every core), got {value!r}"
+        )
+
+
 def _did_you_mean(word: Any, choices: Iterable[Any]) -> str:
     """`` (did you mean 'x'?)`` for the closest of ``choices``, or an empty string."""
     names = [c for c in choices if isinstance(c, str)]
@@ -75,6 +95,24 @@ def _did_you_mean(word: Any, choices: Iterable[Any]) -> str:
 MISSING_POLICIES = ("fail", "drop", "ffill", "median")
 #: The ``[split] strategy`` values (see :mod:`astraguard_train.data.splits`).
 SPLIT_STRATEGIES = ("random", "stratified", "time", "column")
+#: The checks ``[validation.levels]`` may set, and their levels (see
+#: :mod:`astraguard_train.data.quality`).
+QUALITY_CHECKS = (
+    "min_samples",
+    "required_columns",
+    "missing_share",
+    "missing_share_column",
+    "non_finite",
+    "ranges",
+    "constant_columns",
+    "duplicate_timestamps",
+    "timestamps_backwards",
+    "labels",
+    "label_share",
+)
+QUALITY_LEVELS = ("error", "warn", "off")
+#: The ``[train] backend`` values (see :mod:`astraguard_train.parallel`).
+BACKENDS = ("loky", "threading", "dask", "dask-local")
 
 # -- tables ---------------------------------------------------------------------------------
 
@@ -100,7 +138,7 @@ class ValidationConfig:
     max_missing_share: float = attrs.field(default=0.05, validator=_share())
     max_missing_share_column: float = attrs.field(default=0.2, validator=_share())
     ranges: dict[str, list[float]] = attrs.field(factory=dict)
-    levels: dict[str, str] = attrs.field(factory=dict)
+    levels: dict[str, str] = attrs.field(factory=dict, validator=_levels)
     max_examples: int = attrs.field(default=5, validator=_at_least(0))
 
 
@@ -141,8 +179,8 @@ class TrainConfig:
     group_by: str | None = None
     exclude_labelled_anomalies: bool = False
     fallback: bool = False
-    n_jobs: int = 1
-    backend: str = "loky"
+    n_jobs: int = attrs.field(default=1, validator=_jobs)
+    backend: str = attrs.field(default="loky", validator=_choice(*BACKENDS))
     scheduler: str | None = None
 
 
@@ -541,16 +579,6 @@ class PipelineConfig:
             except LookupError as exc:
                 raise ConfigError(f"{where}: {key}.name: {exc}") from None
             entry.check_params(spec.params, f"{where}: {key}")
-        # Checks whose choices live with the code that uses them, imported here so that this
-        # module stays at the bottom of the import graph.
-        from .data.quality import check_levels
-        from .parallel import check_backend
-
-        try:
-            check_levels(self.validation)
-            check_backend(self.train.backend, self.train.n_jobs, self.train.scheduler)
-        except ConfigError as exc:
-            raise ConfigError(f"{where}: {exc}") from None
         for name in self.evaluate.metrics or ():
             if not registry.has("metric", name):
                 raise ConfigError(

@@ -20,10 +20,9 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from .config import BACKENDS
 from .errors import ConfigError
 from .progress import step
-
-BACKENDS = ("loky", "threading", "dask", "dask-local")
 
 #: How long to wait for a Dask scheduler to answer before giving up.
 CONNECT_TIMEOUT_SECONDS = 10

@@ -121,10 +121,11 @@ def test_levels_turn_checks_into_warnings_or_off_and_bad_levels_name_the_key():
     report = check_frame(frame, ValidationConfig(levels={"min_samples": "off"}))
     with pytest.raises(KeyError):
         report.check("min_samples")
-    with pytest.raises(ConfigError, match="validation.levels.min_sample: unknown check"):
-        check_frame(frame, ValidationConfig(levels={"min_sample": "warn"}))
-    with pytest.raises(ConfigError, match="validation.levels.labels: 'fatal'"):
-        check_frame(frame, ValidationConfig(levels={"labels": "fatal"}))
+    # the config refuses them when it is made, before any data is read
+    with pytest.raises(ConfigError, match="levels.min_sample: unknown check"):
+        ValidationConfig(levels={"min_sample": "warn"})
+    with pytest.raises(ConfigError, match="levels.labels: 'fatal' is not one of"):
+        ValidationConfig(levels={"labels": "fatal"})
     with pytest.raises(ConfigError, match=r"validation.ranges.volt: no such feature column"):
         check_frame(frame, ValidationConfig(ranges={"volt": [0, 1]}))
     with pytest.raises(ConfigError, match=r"validation.ranges.voltage: expected \[low, high\]"):
@@ -153,3 +154,9 @@ def test_the_validate_stage_stops_the_run_with_the_report():
     cause = info.value.__cause__
     assert isinstance(cause, ValidationFailed)
     assert not cause.report.ok and "missing_share_column" in str(info.value)
+
+
+def test_the_config_lists_every_check_that_levels_may_set():
+    from astraguard_train.config import QUALITY_CHECKS
+
+    assert set(QUALITY_CHECKS) == set(DEFAULT_LEVELS)
