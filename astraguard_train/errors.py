@@ -37,6 +37,10 @@ class OutputError(AstraGuardError, OSError):
     it, and no partial file is left under its name."""
 
 
+class MissingExtraError(AstraGuardError, ImportError):
+    """An optional dependency is not installed; the message names the extra that brings it."""
+
+
 class ValidationFailed(DataError):
     """A quality gate set to ``error`` failed; :attr:`report` holds the full report."""
 

@@ -5,6 +5,7 @@ Layout of ``OUTPUT/NAME``::
     OUTPUT/NAME/1/            a finished bundle (never modified once renamed into place)
         detector.joblib       the TrainedDetector, written by the persister plugin
         profile_sample.npy    a sample of training rows for drift tests (no pickle)
+        evaluation.npz        the test part's scores, thresholds and flags, for reports (no pickle)
         manifest.json         what produced the bundle, and the SHA-256 of every other file
         manifest.sha256       the SHA-256 of manifest.json itself
         manifest.sig          the Ed25519 signature of manifest.json (when a key signs bundles)
@@ -217,16 +218,29 @@ def _plugins(config: Any, registry: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
-def build_manifest(ctx: Any, detector_file: str, files: dict[str, str]) -> dict[str, Any]:
-    """Return the manifest for the run in ``ctx`` whose files (name -> SHA-256) are ``files``."""
+def training_matrix(ctx: Any) -> np.ndarray | None:
+    """The run's training rows over the detector's input features, or None without a split."""
+    train = _training_part(ctx)
+    if train is None:
+        return None
+    columns = tuple(ctx.detector.input_columns)
+    return train.select(columns).X if train.columns != columns else train.X
+
+
+def build_manifest(
+    ctx: Any, detector_file: str, files: dict[str, str], profile: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Return the manifest for the run in ``ctx`` whose files (name -> SHA-256) are ``files``.
+
+    :param profile: the training profile when the caller has made it already.
+    """
     from .profile import fingerprint, profile_matrix
 
     config, det = ctx.config, ctx.detector
-    train = _training_part(ctx)
     columns = tuple(det.input_columns)
-    if train is not None:
-        X = train.select(columns).X if train.columns != columns else train.X
-        profile = profile_matrix(X, columns)
+    X = training_matrix(ctx)
+    if X is not None:
+        profile = profile if profile is not None else profile_matrix(X, columns)
         data_fp = fingerprint(X)
     else:
         profile, data_fp = {}, None
@@ -293,7 +307,8 @@ def write_bundle(ctx: Any, output: str | Path) -> Path:
 
     :raises BundleError: when the output directory cannot be written or the key not read.
     """
-    from .profile import sample_rows
+    from .evaluation import EVALUATION_FILE, Evaluation, drift_of_scored
+    from .profile import profile_matrix, sample_rows
 
     config = ctx.config
     key_path = signing_key_path(config)
@@ -318,13 +333,18 @@ def write_bundle(ctx: Any, output: str | Path) -> Path:
     try:
         detector_file = DETECTOR_FILE + persister.suffix
         persister.dump(_for_bundle(ctx.detector), tmp / detector_file)
-        train = _training_part(ctx)
-        if train is not None:
-            columns = tuple(ctx.detector.input_columns)
-            X = train.select(columns).X if train.columns != columns else train.X
-            np.save(tmp / SAMPLE_FILE, sample_rows(X), allow_pickle=False)
+        X = training_matrix(ctx)
+        profile = sample = None
+        if X is not None:
+            profile = profile_matrix(X, tuple(ctx.detector.input_columns))
+            sample = sample_rows(X)
+            np.save(tmp / SAMPLE_FILE, sample, allow_pickle=False)
+        test = getattr(ctx, "test_scores", None)
+        if test is not None and test.n_rows:
+            drift = drift_of_scored(profile or {}, sample, test)
+            Evaluation.from_scored(test, drift).save(tmp / EVALUATION_FILE)
         files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()}
-        manifest = build_manifest(ctx, detector_file, files)
+        manifest = build_manifest(ctx, detector_file, files, profile)
         text = json.dumps(manifest, indent=2, default=str, allow_nan=True)
         _write_text(tmp / MANIFEST, text)
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()

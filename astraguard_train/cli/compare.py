@@ -30,26 +30,42 @@ HELP = (
     help="Test-part metric to rank by (any key of the run's metrics).",
 )
 @backend_options
+@click.option(
+    "--report", metavar="PATH", default=None,
+    help="Write the leaderboard as an HTML report to PATH (needs the 'report' extra).",
+)
 @json_option
 def command(config: str | None, overrides: tuple[str, ...], models: str, metric: str,
             backend: str | None, jobs: int | None, scheduler: str | None,
-            as_json: bool) -> int:
+            report: str | None, as_json: bool) -> int:
     from ..plugins.manager import build_registry
     from ..progress import display
     from ..selection.tuning import compare
 
     pipeline_config = load_config(config, overrides)
     names = [m.strip() for m in models.split(",") if m.strip()]
+    if report is not None:
+        from ..report import check_available
+
+        check_available()
     with display():
         rows = compare(
             pipeline_config, names, metric=metric, registry=build_registry(),
             **backend_settings(pipeline_config, backend, jobs, scheduler),
         )
+    written = None
+    if report is not None:
+        from ..report import Leaderboard, for_leaderboard, write_report
+
+        board = Leaderboard.from_compare(rows, metric)
+        source = f"compare of {pipeline_config.source or 'the embedded pipeline'}"
+        written = write_report(for_leaderboard(board, source), report)
     if as_json:
         emit_json({
             "metric": metric,
             "part": "test",
             "leaderboard": [r.to_dict() for r in rows],
+            "report_path": str(written) if written else None,
         })
         return EXIT_OK
     print(f"ranked by {metric} on the test part (a report, not a selection):")
@@ -58,4 +74,6 @@ def command(config: str | None, overrides: tuple[str, ...], models: str, metric:
         shown = f"{r.score:.4f}" if r.score is not None else "n/a"
         tail = f"  error: {r.error}" if r.error else f"  {r.seconds:.2f}s"
         print(f"  {rank:>3}. {r.model:<{width}}  {shown:>8}{tail}")
+    if written:
+        print(f"report: {written}")
     return EXIT_OK

@@ -16,6 +16,7 @@ from . import (
     load_config,
     subcommand,
 )
+from .report import report_option, report_path
 
 
 @subcommand(
@@ -27,9 +28,10 @@ from . import (
 )
 @config_options()
 @click.option("--output", help="Directory for model bundles (default: [persist] output).")
+@report_option
 @json_option
 def command(config: str | None, overrides: tuple[str, ...], output: str | None,
-            as_json: bool) -> int:
+            report: str | None, as_json: bool) -> int:
     from ..errors import StageError
     from ..plugins.manager import build_registry
     from ..progress import display
@@ -46,7 +48,9 @@ def command(config: str | None, overrides: tuple[str, ...], output: str | None,
     registry = build_registry(plugins=[StageProgress()])
     try:
         with display():
-            result = Pipeline(pipeline_config, registry).run(output=output)
+            result = Pipeline(pipeline_config, registry).run(
+                output=output, report=report_path(report, pipeline_config, output)
+            )
     except StageError as exc:
         failed = getattr(exc, "result", None)
         if as_json and failed is not None:
@@ -68,4 +72,6 @@ def command(config: str | None, overrides: tuple[str, ...], output: str | None,
     for w in result.warnings:
         print(f"warning: {w}")
     print(f"artifact: {result.artifact}")
+    if result.report_path:
+        print(f"report: {result.report_path}")
     return EXIT_OK

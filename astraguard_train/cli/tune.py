@@ -18,6 +18,7 @@ from . import (
     load_config,
     subcommand,
 )
+from .report import report_option, report_path
 
 
 def backend_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -66,9 +67,11 @@ def backend_settings(
     "--output",
     help="Directory for the winner's bundle and NAME.best.toml (default: [persist] output).",
 )
+@report_option
 @json_option
 def command(config: str | None, overrides: tuple[str, ...], backend: str | None,
-            jobs: int | None, scheduler: str | None, output: str | None, as_json: bool) -> int:
+            jobs: int | None, scheduler: str | None, output: str | None, report: str | None,
+            as_json: bool) -> int:
     from ..plugins.manager import build_registry
     from ..progress import Step, display, format_seconds
     from ..selection.tuning import tune
@@ -85,6 +88,7 @@ def command(config: str | None, overrides: tuple[str, ...], backend: str | None,
         try:
             result = tune(
                 pipeline_config, registry=registry, output=output, progress=progress,
+                report=report_path(report, pipeline_config, output),
                 **backend_settings(pipeline_config, backend, jobs, scheduler),
             )
         finally:
@@ -112,6 +116,8 @@ def command(config: str | None, overrides: tuple[str, ...], backend: str | None,
         print("test metrics (winner only, scored once):")
         print(format_metrics(result.run.metrics))
         print(f"artifact: {result.run.artifact}")
+        if result.run.report_path:
+            print(f"report: {result.run.report_path}")
     if result.config_path:
         print(f"winning config: {result.config_path}")
     if result.mode == "unsupervised":

@@ -18,6 +18,7 @@ them by a test-part metric; it is a report, not a selection.
 from __future__ import annotations
 
 import difflib
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -386,6 +387,7 @@ def tune(
     scheduler: str | None = None,
     progress: Progress | None = None,
     persist: bool = True,
+    report: str | os.PathLike[str] | None = None,
 ) -> TuneResult:
     """Search ``config``'s ``[search]`` space and run the winner; see the module docstring.
 
@@ -393,6 +395,8 @@ def tune(
     :param output: where the winner's bundle and TOML go (default ``[persist] output``).
     :param progress: called with (candidates done, candidates in all) as candidates finish.
     :param persist: False runs the winner without writing its bundle or TOML.
+    :param report: where to write the HTML report: the leaderboard and the winner's run
+        (``run.report_path`` names it).
     :returns: the leaderboard, the winner's config and its pipeline run.
     :raises ConfigError: for an invalid config or ``[search]`` table.
     :raises DataError: when the data cannot give the validation folds asked for.
@@ -403,6 +407,10 @@ def tune(
     registry = registry or build_registry()
     search = SearchConfig.from_config(config)
     config.check(registry)
+    if report is not None:  # before the search, not after it
+        from ..report import check_available
+
+        check_available()
     candidates = generate_candidates(config, search, registry)
     hook = registry.hook
     sweep_id = new_run_id()
@@ -413,7 +421,7 @@ def tune(
         result = _tune(
             config, registry, search, candidates, data, sweep_id, start,
             output=output, backend=backend, n_jobs=n_jobs, scheduler=scheduler,
-            progress=progress, persist=persist,
+            progress=progress, persist=persist, report=report,
         )
     except Exception as exc:
         hook.on_sweep_error(kind="tune", error=exc, config=config, run_id=sweep_id)
@@ -437,12 +445,13 @@ def _tune(
     scheduler: str | None,
     progress: Progress | None,
     persist: bool,
+    report: str | os.PathLike[str] | None,
 ) -> TuneResult:
     frame, split = _load_and_split(config, registry, data, sweep_id)
     folds = make_folds(split, search, config.split)
     hook = registry.hook
 
-    def report(entry: LeaderboardEntry, metric: str) -> None:
+    def announce(entry: LeaderboardEntry, metric: str) -> None:
         hook.after_candidate(
             params=entry.params, metrics={metric: entry.score}, run_id=new_run_id(),
             parent_run_id=sweep_id, number=entry.number, error=entry.error,
@@ -451,16 +460,25 @@ def _tune(
     entries, mode, n_folds = score_candidates(
         candidates, folds, registry, search,
         backend=backend, n_jobs=n_jobs, scheduler=scheduler, progress=progress,
-        on_entry=report,
+        on_entry=announce,
     )
     board = _rank(entries)
     if board[0].score is None:
         raise DataError(f"search: every candidate failed; first error: {board[0].error}")
     search_seconds = time.perf_counter() - start
     winner = candidates[board[0].number].config
+    metric = search.metric if mode == "supervised" else "consensus_agreement"
+    leaderboard = None
+    if report is not None:
+        from ..report.leaderboard import Leaderboard
+
+        leaderboard = Leaderboard.from_tune(board, metric, mode)
     # The test part is touched here for the first time, by the winner alone.
     pipe = Pipeline(winner, registry)
-    run = pipe.run(frame, output=output, persist=persist, parent_run_id=sweep_id)
+    run = pipe.run(
+        frame, output=output, persist=persist, parent_run_id=sweep_id, report=report,
+        leaderboard=leaderboard,
+    )
     assert pipe.context is not None and pipe.context.split is not None
     if not np.array_equal(pipe.context.split.test.index, split.test.index):
         raise DataError("search: the winner's run split the data differently from the search")
@@ -469,7 +487,7 @@ def _tune(
         path = write_winner(winner, board[0], search, mode, output or config.persist.output)
     return TuneResult(
         leaderboard=board,
-        metric=search.metric if mode == "supervised" else "consensus_agreement",
+        metric=metric,
         mode=mode,
         n_folds=n_folds,
         n_folds_skipped=len(folds) - n_folds,

@@ -7,6 +7,7 @@ lifecycle hooks and collects a :class:`RunResult`.
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 import warnings
@@ -202,10 +203,14 @@ class Pipeline:
         raise_on_error: bool = True,
         run_id: str | None = None,
         parent_run_id: str | None = None,
+        report: str | os.PathLike[str] | None = None,
+        leaderboard: Any = None,
     ) -> RunResult:
         """Run every stage in order and return the :class:`RunResult`.
 
         Fires ``before_run``, the stage hooks, then ``after_run`` or ``on_run_error``.
+        With ``report``, the HTML report is written after the last stage and before
+        ``after_run``, and ``RunResult.report_path`` names it.
 
         :param data: in-memory input for the loader (a :class:`Frame` skips the loader's
             reading; records or arrays go to the configured loader).
@@ -216,13 +221,23 @@ class Pipeline:
             else as :class:`StageError`) instead of returning a failed result.
         :param run_id: the id the hooks carry (a new one when omitted).
         :param parent_run_id: the id of the sweep this run belongs to, for the hooks.
+        :param report: where to write the run's HTML report (needs the ``report`` extra).
+        :param leaderboard: a sweep's :class:`~astraguard_train.report.Leaderboard` to show
+            in the report (``tune`` passes it for its winner's run).
         :raises ConfigError: for an invalid config, before any stage runs.
+        :raises MissingExtraError: with ``report``, when plotly is missing (before any stage).
         """
         self.config.check(self.registry)
+        if report is not None:
+            from ..report import check_available
+
+            check_available()
         run_id = run_id or new_run_id()
         hook = self._hook
         hook.before_run(config=self.config, run_id=run_id, parent_run_id=parent_run_id)
         result, exc = self._stages(data, output, stop_after, persist, run_id)
+        if exc is None and report is not None:
+            result, exc = self._report(result, report, leaderboard)
         if exc is None:
             hook.after_run(
                 result=result, config=self.config, run_id=run_id, parent_run_id=parent_run_id
@@ -292,6 +307,20 @@ class Pipeline:
             if name == stop_after:
                 break
         return self._result(ctx, done, status="success"), None
+
+    def _report(
+        self, result: RunResult, path: str | os.PathLike[str], leaderboard: Any
+    ) -> tuple[RunResult, Exception | None]:
+        from ..report import from_run, write_report
+
+        assert self.context is not None
+        try:
+            written = write_report(from_run(self.context, leaderboard), path)
+        except Exception as exc:
+            failed = attrs.evolve(result, status="failed", error=_describe(exc),
+                                  failed_stage="report")
+            return failed, exc
+        return attrs.evolve(result, report_path=str(written)), None
 
     def _result(
         self,

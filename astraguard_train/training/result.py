@@ -41,6 +41,9 @@ class RunResult:
     warnings: tuple[str, ...] = ()
     error: str | None = None
     failed_stage: str | None = None
+    #: The HTML report written for the run (``report=`` / ``run --report``), before
+    #: ``after_run`` fires, so a tracking plugin can log it; None when none was asked for.
+    report_path: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -66,5 +69,6 @@ class RunResult:
             "warnings": list(self.warnings),
             "error": self.error,
             "failed_stage": self.failed_stage,
+            "report_path": self.report_path,
             "pipeline_time_seconds": round(self.seconds, 6),
         }

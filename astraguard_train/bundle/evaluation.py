@@ -1,0 +1,127 @@
+"""What a bundle keeps of its test part, so that a report needs no rescoring.
+
+``evaluation.npz`` (no pickle: numeric, boolean, ``datetime64`` and fixed-width text arrays
+only) holds, per scored test row: its position in the source (``index``), the score, the
+threshold as applied (per row for ``dynamic``), the flag after post-processing, and the
+label, timestamp and channel when the data has them; channels are stored as codes into a
+table of their names. Beside them, ``drift`` holds the drift report of the test part against
+the training profile as JSON text. The file is listed in the manifest like every other, so
+its checksum is verified before it is read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+
+from ..training.scored import Scored
+from .drift import check_drift
+
+EVALUATION_FILE = "evaluation.npz"
+#: Test rows sampled for the kept drift report's KS test: more than scipy's exact method
+#: takes (10,000), whose cost grows fast, and few enough to keep writing a bundle quick.
+DRIFT_SAMPLE_ROWS = 20_000
+
+
+@attrs.frozen(eq=False)
+class Evaluation:
+    """The scored test part of a run, columnar: one entry per scored row, in scoring order.
+
+    :param channels: the channel of each row as text, or None without channels.
+    :param drift: the test part's drift report (``DriftReport.to_dict()``), or None.
+    """
+
+    index: np.ndarray
+    scores: np.ndarray
+    thresholds: np.ndarray
+    flags: np.ndarray
+    labels: np.ndarray | None = None
+    timestamps: np.ndarray | None = None
+    channels: np.ndarray | None = None
+    drift: dict[str, Any] | None = None
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.scores.shape[0])
+
+    @classmethod
+    def from_scored(cls, scored: Scored, drift: Mapping[str, Any] | None = None) -> Evaluation:
+        """The evaluation of ``scored`` rows (as the evaluate stage scored them)."""
+        frame = scored.frame
+        return cls(
+            index=np.asarray(frame.index, dtype=np.int64),
+            scores=np.asarray(scored.scores, dtype=np.float64),
+            thresholds=np.asarray(scored.thresholds, dtype=np.float64),
+            flags=np.asarray(scored.flags, dtype=bool),
+            labels=None if frame.labels is None else np.asarray(frame.labels, dtype=np.int8),
+            timestamps=frame.timestamps,
+            channels=None if frame.channels is None else np.asarray(frame.channels).astype(str),
+            drift=None if drift is None else dict(drift),
+        )
+
+    def save(self, path: str | Path) -> None:
+        """Write the arrays to ``path`` (a compressed ``.npz``, no pickle)."""
+        arrays: dict[str, Any] = {
+            "index": self.index,
+            "scores": self.scores,
+            "thresholds": self.thresholds,
+            "flags": self.flags,
+        }
+        if self.labels is not None:
+            arrays["labels"] = self.labels
+        if self.timestamps is not None:
+            arrays["timestamps"] = np.asarray(self.timestamps, dtype="datetime64[ns]")
+        if self.channels is not None:
+            names, codes = np.unique(self.channels, return_inverse=True)
+            arrays["channel_names"] = names
+            arrays["channel_codes"] = codes.astype(np.int32)
+        if self.drift is not None:
+            arrays["drift"] = np.array(json.dumps(self.drift, default=str))
+        with open(path, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Evaluation:
+        """Read an evaluation written by :meth:`save` (never unpickling anything)."""
+        with np.load(path, allow_pickle=False) as z:
+            names = set(z.files)
+            channels = None
+            if "channel_codes" in names:
+                channels = z["channel_names"][z["channel_codes"]]
+            return cls(
+                index=z["index"],
+                scores=z["scores"],
+                thresholds=z["thresholds"],
+                flags=z["flags"],
+                labels=z["labels"] if "labels" in names else None,
+                timestamps=z["timestamps"] if "timestamps" in names else None,
+                channels=channels,
+                drift=json.loads(str(z["drift"])) if "drift" in names else None,
+            )
+
+
+def drift_of_scored(
+    profile: Mapping[str, Any], sample: np.ndarray | None, scored: Scored
+) -> dict[str, Any] | None:
+    """The drift report of the scored test rows against the training ``profile``.
+
+    The KS test uses a sample of :data:`DRIFT_SAMPLE_ROWS` test rows, so writing a bundle
+    stays quick; the PSI counts every row.
+    """
+    if not profile or scored.n_rows == 0:
+        return None
+    report = check_drift(profile, sample, [scored.frame], sample_rows=DRIFT_SAMPLE_ROWS)
+    return report.to_dict()
+
+
+def load_evaluation(path: str | Path, manifest: Mapping[str, Any]) -> Evaluation | None:
+    """Return the kept evaluation of a verified bundle, or None when it has none (a bundle
+    written before bundles kept one, or a run whose test part was empty)."""
+    if EVALUATION_FILE not in manifest["files"]:
+        return None
+    return Evaluation.load(Path(path) / EVALUATION_FILE)

@@ -1,0 +1,438 @@
+"""Rendering a :class:`~astraguard_train.report.data.ReportData` as one self-contained HTML file.
+
+The page needs no server and no network: plotly's script is embedded once, the series travel
+as base64 of little-endian float arrays inside a ``<script type="application/json">`` block,
+and a small script of ours draws the charts and switches the timeline when another channel
+is picked. Tables are plain HTML. The file is written atomically (a temporary file beside
+it, flushed to disk, then renamed over the target).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import html
+import json
+import os
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import MissingExtraError, OutputError
+from ..plain_values import jsonable
+from .data import EventTable, ReportData
+
+#: Rows a table shows at most (the rest are counted, not listed).
+TABLE_ROWS = 500
+
+#: Metrics shown first in the summary, when the run has them.
+HEADLINE = (
+    "event_f1", "event_precision", "event_recall", "n_events", "n_events_detected",
+    "n_flagged_runs", "detection_delay_mean", "roc_auc", "pr_auc", "f1", "precision",
+    "recall", "flagged_share",
+)
+
+
+def plotly_offline() -> Any:
+    """plotly's ``offline`` module.
+
+    :raises MissingExtraError: when plotly is not installed, naming the extra that brings it.
+    """
+    try:
+        import plotly.offline
+    except ImportError:
+        raise MissingExtraError(
+            "the HTML report needs plotly, which is not installed: "
+            "pip install 'astraguard-train[report]'"
+        ) from None
+    return plotly.offline
+
+
+def plotly_js() -> str:
+    """plotly's script, to embed (see :func:`plotly_offline` for its error)."""
+    return str(plotly_offline().get_plotlyjs())
+
+
+def _b64(values: np.ndarray, dtype: str) -> str:
+    return base64.b64encode(np.ascontiguousarray(values, dtype=dtype).tobytes()).decode("ascii")
+
+
+def _spans(spans: np.ndarray) -> list[list[float]]:
+    return np.round(spans, 3).tolist()
+
+
+def _payload(data: ReportData) -> dict[str, Any]:
+    out: dict[str, Any] = {"axis": data.time_axis, "timelines": []}
+    for t in data.timelines:
+        out["timelines"].append({
+            "name": t.name, "n": t.n_rows,
+            "x": _b64(t.x, "<f8"), "s": _b64(t.scores, "<f4"), "t": _b64(t.thresholds, "<f4"),
+            "alarms": _spans(t.alarms), "events": _spans(t.events),
+        })
+    if data.curves is not None:
+        c = data.curves
+        out["roc"] = {"x": _b64(c.fpr, "<f4"), "y": _b64(c.tpr, "<f4"), "auc": c.roc_auc}
+        out["pr"] = {"x": _b64(c.recall, "<f4"), "y": _b64(c.precision, "<f4"), "auc": c.pr_auc}
+    if data.confusion is not None:
+        out["confusion"] = data.confusion
+    return out
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _num(value: Any) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float | np.floating):
+        return f"{float(value):.4g}"
+    return _e(value)
+
+
+def _table(
+    head: Sequence[str], rows: Iterable[Sequence[str]], cls: str = "", row_cls: Sequence[str] = ()
+) -> str:
+    """An HTML table; cells are HTML already (escape before)."""
+    th = "".join(f"<th>{_e(h)}</th>" for h in head)
+    body = []
+    for i, row in enumerate(rows):
+        rc = f' class="{row_cls[i]}"' if i < len(row_cls) and row_cls[i] else ""
+        body.append(f"<tr{rc}>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>")
+    rows_html = "".join(body)
+    return f'<table class="{cls}"><thead><tr>{th}</tr></thead><tbody>{rows_html}</tbody></table>'
+
+
+def _when(x: float, axis: str) -> str:
+    if axis == "date":
+        return str(np.datetime64(int(round(x)), "ms")).replace("T", " ")
+    return str(int(x))
+
+
+def _event_rows(t: EventTable, axis: str, names: dict[str, int], events: bool) -> str:
+    head = ["channel", "start", "end", "rows"]
+    if events:
+        head += ["found", "delay (rows)", "delay (s)"]
+    rows, classes = [], []
+    for i in range(min(t.n, TABLE_ROWS)):
+        ch = str(t.channel[i])
+        cell = (
+            f'<a href="#timeline-section" class="jump" data-timeline="{names.get(ch, 0)}" '
+            f'data-x0="{t.start[i]}" data-x1="{t.end[i]}">{_e(ch)}</a>'
+        )
+        row = [cell, _e(_when(t.start[i], axis)), _e(_when(t.end[i], axis)), _num(int(t.rows[i]))]
+        if events:
+            assert t.found is not None and t.delay_rows is not None
+            found = bool(t.found[i])
+            secs = t.delay_seconds[i] if t.delay_seconds is not None else None
+            row += [
+                "found" if found else "<b>missed</b>",
+                _num(float(t.delay_rows[i])) if found else "–",
+                _num(float(secs)) if found and secs is not None else "–",
+            ]
+            classes.append("" if found else "missed")
+        rows.append(row)
+    more = f"<p class='note'>first {TABLE_ROWS} of {t.n} shown</p>" if t.n > TABLE_ROWS else ""
+    return _table(head, rows, "events", classes) + more
+
+
+def _metrics_section(data: ReportData) -> str:
+    m = data.metrics
+    keys = [k for k in HEADLINE if k in m] + sorted(k for k in m if k not in HEADLINE)
+    cells = "".join(
+        f'<div class="metric"><span>{_e(k)}</span><b>{_num(m[k])}</b></div>' for k in keys
+    )
+    return f'<div class="metrics">{cells or "<p>no metrics (no labels)</p>"}</div>'
+
+
+def _evaluation_section(data: ReportData, names: dict[str, int]) -> str:
+    parts = ["<h2>Evaluation</h2>"]
+    if data.confusion is None:
+        parts.append("<p class='note'>The scored rows have no labels: no curves, confusion "
+                     "matrix or event table.</p>")
+        return "\n".join(parts)
+    charts = ['<div class="chart small" id="confusion"></div>']
+    if data.curves is not None:
+        charts = ['<div class="chart small" id="roc"></div>',
+                  '<div class="chart small" id="pr"></div>', *charts]
+    else:
+        parts.append("<p class='note'>One class only among the labels: no ROC or PR curve.</p>")
+    parts.append(f'<div class="row">{"".join(charts)}</div>')
+    if data.events is not None and data.false_alarms is not None:
+        ev, fa = data.events, data.false_alarms
+        assert ev.found is not None
+        parts.append(
+            f"<h3>Labelled events: {int(ev.found.sum())} of {ev.n} found</h3>"
+            "<p class='note'>An event is a run of labelled rows in one channel; it is found "
+            "when an alarm (after post-processing) covers one of its rows. Delay: from its "
+            "first row to its first alarmed row. Click a channel to see it.</p>"
+        )
+        parts.append(_event_rows(ev, data.time_axis, names, events=True))
+        parts.append(f"<h3>False alarms: {fa.n}</h3><p class='note'>Alarms that overlap no "
+                     "labelled event.</p>")
+        parts.append(_event_rows(fa, data.time_axis, names, events=False))
+    elif data.time_axis == "row":
+        parts.append("<p class='note'>No timestamps: rows are independent, so there is no "
+                     "event table; the confusion matrix counts rows.</p>")
+    return "\n".join(parts)
+
+
+def _drift_section(drift: Mapping[str, Any] | None) -> str:
+    if not drift:
+        return "<h2>Drift</h2><p class='note'>No training profile to compare with.</p>"
+    rows, classes = [], []
+    for f in drift["features"]:
+        rows.append([
+            ("&#9888; " if f["drifted"] else "") + _e(f["name"]), _num(f["psi"]),
+            _num(f["ks_statistic"]), _num(f["ks_pvalue"]), _num(f["train_missing_share"]),
+            _num(f["new_missing_share"]), _num(f["train_mean"]), _num(f["new_mean"]),
+            _e("; ".join(f["reasons"])) or "no",
+        ])
+        classes.append("drifted" if f["drifted"] else "")
+    drifted = drift.get("drifted", [])
+    head = f"<h2>Drift: {len(drifted)} of {len(rows)} features drifted</h2>"
+    note = (
+        f"<p class='note'>The scored rows ({drift['rows']}; KS on a sample of "
+        f"{drift['sample_rows']}) against the training profile. Drifted: PSI &ge; "
+        f"{drift['thresholds']['psi_threshold']}, or KS p &lt; {drift['thresholds']['ks_alpha']}"
+        f" with a statistic &ge; {drift['thresholds']['ks_min_statistic']}, or more missing "
+        "values.</p>"
+    )
+    cols = ["feature", "PSI", "KS", "KS p", "missing (train)", "missing (scored)",
+            "mean (train)", "mean (scored)", "drift"]
+    return head + note + _table(cols, rows, "drift", classes)
+
+
+def _manifest_section(manifest: Mapping[str, Any]) -> str:
+    parts = ["<h2>Bundle</h2>"]
+    facts = [
+        ("created", manifest.get("created")),
+        ("astraguard-train", manifest.get("astraguard_train_version")),
+        ("python", manifest.get("python")),
+        ("persister", manifest.get("persister")),
+        ("group by", manifest.get("group_by")),
+        ("groups", len(manifest.get("groups") or [])),
+        ("threshold", manifest.get("threshold")),
+        ("threshold method", (manifest.get("threshold_info") or {}).get("method")),
+    ]
+    fp = manifest.get("training_data")
+    if isinstance(fp, Mapping):
+        facts += [(f"training data {k}", v) for k, v in fp.items()]
+    elif fp is not None:
+        facts.append(("training data", fp))
+    parts.append(_table(["", ""], [[_e(k), _num(v)] for k, v in facts], "facts"))
+    plugins = manifest.get("plugins", {})
+    parts.append("<h3>Plugins</h3>")
+    parts.append(_table(
+        ["stage", "kind", "name", "plugin", "distribution", "version"],
+        [[_e(k), _e(p.get("kind")), _e(p.get("name")), _e(p.get("plugin")),
+          _e(p.get("distribution") or "–"), _e(p.get("version") or "–")]
+         for k, p in plugins.items()],
+    ))
+    libs = manifest.get("libraries", {})
+    parts.append("<h3>Libraries</h3>")
+    parts.append(_table(["library", "version"], [[_e(k), _e(v)] for k, v in libs.items()]))
+    parts.append("<h3>Config</h3>")
+    config = json.dumps(jsonable(manifest.get("config", {})), indent=2, default=str)
+    parts.append(f"<pre>{_e(config)}</pre>")
+    return "\n".join(parts)
+
+
+def _leaderboard_section(data: ReportData) -> str:
+    board = data.leaderboard
+    if board is None:
+        return ""
+    keys = board.test_keys()
+    head = ["rank", "candidate", f"validation {board.metric}"] + [f"test {k}" for k in keys]
+    rows, classes = [], []
+    for rank, c in enumerate(board.candidates, 1):
+        test = c.test or {}
+        row = [str(rank), _e(c.label), _num(c.validation)]
+        row += [_num(test.get(k)) for k in keys]
+        if c.error:
+            row[1] += f"<br><span class='note'>failed: {_e(c.error)}</span>"
+        rows.append(row)
+        classes.append("winner" if rank == 1 else "")
+    return (
+        f"<h2>Leaderboard ({_e(board.kind)})</h2><p class='note'>{_e(board.note)}</p>"
+        + _table(head, rows, "leaderboard", classes)
+    )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _timeline_section(data: ReportData) -> str:
+    if not data.timelines:
+        return ""
+    picker = ""
+    if len(data.timelines) > 1:
+        options = "".join(
+            f'<option value="{i}">{_e(t.name)} ({_count(t.events.shape[0], "event")}, '
+            f'{_count(t.alarms.shape[0], "alarm")})</option>'
+            for i, t in enumerate(data.timelines)
+        )
+        picker = (
+            f'<label>channel <select id="channel-picker">{options}</select></label> '
+            f"<span class='note'>{len(data.timelines)} channels</span>"
+        )
+    return (
+        '<h2 id="timeline-section">Score over time</h2>'
+        "<p class='note'>Score (blue), threshold as applied (dashed), alarms after "
+        "post-processing (red band at the top), labelled events (shaded). Drag to zoom, "
+        "double-click to reset.</p>"
+        f"{picker}<div class='chart wide' id='timeline'></div>"
+    )
+
+
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1200px;color:#222;padding:0 1em}
+h1{font-size:1.5em;margin-bottom:.2em}h2{margin-top:1.6em;border-bottom:1px solid #ddd}
+.note{color:#666;font-size:.9em}.metrics{display:flex;flex-wrap:wrap;gap:.5em}
+.metric{border:1px solid #ddd;border-radius:4px;padding:.3em .6em;min-width:7em}
+.metric span{display:block;font-size:.75em;color:#666}.metric b{font-size:1.1em}
+table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
+td,th{border:1px solid #ddd;padding:.2em .5em;text-align:left}th{background:#f4f4f4}
+tr.missed td,tr.drifted td{background:#fdecea}tr.winner td{background:#eaf6ea}
+.row{display:flex;flex-wrap:wrap;gap:1em}.chart.small{width:370px;height:340px}
+.chart.wide{width:100%;height:430px}pre{background:#f7f7f7;padding:.6em;overflow:auto;
+font-size:.8em;max-height:30em}select{font-size:1em}
+"""
+
+SCRIPT = r"""
+(function () {
+  "use strict";
+  var data = JSON.parse(document.getElementById("report-data").textContent);
+  var config = {responsive: true, displaylogo: false};
+  function bytes(b) {
+    var s = atob(b), u = new Uint8Array(s.length);
+    for (var i = 0; i < s.length; i++) u[i] = s.charCodeAt(i);
+    return u.buffer;
+  }
+  function f64(b) { return Array.from(new Float64Array(bytes(b))); }
+  function f32(b) { return Array.from(new Float32Array(bytes(b))); }
+  function spans(list, y0, y1, color, opacity, layer) {
+    return list.map(function (s) {
+      return {type: "rect", xref: "x", yref: "paper", x0: s[0], x1: s[1], y0: y0, y1: y1,
+              fillcolor: color, opacity: opacity, line: {width: 0}, layer: layer};
+    });
+  }
+  function legend(name, color) {
+    return {x: [null], y: [null], mode: "markers", name: name, showlegend: true,
+            marker: {color: color, symbol: "square", size: 12}};
+  }
+  var plot = document.getElementById("timeline");
+  function drawTimeline(i, range) {
+    var t = data.timelines[i];
+    var x = f64(t.x);
+    var traces = [
+      {x: x, y: f32(t.s), mode: "lines", name: "score", line: {color: "#1f77b4", width: 1}},
+      {x: x, y: f32(t.t), mode: "lines", name: "threshold",
+       line: {color: "#333", width: 1.5, dash: "dash", shape: "hv"}},
+      legend("alarm", "#d62728"), legend("labelled event", "#ff7f0e")
+    ];
+    var layout = {
+      title: {text: t.name + " (" + t.n + " rows)"},
+      margin: {l: 60, r: 20, t: 40, b: 40}, hovermode: "x",
+      xaxis: {type: data.axis === "date" ? "date" : "linear",
+              title: {text: data.axis === "date" ? "time" : "row"}},
+      yaxis: {title: {text: "score"}, fixedrange: false},
+      shapes: spans(t.events, 0, 1, "#ff7f0e", 0.25, "below")
+        .concat(spans(t.alarms, 0.93, 1, "#d62728", 0.85, "above")),
+      legend: {orientation: "h", y: -0.15}
+    };
+    if (range) layout.xaxis.range = range;
+    plot.dataset.timeline = String(i);
+    plot.dataset.channel = t.name;
+    return Plotly.react(plot, traces, layout, config);
+  }
+  if (plot && data.timelines.length) {
+    drawTimeline(0);
+    var picker = document.getElementById("channel-picker");
+    if (picker) picker.addEventListener("change", function () {
+      drawTimeline(Number(picker.value));
+    });
+    document.querySelectorAll("a.jump").forEach(function (a) {
+      a.addEventListener("click", function () {
+        var i = Number(a.dataset.timeline), x0 = Number(a.dataset.x0),
+            x1 = Number(a.dataset.x1), pad = Math.max((x1 - x0) * 2, 1);
+        if (picker) picker.value = String(i);
+        drawTimeline(i, [x0 - pad, x1 + pad]);
+      });
+    });
+  }
+  function curve(id, c, xt, yt, name) {
+    var el = document.getElementById(id);
+    if (!el || !c) return;
+    Plotly.newPlot(el, [{x: f32(c.x), y: f32(c.y), mode: "lines", name: name}], {
+      title: {text: name + " (area " + c.auc.toFixed(3) + ")"},
+      margin: {l: 50, r: 10, t: 40, b: 45}, showlegend: false,
+      xaxis: {title: {text: xt}, range: [0, 1]}, yaxis: {title: {text: yt}, range: [0, 1.02]}
+    }, config);
+  }
+  curve("roc", data.roc, "false positive rate", "true positive rate", "ROC");
+  curve("pr", data.pr, "recall", "precision", "precision-recall");
+  var cm = document.getElementById("confusion");
+  if (cm && data.confusion) {
+    var c = data.confusion;
+    Plotly.newPlot(cm, [{
+      type: "heatmap", z: [[c.tn, c.fp], [c.fn, c.tp]], colorscale: "Blues", showscale: false,
+      x: ["flagged: no", "flagged: yes"], y: ["label: normal", "label: anomaly"],
+      text: [[String(c.tn), String(c.fp)], [String(c.fn), String(c.tp)]],
+      texttemplate: "%{text}", hoverinfo: "skip"
+    }], {title: {text: "confusion at the threshold"}, margin: {l: 100, r: 10, t: 40, b: 45}},
+    config);
+  }
+})();
+"""
+
+
+def render(data: ReportData) -> str:
+    """The report as one HTML document (plotly's script embedded once)."""
+    names = {t.name: i for i, t in enumerate(data.timelines)}
+    payload = json.dumps(_payload(data), separators=(",", ":")).replace("</", "<\\/")
+    notes = "".join(f"<p class='note'>{_e(n)}</p>" for n in data.notes)
+    body = "\n".join([
+        f"<h1>{_e(data.title)}</h1>",
+        f"<p class='note'>{_e(data.source)}; {data.n_rows} scored rows</p>{notes}",
+        _metrics_section(data),
+        _leaderboard_section(data),
+        _timeline_section(data),
+        _evaluation_section(data, names) if data.timelines else "",
+        _drift_section(data.drift) if data.timelines else "",
+        _manifest_section(data.manifest) if data.manifest else "",
+    ])
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{_e(data.title)}</title><style>{STYLE}</style>"
+        f"<script>{plotly_js()}</script></head><body>\n{body}\n"
+        f'<script type="application/json" id="report-data">{payload}</script>'
+        f"<script>{SCRIPT}</script></body></html>\n"
+    )
+
+
+def write_html(text: str, path: str | os.PathLike[str]) -> Path:
+    """Write ``text`` to ``path`` atomically; return the path.
+
+    :raises OutputError: naming the path when it cannot be written (no partial file is left).
+    """
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise OutputError(f"{target}: cannot write the report: {exc.strerror or exc}") from None
+    return target

@@ -1,0 +1,86 @@
+"""The HTML report of the 27-channel NASA MSL run: time and size, beside the run's own time.
+
+Runs ``examples/msl.toml`` on ``../shared/data/msl.csv.gz`` (gzip CSV, as users have it) into a
+temporary bundle store, timing the run (baseline, in the same process), then times:
+
+- ``report BUNDLE``: the report from the bundle's kept test part (read, verify, assemble,
+  render, write), as the ``report`` command makes it;
+- ``run --report``: the report written at the end of a run, from its bundle.
+
+Targets (issue 15): the report is written in under 5 s and is under 15 MB.
+
+    python benchmarks/bench_report.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data" / "msl.csv.gz"
+CONFIG = ROOT / "examples" / "msl.toml"
+TARGET_SECONDS = 5.0
+TARGET_MB = 15.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DATA, help="MSL long-format csv(.gz)")
+    parser.add_argument("--config", type=Path, default=CONFIG, help="pipeline TOML")
+    parser.add_argument("--keep", type=Path, help="also copy the report here")
+    args = parser.parse_args(argv)
+    if not args.data.is_file():
+        print(f"bench_report: data not found: {args.data}", file=sys.stderr)
+        return 2
+
+    from astraguard_train.config import PipelineConfig
+    from astraguard_train.report import from_bundle, write_report
+    from astraguard_train.training.pipeline import Pipeline
+
+    config = PipelineConfig.from_toml(args.config).with_overrides([f"loader.path={args.data}"])
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        result = Pipeline(config).run(output=str(out / "models"))
+        run_seconds = result.seconds  # the stages' time, without start-up
+        bundle = Path(result.artifact)
+        kept_kb = (bundle / "evaluation.npz").stat().st_size / 1e3
+        persist = next(s.seconds for s in result.stages if s.name == "persist")
+
+        start = time.perf_counter()
+        data = from_bundle(result.artifact)
+        assembled = time.perf_counter() - start
+        path = write_report(data, out / "msl.html")
+        report_seconds = time.perf_counter() - start
+        size_mb = path.stat().st_size / 1e6
+
+        start = time.perf_counter()
+        again = Pipeline(config).run(output=str(out / "models"), report=out / "run.html")
+        in_run = time.perf_counter() - start - again.seconds  # after the stages: the report
+        if args.keep:
+            args.keep.write_bytes(path.read_bytes())
+
+    m = result.metrics
+    plotted = sum(t.x.size for t in data.timelines)
+    print(f"MSL: {len(data.timelines)} channels, {data.n_rows} test rows "
+          f"({plotted} points drawn), {data.events.n if data.events else 0} events, "
+          f"event F1 {m.get('event_f1', 0):.3f}")
+    print(f"run (baseline: its stages)      {run_seconds:7.2f} s  "
+          f"(persist {persist:.2f} s, evaluation.npz {kept_kb:.0f} kB in the bundle)")
+    met = "met" if report_seconds < TARGET_SECONDS else "MISSED"
+    print(f"report BUNDLE                   {report_seconds:7.2f} s  "
+          f"(assemble {assembled:.2f} s)  = {report_seconds / run_seconds:.1%} of the run  "
+          f"target < {TARGET_SECONDS:.0f} s: {met}")
+    print(f"run --report: report written in {in_run:7.2f} s  "
+          f"= {in_run / again.seconds:.1%} of that run's stages")
+    print(f"report size                     {size_mb:7.2f} MB  "
+          f"target < {TARGET_MB:.0f} MB: {'met' if size_mb < TARGET_MB else 'MISSED'}")
+    print(f"report_path of the run          {again.report_path is not None}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
