@@ -6,6 +6,7 @@ import json
 import re
 import sys
 
+import attrs
 import numpy as np
 import pytest
 
@@ -235,3 +236,17 @@ def test_tune_report_holds_the_leaderboard_and_the_winners_test_figures(tmp_path
     winner_row = re.search(r'<tr class="winner">(.*?)</tr>', text).group(1)
     assert f"{result.run.metrics['roc_auc']:.4g}" in winner_row
     assert f"{result.best.score:.4g}" in winner_row
+
+
+def test_drifted_features_are_marked(channel_run):
+    _, result = channel_run
+    data = from_bundle(result.artifact)
+    features = [dict(f) for f in data.drift["features"]]
+    for f in features:
+        f.update(reasons=[], drifted=False)
+    features[1].update(reasons=["psi 0.900 >= 0.2"], drifted=True)
+    drift = {**data.drift, "features": features, "drifted": [features[1]["name"]]}
+    text = render(attrs.evolve(data, drift=drift))
+    assert "1 of 6 features drifted" in text
+    marked = re.findall(r'<tr class="drifted"><td>&#9888; ([^<]+)</td>', text)
+    assert marked == [features[1]["name"]]

@@ -27,7 +27,10 @@ CHROMIUM_ARGS = [
 ]
 
 PIPELINE = {
-    "loader": {"name": "synthetic", "n_samples": 1200, "n_channels": 3},
+    # the test part starts at the epoch, as MSL's sample indices do: a date axis must still place
+    # the series, alarms and events together
+    "loader": {"name": "synthetic", "n_samples": 1200, "n_channels": 3,
+               "start": "1969-12-31T23:50:00"},
     "split": {"strategy": "time", "test_size": 0.5},
     "train": {"group_by": "channel", "n_jobs": 1},
     "scaler": {"name": "none"},
@@ -38,6 +41,15 @@ PIPELINE = {
 
 #: The first path of the score line: what the timeline draws for the shown channel.
 LINE = "document.querySelector('#timeline .scatterlayer .trace path.js-line')"
+
+
+#: The number of shapes, the data's first and last x, and the axis range, in milliseconds.
+SPANS = """() => {
+  const gd = document.getElementById('timeline'), ax = gd._fullLayout.xaxis;
+  const x = gd.data[0].x;
+  return [gd.layout.shapes.length, [ax.d2l(x[0]), ax.d2l(x[x.length - 1])],
+          ax.range.map(v => ax.r2l(v))];
+}"""
 
 
 def open_report(playwright, report: Path, profile: Path):
@@ -84,9 +96,11 @@ def test_report_renders_offline_and_the_picker_switches_channels(tmp_path):
             first = page.evaluate(f"{LINE}.getAttribute('d')")
             title = page.text_content("#timeline .gtitle")
             assert title.startswith("BUS-1")
-            # alarms and events are drawn as shapes on the timeline
-            shapes = page.evaluate("document.getElementById('timeline').layout.shapes.length")
+            # alarms and events are drawn as shapes, on the same stretch of axis as the data
+            shapes, xs, span = page.evaluate(SPANS)
             assert shapes > 0
+            assert span[0] <= xs[0] < xs[1] <= span[1]
+            assert span[1] - span[0] < 1.5 * (xs[1] - xs[0])
             page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
             page.select_option("#channel-picker", "2")
             page.wait_for_function(

@@ -171,12 +171,14 @@ def after_run(result: Any, config: Any, run_id: str, parent_run_id: str | None) 
     """Called when every stage of a run succeeded.
 
     :param result: the :class:`RunResult`: metrics, ``stages`` (name, seconds, summary),
-        ``artifact`` (the bundle directory, None when nothing was persisted).
+        ``artifact`` (the bundle directory, None when nothing was persisted), ``report_path``
+        (the HTML report, written before this hook fires; None when none was asked for).
     :param config: the run's :class:`PipelineConfig`.
     :param run_id: the run's id, as :func:`before_run` gave it.
     :param parent_run_id: the sweep's ``run_id``, or None.
 
     .. versionadded:: 0.2.0
+    .. versionchanged:: 0.2.0 ``result.report_path``.
     """
 
 

@@ -195,7 +195,7 @@ def _drift_section(drift: Mapping[str, Any] | None) -> str:
         ])
         classes.append("drifted" if f["drifted"] else "")
     drifted = drift.get("drifted", [])
-    head = f"<h2>Drift: {len(drifted)} of {len(rows)} features drifted</h2>"
+    head = f"<h2 id='drift-section'>Drift: {len(drifted)} of {len(rows)} features drifted</h2>"
     note = (
         f"<p class='note'>The scored rows ({drift['rows']}; KS on a sample of "
         f"{drift['sample_rows']}) against the training profile. Drifted: PSI &ge; "
@@ -317,9 +317,14 @@ SCRIPT = r"""
   }
   function f64(b) { return Array.from(new Float64Array(bytes(b))); }
   function f32(b) { return Array.from(new Float32Array(bytes(b))); }
+  // A date axis is given dates as text: plotly reads numbers near zero there as years.
+  function at(v) {
+    return data.axis === "date" ? new Date(v).toISOString().replace("T", " ").replace("Z", "")
+                                : v;
+  }
   function spans(list, y0, y1, color, opacity, layer) {
     return list.map(function (s) {
-      return {type: "rect", xref: "x", yref: "paper", x0: s[0], x1: s[1], y0: y0, y1: y1,
+      return {type: "rect", xref: "x", yref: "paper", x0: at(s[0]), x1: at(s[1]), y0: y0, y1: y1,
               fillcolor: color, opacity: opacity, line: {width: 0}, layer: layer};
     });
   }
@@ -330,7 +335,7 @@ SCRIPT = r"""
   var plot = document.getElementById("timeline");
   function drawTimeline(i, range) {
     var t = data.timelines[i];
-    var x = f64(t.x);
+    var x = f64(t.x).map(at);
     var traces = [
       {x: x, y: f32(t.s), mode: "lines", name: "score", line: {color: "#1f77b4", width: 1}},
       {x: x, y: f32(t.t), mode: "lines", name: "threshold",
@@ -347,7 +352,7 @@ SCRIPT = r"""
         .concat(spans(t.alarms, 0.93, 1, "#d62728", 0.85, "above")),
       legend: {orientation: "h", y: -0.15}
     };
-    if (range) layout.xaxis.range = range;
+    if (range) layout.xaxis.range = range.map(at);
     plot.dataset.timeline = String(i);
     plot.dataset.channel = t.name;
     return Plotly.react(plot, traces, layout, config);
@@ -382,7 +387,10 @@ SCRIPT = r"""
   if (cm && data.confusion) {
     var c = data.confusion;
     Plotly.newPlot(cm, [{
-      type: "heatmap", z: [[c.tn, c.fp], [c.fn, c.tp]], colorscale: "Blues", showscale: false,
+      // colour by the count's logarithm, so the largest cell does not wash out the others
+      type: "heatmap", z: [[c.tn, c.fp], [c.fn, c.tp]].map(function (r) {
+        return r.map(function (v) { return Math.log10(1 + v); });
+      }), colorscale: "Blues", showscale: false,
       x: ["flagged: no", "flagged: yes"], y: ["label: normal", "label: anomaly"],
       text: [[String(c.tn), String(c.fp)], [String(c.fn), String(c.tp)]],
       texttemplate: "%{text}", hoverinfo: "skip"
