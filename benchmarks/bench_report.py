@@ -19,12 +19,28 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "msl.csv.gz"
 CONFIG = ROOT / "examples" / "msl.toml"
 TARGET_SECONDS = 5.0
 TARGET_MB = 15.0
+
+
+def time_keeping(ctx: Any, path: Path) -> float:
+    """Seconds the persist stage spends keeping the test part: its drift report and the npz."""
+    from astraguard_train.bundle.evaluation import Evaluation, drift_of_scored
+    from astraguard_train.bundle.profile import profile_matrix, sample_rows
+    from astraguard_train.bundle.store import training_matrix
+
+    X = training_matrix(ctx)
+    profile = profile_matrix(X, tuple(ctx.detector.input_columns))
+    sample = sample_rows(X)
+    start = time.perf_counter()
+    drift = drift_of_scored(profile, sample, ctx.test_scores)
+    Evaluation.from_scored(ctx.test_scores, drift).save(path)
+    return time.perf_counter() - start
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,11 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     config = PipelineConfig.from_toml(args.config).with_overrides([f"loader.path={args.data}"])
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        result = Pipeline(config).run(output=str(out / "models"))
+        pipeline = Pipeline(config)
+        result = pipeline.run(output=str(out / "models"))
         run_seconds = result.seconds  # the stages' time, without start-up
         bundle = Path(result.artifact)
         kept_kb = (bundle / "evaluation.npz").stat().st_size / 1e3
         persist = next(s.seconds for s in result.stages if s.name == "persist")
+        keeping = time_keeping(pipeline.context, out / "again.npz")
 
         start = time.perf_counter()
         data = from_bundle(result.artifact)
@@ -69,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
           f"({plotted} points drawn), {data.events.n if data.events else 0} events, "
           f"event F1 {m.get('event_f1', 0):.3f}")
     print(f"run (baseline: its stages)      {run_seconds:7.2f} s  "
-          f"(persist {persist:.2f} s, evaluation.npz {kept_kb:.0f} kB in the bundle)")
+          f"(persist {persist:.2f} s, of which keeping the test part {keeping:.2f} s; "
+          f"evaluation.npz {kept_kb:.0f} kB)")
     met = "met" if report_seconds < TARGET_SECONDS else "MISSED"
     print(f"report BUNDLE                   {report_seconds:7.2f} s  "
           f"(assemble {assembled:.2f} s)  = {report_seconds / run_seconds:.1%} of the run  "

@@ -250,3 +250,23 @@ def test_drifted_features_are_marked(channel_run):
     assert "1 of 6 features drifted" in text
     marked = re.findall(r'<tr class="drifted"><td>&#9888; ([^<]+)</td>', text)
     assert marked == [features[1]["name"]]
+
+
+def test_cli_run_report_bare_writes_beside_the_bundles(tmp_path, capsys):
+    out = tmp_path / "models"
+    code = main(["run", "--set", "loader.n_samples=300", "--output", str(out), "--report"])
+    assert code == 0
+    path = out / "detector.report.html"
+    assert f"report: {path}" in capsys.readouterr().out
+    assert path.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert not list(out.glob(".*.tmp-*"))  # written atomically, nothing left behind
+
+
+def test_cli_compare_report_lists_every_model(tmp_path):
+    report = tmp_path / "compare.html"
+    code = main(["compare", "--set", "loader.n_samples=300", "--models", "iforest,lof",
+                 "--jobs", "1", "--report", str(report)])
+    assert code == 0
+    text = report.read_text(encoding="utf-8")
+    assert "Leaderboard (compare)" in text
+    assert "<td>iforest</td>" in text and "<td>lof</td>" in text
