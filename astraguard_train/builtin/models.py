@@ -1,10 +1,13 @@
-"""Registers the built-in detectors on scikit-learn: iforest, ocsvm, ocsvm_sgd and lof.
+"""Registers the built-in detectors on scikit-learn: iforest, ocsvm, ocsvm_sgd and lof; and
+``hst`` (river's Half-Space Trees) when river is installed.
 
-The implementation lives in :mod:`astraguard_train.models.sklearn`.
+The implementations live in :mod:`astraguard_train.models.sklearn` and
+:mod:`astraguard_train.models.river`.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 from ..models.sklearn import LOF, OCSVM, SGDOCSVM, IForest
@@ -17,3 +20,7 @@ def register_models(register: Any) -> None:
     register("ocsvm", OCSVM)
     register("ocsvm_sgd", SGDOCSVM)
     register("lof", LOF)
+    if importlib.util.find_spec("river") is not None:  # finds it without importing it
+        from ..models.river import HalfSpaceTrees
+
+        register("hst", HalfSpaceTrees)

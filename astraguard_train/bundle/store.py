@@ -239,11 +239,13 @@ def build_manifest(
     config, det = ctx.config, ctx.detector
     columns = tuple(det.input_columns)
     X = training_matrix(ctx)
+    data_fp: Any
     if X is not None:
         profile = profile if profile is not None else profile_matrix(X, columns)
         data_fp = fingerprint(X)
-    else:
-        profile, data_fp = {}, None
+    else:  # an update keeps its parent's drift reference
+        profile, data_fp = getattr(ctx, "profile", {}), getattr(ctx, "training_data", None)
+    lineage = getattr(ctx, "lineage", None)
     return {
         "format_version": FORMAT_VERSION,
         "created": datetime.now(UTC).isoformat(),
@@ -263,6 +265,7 @@ def build_manifest(
         "threshold_info": jsonable(det.threshold_info),
         "metrics": jsonable(dict(ctx.metrics or {})),
         "profile": profile,
+        **({"lineage": jsonable(lineage)} if lineage else {}),
         "files": files,
     }
 
@@ -338,6 +341,9 @@ def write_bundle(ctx: Any, output: str | Path) -> Path:
         if X is not None:
             profile = profile_matrix(X, tuple(ctx.detector.input_columns))
             sample = sample_rows(X)
+            np.save(tmp / SAMPLE_FILE, sample, allow_pickle=False)
+        elif getattr(ctx, "sample", None) is not None:  # an update's, from its parent
+            sample = ctx.sample
             np.save(tmp / SAMPLE_FILE, sample, allow_pickle=False)
         test = getattr(ctx, "test_scores", None)
         if test is not None and test.n_rows:

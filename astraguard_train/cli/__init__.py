@@ -36,6 +36,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "tune",
     "compare",
     "score",
+    "update",
     "drift",
     "report",
     "models",

@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from .base import WrappedDetector
+from ..data.frame import Frame
+from .base import WrappedDetector, config_errors
 
 
 class IForest(WrappedDetector):
@@ -150,6 +151,33 @@ class SGDOCSVM(WrappedDetector):
 
     def _anomaly_scores(self, X: np.ndarray) -> np.ndarray:
         return -self.estimator_.decision_function(X)
+
+    # -- incremental updates (IncrementalDetector) --------------------------------------------
+    def partial_fit(self, X: np.ndarray, y: object = None) -> SGDOCSVM:
+        """One more SGD pass over ``X``'s rows, continuing the learning-rate schedule; the
+        Nystroem kernel map stays as fitted (its landmarks are training rows). Returns self.
+        """
+        self._check_fitted()
+        X = np.asarray(X, dtype=np.float64)
+        if X.shape[0]:
+            kernel, svm = self.estimator_[0], self.estimator_[-1]
+            with config_errors(self.name):
+                svm.partial_fit(kernel.transform(X))
+        return self
+
+    def partial_fit_blocker(self) -> str | None:
+        """Always None: a fitted SGD one-class SVM takes more rows."""
+        self._check_fitted()
+        return None
+
+    def partial_fit_frame(self, frame: Frame, exclude: np.ndarray | None = None) -> SGDOCSVM:
+        """:meth:`partial_fit` on ``frame``'s rows not in ``exclude``."""
+        return self.partial_fit(frame.X if exclude is None else frame.X[~np.asarray(exclude)])
+
+    def _check_fitted(self) -> None:
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self, "estimator_")
 
 
 class LOF(WrappedDetector):

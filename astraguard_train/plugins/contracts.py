@@ -223,6 +223,29 @@ class StreamingDetector(Protocol):
         ...
 
 
+@runtime_checkable
+class IncrementalDetector(Protocol):
+    """Optional: a fitted detector that absorbs new training rows without refitting from
+    scratch (``astraguard-train update``). The chain's transforms and scaler stay as fitted,
+    so the rows it gets are features in the same space as its training rows."""
+
+    def partial_fit_blocker(self) -> str | None:
+        """Why this fitted detector cannot absorb rows (a forecaster whose regressor keeps no
+        sufficient statistics), or None when it can."""
+        ...
+
+    def partial_fit_frame(self, frame: Frame, exclude: np.ndarray | None = None) -> Any:
+        """Learn from ``frame``'s rows as if they followed the training rows (each channel
+        continuing its training stream). Returns ``self``.
+
+        :param exclude: a boolean mask of rows not to learn from (an operator said they are
+            anomalous); they still pass through any carried history.
+        Afterwards ``train_scores_`` holds the scores of ``frame``'s rows (its row order) as
+        the updated detector gives them in the training stream: what a threshold absorbs.
+        """
+        ...
+
+
 # -- thresholds ---------------------------------------------------------------------------------
 
 
@@ -258,6 +281,18 @@ class StreamingRule(ThresholdRule, Protocol):
             unchanged. ``apply(scores, frame)`` equals ``apply_stream(scores, frame,
             init_state())[0]``, and applying consecutive chunks equals applying the whole.
         """
+        ...
+
+
+@runtime_checkable
+class UpdatableRule(ThresholdRule, Protocol):
+    """Optional: a rule whose thresholds rest on training scores it keeps (a window of recent
+    errors), and that can take in the scores of newly absorbed training rows."""
+
+    def absorb(self, scores: np.ndarray, frame: Frame) -> ThresholdRule:
+        """Return a new rule that has also seen ``scores`` (the absorbed rows' training
+        scores, aligned with ``frame``'s rows, in time order per channel); ``self`` is left
+        unchanged."""
         ...
 
 
@@ -359,7 +394,14 @@ CAPABILITIES: dict[str, tuple[type, ...]] = {
     "loader": (ChunkedLoader,),
     "transform": (NeedsHistory,),
     "scaler": (),
-    "model": (FrameDetector, KeepsTrainScores, NeedsHistory, StreamingDetector, ReportsCounts),
+    "model": (
+        FrameDetector,
+        KeepsTrainScores,
+        NeedsHistory,
+        StreamingDetector,
+        ReportsCounts,
+        IncrementalDetector,
+    ),
     "persister": (),
     "metric": (),
     "threshold": (DeclaresTrainScoreNeed, ExplainsChoice),
@@ -439,6 +481,21 @@ def score_counts(model: Detector, frame: Frame) -> dict[str, int]:
     if isinstance(model, ReportsCounts):
         return {str(k): int(v) for k, v in model.score_counts(frame).items()}
     return {}
+
+
+def update_blocker(model: Detector) -> str | None:
+    """Why ``model`` cannot absorb new rows incrementally, or None when it can."""
+    if not isinstance(model, IncrementalDetector):
+        return f"{type(model).__name__} has no incremental update (partial_fit_frame)"
+    return model.partial_fit_blocker()
+
+
+def absorb(threshold: Any, scores: np.ndarray, frame: Frame) -> Any:
+    """``threshold`` after taking in the absorbed rows' ``scores``: a new rule for an
+    :class:`UpdatableRule`, else ``threshold`` itself (a fixed number stays as chosen)."""
+    if isinstance(threshold, UpdatableRule):
+        return threshold.absorb(scores, frame)
+    return threshold
 
 
 def is_rule(threshold: Any) -> TypeGuard[ThresholdRule]:

@@ -102,6 +102,8 @@ class DynamicRule:
     :param value: the floor, used as the threshold in summaries.
     :param window: errors per window; ``step``: rows per block sharing one threshold.
     :param z_values: the ``z`` grid; ``min_percent_decrease``: the pruning parameter ``p``.
+    :param keep: how many training errors the history holds at most (default ``window``),
+        when :meth:`absorb` takes in new ones.
     """
 
     def __init__(
@@ -112,8 +114,10 @@ class DynamicRule:
         step: int,
         z_values: np.ndarray,
         min_percent_decrease: float,
+        keep: int | None = None,
     ) -> None:
         self.history = np.asarray(history, dtype=np.float64)
+        self.keep = window if keep is None else keep
         self.value = float(value)
         self.window = window
         self.step = step
@@ -130,6 +134,22 @@ class DynamicRule:
         the training errors' tail.
         """
         return self.apply_stream(scores, frame, self.init_state())[0]
+
+    def absorb(self, scores: np.ndarray, frame: Frame) -> DynamicRule:
+        """A rule whose history is this one's followed by ``scores``, the training errors of
+        rows absorbed by an update (those of ``frame``'s last channel, in time order, as
+        :meth:`DynamicThreshold.choose` takes them); its last ``keep`` errors are kept.
+
+        The floor stays as chosen at training: with ``floor_factor = 0`` (the default) it
+        does not depend on the training errors, otherwise it is the parent's.
+        """
+        keep = self.__dict__.get("keep", self.window)  # rules pickled before ``keep`` existed
+        both = np.concatenate([self.history, _channel_tail(np.asarray(scores), frame, keep)])
+        history = both[max(0, both.size - keep) :] if keep else both[:0]
+        return DynamicRule(
+            history, self.value, self.window, self.step, self.z_values,
+            self.min_percent_decrease, keep,
+        )
 
     def init_state(self) -> State:
         """No channel seen yet: each starts from the training errors' tail."""
@@ -282,6 +302,7 @@ class DynamicThreshold:
             self.step,
             z_grid(self.z_min, self.z_max, self.z_step),
             self.min_percent_decrease,
+            keep,
         )
 
 

@@ -20,6 +20,7 @@ that a stream scored in chunks with that history prepended scores as a whole.
 
 from __future__ import annotations
 
+import copy
 import fnmatch
 import importlib
 from collections.abc import Sequence
@@ -35,6 +36,7 @@ from ..errors import ConfigError, DataError
 from ..features.temporal import ewma_memory
 from ..plugins.contracts import History, Regressor, State
 from .carry import segments
+from .moments import Moments
 
 #: Regressors known by a short name; any other regressor is given by import path.
 REGRESSORS: dict[str, str] = {
@@ -201,9 +203,102 @@ class ForecastDetector(OutlierMixin, BaseEstimator):
         rows = full if full.sum() >= max(2 * self._span, 10) else slice(None)
         self.regressor_ = clone(resolve_regressor(self.regressor, self.regressor_params))
         self.regressor_.fit(X[rows], y[rows])
+        if _ridge_terms(self.regressor_) is not None:
+            self.moments_ = {"full": Moments.of(X, y, full), "partial": Moments.of(X, y, ~full)}
+            self.tail_ = self._tails(frame, {})
         self.train_scores_ = self.score_frame(frame)
         self.n_partial_window_ = self.partial_window_rows(frame)
         return self
+
+    # -- incremental updates (IncrementalDetector) --------------------------------------------
+    def partial_fit_blocker(self) -> str | None:
+        """Why this fitted forecaster cannot absorb rows, or None when it can: only a ridge
+        regressor keeps the sufficient statistics an update needs."""
+        check_is_fitted(self, "regressor_")
+        if _ridge_terms(self.regressor_) is None:
+            return (
+                f"regressor '{self.regressor}' keeps no sufficient statistics (only 'ridge', "
+                "with the default solver and positive = false, updates incrementally)"
+            )
+        if not hasattr(self, "moments_"):
+            return "fitted by a version that kept no sufficient statistics"
+        return None
+
+    def partial_fit_frame(
+        self, frame: Frame, exclude: np.ndarray | None = None
+    ) -> ForecastDetector:
+        """Absorb ``frame``'s rows as more training rows, each channel continuing its
+        training stream (its last values were kept at fit); returns self.
+
+        The regressor is solved from the merged sufficient statistics, so it equals a fit on
+        the training rows followed by these (to rounding). Rows in ``exclude`` (and rows
+        whose lags reach one) pass through the stream but teach nothing. Sets
+        ``train_scores_`` to the scores of ``frame``'s rows as the continuation of the
+        training streams, under the updated regressor.
+
+        :raises ConfigError: when :meth:`partial_fit_blocker` gives a reason.
+        """
+        reason = self.partial_fit_blocker()
+        if reason is not None:
+            raise ConfigError(f"model: forecast cannot update incrementally: {reason}")
+        learn = np.ones(frame.n_rows, dtype=bool) if exclude is None else ~np.asarray(exclude)
+        target = frame.column(self.target_)
+        exo_idx = [frame.column_index(c) for c in self.exogenous_]
+        full_m, part_m = self.moments_["full"], self.moments_["partial"]
+        for key, rows in segments(frame):
+            past = self.tail_.get(key) or {"seen": 0, "y": target[:0], "exo": None}
+            y = target[rows]
+            exo = frame.X[rows][:, exo_idx] if exo_idx else None
+            X = self._inputs(y, exo, past["y"], past["exo"])
+            ok = _untainted(learn[rows], self._span)
+            full = past["seen"] + np.arange(rows.size) >= self._span
+            full_m = full_m.merge(Moments.of(X, y, ok & full))
+            part_m = part_m.merge(Moments.of(X, y, ok & ~full))
+        enough = full_m.n >= max(2 * self._span, 10)  # as fit_frame chooses its rows
+        alpha, fit_intercept = _ridge_terms(self.regressor_) or (0.0, True)
+        coef, intercept = (full_m if enough else full_m.merge(part_m)).solve(
+            alpha, fit_intercept
+        )
+        self.regressor_ = copy.deepcopy(self.regressor_)
+        self.regressor_.coef_, self.regressor_.intercept_ = coef, intercept
+        self.moments_ = {"full": full_m, "partial": part_m}
+        self.train_scores_ = self._continued_scores(frame)
+        self.tail_ = self._tails(frame, self.tail_)
+        return self
+
+    def _continued_scores(self, frame: Frame) -> np.ndarray:
+        """Scores of ``frame``'s rows after each channel's kept tail, which is at least
+        :meth:`lookback` rows: the scores the whole stream would give them."""
+        scores = np.zeros(frame.n_rows)
+        names = [self.target_, *self.exogenous_]
+        values = frame.select(names).X
+        for key, rows in segments(frame):
+            past = self.tail_.get(key)
+            new = values[rows]
+            old = np.zeros((0, len(names))) if past is None else _tail_matrix(past)
+            stream = Frame(X=np.vstack([old, new]), columns=names)
+            scores[rows] = self.score_stream(stream, None)[0][old.shape[0] :]
+        return scores
+
+    def _tails(self, frame: Frame, tails: State) -> State:
+        """``tails`` continued with ``frame``'s rows: per channel, the rows seen and the last
+        :meth:`lookback` values of the target and the exogenous columns."""
+        keep = self.lookback()[0]
+        out = dict(tails)
+        target = frame.column(self.target_)
+        exo_idx = [frame.column_index(c) for c in self.exogenous_]
+        for key, rows in segments(frame):
+            past = tails.get(key)
+            y, exo = target[rows], frame.X[rows][:, exo_idx] if exo_idx else None
+            if past is not None:
+                y = np.concatenate([past["y"], y])
+                exo = None if exo is None else np.vstack([past["exo"], exo])
+            out[key] = {
+                "seen": (past["seen"] if past else 0) + rows.size,
+                "y": y[-keep:].copy(),
+                "exo": None if exo is None else exo[-keep:].copy(),
+            }
+        return out
 
     def score_frame(self, frame: Frame) -> np.ndarray:
         """Return the smoothed absolute forecast error of each row of ``frame``, in its row
@@ -331,6 +426,32 @@ class ForecastDetector(OutlierMixin, BaseEstimator):
             blocks.append(self._inputs(y[lo:hi], part, y[:0], None))
             full[lo : min(hi, lo + self._span)] = False
         return np.vstack(blocks), y, full
+
+
+def _ridge_terms(regressor: Any) -> tuple[float, bool] | None:
+    """``(alpha, fit_intercept)`` of a scikit-learn ``Ridge`` whose fit the sufficient
+    statistics reproduce (Cholesky solve, no positivity constraint, scalar alpha), else None."""
+    from sklearn.linear_model import Ridge
+
+    if type(regressor) is not Ridge or regressor.positive:
+        return None
+    if regressor.solver not in ("auto", "cholesky") or np.ndim(regressor.alpha) != 0:
+        return None
+    return float(regressor.alpha), bool(regressor.fit_intercept)
+
+
+def _untainted(learn: np.ndarray, span: int) -> np.ndarray:
+    """Rows that may teach: not excluded, and no excluded row among their ``span`` lags."""
+    if learn.all():
+        return learn
+    bad = np.concatenate([[0], np.cumsum(~learn)])
+    t = np.arange(learn.size)
+    return bad[t + 1] - bad[np.maximum(t - span, 0)] == 0
+
+
+def _tail_matrix(tail: dict[str, Any]) -> np.ndarray:
+    y = tail["y"][:, None]
+    return y if tail["exo"] is None else np.hstack([y, tail["exo"]])
 
 
 def _match_columns(patterns: Sequence[str], columns: Sequence[str], target: str) -> list[str]:
