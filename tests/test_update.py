@@ -16,8 +16,10 @@ from astraguard_train.bundle.update import update_bundle
 from astraguard_train.cli import main
 from astraguard_train.data.splits import Split
 from astraguard_train.data.synthetic import generate
-from astraguard_train.errors import ConfigError
+from astraguard_train.errors import ConfigError, ConformanceError
+from astraguard_train.models.sklearn import SGDOCSVM
 from astraguard_train.plugins import build_registry
+from astraguard_train.testing import check_detector
 from astraguard_train.timeseries.dynamic_threshold import DynamicRule
 from astraguard_train.timeseries.moments import Moments
 from astraguard_train.training.fit import fit_detector, plan_training
@@ -199,3 +201,16 @@ def test_hst_learns_incrementally_and_ranks_outliers_high():
     assert not np.array_equal(before, model.score_samples(X[:50]))
     far = model.score_samples(np.full((5, 3), 6.0))
     assert far.min() > np.median(model.score_samples(X))
+
+
+class Forgetful(SGDOCSVM):
+    """An incremental detector that forgets to return self."""
+
+    def partial_fit_frame(self, frame, exclude=None):
+        super().partial_fit_frame(frame, exclude)
+
+
+def test_conformance_checks_the_incremental_contract():
+    check_detector(SGDOCSVM, {"n_components": 10, "random_state": 0})
+    with pytest.raises(ConformanceError, match="partial_fit_frame.*must return self"):
+        check_detector(Forgetful, {"n_components": 10, "random_state": 0})

@@ -308,6 +308,10 @@ def write_bundle(ctx: Any, output: str | Path) -> Path:
     ``latest`` is replaced atomically. An existing version is never overwritten. With a signing
     key (:func:`signing_key_path`), ``manifest.sig`` signs the manifest.
 
+    An update's context (:class:`~astraguard_train.bundle.update.UpdateContext`) has no split;
+    it brings ``lineage`` (written as the manifest's ``lineage``) and its parent's
+    ``profile``, ``training_data`` fingerprint and training ``sample`` instead.
+
     :raises BundleError: when the output directory cannot be written or the key not read.
     """
     from .evaluation import EVALUATION_FILE, Evaluation, drift_of_scored

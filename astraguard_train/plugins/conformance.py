@@ -129,7 +129,8 @@ def check_detector(
     ``score_frame`` gives one score per row (a frame detector); ``lookback()`` and
     ``score_counts()`` are well formed; and scores that depend on earlier rows come with a
     ``lookback()`` long enough, or with carried state (``score_stream``), to score a later
-    chunk as in the whole stream.
+    chunk as in the whole stream; an incremental detector's ``partial_fit_frame`` returns
+    self, takes an ``exclude`` mask and keeps the scores finite.
 
     :raises ConformanceError: naming the detector and the rule broken.
     """
@@ -184,6 +185,7 @@ def _check_detector_on_series(factory: Factory, params: Mapping[str, Any], n: in
         _fail(factory, "fit_frame(frame) must return self")
     contracts.fit_detector(det, train)
     _check_lookback(factory, det)
+    _check_incremental(factory, det, frame)
     if isinstance(det, contracts.ReportsCounts):
         counts = det.score_counts(frame)
         if not isinstance(counts, Mapping) or not all(
@@ -213,6 +215,32 @@ def _check_detector_on_series(factory: Factory, params: Mapping[str, Any], n: in
 
     stateful = isinstance(det, contracts.StreamingDetector)
     _check_history(factory, frame, score, contracts.lookback(det), stream if stateful else None)
+
+
+def _check_incremental(factory: Factory, fitted: Any, frame: Frame) -> None:
+    """An :class:`~astraguard_train.plugins.contracts.IncrementalDetector` that says it can
+    update returns itself from ``partial_fit_frame``, accepts an ``exclude`` mask, keeps
+    scoring every row with a finite float, and leaves any ``train_scores_`` one per new row."""
+    if not isinstance(fitted, contracts.IncrementalDetector):
+        return
+    reason = fitted.partial_fit_blocker()
+    if reason is not None:
+        if not isinstance(reason, str) or not reason:
+            _fail(factory, f"partial_fit_blocker() returned {reason!r}; expected None or a "
+                           "reason (a non-empty string)")
+        return
+    det = pickle.loads(pickle.dumps(fitted))
+    exclude = np.zeros(frame.n_rows, dtype=bool)
+    exclude[: frame.n_rows // 4] = True
+    if det.partial_fit_frame(frame, exclude=exclude) is not det:
+        _fail(factory, "partial_fit_frame(frame) must return self")
+    own = contracts.train_scores(det)
+    if own is not None and own.shape != (frame.n_rows,):
+        _fail(factory, f"after partial_fit_frame, train_scores_ has shape {own.shape}; "
+                       f"expected one score per new row ({frame.n_rows},)")
+    scores = np.asarray(contracts.score_detector(det, frame), dtype=np.float64)
+    if scores.shape != (frame.n_rows,) or not np.all(np.isfinite(scores)):
+        _fail(factory, "after partial_fit_frame, scores must stay one finite float per row")
 
 
 def _check_lookback(factory: Factory, step: Any) -> None:

@@ -238,10 +238,13 @@ class IncrementalDetector(Protocol):
         """Learn from ``frame``'s rows as if they followed the training rows (each channel
         continuing its training stream). Returns ``self``.
 
+        A detector whose scores depend on earlier rows sets ``train_scores_`` to the scores
+        of ``frame``'s rows (its row order) as the continuation of its training streams,
+        under the updated model: what an :class:`UpdatableRule` takes in. Without it, the
+        chain scores the rows itself.
+
         :param exclude: a boolean mask of rows not to learn from (an operator said they are
             anomalous); they still pass through any carried history.
-        Afterwards ``train_scores_`` holds the scores of ``frame``'s rows (its row order) as
-        the updated detector gives them in the training stream: what a threshold absorbs.
         """
         ...
 
