@@ -23,6 +23,7 @@ _EXPORTS: dict[str, str] = {
     "build_registry": "astraguard_train.plugins.manager",
     "load_bundle": "astraguard_train.bundle.scoring",
     "run_pipeline": "astraguard_train.training.pipeline",
+    "update_bundle": "astraguard_train.bundle.update",
 }
 
 __all__ = [
@@ -36,10 +37,12 @@ __all__ = [
     "build_registry",
     "load_bundle",
     "run_pipeline",
+    "update_bundle",
 ]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports them
     from .bundle.scoring import load_bundle
+    from .bundle.update import update_bundle
     from .config import PipelineConfig, StageSpec
     from .data.frame import Frame
     from .plugins.manager import build_registry

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 from bundle_helpers import frame_to_csv, small_config, train
 
-from astraguard_train import Frame, PipelineConfig
+from astraguard_train import Frame, PipelineConfig, update_bundle
 from astraguard_train.bundle import store
-from astraguard_train.bundle.update import update_bundle
 from astraguard_train.cli import main
 from astraguard_train.data.splits import Split
 from astraguard_train.data.synthetic import generate
