@@ -28,7 +28,8 @@ class HalfSpaceTrees(BaseEstimator):
 
     :param n_trees: trees in the ensemble.
     :param height: depth of each tree.
-    :param window_size: rows per learning window (river's reference/latest mass swap).
+    :param window_size: rows per learning window (river's reference/latest mass swap); at
+        most the training rows (``window_size_``).
     :param seed: seeds the random split of each tree.
     """
 
@@ -61,8 +62,11 @@ class HalfSpaceTrees(BaseEstimator):
         }
         self.limits_ = limits
         self.n_features_in_ = X.shape[1]
+        # HST scores 0 until its first window is full: a window no longer than the training
+        # rows leaves a fitted model with a reference to score against
+        self.window_size_ = min(self.window_size, X.shape[0])
         self.estimator_ = RiverHST(
-            n_trees=self.n_trees, height=self.height, window_size=self.window_size,
+            n_trees=self.n_trees, height=self.height, window_size=self.window_size_,
             limits=self.limits_, seed=self.seed,
         )
         return self.partial_fit(X)
