@@ -245,6 +245,28 @@ class PersistConfig:
         return {**out, **copy.deepcopy(dict(self.params))}
 
 
+@attrs.frozen
+class ExplainConfig:
+    """``[explain]``: the explainer attached to the bundle at training time (see
+    docs/explanations.md). ``explainer`` names the plugin (``"none"``: attach none); the
+    table's other keys are its parameters."""
+
+    explainer: str = "replace"
+    params: Mapping[str, Any] = attrs.field(factory=dict)
+
+    @property
+    def name(self) -> str:
+        """The explainer plugin's name (as other stages' ``name``)."""
+        return self.explainer
+
+    @property
+    def enabled(self) -> bool:
+        return self.explainer != "none"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"explainer": self.explainer, **copy.deepcopy(dict(self.params))}
+
+
 # -- [search] -------------------------------------------------------------------------------
 #
 # The table ``tune`` reads (see selection/search.py for what is done with it). It is
@@ -444,6 +466,7 @@ class PipelineConfig:
     evaluate: EvaluateConfig = attrs.field(factory=EvaluateConfig)
     postprocess: PostprocessConfig = attrs.field(factory=PostprocessConfig)
     persist: PersistConfig = attrs.field(factory=PersistConfig)
+    explain: ExplainConfig = attrs.field(factory=ExplainConfig)
     search: SearchConfig | None = attrs.field(default=None, converter=_as_search)
     source: str | None = attrs.field(default=None, eq=False)
 
@@ -498,7 +521,7 @@ class PipelineConfig:
                 continue
             if f.name == "transforms":
                 out[f.name] = [t.to_dict() for t in value]
-            elif isinstance(value, (StageSpec, PersistConfig, SearchConfig)):
+            elif isinstance(value, (StageSpec, PersistConfig, SearchConfig, ExplainConfig)):
                 out[f.name] = value.to_dict()
             else:
                 out[f.name] = _drop_none(attrs.asdict(value))
@@ -565,6 +588,8 @@ class PipelineConfig:
             ("threshold", "threshold", self.threshold),
             ("persist", "persister", self.persist),
         ]
+        if self.explain.enabled:
+            out.append(("explain", "explainer", self.explain))
         return out
 
     def check(self, registry: Any) -> None:
@@ -607,6 +632,13 @@ def _structure_table(key: str, value: Any, where: str) -> Any:
         return PersistConfig(**fixed, params=params)
     if key == "search":
         return SearchConfig.from_mapping(value, where)
+    if key == "explain":
+        table = _expect_table(value, key, where)
+        name = table.get("explainer", "replace")
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{where}: explain.explainer: expected the name of an explainer "
+                              f"plugin (a string), got {name!r}")
+        return ExplainConfig(name, {k: v for k, v in table.items() if k != "explainer"})
     cls = typing.get_type_hints(PipelineConfig)[key]
     table = _expect_table(value, key, where)
     _check_fields(cls, table, key, where)

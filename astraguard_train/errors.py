@@ -99,3 +99,8 @@ class LibraryVersionWarning(UserWarning):
 
 class ConformanceError(AstraGuardError, AssertionError):
     """A plugin breaks its kind's contract (``astraguard_train.testing``); names the check."""
+
+
+class NoExplainerError(BundleError):
+    """A bundle holds no explainer (written before explanations existed, or without one);
+    the message says how to add one."""

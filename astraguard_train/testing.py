@@ -5,6 +5,7 @@ check are in :mod:`astraguard_train.plugins.contracts`."""
 from .plugins.conformance import (
     CHECKS,
     check_detector,
+    check_explainer,
     check_loader,
     check_metric,
     check_persister,
@@ -20,6 +21,7 @@ from .plugins.conformance import (
 __all__ = [
     "CHECKS",
     "check_detector",
+    "check_explainer",
     "check_loader",
     "check_metric",
     "check_persister",

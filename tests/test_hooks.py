@@ -170,6 +170,46 @@ def test_hook_register_thresholds():
     assert 0.3 < result.metrics["flagged_share"] < 0.8
 
 
+def test_hook_register_explainers(tmp_path):
+    from astraguard_train.bundle.scoring import load_bundle
+    from astraguard_train.config import ExplainConfig
+    from astraguard_train.explain.base import Contributions
+
+    class FirstFeature:
+        """Blames the first feature."""
+
+        def fit(self, chain, features):
+            self.columns_ = list(features.columns)
+            return self
+
+        def fitted_state(self):
+            return {"columns": self.columns_}
+
+        def load_state(self, state):
+            self.columns_ = state["columns"]
+            return self
+
+        def explain(self, chain, features, scores, rows, rescore):
+            values = np.zeros((rows.size, len(self.columns_)))
+            values[:, 0] = 1.0
+            return Contributions(rows=rows, names=tuple(self.columns_), values=values)
+
+    class Plugin:
+        @hookimpl
+        def register_explainers(self, register):
+            register("first", FirstFeature)
+
+    reg = build_registry(load_entrypoints=False, plugins=[Plugin()])
+    result = Pipeline(_small_config(explain=ExplainConfig("first")), reg).run(
+        output=str(tmp_path))
+    assert result.stages[4].summary["explainer"] == "first"
+    bundle = load_bundle(result.artifact, reg, trusted=True)
+    X = np.random.default_rng(0).normal(size=(50, len(bundle.input_features)))
+    found = bundle.explained(X, rows=[3, 7], top=1)
+    assert found.explanations["explain_1_feature"].tolist() == [bundle.output_features[0]] * 2
+    assert found.n_rows == 2
+
+
 class _Recorder:
     def __init__(self) -> None:
         self.calls: list[tuple] = []

@@ -3,7 +3,8 @@
 Each writer receives scored chunks in row order and appends them, so memory stays bounded by
 one chunk. The columns are ``row`` (the row's position in the input, from 0), ``timestamp``
 (ISO 8601 text in CSV and JSON Lines), ``channel``, ``label`` and the extra columns when the
-input has them, then ``score``, ``threshold`` and ``flag``.
+input has them, then ``score``, ``threshold`` and ``flag``; when explanations were asked
+for, the explanation columns after them (see docs/explanations.md).
 
 Every format keeps each score bit for bit (CSV and JSON Lines write the shortest text that
 reads back to the same float).
@@ -26,6 +27,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from ..errors import DataError, OutputError
+from ..explain.channels import ALARM_CHANNELS, alarm_channels
 from ..training.detector import Scored
 
 WRITER_SUFFIXES: dict[str, str] = {
@@ -57,6 +59,11 @@ def columns_of(scored: Scored) -> dict[str, np.ndarray]:
     out["score"] = scored.scores
     out["threshold"] = scored.thresholds
     out["flag"] = np.asarray(scored.flags, dtype=bool)
+    if scored.explanations is not None:
+        out.update(scored.explanations)
+        together = alarm_channels(frame, out["flag"])
+        if together is not None:
+            out[ALARM_CHANNELS] = together
     return out
 
 

@@ -47,10 +47,10 @@ CHUNK_ROWS = 250_000
 FILE_CHUNK_ROWS = 100_000
 
 
-def raw_scored(detector: TrainedDetector, frame: Frame) -> Scored:
+def raw_scored(detector: TrainedDetector, frame: Frame, explain: Any = None) -> Scored:
     """Score ``frame``'s rows on their own, flags before post-processing (for rows that do
-    not depend on each other: see :attr:`Scorer.stateless`)."""
-    return Scorer(detector).raw(frame)
+    not depend on each other: see :attr:`Scorer.stateless`), explained as ``explain`` asks."""
+    return Scorer(detector, explain=explain).raw(frame)
 
 
 def manifest_digest(path: Path) -> str:
@@ -84,6 +84,7 @@ class BundleDetector:
     file_chunk_rows: int = FILE_CHUNK_ROWS
     n_jobs: int | None = None
     backend: str = "threading"
+    _explainers: dict[Any, Any] | None = attrs.field(default=None, init=False, repr=False)
 
     # -- what the bundle expects -------------------------------------------------------------
     @property
@@ -255,24 +256,88 @@ class BundleDetector:
             f"{where}{place}, column {frame.columns[col]!r}: {what} cannot be scored; {fix}"
         )
 
+    # -- explaining -------------------------------------------------------------------------------
+    def explainers(self) -> dict[Any, Any]:
+        """The bundle's fitted explainer per chain key (read from ``explainer.json`` once).
+
+        :raises NoExplainerError: the bundle has none (written before explanations existed),
+            saying how to add one.
+        """
+        cached = self._explainers
+        if cached is None:
+            from ..explain.attach import read_explainers
+
+            cached = read_explainers(self.path, self.manifest, self.registry,
+                                     list(self.detector.chains))
+            self._explainers = cached
+        return cached
+
+    def explaining(self, top: int = 3, *, all_rows: bool = False,
+                   rows: Sequence[int] | np.ndarray | None = None) -> Any:
+        """An :class:`~astraguard_train.explain.request.Explaining` for :meth:`score`,
+        :meth:`stream` and :func:`score_to`: the ``top`` features of each flagged row (every
+        scored row with ``all_rows``; the input positions ``rows`` too)."""
+        from ..explain.request import Explaining
+
+        wanted = None if rows is None else np.asarray(rows, dtype=np.int64)
+        return Explaining(self.explainers(), top=top, all_rows=all_rows, rows=wanted)
+
+    def explained(self, data: Any, rows: Sequence[int] | np.ndarray | None = None,
+                  top: int = 3, *, all_rows: bool = False, **loader_params: Any) -> Scored:
+        """The explained rows of ``data``: the flagged rows, or the input positions ``rows``
+        (the output's ``row``), or every scored row with ``all_rows``; their
+        ``explanations`` hold the ``top`` features.
+
+        :raises NoExplainerError: the bundle has no explainer (says how to add one).
+        :raises DataError: a row of ``rows`` was not scored (naming it).
+        """
+        explain = self.explaining(top, all_rows=all_rows, rows=rows)
+        scored = self.score(data, explain=explain, **loader_params)
+        if all_rows:
+            return scored
+        if explain.rows is None:
+            return scored.take(np.flatnonzero(scored.flags))
+        keep = np.isin(scored.frame.index, explain.rows)
+        missing = np.setdiff1d(explain.rows, scored.frame.index[keep])
+        if missing.size:
+            raise DataError(
+                f"--rows: row(s) {', '.join(map(str, missing[:5].tolist()))} were not scored "
+                f"(past the input's end, or warm-up rows a temporal transform drops)"
+            )
+        return scored.take(np.flatnonzero(keep))
+
+    def explain(self, data: Any, rows: Sequence[int] | np.ndarray | None = None, top: int = 3,
+                *, all_rows: bool = False, **loader_params: Any) -> Any:
+        """:meth:`explained` as a pandas DataFrame, one line per explained row, with the
+        output columns of ``score --explain`` (see docs/explanations.md)."""
+        import pandas as pd
+
+        from .score_writers import columns_of
+
+        found = self.explained(data, rows, top, all_rows=all_rows, **loader_params)
+        return pd.DataFrame(columns_of(found))
+
     # -- scoring ---------------------------------------------------------------------------------
     @property
     def fingerprint(self) -> str:
         """The SHA-256 of this bundle version's manifest (what a saved state is tied to)."""
         return manifest_digest(self.path)
 
-    def stream(self, state: str | Path | None = None) -> Scorer:
+    def stream(self, state: str | Path | None = None, explain: Any = None) -> Scorer:
         """A :class:`~astraguard_train.training.streaming.Scorer` for one stream of rows:
         ``score(chunk)`` for each chunk in turn, ``flush()`` at the stream's end,
         ``save(path)`` to continue it in another call.
 
         :param state: a state file written by ``Scorer.save`` to continue from; it must
             come from this bundle version.
+        :param explain: explain rows as they are scored (:meth:`explaining`).
         :raises DataError: for a state file that is unreadable or from another bundle.
         """
         if state is not None:
-            return Scorer.load(state, self.detector, self.fingerprint)
-        return Scorer(self.detector, self.fingerprint)
+            scorer = Scorer.load(state, self.detector, self.fingerprint)
+            scorer.explain = explain
+            return scorer
+        return Scorer(self.detector, self.fingerprint, explain=explain)
 
     def iter_scores(
         self,
@@ -303,20 +368,26 @@ class BundleDetector:
         """
         jobs = (n_jobs or self.n_jobs or os.cpu_count() or 1) if scorer.stateless else 1
         in_flight: deque[Future[Scored]] = deque()
-        score = (lambda c: raw_scored(self.detector, c)) if scorer.stateless else scorer.raw
+        score = (lambda c: raw_scored(self.detector, c, scorer.explain)) if (
+            scorer.stateless) else scorer.raw
+        explain = scorer.explain
+
+        def final(part: Scored) -> Scored:
+            return part if explain is None else explain.final(part)
+
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             for chunk in chunks:
                 if scorer.stateless:  # row positions continue across chunks (and calls)
                     scorer.rows_seen += chunk.n_rows
                 in_flight.append(pool.submit(score, chunk))
                 while len(in_flight) > jobs:
-                    yield scorer.decide(in_flight.popleft().result())
+                    yield final(scorer.decide(in_flight.popleft().result()))
             while in_flight:
-                yield scorer.decide(in_flight.popleft().result())
+                yield final(scorer.decide(in_flight.popleft().result()))
         if flush:
             rest = scorer.flush()
             if rest.n_rows:
-                yield rest
+                yield final(rest)
 
     def score(
         self,
@@ -325,32 +396,37 @@ class BundleDetector:
         chunk_rows: int | None = None,
         n_jobs: int | None = None,
         backend: str | None = None,
+        explain: Any = None,
         **loader_params: Any,
     ) -> Scored:
         """Score ``data`` (a path, Frame, array or records) as one stream; return every
         scored row.
 
         Rows a temporal transform drops for warm-up are absent; ``Scored.frame.index`` gives
-        each scored row's position in the input.
+        each scored row's position in the input. With ``explain`` (:meth:`explaining`),
+        ``Scored.explanations`` holds the explanation columns.
 
         :raises DataError: when features are missing or the input cannot be read.
         """
         if isinstance(data, (str, Path)):
-            scored = self.iter_scores(data, chunk_rows=chunk_rows, n_jobs=n_jobs, **loader_params)
-            return join_scored(list(scored))
+            chunks = self.chunks(data, chunk_rows, check_values=True, **loader_params)
+            return join_scored(list(self.score_stream(self.stream(explain=explain), chunks,
+                                                      n_jobs)))
         rows = chunk_rows or self.chunk_rows
         frame = self.to_frame(data)
         self.check_values(frame, _memory_locator(data))
         jobs = n_jobs or self.n_jobs or os.cpu_count() or 1
-        scorer = self.stream()
+        scorer = self.stream(explain=explain)
         if frame.n_rows <= rows or jobs == 1 or not scorer.stateless:
-            return scorer.score_all(frame)
+            whole = scorer.score_all(frame)
+            return whole if explain is None else explain.final(whole)
         parts = [frame.take(slice(i, i + rows)) for i in range(0, frame.n_rows, rows)]
         done = run_parallel(
-            raw_scored, [(self.detector, part) for part in parts], n_jobs=jobs,
+            raw_scored, [(self.detector, part, explain) for part in parts], n_jobs=jobs,
             backend=backend or self.backend,
         )
-        return join_scored([scorer.decide(join_scored(done)), scorer.flush()])
+        whole = join_scored([scorer.decide(join_scored(done)), scorer.flush()])
+        return whole if explain is None else explain.final(whole)
 
     def predict(self, data: Any, **kwargs: Any) -> np.ndarray:
         """Return the boolean flags (``score > threshold``, post-processed) for ``data``."""
@@ -423,6 +499,7 @@ def score_to(
     n_jobs: int | None = None,
     scorer: Scorer | None = None,
     flush: bool = True,
+    explain: Any = None,
     **loader_params: Any,
 ) -> ScoreSummary:
     """Score ``data`` chunk by chunk, writing each chunk's rows to ``output`` as it goes.
@@ -433,6 +510,8 @@ def score_to(
         place; default a new stream. Row numbers continue the stream's.
     :param flush: the stream ends with ``data``: write the rows held back too. False keeps
         them in ``scorer`` (to save its state for the next call).
+    :param explain: explain the flagged rows (``bundle.explaining(top)``); with a
+        ``scorer``, give it to :meth:`BundleDetector.stream` instead.
     :param n_jobs: chunks scored at once in threads (None: every core); memory holds about
         ``n_jobs + 1`` chunks.
     :returns: the :class:`ScoreSummary`.
@@ -454,7 +533,7 @@ def score_to(
     scored = flagged = 0
     counts: dict[str, int] = {}
     writer = ScoreWriter(output, stream) if output is not None or stream is not None else None
-    scorer = scorer if scorer is not None else bundle.stream()
+    scorer = scorer if scorer is not None else bundle.stream(explain=explain)
     carried_in = scorer.pending.scored.n_rows if scorer.pending is not None else 0
     with writer if writer is not None else _nothing(), step("scoring") as line:
         chunks = counted(bundle.chunks(data, chunk_rows, scorer.rows_seen, check_values=True,

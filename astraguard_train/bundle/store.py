@@ -6,6 +6,7 @@ Layout of ``OUTPUT/NAME``::
         detector.joblib       the TrainedDetector, written by the persister plugin
         profile_sample.npy    a sample of training rows for drift tests (no pickle)
         evaluation.npz        the test part's scores, thresholds and flags, for reports (no pickle)
+        explainer.json        the explainer and what it learnt in training (no pickle)
         manifest.json         what produced the bundle, and the SHA-256 of every other file
         manifest.sha256       the SHA-256 of manifest.json itself
         manifest.sig          the Ed25519 signature of manifest.json (when a key signs bundles)
@@ -54,6 +55,7 @@ from ..errors import (
     UntrustedBundleError,
     UntrustedTypeError,
 )
+from ..explain.attach import EXPLAINER_FILE, write_explainers
 from ..plain_values import jsonable
 from . import signing
 from .legacy import legacy_modules
@@ -266,6 +268,7 @@ def build_manifest(
         "metrics": jsonable(dict(ctx.metrics or {})),
         "profile": profile,
         **({"lineage": jsonable(lineage)} if lineage else {}),
+        "explainer": config.explain.name if EXPLAINER_FILE in files else None,
         "files": files,
     }
 
@@ -353,6 +356,9 @@ def write_bundle(ctx: Any, output: str | Path) -> Path:
         if test is not None and test.n_rows:
             drift = drift_of_scored(profile or {}, sample, test)
             Evaluation.from_scored(test, drift).save(tmp / EVALUATION_FILE)
+        explainers = getattr(ctx, "explainers", None)
+        if explainers:
+            write_explainers(tmp, config.explain, explainers)
         files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()}
         manifest = build_manifest(ctx, detector_file, files, profile)
         text = json.dumps(manifest, indent=2, default=str, allow_nan=True)

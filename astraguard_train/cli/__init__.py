@@ -37,6 +37,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "compare",
     "score",
     "update",
+    "explain",
     "drift",
     "report",
     "models",

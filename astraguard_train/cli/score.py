@@ -78,6 +78,7 @@ DATA_HELP = (
     "score",
     f"Score a data file with a saved bundle: per-row score and flag.\n\n{DATA_HELP}",
     "astraguard-train score models/detector new.csv --output scores.parquet\n"
+    "astraguard-train score models/detector new.csv --explain 3 --output alarms.csv\n"
     "astraguard-train score models/detector new.csv --output - > scores.csv\n"
     "astraguard-train score models/detector 09h.csv --state stream.npz --output 09h.csv",
 )
@@ -100,9 +101,19 @@ DATA_HELP = (
     "--end-of-stream", is_flag=True,
     help="With --state: the stream ends with this file; write the rows held back too.",
 )
+@click.option(
+    "--explain", "explain_top", type=click.IntRange(min=1), default=None, metavar="K",
+    help="Add the top K features and their contributions to each flagged row "
+    "(columns explain_1_feature, explain_1_contribution, ...: docs/explanations.md).",
+)
+@click.option(
+    "--explain-all", is_flag=True,
+    help="With --explain: explain every scored row, not only the flagged ones.",
+)
 def command(bundle: str, data: str, chunk_rows: int | None, loader_options: tuple[str, ...],
             as_json: bool, key: str | None, trusted: bool, jobs: int | None,
-            output: str | None, state: str | None, end_of_stream: bool) -> int:
+            output: str | None, state: str | None, end_of_stream: bool,
+            explain_top: int | None, explain_all: bool) -> int:
     from ..bundle.scoring import load_bundle, score_to
     from ..progress import display
 
@@ -110,9 +121,13 @@ def command(bundle: str, data: str, chunk_rows: int | None, loader_options: tupl
     if end_of_stream and not state:
         raise ConfigError("--end-of-stream: only with --state FILE (a call without a state "
                           "is a whole stream already)")
+    if explain_all and explain_top is None:
+        raise ConfigError("--explain-all: only with --explain K (how many features to name)")
     loaded = load_bundle(bundle, key=key, trusted=trusted)
+    explain = loaded.explaining(explain_top, all_rows=explain_all) if explain_top else None
     saved = Path(state) if state else None
-    scorer = loaded.stream(saved if saved is not None and saved.exists() else None)
+    scorer = loaded.stream(saved if saved is not None and saved.exists() else None,
+                           explain=explain)
     to_stdout = output == "-"
     with display(transient=True):
         summary = score_to(

@@ -663,6 +663,56 @@ def check_loader(
 
 
 #: The conformance check of each plugin kind.
+def check_explainer(factory: Factory, params: Mapping[str, Any] | None = None,
+                    model: Any = None) -> None:
+    """Check an explainer (:class:`~astraguard_train.plugins.contracts.Explainer`): fitted on
+    a chain's training features, it explains chosen rows (and no rows) with one finite
+    contribution per named feature; its ``fitted_state()`` survives JSON, and an explainer
+    restored from it with ``load_state`` explains alike.
+
+    :param model: the detector of the chain it explains (default a small Isolation Forest;
+        a forecaster for an explainer of forecasts).
+    :raises ConformanceError: naming the explainer and the rule broken.
+    """
+    from ..explain.base import Contributions
+    from ..models.sklearn import IForest
+    from ..training.detector import Chain
+    from ..training.streaming import rescorer
+
+    params = dict(params or {})
+    explainer = _build(factory, params, "explainer")
+    frame = _series_frame(120, 7)
+    chain = Chain([], None, model if model is not None else IForest(n_estimators=10,
+                                                                      random_state=0))
+    chain.fit(frame)
+    feats = chain.features(frame)
+    scores = chain.score_features(feats)
+    explainer.fit(chain, feats)
+    state = explainer.fitted_state()
+    if not _jsonable(state):
+        _fail(factory, "fitted_state() is not JSON-friendly: a bundle keeps it as JSON")
+    twin = _build(factory, params, "explainer").load_state(json.loads(json.dumps(state)))
+    rows = np.array([3, 50, 119])
+    answers = []
+    for which in (explainer, twin):
+        for wanted in (rows, rows[:0]):
+            found = which.explain(chain, feats, scores, wanted, rescorer(chain, None))
+            if not isinstance(found, Contributions):
+                _fail(factory, f"explain() returned {type(found).__name__}, not Contributions")
+            shape = (wanted.size, len(found.names))
+            if np.shape(found.values) != shape or not np.array_equal(found.rows, wanted):
+                _fail(factory, f"explain() for {wanted.size} rows gave values of shape "
+                               f"{np.shape(found.values)} for rows {found.rows}; expected "
+                               f"{shape} for the rows asked")
+            if not np.isfinite(found.values).all():
+                _fail(factory, "explain() gave non-finite contributions")
+            if wanted.size:
+                answers.append(np.asarray(found.values))
+    if not np.allclose(answers[0], answers[1]):
+        _fail(factory, "an explainer restored by load_state(fitted_state()) explains "
+                       "differently from the fitted one")
+
+
 CHECKS: dict[str, Callable[..., None]] = {
     "loader": check_loader,
     "transform": check_transform,
@@ -671,6 +721,7 @@ CHECKS: dict[str, Callable[..., None]] = {
     "persister": check_persister,
     "metric": check_metric,
     "threshold": check_threshold,
+    "explainer": check_explainer,
 }
 
 

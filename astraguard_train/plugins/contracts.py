@@ -369,6 +369,41 @@ class Persister(Protocol):
         ...
 
 
+# -- explainer ----------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class Explainer(Protocol):
+    """Says which features drove a row's score. ``__init__`` stores the parameters only;
+    what ``fit`` learns must round-trip through JSON (``fitted_state``/``load_state``)."""
+
+    def fit(self, chain: Any, features: Frame) -> Any:
+        """Learn from the chain's training features (the model's inputs). Returns self.
+
+        :raises ConfigError: naming ``explain.<param>``, or ``explain.explainer`` when it
+            cannot explain the chain's model.
+        """
+        ...
+
+    def fitted_state(self) -> dict[str, Any]:
+        """What :meth:`fit` learnt, as JSON-friendly data (lists, numbers, text)."""
+        ...
+
+    def load_state(self, state: Mapping[str, Any]) -> Any:
+        """Restore what :meth:`fitted_state` returned. Returns self."""
+        ...
+
+    def explain(
+        self, chain: Any, features: Frame, scores: np.ndarray, rows: np.ndarray, rescore: Any
+    ) -> Any:
+        """Return :class:`~astraguard_train.explain.base.Contributions` for ``rows`` (positions
+        in ``features``, one chunk of one chain, whose scores are ``scores``). ``rescore``
+        (:class:`~astraguard_train.explain.base.Rescorer`) scores changed features: stacked
+        rows when ``rescore.stateless``, else the chunk's rows from ``rescore.state``.
+        ``rows`` may be empty."""
+        ...
+
+
 # -- not a registered kind, but pluggable by import path ----------------------------------------
 
 
@@ -390,6 +425,7 @@ CONTRACTS: dict[str, type] = {
     "persister": Persister,
     "metric": Metric,
     "threshold": ThresholdStrategy,
+    "explainer": Explainer,
 }
 
 #: The optional capabilities each kind may have, for documentation and ``plugins`` listings.
@@ -408,6 +444,7 @@ CAPABILITIES: dict[str, tuple[type, ...]] = {
     "persister": (),
     "metric": (),
     "threshold": (DeclaresTrainScoreNeed, ExplainsChoice),
+    "explainer": (),
 }
 
 

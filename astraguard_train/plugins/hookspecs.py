@@ -100,6 +100,23 @@ def register_thresholds(register: Any) -> None:
     """
 
 
+@hookspec
+def register_explainers(register: Any) -> None:
+    """Register explainers: factories of objects that say which features drove a row's score.
+
+    An explainer has ``fit(chain, features)`` (the chain's training features, after its
+    transforms and scaler; returns self), ``fitted_state()`` / ``load_state(state)`` (what it
+    learnt, as JSON-friendly data: it travels in the bundle's ``explainer.json``, never
+    pickled) and ``explain(chain, features, scores, rows, rescore)`` returning
+    :class:`~astraguard_train.explain.base.Contributions` for ``rows`` (see
+    :class:`~astraguard_train.plugins.contracts.Explainer`). ``[explain] explainer`` names it.
+
+    :param register: call ``register(name, factory, description=...)`` once per explainer.
+
+    .. versionadded:: 0.2.0
+    """
+
+
 # -- stage lifecycle ------------------------------------------------------------------------
 
 

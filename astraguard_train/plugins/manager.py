@@ -38,6 +38,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "astraguard_train.builtin.metrics",
     "astraguard_train.builtin.thresholds",
     "astraguard_train.builtin.timeseries",
+    "astraguard_train.builtin.explainers",
 )
 
 

@@ -24,6 +24,7 @@ KIND_HOOKS: dict[str, str] = {
     "persister": "register_persisters",
     "metric": "register_metrics",
     "threshold": "register_thresholds",
+    "explainer": "register_explainers",
 }
 
 REQUIRED = "<required>"

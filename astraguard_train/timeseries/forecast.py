@@ -326,13 +326,7 @@ class ForecastDetector(OutlierMixin, BaseEstimator):
         check_is_fitted(self, "regressor_")
         carried = dict(state or {})
         scores = np.zeros(frame.n_rows)
-        exo_idx = [frame.column_index(c) for c in self.exogenous_]
-        target = frame.column(self.target_)
-        for key, rows in segments(frame):
-            past = carried.get(key) or {"seen": 0, "y": target[:0], "exo": None, "zi": None}
-            y = target[rows]
-            exo = frame.X[rows][:, exo_idx] if exo_idx else None
-            X = self._inputs(y, exo, past["y"], past["exo"])
+        for key, rows, past, y, exo, X in self._channel_inputs(frame, carried):
             error = np.abs(y - self._predict(X, past["seen"]))
             scores[rows], zi = ewma(error, self.smoothing, past["zi"])
             carried[key] = {
@@ -344,6 +338,38 @@ class ForecastDetector(OutlierMixin, BaseEstimator):
                 "zi": zi,
             }
         return scores, carried
+
+    def design_stream(
+        self, frame: Frame, state: State | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The regressor's inputs (named by :meth:`input_names`), the forecasts and the
+        observed target values of ``frame``'s rows (its row order), continuing ``state`` as
+        :meth:`score_stream` does; for explaining a forecast."""
+        check_is_fitted(self, "regressor_")
+        inputs = np.zeros((frame.n_rows, len(self.input_names())))
+        forecasts = np.zeros(frame.n_rows)
+        for _, rows, past, _, _, X in self._channel_inputs(frame, dict(state or {})):
+            inputs[rows] = X
+            forecasts[rows] = self._predict(X, past["seen"])
+        return inputs, forecasts, frame.column(self.target_)
+
+    def input_names(self) -> list[str]:
+        """The regressor's inputs: the target's lags (``f0[t-3]``: three rows before), then
+        per exogenous column its value at ``t`` and its sum over the window."""
+        check_is_fitted(self, "regressor_")
+        lags = [f"{self.target_}[t-{self._span - i}]" for i in range(self.window)]
+        return [*lags, *self.exogenous_, *(f"sum({c},{self.window})" for c in self.exogenous_)]
+
+    def _channel_inputs(self, frame: Frame, carried: State) -> Any:
+        """Per channel of ``frame``: its key, rows, carried past, target values, exogenous
+        rows and the regressor's inputs."""
+        exo_idx = [frame.column_index(c) for c in self.exogenous_]
+        target = frame.column(self.target_)
+        for key, rows in segments(frame):
+            past = carried.get(key) or {"seen": 0, "y": target[:0], "exo": None, "zi": None}
+            y = target[rows]
+            exo = frame.X[rows][:, exo_idx] if exo_idx else None
+            yield key, rows, past, y, exo, self._inputs(y, exo, past["y"], past["exo"])
 
     def lookback(self) -> History:
         """History a row needs so that it scores as in the whole stream: ``window + horizon

@@ -20,6 +20,7 @@ from ..config import PipelineConfig
 from ..data.frame import Frame
 from ..data.splits import Split, split_frame
 from ..errors import AstraGuardError, ConfigError, StageError, ValidationFailed
+from ..explain.attach import fit_explainers
 from ..plugins.registry import Registry
 from . import fit as training
 from .detector import Scored, TrainedDetector
@@ -49,6 +50,8 @@ class RunContext:
     split: Split | None = None
     plan: training.TrainingPlan | None = None
     detector: TrainedDetector | None = None
+    #: the fitted explainer per chain key (``[explain]``); written to the bundle beside it
+    explainers: dict[Any, Any] = attrs.field(factory=dict)
     test_scores: Scored | None = None
     metrics: dict[str, Any] = attrs.field(factory=dict)
     artifact: str | None = None
@@ -116,6 +119,11 @@ def stage_train(ctx: RunContext) -> dict[str, Any]:
     assert ctx.plan is not None and ctx.split is not None
     before = dict(ctx.plan.counts)  # the features stage has counted these already
     ctx.detector = training.fit_detector(ctx.config, ctx.registry, ctx.plan, ctx.split)
+    explain = ctx.config.explain
+    ctx.explainers = fit_explainers(
+        explain if explain.enabled else None, ctx.registry, ctx.detector.chains,
+        ctx.plan.features,
+    )
     for key, n in ctx.plan.counts.items():
         if key.startswith("train_"):
             ctx.count(key, n - before.get(key, 0))
@@ -124,6 +132,7 @@ def stage_train(ctx: RunContext) -> dict[str, Any]:
         "threshold": ctx.detector.threshold,
         "threshold_method": ctx.detector.threshold_info.get("method"),
         "features": list(ctx.detector.output_columns),
+        "explainer": explain.name if ctx.explainers else None,
     }
 
 

@@ -9,6 +9,7 @@ import attrs
 import numpy as np
 
 from ..data.frame import Frame
+from ..explain.base import concat_columns
 
 
 @attrs.frozen(eq=False)
@@ -19,7 +20,8 @@ class Scored:
     their names, timestamps, label, channel, extras), so it can be scored again. Temporal
     transforms with a ``drop`` policy remove warm-up rows, so it may hold fewer rows than the
     input; ``frame.index`` says which. ``flags`` is ``scores > threshold`` after
-    post-processing.
+    post-processing. ``explanations``, when asked for, holds the explanation columns by name
+    (see :mod:`astraguard_train.explain`), blank on rows not explained.
     """
 
     frame: Frame
@@ -27,6 +29,7 @@ class Scored:
     flags: np.ndarray
     thresholds: np.ndarray
     counts: dict[str, int] = attrs.field(factory=dict)
+    explanations: dict[str, np.ndarray] | None = None
 
     @property
     def n_rows(self) -> int:
@@ -34,8 +37,11 @@ class Scored:
 
     def take(self, rows: Any) -> Scored:
         """The rows selected by a slice, index array or mask (counts left behind)."""
+        explained = None if self.explanations is None else {
+            k: v[rows] for k, v in self.explanations.items()}
         return Scored(frame=self.frame.take(rows), scores=self.scores[rows],
-                      flags=self.flags[rows], thresholds=self.thresholds[rows])
+                      flags=self.flags[rows], thresholds=self.thresholds[rows],
+                      explanations=explained)
 
 
 def join_scored(parts: Sequence[Scored]) -> Scored:
@@ -53,4 +59,5 @@ def join_scored(parts: Sequence[Scored]) -> Scored:
         flags=np.concatenate([p.flags for p in parts]),
         thresholds=np.concatenate([p.thresholds for p in parts]),
         counts=counts,
+        explanations=concat_columns([p.explanations for p in parts], [p.n_rows for p in parts]),
     )

@@ -32,6 +32,7 @@ import numpy as np
 
 from ..data.frame import Frame
 from ..errors import DataError
+from ..explain.base import Rescorer, concat_columns
 from ..plugins import contracts
 from ..timeseries.carry import State, channel_key, last_rows, segments, stream_with_tail
 from .scored import Scored, join_scored
@@ -85,6 +86,18 @@ def model_step(chain: Any, feats: Frame, state: State | None) -> tuple[np.ndarra
     return out.X[:, 0], state
 
 
+def rescorer(chain: Any, before: State | None) -> Rescorer:
+    """How an explainer rescores changed features of a chunk of ``chain``: row by row when
+    the model needs no history (and is no frame detector), else the whole chunk from the
+    model's state ``before`` it."""
+    model = chain.model
+    if not isinstance(model, (contracts.StreamingDetector, contracts.FrameDetector)) and (
+            contracts.lookback(model) == contracts.NO_HISTORY):
+        return Rescorer(score=chain.score_features, stateless=True)
+    return Rescorer(score=lambda f: model_step(chain, f, before)[0], stateless=False,
+                    state=before)
+
+
 def partial_key(step: Any) -> str:
     """The count naming a step's rows scored without a full history."""
     return f"rows_scored_with_partial_history_{getattr(step, 'name', type(step).__name__)}"
@@ -115,11 +128,16 @@ class Scorer:
     :param detector: the fitted :class:`TrainedDetector`.
     :param fingerprint: what identifies the detector (a bundle's manifest digest); a saved
         state records it and :meth:`load` refuses a state saved with another.
+    :param explain: an :class:`~astraguard_train.explain.request.Explaining`: each chunk's
+        flagged (or chosen) rows are explained as they are scored, into
+        ``Scored.explanations``.
     """
 
-    def __init__(self, detector: Any, fingerprint: str | None = None) -> None:
+    def __init__(self, detector: Any, fingerprint: str | None = None,
+                 explain: Any = None) -> None:
         self.detector = detector
         self.fingerprint = fingerprint
+        self.explain = explain
         self.rows_seen = 0
         #: per group value: the states of the chain's steps (transforms..., model, rule)
         self.groups: dict[Hashable, list[Any]] = {}
@@ -152,7 +170,7 @@ class Scorer:
             return _empty(self.detector)
         s = pending.scored
         return Scored(frame=s.frame, scores=s.scores, flags=pending.out,
-                      thresholds=s.thresholds, counts=s.counts)
+                      thresholds=s.thresholds, counts=s.counts, explanations=s.explanations)
 
     def score_all(self, frame: Frame) -> Scored:
         """Score ``frame`` as (the rest of) the stream, flushed at its end."""
@@ -172,6 +190,7 @@ class Scorer:
             states = self.groups.get(channel_key(key))
             if states is None:
                 states = [None] * (len(chain.transforms) + 2)
+            before = states[-2]
             feats, scores, states = self._chain(chain, work.take(rows), states, counts)
             rule = det.thresholds[chain_key]
             if isinstance(rule, contracts.StreamingRule):
@@ -184,19 +203,28 @@ class Scorer:
             else:
                 thresholds = np.full(scores.shape, float(rule))
             self.groups[channel_key(key)] = states
+            thresholds = np.asarray(thresholds, dtype=np.float64)
             part = _input_rows(work.take(rows), feats.index)
-            parts.append((part, scores, np.asarray(thresholds, dtype=np.float64)))
+            explained = None
+            if self.explain is not None:
+                explained = self.explain.columns(
+                    chain_key, chain, feats, scores, thresholds,
+                    chunk.index[feats.index - first], rescorer(chain, before))
+            parts.append((part, scores, thresholds, explained))
         if len(parts) == 1:
-            feats, scores, thresholds = parts[0]
+            feats, scores, thresholds, explained = parts[0]
         else:
             feats = Frame.concat([p[0] for p in parts])
             order = np.argsort(feats.index, kind="stable")  # back to input row order
             feats = feats.take(order)
             scores = np.concatenate([p[1] for p in parts])[order]
             thresholds = np.concatenate([p[2] for p in parts])[order]
+            explained = concat_columns([p[3] for p in parts], [p[1].size for p in parts])
+            if explained is not None:
+                explained = {k: v[order] for k, v in explained.items()}
         feats = attrs.evolve(feats, index=chunk.index[feats.index - first])
         return Scored(frame=feats, scores=scores, flags=scores > thresholds,
-                      thresholds=thresholds, counts=counts)
+                      thresholds=thresholds, counts=counts, explanations=explained)
 
     def _chain(
         self, chain: Any, frame: Frame, states: list[Any], counts: dict[str, int]
@@ -251,7 +279,8 @@ class Scorer:
         self.pending = _Pending(scored=combined.take(rest), out=out[rest], decided=decided[rest])
         head = combined.take(final)
         return Scored(frame=head.frame, scores=head.scores, flags=out[final],
-                      thresholds=head.thresholds, counts=combined.counts)
+                      thresholds=head.thresholds, counts=combined.counts,
+                      explanations=head.explanations)
 
     # -- saving -----------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -361,12 +390,12 @@ def _frame_from(t: dict[str, Any]) -> Frame:
 
 def _scored_tree(s: Scored) -> dict[str, Any]:
     return {"frame": s.frame, "scores": s.scores, "flags": s.flags,
-            "thresholds": s.thresholds}
+            "thresholds": s.thresholds, "explanations": s.explanations}
 
 
 def _scored_from(t: dict[str, Any]) -> Scored:
     return Scored(frame=t["frame"], scores=t["scores"], flags=t["flags"],
-                  thresholds=t["thresholds"])
+                  thresholds=t["thresholds"], explanations=t.get("explanations"))
 
 
 def pack_state(obj: Any) -> tuple[Any, dict[str, np.ndarray]]:

@@ -1,0 +1,328 @@
+"""Explanations: the explainer plugins, ``score --explain``, ``explain`` and the Python API,
+on a tabular bundle and on the flagship channel pipeline (forecast + dynamic + alarms)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from bundle_helpers import CSV_OPTIONS, frame_to_csv, rewrite_manifest
+
+from astraguard_train import Frame, Pipeline, PipelineConfig
+from astraguard_train.bundle.scoring import load_bundle
+from astraguard_train.cli import main
+from astraguard_train.cli.explain import parse_rows
+from astraguard_train.errors import ConfigError, NoExplainerError
+from astraguard_train.explain.base import Rescorer
+from astraguard_train.explain.replace import ReplaceExplainer
+from astraguard_train.models.sklearn import IForest
+from astraguard_train.plugins import build_registry
+from astraguard_train.testing import check_explainer
+from astraguard_train.timeseries.forecast import ForecastDetector
+from astraguard_train.training.detector import Chain
+
+OPTIONS = [f"--loader-option={k}={v}" for k, v in CSV_OPTIONS.items()]
+COLUMNS = ["explain_1_feature", "explain_1_contribution", "explain_2_feature",
+           "explain_2_contribution", "explain_3_feature", "explain_3_contribution"]
+HAS_SHAP = build_registry(load_entrypoints=False).has("explainer", "shap")
+
+
+def _correlated(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, 1))
+    return np.hstack([z + 0.3 * rng.normal(size=(n, 1)) for _ in range(5)]) * [1, 2, 3, 4, 5]
+
+
+@pytest.fixture(scope="module")
+def tabular(tmp_path_factory):
+    """A LOF bundle on 5 correlated columns (no time, no channels) and test rows in which
+    row 7 has column c2 spiked."""
+    out = tmp_path_factory.mktemp("tabular")
+    train = Frame(X=_correlated(800, 0), columns=[f"c{i}" for i in range(5)])
+    config = PipelineConfig.from_dict({
+        "split": {"strategy": "random", "test_size": 0.2},
+        "model": {"name": "lof", "n_neighbors": 20},
+        "threshold": {"name": "contamination", "contamination": 0.05},
+    })
+    result = Pipeline(config).run(data=train, output=str(out))
+    test = _correlated(60, 1)
+    test[7, 2] += 40.0  # c2 far out
+    path = out / "test.csv"
+    pd.DataFrame(test, columns=train.columns).to_csv(path, index=False)
+    return load_bundle(result.artifact, trusted=True), path
+
+
+@pytest.fixture(scope="module")
+def channels(tmp_path_factory):
+    """The flagship channel pipeline, one chain per channel: rolling features, forecast
+    (with exogenous inputs), dynamic thresholds, alarm post-processing; a CSV of its test
+    part with one channel's target pushed off between rows 150 and 170 of each channel."""
+    out = tmp_path_factory.mktemp("channels")
+    config = PipelineConfig.from_dict({
+        "loader": {"name": "synthetic", "n_samples": 600, "n_channels": 3, "seed": 5},
+        "split": {"strategy": "time", "test_size": 0.5},
+        "train": {"group_by": "channel", "n_jobs": 1},
+        "transforms": [{"name": "ewma", "span": 4}],
+        "scaler": {"name": "none"},
+        "model": {"name": "forecast", "window": 6, "smoothing": 3, "target": "voltage",
+                  "exogenous": ["current", "temperature"]},
+        "threshold": {"name": "dynamic", "window": 40, "step": 7, "min_threshold": 0.0},
+        "postprocess": {"merge_gap": 4, "min_event_length": 2},
+        "explain": {"explainer": "forecast"},
+    })
+    pipe = Pipeline(config)
+    result = pipe.run(output=str(out))
+    test = pipe.context.split.test
+    plain = Frame(X=test.X, columns=test.columns, timestamps=test.timestamps,
+                  channels=test.channels)
+    return load_bundle(result.artifact, trusted=True), frame_to_csv(plain, out / "test.csv")
+
+
+# -- the built-in explainers ----------------------------------------------------------------
+
+
+def test_the_replace_explainer_names_the_spiked_column_first(tabular):
+    bundle, path = tabular
+    found = bundle.explained(str(path), rows=[7], top=5)
+    assert found.explanations["explain_1_feature"][0] == "c2"
+    assert found.explanations["explain_1_contribution"][0] > 0
+
+
+def test_stacked_rescoring_equals_one_feature_at_a_time():
+    X = _correlated(300, 2)
+    feats = Frame(X=X, columns=[f"c{i}" for i in range(5)])
+    chain = Chain([], None, IForest(n_estimators=20, random_state=0)).fit(feats)
+    scores = chain.score_features(feats)
+    rows = np.array([0, 5, 9, 200])
+    for reference in ("median", "conditional"):
+        explainer = ReplaceExplainer(reference).fit(chain, feats)
+        stacked = explainer.explain(chain, feats, scores, rows,
+                                    Rescorer(chain.score_features, stateless=True))
+        one_by_one = explainer.explain(chain, feats, scores, rows,
+                                       Rescorer(chain.score_features, stateless=False))
+        np.testing.assert_allclose(stacked.values, one_by_one.values, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name, model", [
+    ("replace", None),
+    ("forecast", ForecastDetector(window=4, smoothing=2, exogenous=["x*"])),
+])
+def test_the_built_in_explainers_keep_the_contract(name, model):
+    entry = build_registry(load_entrypoints=False).get("explainer", name)
+    check_explainer(entry.factory, {}, model=model)
+
+
+@pytest.mark.skipif(not HAS_SHAP, reason="shap is not installed (pip install '.[explain]')")
+def test_exact_shap_names_the_spiked_column_and_refuses_a_model_without_trees():
+    entry = build_registry(load_entrypoints=False).get("explainer", "shap")
+    check_explainer(entry.factory, {})
+    columns = [f"c{i}" for i in range(5)]
+    chain = Chain([], None, IForest(n_estimators=50, random_state=0))
+    chain.fit(Frame(X=_correlated(800, 0), columns=columns))
+    X = _correlated(60, 1)
+    X[7, 2] += 40.0
+    feats = chain.features(Frame(X=X, columns=columns))
+    scores = chain.score_features(feats)
+    found = entry.factory().fit(chain, feats).explain(
+        chain, feats, scores, np.array([7]), Rescorer(chain.score_features, stateless=True))
+    assert found.names[int(np.argmax(found.values[0]))] == "c2"
+    config = PipelineConfig.from_dict({
+        "loader": {"name": "synthetic", "n_samples": 300, "n_channels": 1},
+        "model": {"name": "lof"}, "explain": {"explainer": "shap"}})
+    with pytest.raises(ConfigError, match="explain.explainer: 'shap' explains tree"):
+        Pipeline(config).run(persist=False)
+
+
+def test_an_unknown_explainer_is_refused_before_any_data_is_read():
+    config = PipelineConfig.from_dict({"explain": {"explainer": "replacer"}})
+    with pytest.raises(ConfigError, match="explain.name: unknown explainer 'replacer'.*"
+                                          "did you mean 'replace'"):
+        Pipeline(config).run(persist=False)
+
+
+# -- score --explain, on a tabular bundle and a channel bundle -------------------------------
+
+
+def test_score_explain_adds_the_top_features_to_flagged_rows_only(tabular, tmp_path):
+    bundle, path = tabular
+    out = tmp_path / "scores.csv"
+    assert main(["score", "--trusted", str(bundle.path), str(path), "--explain", "3",
+                 "--output", str(out)]) == 0
+    df = pd.read_csv(out)
+    assert list(df.columns) == ["row", "score", "threshold", "flag", *COLUMNS]
+    flagged = df["flag"].to_numpy(dtype=bool)
+    assert flagged[7] and 0 < flagged.sum() < len(df)
+    assert df.loc[7, "explain_1_feature"] == "c2"
+    assert df.loc[flagged, "explain_3_feature"].notna().all()
+    assert np.isfinite(df.loc[flagged, "explain_1_contribution"]).all()
+    # the first contribution is the largest
+    assert (df.loc[flagged, "explain_1_contribution"]
+            >= df.loc[flagged, "explain_2_contribution"]).all()
+    assert df.loc[~flagged, COLUMNS].isna().all().all()  # not computed for unflagged rows
+    everything = tmp_path / "all.csv"
+    assert main(["score", "--trusted", str(bundle.path), str(path), "--explain", "2",
+                 "--explain-all", "--output", str(everything)]) == 0
+    assert pd.read_csv(everything)["explain_2_feature"].notna().all()
+
+
+def test_explain_all_needs_explain(tabular, capsys):
+    bundle, path = tabular
+    assert main(["score", "--trusted", str(bundle.path), str(path), "--explain-all"]) == 2
+    assert "--explain-all: only with --explain K" in capsys.readouterr().err
+
+
+def test_score_explain_on_a_channel_bundle_says_observed_forecast_and_channels(
+        channels, tmp_path):
+    bundle, path = channels
+    out = tmp_path / "alarms.csv"
+    assert main(["score", "--trusted", str(bundle.path), str(path), "--explain", "3",
+                 "--output", str(out), *OPTIONS]) == 0
+    df = pd.read_csv(out)
+    assert list(df.columns)[-len(COLUMNS) - 3:] == [*COLUMNS, "observed", "forecast",
+                                                    "alarm_channels"]
+    flagged = df["flag"].to_numpy(dtype=bool)
+    assert flagged.any()
+    # a flagged row crossed its threshold (explained), or post-processing bridged a gap to it
+    crossed = flagged & (df["score"] > df["threshold"]).to_numpy()
+    assert df.loc[crossed, "explain_1_feature"].notna().all()
+    assert df.loc[~flagged, "explain_1_feature"].isna().all()
+    assert df.loc[crossed, "observed"].notna().all() and df.loc[crossed, "forecast"].notna().all()
+    inputs = set(bundle.explainers()["BUS-1"].inputs_)
+    assert set(df.loc[crossed, "explain_1_feature"]) <= inputs
+    # each flagged row's channel is among the channels alarming at its timestamp
+    for _, row in df[flagged].iterrows():
+        assert row["channel"] in row["alarm_channels"].split(";")
+        same = df[(df["timestamp"] == row["timestamp"]) & flagged]
+        assert sorted(row["alarm_channels"].split(";")) == sorted(same["channel"])
+
+
+def test_forecast_contributions_add_up_to_the_forecast(channels):
+    bundle, path = channels
+    explainer = bundle.explainers()["BUS-2"]
+    found = bundle.explained(str(path), rows=np.arange(300, 600), top=len(explainer.inputs_),
+                             **CSV_OPTIONS)
+    cols = found.explanations
+    total = sum(np.nan_to_num(cols[f"explain_{k}_contribution"])
+                for k in range(1, len(explainer.inputs_) + 1))
+    rest = cols["forecast"] - total  # the forecast of the training means: one constant
+    on = found.frame.channels == "BUS-2"
+    np.testing.assert_allclose(rest[on], rest[on][0], rtol=1e-9, atol=1e-9)
+
+
+def test_explanations_are_the_same_in_chunks_as_whole(channels):
+    bundle, path = channels
+    bundle.explainers()
+    replace = ReplaceExplainer()
+    whole = bundle.explained(str(path), rows=np.arange(0, 900, 7), top=3, **CSV_OPTIONS)
+    chunked = bundle.explained(str(path), rows=np.arange(0, 900, 7), top=3, chunk_rows=64,
+                               **CSV_OPTIONS)
+    for name, values in whole.explanations.items():
+        if values.dtype.kind == "U":
+            assert np.array_equal(values, chunked.explanations[name]), name
+        else:
+            np.testing.assert_allclose(values, chunked.explanations[name], rtol=1e-9)
+    assert replace.reference == "median"
+
+
+def test_the_replace_explainer_explains_a_stateful_forecaster(channels, tmp_path):
+    """The default explainer rescores a forecaster's chunk once per feature from its state."""
+    bundle, path = channels
+    config = PipelineConfig.from_dict({
+        **{k: v for k, v in bundle.manifest["config"].items()
+           if k in ("loader", "split", "train", "transforms", "scaler", "model", "threshold",
+                    "postprocess")},
+        "explain": {"explainer": "replace"},
+    })
+    result = Pipeline(config).run(output=str(tmp_path))
+    other = load_bundle(result.artifact, trusted=True)
+    found = other.explained(str(path), top=6, **CSV_OPTIONS)
+    crossed = found.scores > found.thresholds
+    assert crossed.any()
+    cols = found.explanations
+    for k in range(1, 7):
+        names, values = cols[f"explain_{k}_feature"][crossed], cols[f"explain_{k}_contribution"]
+        # features the forecaster does not read cannot move its score
+        outside = ~np.isin(names, ["voltage", "current", "temperature"])
+        assert np.all(values[crossed][outside] == 0.0)
+    assert np.any(cols["explain_1_contribution"][crossed] > 0)
+
+
+# -- the explain command and the Python API ---------------------------------------------------
+
+
+def test_explain_command_prints_and_writes_chosen_rows(tabular, tmp_path, capsys):
+    bundle, path = tabular
+    assert main(["explain", "--trusted", str(bundle.path), str(path), "--rows", "5-7",
+                 "--top", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "row 7: score" in printed and "c2 +" in printed and "row 5: score" in printed
+    out = tmp_path / "explained.jsonl"
+    assert main(["explain", "--trusted", str(bundle.path), str(path), "--rows", "7",
+                 "--output", str(out)]) == 0
+    line = json.loads(out.read_text().splitlines()[0])
+    assert line["row"] == 7 and line["explain_1_feature"] == "c2"
+
+
+def test_the_python_api_returns_a_frame_of_the_flagged_rows(tabular):
+    bundle, path = tabular
+    df = bundle.explain(str(path), top=2)
+    assert 7 in df["row"].tolist() and df["flag"].all()
+    assert list(df.columns) == ["row", "score", "threshold", "flag", *COLUMNS[:4]]
+    with pytest.raises(Exception, match="row\\(s\\) 999 were not scored"):
+        bundle.explain(str(path), rows=[999])
+
+
+def test_parse_rows():
+    assert parse_rows("5, 10-12,5").tolist() == [5, 10, 11, 12]
+    with pytest.raises(ConfigError, match="'x' is not a row number"):
+        parse_rows("x")
+    with pytest.raises(ConfigError, match="a range runs upwards"):
+        parse_rows("9-3")
+
+
+# -- a bundle without an explainer ------------------------------------------------------------
+
+
+def test_a_bundle_without_an_explainer_scores_and_says_how_to_add_one(tmp_path, capsys):
+    config = PipelineConfig.from_dict({
+        "loader": {"name": "synthetic", "n_samples": 200, "n_channels": 1},
+        "model": {"name": "iforest", "n_estimators": 10, "random_state": 0},
+        "explain": {"explainer": "none"},
+    })
+    result = Pipeline(config).run(output=str(tmp_path))
+    bundle = load_bundle(result.artifact, trusted=True)
+    assert "explainer.json" not in bundle.manifest["files"]
+    X = np.random.default_rng(0).normal(size=(20, len(bundle.input_features)))
+    assert bundle.score(X).n_rows == 20
+    with pytest.raises(NoExplainerError, match=r"retrain it with an \[explain\] table"):
+        bundle.explain(X)
+    data = tmp_path / "x.csv"
+    pd.DataFrame(X, columns=bundle.input_features).to_csv(data, index=False)
+    assert main(["score", "--trusted", result.artifact, str(data), "--explain", "3"]) == 1
+    assert "holds no explainer" in capsys.readouterr().err
+
+
+def test_a_bundle_written_before_explanations_loads_scores_and_says_how_to_explain(
+        tabular, tmp_path):
+    """A bundle as 0.1.0 wrote it: no explainer.json, no ``explainer`` manifest key, no
+    ``[explain]`` table in its config."""
+    import shutil
+
+    bundle, path = tabular
+    old = tmp_path / "1"
+    shutil.copytree(bundle.path, old)
+    (old / "explainer.json").unlink()
+
+    def as_before(manifest):
+        del manifest["files"]["explainer.json"], manifest["explainer"]
+        del manifest["config"]["explain"]
+        manifest["plugins"].pop("explain")
+
+    rewrite_manifest(old, as_before)
+    loaded = load_bundle(old, trusted=True)
+    np.testing.assert_array_equal(loaded.score(str(path)).scores,
+                                  bundle.score(str(path)).scores)
+    with pytest.raises(NoExplainerError, match=r'\[explain\] explainer = "replace"'):
+        loaded.explain(str(path))
