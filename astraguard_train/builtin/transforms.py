@@ -6,6 +6,7 @@ from typing import Any
 
 from ..features.derived import CompositeScore, GyroIntensity, VoltageTemperatureRatio
 from ..features.reduction import Pca, VarianceFilter
+from ..features.selection import DropRedundant, SelectLabelled, SelectRelevant
 from ..features.temporal import Diff, Ewma, Lag, Rate, Rolling
 from ..plugins.hookspecs import hookimpl
 
@@ -34,3 +35,9 @@ def register_transforms(register: Any) -> None:
     register("ewma", Ewma, description="Exponentially weighted moving average per channel")
     register("pca", Pca, description="Principal components (a count or a variance share)")
     register("variance", VarianceFilter, description="Drop near-constant features")
+    register("drop_redundant", DropRedundant,
+             description="Drop constant and near-duplicate (correlated) features")
+    register("select_relevant", SelectRelevant,
+             description="Keep the features whose removal most changes a detector's scores")
+    register("select_labelled", SelectLabelled,
+             description="Keep the features that best separate labelled anomalies")

@@ -236,6 +236,7 @@ def build_manifest(
 
     :param profile: the training profile when the caller has made it already.
     """
+    from ..features.selection import selection_reports
     from .profile import fingerprint, profile_matrix
 
     config, det = ctx.config, ctx.detector
@@ -269,6 +270,7 @@ def build_manifest(
         "profile": profile,
         **({"lineage": jsonable(lineage)} if lineage else {}),
         "explainer": config.explain.name if EXPLAINER_FILE in files else None,
+        "feature_selection": jsonable(selection_reports(det.chains, config.transforms)),
         "files": files,
     }
 

@@ -129,6 +129,15 @@ class StreamingTransform(Protocol):
 
 
 @runtime_checkable
+class ReportsSelection(Protocol):
+    """Optional, for transforms that select features: ``selection_``, set by ``fit``,
+    ``{"kept": [...], "dropped": {feature: reason}, "note": text or None}``; it lands in the
+    ``features`` stage's summary and the manifest's ``feature_selection``."""
+
+    selection_: dict[str, Any]
+
+
+@runtime_checkable
 class Scaler(Protocol):
     """A scikit-learn transformer on the feature matrix, fitted on the training part only."""
 
@@ -431,7 +440,7 @@ CONTRACTS: dict[str, type] = {
 #: The optional capabilities each kind may have, for documentation and ``plugins`` listings.
 CAPABILITIES: dict[str, tuple[type, ...]] = {
     "loader": (ChunkedLoader,),
-    "transform": (NeedsHistory,),
+    "transform": (NeedsHistory, ReportsSelection),
     "scaler": (),
     "model": (
         FrameDetector,
@@ -514,6 +523,13 @@ def lookback(step: Any) -> History:
         rows, seconds = step.lookback()
         return int(rows), float(seconds)
     return NO_HISTORY
+
+
+def selection_report(step: Any) -> dict[str, Any] | None:
+    """A transform's :class:`ReportsSelection` report, None when it selects nothing."""
+    if isinstance(step, ReportsSelection):
+        return dict(step.selection_)
+    return None
 
 
 def score_counts(model: Detector, frame: Frame) -> dict[str, int]:

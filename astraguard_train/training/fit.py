@@ -16,6 +16,7 @@ from ..data.frame import Frame
 from ..data.missing import MedianImputer
 from ..data.splits import Split
 from ..errors import AstraGuardError, DataError
+from ..features.selection import selection_reports
 from ..parallel import run_parallel
 from ..plugins import contracts
 from ..plugins.registry import Registry
@@ -51,6 +52,8 @@ class TrainingPlan:
     features: dict[Any, Frame]
     validation: dict[Any, Frame]
     counts: dict[str, int] = attrs.field(factory=dict)
+    #: what the selecting transforms dropped and why (``selection_reports``)
+    selection: list[dict[str, Any]] = attrs.field(factory=list)
 
     @property
     def n_train(self) -> int:
@@ -64,6 +67,7 @@ class TrainingPlan:
             "input_features": len(first.input_columns),
             "output_features": list(first.output_columns),
             "rows_dropped": sum(c.rows_dropped_ for c in self.chains.values()),
+            **({"feature_selection": self.selection} if self.selection else {}),
         }
 
 
@@ -120,7 +124,8 @@ def plan_training(config: PipelineConfig, registry: Registry, split: Split) -> T
     )
     if filled:
         counts["values_filled_median"] = int(filled)
-    return TrainingPlan(chains, features, val_groups, counts)
+    selection = selection_reports(chains, config.transforms)
+    return TrainingPlan(chains, features, val_groups, counts, selection)
 
 
 def _fit_one(
