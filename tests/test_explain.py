@@ -105,6 +105,23 @@ def test_stacked_rescoring_equals_one_feature_at_a_time():
         np.testing.assert_allclose(stacked.values, one_by_one.values, rtol=1e-12)
 
 
+def test_shapley_values_add_up_to_the_score_above_the_reference():
+    X = _correlated(300, 2)
+    feats = Frame(X=X, columns=[f"c{i}" for i in range(5)])
+    chain = Chain([], None, IForest(n_estimators=20, random_state=0)).fit(feats)
+    scores = chain.score_features(feats)
+    rows = np.array([0, 5, 9, 200])
+    explainer = ReplaceExplainer(method="shapley").fit(chain, feats)
+    found = explainer.explain(chain, feats, scores, rows,
+                              Rescorer(chain.score_features, stateless=True))
+    median = np.median(X, axis=0, keepdims=True)
+    at_reference = chain.score_features(Frame(X=median, columns=feats.columns))[0]
+    np.testing.assert_allclose(found.values.sum(axis=1), scores[rows] - at_reference,
+                               rtol=1e-9)  # Shapley values are efficient
+    with pytest.raises(ConfigError, match="explain.method: unknown value 'exact'"):
+        ReplaceExplainer(method="exact").fit(chain, feats)
+
+
 @pytest.mark.parametrize("name, model", [
     ("replace", None),
     ("forecast", ForecastDetector(window=4, smoothing=2, exogenous=["x*"])),

@@ -91,3 +91,22 @@ def test_the_run_summary_and_the_manifest_say_what_was_dropped(tmp_path):
     manifest = load_bundle(result.artifact, trusted=True).manifest
     assert manifest["feature_selection"] == reports
     assert manifest["output_features"] == reports[1]["kept"]
+
+
+def test_run_prints_what_was_dropped(tmp_path, capsys):
+    import pandas as pd
+
+    from astraguard_train.cli import main
+
+    frame = _frame()
+    data = tmp_path / "d.csv"
+    pd.DataFrame(frame.X[:, [0, 1, 3]], columns=["a", "b", "s"]).to_csv(data, index=False)
+    config = tmp_path / "p.toml"
+    config.write_text(
+        f'[loader]\nname = "csv"\npath = "{data}"\n'
+        '[[transforms]]\nname = "drop_redundant"\n'
+        '[model]\nname = "iforest"\nn_estimators = 10\n'
+    )
+    assert main(["run", str(config), "--output", str(tmp_path / "m")]) == 0
+    printed = capsys.readouterr().out
+    assert "dropped: b by drop_redundant: near-duplicate of a" in printed
