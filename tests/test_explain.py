@@ -90,12 +90,15 @@ def test_the_replace_explainer_names_the_spiked_column_first(tabular):
     assert found.explanations["explain_1_contribution"][0] > 0
 
 
-def test_stacked_rescoring_equals_one_feature_at_a_time():
-    X = _correlated(300, 2)
-    feats = Frame(X=X, columns=[f"c{i}" for i in range(5)])
+def _fitted_forest():
+    """A small forest on 5 correlated columns: its chain, features, scores, rows to explain."""
+    feats = Frame(X=_correlated(300, 2), columns=[f"c{i}" for i in range(5)])
     chain = Chain([], None, IForest(n_estimators=20, random_state=0)).fit(feats)
-    scores = chain.score_features(feats)
-    rows = np.array([0, 5, 9, 200])
+    return chain, feats, chain.score_features(feats), np.array([0, 5, 9, 200])
+
+
+def test_stacked_rescoring_equals_one_feature_at_a_time():
+    chain, feats, scores, rows = _fitted_forest()
     for reference in ("median", "conditional"):
         explainer = ReplaceExplainer(reference).fit(chain, feats)
         stacked = explainer.explain(chain, feats, scores, rows,
@@ -106,15 +109,11 @@ def test_stacked_rescoring_equals_one_feature_at_a_time():
 
 
 def test_shapley_values_add_up_to_the_score_above_the_reference():
-    X = _correlated(300, 2)
-    feats = Frame(X=X, columns=[f"c{i}" for i in range(5)])
-    chain = Chain([], None, IForest(n_estimators=20, random_state=0)).fit(feats)
-    scores = chain.score_features(feats)
-    rows = np.array([0, 5, 9, 200])
+    chain, feats, scores, rows = _fitted_forest()
     explainer = ReplaceExplainer(method="shapley").fit(chain, feats)
     found = explainer.explain(chain, feats, scores, rows,
                               Rescorer(chain.score_features, stateless=True))
-    median = np.median(X, axis=0, keepdims=True)
+    median = np.median(feats.X, axis=0, keepdims=True)
     at_reference = chain.score_features(Frame(X=median, columns=feats.columns))[0]
     np.testing.assert_allclose(found.values.sum(axis=1), scores[rows] - at_reference,
                                rtol=1e-9)  # Shapley values are efficient
