@@ -242,6 +242,27 @@ def test_explanations_are_the_same_in_chunks_as_whole(channels):
     assert replace.reference == "median"
 
 
+def test_explanations_survive_a_saved_scoring_state(channels, tmp_path):
+    from astraguard_train.training.scored import join_scored
+
+    bundle, path = channels
+    explain = bundle.explaining(3)
+    whole = bundle.score(str(path), explain=explain, **CSV_OPTIONS)
+    chunks = list(bundle.chunks(str(path), 120, check_values=True, **CSV_OPTIONS))
+    scorer = bundle.stream(explain=explain)
+    parts = list(bundle.score_stream(scorer, chunks[:4], n_jobs=1, flush=False))
+    scorer.save(tmp_path / "state.npz")  # alarms held back keep their explanations
+    again = bundle.stream(tmp_path / "state.npz", explain=explain)
+    parts += list(bundle.score_stream(again, chunks[4:], n_jobs=1))
+    joined = join_scored(parts)
+    assert whole.flags.any()
+    for name, values in whole.explanations.items():
+        if values.dtype.kind == "U":
+            assert np.array_equal(values, joined.explanations[name]), name
+        else:
+            np.testing.assert_allclose(values, joined.explanations[name], rtol=1e-9)
+
+
 def test_the_replace_explainer_explains_a_stateful_forecaster(channels, tmp_path):
     """The default explainer rescores a forecaster's chunk once per feature from its state."""
     bundle, path = channels
