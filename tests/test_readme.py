@@ -45,9 +45,10 @@ def test_readme_workflow_trains_then_scores_and_drifts_a_file_without_labels(
     pipeline = re.search(r"```toml\n(.*?)```", text, re.S)
     assert pipeline, "README shows a pipeline TOML"
     live_commands = re.findall(
-        r"^\s+(astraguard-train (?:score|drift) models/detector new\.csv --trusted.*)$", text, re.M
+        r"^\s+(astraguard-train (?:score|drift|explain) models/detector new\.csv --trusted.*)$",
+        text, re.M,
     )
-    assert len(live_commands) == 2
+    assert len(live_commands) == 4
     rng = np.random.default_rng(0)
 
     def write(name: str, n: int, label: bool) -> None:
@@ -67,3 +68,4 @@ def test_readme_workflow_trains_then_scores_and_drifts_a_file_without_labels(
         assert code in (0, 1) if " drift " in command else code == 0, command
     assert "astraguard-train: error" not in capsys.readouterr().err
     assert (tmp_path / "scores.parquet").is_file()
+    assert "explain_1_feature" in (tmp_path / "alarms.csv").read_text().splitlines()[0]
