@@ -363,3 +363,28 @@ def test_a_bundle_written_before_explanations_loads_scores_and_says_how_to_expla
                                   bundle.score(str(path)).scores)
     with pytest.raises(NoExplainerError, match=r'\[explain\] explainer = "replace"'):
         loaded.explain(str(path))
+
+
+# -- the report: explanations beside each alarm -------------------------------------------------
+
+
+def test_the_report_shows_each_alarms_top_features(channels):
+    pytest.importorskip("plotly", reason="the report needs plotly (the report extra)")
+    from astraguard_train.bundle.evaluation import load_evaluation
+    from astraguard_train.report import from_bundle, render
+
+    bundle, _ = channels
+    kept = load_evaluation(bundle.path, bundle.manifest)
+    assert kept.why is not None
+    assert (kept.why[kept.flags & (kept.scores > kept.thresholds)] != "").all()
+    assert (kept.why[~kept.flags] == "").all()
+    data = from_bundle(bundle.path)
+    tables = [t for t in (data.events, data.false_alarms) if t is not None and t.n]
+    assert tables
+    inputs = bundle.explainers()["BUS-1"].inputs_
+    for table in tables:
+        shown = [w for w in table.why if w]
+        assert shown and all(w.split(" ")[0] in inputs for w in shown)
+    html = render(data)
+    assert "why: top features at the alarm&#x27;s peak" in html or \
+        "why: top features at the alarm's peak" in html

@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from ..explain.base import explanation_text
 from ..training.scored import Scored
 from .drift import check_drift
 
@@ -34,6 +35,7 @@ class Evaluation:
 
     :param channels: the channel of each row as text, or None without channels.
     :param drift: the test part's drift report (``DriftReport.to_dict()``), or None.
+    :param why: each row's explanation as text (empty when not explained), or None.
     """
 
     index: np.ndarray
@@ -44,6 +46,7 @@ class Evaluation:
     timestamps: np.ndarray | None = None
     channels: np.ndarray | None = None
     drift: dict[str, Any] | None = None
+    why: np.ndarray | None = None
 
     @property
     def n_rows(self) -> int:
@@ -62,6 +65,7 @@ class Evaluation:
             timestamps=frame.timestamps,
             channels=None if frame.channels is None else np.asarray(frame.channels).astype(str),
             drift=None if drift is None else dict(drift),
+            why=None if scored.explanations is None else explanation_text(scored.explanations),
         )
 
     def save(self, path: str | Path) -> None:
@@ -80,6 +84,8 @@ class Evaluation:
             names, codes = np.unique(self.channels, return_inverse=True)
             arrays["channel_names"] = names
             arrays["channel_codes"] = codes.astype(np.int32)
+        if self.why is not None:
+            arrays["why"] = np.asarray(self.why, dtype=str)
         if self.drift is not None:
             arrays["drift"] = np.array(json.dumps(self.drift, default=str))
         with open(path, "wb") as fh:
@@ -102,6 +108,7 @@ class Evaluation:
                 timestamps=z["timestamps"] if "timestamps" in names else None,
                 channels=channels,
                 drift=json.loads(str(z["drift"])) if "drift" in names else None,
+                why=z["why"] if "why" in names else None,
             )
 
 

@@ -70,12 +70,12 @@ def command(config: str | None, overrides: tuple[str, ...], output: str | None,
     for key, n in result.counts.items():
         print(f"count: {key} = {n}")
     for stage in result.stages:
-        for report in (stage.summary or {}).get("feature_selection", ()):
-            group = f" [{report['group']}]" if report["group"] is not None else ""
-            for feature, why in report["dropped"].items():
-                print(f"dropped: {feature} by {report['name']}{group}: {why}")
-            if report.get("note"):
-                print(f"selection: {report['name']}{group}: {report['note']}")
+        for selected in (stage.summary or {}).get("feature_selection", ()):
+            group = f" [{selected['group']}]" if selected["group"] is not None else ""
+            for feature, why in selected["dropped"].items():
+                print(f"dropped: {feature} by {selected['name']}{group}: {why}")
+            if selected.get("note"):
+                print(f"selection: {selected['name']}{group}: {selected['note']}")
     for w in result.warnings:
         print(f"warning: {w}")
     print(f"artifact: {result.artifact}")

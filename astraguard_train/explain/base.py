@@ -121,3 +121,22 @@ def conditional_reference(X: np.ndarray, mean: np.ndarray, precision: np.ndarray
     data's Gaussian fit: ``x_j - (P (x - mean))_j / P_jj`` for every row and feature at once."""
     centred = X - mean
     return X - (centred @ precision) / np.diag(precision)
+
+
+def explanation_text(columns: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Each row's explanation as one line, ``"c2 +0.31; c5 +0.12"`` (empty text on rows
+    not explained), from the explanation columns, for reports."""
+    k = 1
+    parts: list[np.ndarray] = []
+    while FEATURE_COLUMN.format(i=k) in columns:
+        name = columns[FEATURE_COLUMN.format(i=k)]
+        value = columns[CONTRIBUTION_COLUMN.format(i=k)]
+        shown = np.char.mod("%+.3g", np.nan_to_num(value))
+        parts.append(np.where(name != "", np.char.add(np.char.add(name, " "), shown), ""))
+        k += 1
+    if not parts:
+        return np.zeros(0, dtype="U1")
+    out = parts[0]
+    for more in parts[1:]:
+        out = np.where(more != "", np.char.add(np.char.add(out, "; "), more), out)
+    return out

@@ -60,6 +60,8 @@ class EventTable:
     found: np.ndarray | None = None
     delay_rows: np.ndarray | None = None
     delay_seconds: np.ndarray | None = None
+    #: per entry, the explanation of its highest-scoring explained alarm row ("" for none)
+    why: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -182,14 +184,28 @@ def _event_tables(
     if ev.timestamps is not None:
         delay_seconds = np.full(ev_s.size, np.nan)
         delay_seconds[found] = (x[first[found]] - x[ev_s[found]]) / 1e3
+    why = None if ev.why is None else ev.why[order]
+    peak = None if why is None else np.where(flags & (why != ""), ev.scores[order], -np.inf)
     events = EventTable(
         channel=names[codes[ev_s]], start=x[ev_s], end=x[ev_e - 1], rows=ev_e - ev_s,
         found=found, delay_rows=delay_rows, delay_seconds=delay_seconds,
+        why=None if why is None else _peak_why(why, peak, ev_s, ev_e),
     )
     false = (label_cum[al_e] - label_cum[al_s]) == 0
     s, e = al_s[false], al_e[false]
-    alarms = EventTable(channel=names[codes[s]], start=x[s], end=x[e - 1], rows=e - s)
+    alarms = EventTable(channel=names[codes[s]], start=x[s], end=x[e - 1], rows=e - s,
+                        why=None if why is None else _peak_why(why, peak, s, e))
     return events, alarms
+
+
+def _peak_why(why: np.ndarray, peak: Any, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Per span ``[start, end)``, the explanation of its highest-scoring explained row."""
+    out = np.zeros(starts.size, dtype=why.dtype)
+    for i, (lo, hi) in enumerate(zip(starts, ends, strict=True)):
+        best = lo + int(np.argmax(peak[lo:hi]))
+        if np.isfinite(peak[best]):
+            out[i] = why[best]
+    return out
 
 
 def _thin(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:

@@ -118,6 +118,8 @@ def _event_rows(t: EventTable, axis: str, names: dict[str, int], events: bool) -
     head = ["channel", "start", "end", "rows"]
     if events:
         head += ["found", "delay (rows)", "delay (s)"]
+    if t.why is not None:
+        head.append("why: top features at the alarm's peak")
     rows, classes = [], []
     for i in range(min(t.n, TABLE_ROWS)):
         ch = str(t.channel[i])
@@ -136,6 +138,8 @@ def _event_rows(t: EventTable, axis: str, names: dict[str, int], events: bool) -
                 _num(float(secs)) if found and secs is not None else "–",
             ]
             classes.append("" if found else "missed")
+        if t.why is not None:
+            row.append(_e(str(t.why[i])) or "–")
         rows.append(row)
     more = f"<p class='note'>first {TABLE_ROWS} of {t.n} shown</p>" if t.n > TABLE_ROWS else ""
     return _table(head, rows, "events", classes) + more

@@ -15,7 +15,7 @@ from ..bundle.store import (
     verification_key,
     verify,
 )
-from ..errors import BundleError
+from ..errors import BundleError, NoExplainerError
 from .data import ReportData, assemble
 from .leaderboard import Leaderboard
 
@@ -57,7 +57,11 @@ def from_bundle(
     from ..training.evaluation import evaluate
 
     loaded = load_bundle(bundle, registry, key=key, trusted=trusted)
-    scored = loaded.score(data, **dict(loader_params or {}))
+    try:  # the alarms explained beside each one, when the bundle has an explainer
+        explain = loaded.explaining(3)
+    except NoExplainerError:
+        explain = None
+    scored = loaded.score(data, explain=explain, **dict(loader_params or {}))
     manifest = loaded.manifest
     drift = drift_of_scored(manifest["profile"], load_sample(loaded.path, manifest), scored)
     names = manifest["config"].get("evaluate", {}).get("metrics")

@@ -143,12 +143,25 @@ def stage_evaluate(ctx: RunContext) -> dict[str, Any]:
     if ctx.split.test.n_rows == 0:
         ctx.warnings.append("evaluate: the test part is empty; no metrics computed")
         return {"skipped": True}
-    ctx.test_scores = ctx.detector.score_frame(ctx.split.test)
+    ctx.test_scores = _score_test(ctx)
     ctx.count("test_rows_not_scored", ctx.split.test.n_rows - ctx.test_scores.n_rows)
     for key, n in ctx.test_scores.counts.items():
         ctx.count(f"test_{key}", n)
     ctx.metrics = evaluate(ctx.test_scores, ctx.registry, ctx.config.evaluate.metrics)
     return dict(ctx.metrics)
+
+
+def _score_test(ctx: RunContext) -> Scored:
+    """The test part scored as ``score_frame`` scores it; with an explainer, its alarms
+    explained too (top 3 features), for the report beside each alarm."""
+    from ..explain.request import Explaining
+    from .streaming import Scorer
+
+    assert ctx.detector is not None and ctx.split is not None
+    if not ctx.explainers:
+        return ctx.detector.score_frame(ctx.split.test)
+    explain = Explaining(ctx.explainers, top=EXPLAIN_TOP)
+    return explain.final(Scorer(ctx.detector, explain=explain).score_all(ctx.split.test))
 
 
 def stage_persist(ctx: RunContext) -> dict[str, Any]:
@@ -158,6 +171,9 @@ def stage_persist(ctx: RunContext) -> dict[str, Any]:
     ctx.artifact = str(write_bundle(ctx, output=ctx.output or ctx.config.persist.output))
     return {"artifact": ctx.artifact}
 
+
+#: Features named per alarm of the test part (the report shows them beside each alarm).
+EXPLAIN_TOP = 3
 
 STAGE_FUNCTIONS: dict[str, Callable[[RunContext], dict[str, Any]]] = {
     "load": stage_load,
