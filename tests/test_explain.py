@@ -388,3 +388,19 @@ def test_the_report_shows_each_alarms_top_features(channels):
     html = render(data)
     assert "why: top features at the alarm&#x27;s peak" in html or \
         "why: top features at the alarm's peak" in html
+
+
+def test_an_updated_bundle_keeps_its_parents_explainer(tabular, tmp_path):
+    import shutil
+
+    from astraguard_train import update_bundle
+
+    bundle, path = tabular
+    store = tmp_path / "detector"
+    shutil.copytree(bundle.path, store / "1")
+    done = update_bundle(store, _correlated(200, 3), trusted=True)
+    updated = load_bundle(done.path, trusted=True)
+    assert updated.manifest["explainer"] == "replace"
+    assert (updated.path / "explainer.json").read_bytes() == (
+        bundle.path / "explainer.json").read_bytes()
+    assert updated.explain(str(path), rows=[7], top=1)["explain_1_feature"].tolist() == ["c2"]

@@ -6,8 +6,9 @@ leaves out the rows that feedback marks as anomalous, updates each chain
 version of the same store through the bundle writer (atomic, like any run's). The new
 manifest's ``lineage`` names the parent version (and its manifest's SHA-256), the data read,
 the rows added and excluded, each chain's outcome, and the feedback used (counts by kind,
-ids, and a digest of the ids). The drift reference (profile and training sample) is the
-parent's: the rows it describes are still the bulk of what the detector learned.
+ids, and a digest of the ids). The drift reference (profile and training sample) and the
+explainer (``explainer.json``) are the parent's: the rows they describe are still the bulk of
+what the detector learned.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 
 from ..config import PipelineConfig
 from ..data.frame import Frame
+from ..errors import NoExplainerError
 from ..training.update import FeedbackInterval, UpdateResult, feedback_mask, update_detector
 from .profile import fingerprint
 from .scoring import BundleDetector, load_bundle, manifest_digest
@@ -41,6 +43,8 @@ class UpdateContext:
     training_data: Any
     sample: np.ndarray | None
     metrics: dict[str, Any] = attrs.field(factory=dict)
+    #: the parent's explainers, carried over as its drift reference is
+    explainers: dict[Any, Any] = attrs.field(factory=dict)
 
 
 @attrs.frozen(eq=False)
@@ -109,9 +113,18 @@ def update_bundle(
         profile=loaded.manifest.get("profile", {}),
         training_data=loaded.manifest.get("training_data"),
         sample=load_sample(loaded.path, loaded.manifest),
+        explainers=_explainers(loaded),
     )
     path = write_bundle(ctx, store.parent)
     return UpdatedBundle(path=path, result=result, lineage=lineage)
+
+
+def _explainers(loaded: BundleDetector) -> dict[Any, Any]:
+    """The parent's explainers, none when it has none."""
+    try:
+        return loaded.explainers()
+    except NoExplainerError:
+        return {}
 
 
 def _read(loaded: BundleDetector, data: Any, options: dict[str, Any]) -> Frame:
