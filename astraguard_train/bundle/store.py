@@ -57,6 +57,7 @@ from ..errors import (
 )
 from ..explain.attach import EXPLAINER_FILE, write_explainers
 from ..plain_values import jsonable
+from ..plugins import contracts
 from . import signing
 from .legacy import legacy_modules
 
@@ -64,6 +65,8 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 MANIFEST_DIGEST = "manifest.sha256"
 DETECTOR_FILE = "detector"
+#: Stem of the files holding a chain's model weights as tensors (``weights-<chain>.pt``).
+WEIGHTS_FILE = "weights"
 SAMPLE_FILE = "profile_sample.npy"
 LATEST = "latest"
 TMP_PREFIX = ".tmp-"
@@ -230,11 +233,16 @@ def training_matrix(ctx: Any) -> np.ndarray | None:
 
 
 def build_manifest(
-    ctx: Any, detector_file: str, files: dict[str, str], profile: dict[str, Any] | None = None
+    ctx: Any,
+    detector_file: str,
+    files: dict[str, str],
+    profile: dict[str, Any] | None = None,
+    weights: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """Return the manifest for the run in ``ctx`` whose files (name -> SHA-256) are ``files``.
 
     :param profile: the training profile when the caller has made it already.
+    :param weights: the files holding model weights, each with its chain's position.
     """
     from ..features.selection import selection_reports
     from .profile import fingerprint, profile_matrix
@@ -272,6 +280,7 @@ def build_manifest(
         "explainer": config.explain.name if EXPLAINER_FILE in files else None,
         "feature_selection": jsonable(selection_reports(det.chains, config.transforms)),
         "files": files,
+        "weights": dict(weights or {}),
     }
 
 
@@ -291,18 +300,28 @@ def signing_key_path(config: Any) -> str | None:
     return config.persist.signing_key or os.environ.get(signing.SIGNING_KEY_ENV) or None
 
 
-def _for_bundle(detector: Any) -> Any:
-    """The detector as a bundle keeps it: without its chains' training scores.
+def _for_bundle(detector: Any, directory: Path) -> tuple[Any, dict[str, int]]:
+    """The detector as a bundle keeps it: without its chains' training scores, and without
+    the weights its models keep as files of their own (written into ``directory`` here).
 
-    They served the threshold choice during the run; kept, they would be 8 bytes per training
-    row, most of a forest's bundle, written, hashed and read back for nothing.
+    The training scores served the threshold choice during the run; kept, they would be 8
+    bytes per training row, most of a forest's bundle, written, hashed and read back for
+    nothing. Weights as tensor files load without running code whatever the persister.
+
+    :returns: the detector to persist and the weights files by name, each with its chain's
+        position in ``detector.chains``.
     """
-    chains = {}
-    for key, chain in detector.chains.items():
+    chains, weights = {}, {}
+    for number, (key, chain) in enumerate(detector.chains.items()):
         chain = copy.copy(chain)
         chain.train_scores_ = None
+        chain.model, name = contracts.detach_weights(
+            chain.model, directory, f"{WEIGHTS_FILE}-{number}"
+        )
+        if name is not None:
+            weights[name] = number
         chains[key] = chain
-    return attrs.evolve(detector, chains=chains)
+    return attrs.evolve(detector, chains=chains), weights
 
 
 def write_bundle(ctx: Any, output: str | Path) -> Path:
@@ -344,7 +363,8 @@ def write_bundle(ctx: Any, output: str | Path) -> Path:
     tmp = _make_tmp_dir(root)
     try:
         detector_file = DETECTOR_FILE + persister.suffix
-        persister.dump(_for_bundle(ctx.detector), tmp / detector_file)
+        bundled, weights = _for_bundle(ctx.detector, tmp)
+        persister.dump(bundled, tmp / detector_file)
         X = training_matrix(ctx)
         profile = sample = None
         if X is not None:
@@ -362,7 +382,7 @@ def write_bundle(ctx: Any, output: str | Path) -> Path:
         if explainers:
             write_explainers(tmp, config.explain, explainers)
         files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()}
-        manifest = build_manifest(ctx, detector_file, files, profile)
+        manifest = build_manifest(ctx, detector_file, files, profile, weights)
         text = json.dumps(manifest, indent=2, default=str, allow_nan=True)
         _write_text(tmp / MANIFEST, text)
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -522,6 +542,13 @@ def _check_structure(manifest: Any, where: Path) -> None:
     )
     for key, info in manifest["plugins"].items():
         _expect(isinstance(info, dict), where, f"plugins.{key}: expected a JSON object")
+    weights = manifest.get("weights", {})  # absent from bundles written before weight files
+    _expect(isinstance(weights, dict), where, "weights: expected a JSON object")
+    for name, number in weights.items():
+        _expect(
+            name in manifest["files"] and isinstance(number, int) and not isinstance(number, bool),
+            where, f"weights: {name!r} is not a listed file with its chain's position",
+        )
     for table in ("loader", "model", "persist"):
         _expect(
             isinstance(manifest["config"].get(table, {}), dict),
@@ -741,7 +768,17 @@ def load(
         raise BundlePluginError(
             f"{file}: needs module '{exc.name}', which is not installed{hint}"
         ) from None
+    _attach_weights(detector, p, manifest)
     return LoadedBundle(path=p, manifest=manifest, detector=detector)
+
+
+def _attach_weights(detector: Any, p: Path, manifest: Mapping[str, Any]) -> None:
+    """Hand each weights file (verified already) back to its chain's model."""
+    chains = list(detector.chains.values())
+    for name, number in manifest.get("weights", {}).items():
+        _expect(0 <= number < len(chains), p / MANIFEST,
+                f"weights: {name!r} belongs to chain {number}; the detector has {len(chains)}")
+        contracts.attach_weights(chains[number].model, p / name, f"{p / name}")
 
 
 def _trust_advice(p: Path) -> str:

@@ -258,6 +258,32 @@ class IncrementalDetector(Protocol):
         ...
 
 
+@runtime_checkable
+class KeepsWeightFiles(Protocol):
+    """Optional: a detector whose fitted weights travel beside the detector file, as tensors
+    that load without running code (a neural network's ``state_dict``), rather than pickled
+    with it. The bundle writes them, lists their SHA-256 and hands them back on loading."""
+
+    #: the weights file's extension, with its dot (``.pt``).
+    weights_suffix: str
+
+    def save_weights(self, path: Path) -> None:
+        """Write the fitted weights (tensors only) to ``path`` (a new file).
+
+        :raises NotFittedError: before ``fit``.
+        """
+        ...
+
+    def without_weights(self) -> Any:
+        """Return a copy holding everything but the weights: what the persister writes."""
+        ...
+
+    def load_weights(self, path: Path) -> None:
+        """Put the weights in ``path`` back into this copy (from :meth:`without_weights`),
+        onto a device this machine has; no code in the file runs."""
+        ...
+
+
 # -- thresholds ---------------------------------------------------------------------------------
 
 
@@ -449,6 +475,7 @@ CAPABILITIES: dict[str, tuple[type, ...]] = {
         StreamingDetector,
         ReportsCounts,
         IncrementalDetector,
+        KeepsWeightFiles,
     ),
     "persister": (),
     "metric": (),
@@ -552,6 +579,32 @@ def absorb(threshold: Any, scores: np.ndarray, frame: Frame) -> Any:
     if isinstance(threshold, UpdatableRule):
         return threshold.absorb(scores, frame)
     return threshold
+
+
+def detach_weights(model: Detector, directory: Path, stem: str) -> tuple[Any, str | None]:
+    """Write a :class:`KeepsWeightFiles` model's weights to ``directory/stem<suffix>``.
+
+    :returns: the model as the persister should write it (without its weights) and the
+        weights file's name; ``(model, None)`` for a model without weight files.
+    """
+    if not isinstance(model, KeepsWeightFiles):
+        return model, None
+    name = f"{stem}{model.weights_suffix}"
+    model.save_weights(directory / name)
+    return model.without_weights(), name
+
+
+def attach_weights(model: Detector, path: Path, where: str) -> None:
+    """Put the weights in ``path`` back into ``model`` (:meth:`KeepsWeightFiles.load_weights`).
+
+    :raises PluginError: naming ``where`` when the model keeps no weight files.
+    """
+    if not isinstance(model, KeepsWeightFiles):
+        raise PluginError(
+            f"{where}: {type(model).__name__} has no load_weights, but {path.name} holds "
+            f"weights for it"
+        )
+    model.load_weights(path)
 
 
 def is_rule(threshold: Any) -> TypeGuard[ThresholdRule]:

@@ -198,7 +198,7 @@ class ForecastDetector(OutlierMixin, BaseEstimator):
         self.columns_ = frame.columns
         self.target_ = self.target or frame.columns[0]
         frame.column_index(self.target_)  # raises DataError naming the columns
-        self.exogenous_ = _match_columns(self.exogenous, frame.columns, self.target_)
+        self.exogenous_ = match_columns(self.exogenous, frame.columns, self.target_)
         X, y, full = self._design(frame)
         rows = full if full.sum() >= max(2 * self._span, 10) else slice(None)
         self.regressor_ = clone(resolve_regressor(self.regressor, self.regressor_params))
@@ -480,7 +480,12 @@ def _tail_matrix(tail: dict[str, Any]) -> np.ndarray:
     return y if tail["exo"] is None else np.hstack([y, tail["exo"]])
 
 
-def _match_columns(patterns: Sequence[str], columns: Sequence[str], target: str) -> list[str]:
+def match_columns(patterns: Sequence[str], columns: Sequence[str], target: str) -> list[str]:
+    """The feature columns matching ``patterns`` (names or shell-style patterns), in pattern
+    order, never ``target``.
+
+    :raises DataError: naming ``model.exogenous`` when a pattern matches no column.
+    """
     out: list[str] = []
     for pattern in patterns:
         hits = [c for c in fnmatch.filter(columns, pattern) if c != target]
