@@ -120,6 +120,8 @@ def compare_model(config: Any, args: argparse.Namespace) -> int:
     try:
         import torch
 
+        if args.threads:
+            torch.set_num_threads(args.threads)
         threads = f"torch threads {torch.get_num_threads()}"
     except ImportError:
         threads = "no torch"
@@ -175,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="lstm_forecast: telemanom's full setting or the reduced CPU one "
                         "(default: full on a GPU, reduced on a CPU)")
     parser.add_argument("--seed", type=int, default=0, help="lstm_forecast: random_state")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's, one per "
+                        "core; on a loaded shared machine 1 is much faster)")
     args = parser.parse_args(argv)
     if not args.data.is_file():
         print(f"bench_msl: data not found: {args.data}", file=sys.stderr)

@@ -24,8 +24,7 @@ pytest.importorskip(
 )
 
 import torch  # noqa: E402  (after the skip: torch comes with the plugin)
-from astraguard_train_torch import LSTMForecast, WindowAutoencoder  # noqa: E402
-from astraguard_train_torch import devices  # noqa: E402
+from astraguard_train_torch import LSTMForecast, WindowAutoencoder, devices  # noqa: E402
 from bundle_helpers import CSV_OPTIONS, frame_to_csv  # noqa: E402
 
 from astraguard_train import Frame, load_bundle  # noqa: E402

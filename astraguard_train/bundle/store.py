@@ -774,8 +774,11 @@ def load(
 
 def _attach_weights(detector: Any, p: Path, manifest: Mapping[str, Any]) -> None:
     """Hand each weights file (verified already) back to its chain's model."""
+    weights = manifest.get("weights", {})
+    if not weights:
+        return
     chains = list(detector.chains.values())
-    for name, number in manifest.get("weights", {}).items():
+    for name, number in weights.items():
         _expect(0 <= number < len(chains), p / MANIFEST,
                 f"weights: {name!r} belongs to chain {number}; the detector has {len(chains)}")
         contracts.attach_weights(chains[number].model, p / name, f"{p / name}")

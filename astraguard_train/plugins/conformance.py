@@ -743,13 +743,22 @@ def _signature_params(factory: Factory) -> set[str]:
 
 def quick_params(entry: Any) -> dict[str, Any]:
     """Parameters that build a registry ``entry``'s model quickly for a conformance check:
-    its ``get_test_params()`` if it has one, and few trees where ``n_estimators`` exists."""
+    its ``get_test_params()`` if it has one, few trees where ``n_estimators`` exists, and few
+    epochs where a neural network's epoch count does (PyOD's deep detectors, with torch)."""
     params: dict[str, Any] = {}
     if isinstance(entry.factory, HasTestParams):
         params.update(entry.factory.get_test_params())
-    if "n_estimators" in entry.params and "n_estimators" not in params:
-        params["n_estimators"] = 20
+    for key, quick in QUICK_PARAMS.items():
+        default = entry.params.get(key)
+        if isinstance(default, int) and default > quick and key not in params:
+            params[key] = quick
     return params
+
+
+#: Counts lowered to these by :func:`quick_params` wherever a model's default is higher.
+QUICK_PARAMS: dict[str, int] = {
+    "n_estimators": 20, "n_ensemble": 5, "epochs": 2, "epoch_num": 2, "n_epochs": 2,
+}
 
 
 def check_registered_models(names: list[str] | None = None) -> dict[str, str | None]:

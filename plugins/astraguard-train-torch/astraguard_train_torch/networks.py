@@ -162,8 +162,7 @@ def train_network(
         net.eval()
         with torch.no_grad():
             total = sum(
-                float(loss_of(val_idx[lo : lo + batch_size])) * min(batch_size, val_idx.numel() - lo)
-                for lo in range(0, val_idx.numel(), batch_size)
+                float(loss_of(part)) * part.numel() for part in val_idx.split(batch_size)
             )
         loss = total / val_idx.numel()
         if best is None or loss < best[0] - min_delta:

@@ -23,7 +23,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from astraguard_train.errors import ConfigError, DataError
+from astraguard_train.errors import ConfigError, DataError, NotFittedError
 from astraguard_train.frame import Frame
 from astraguard_train.timeseries.carry import segments
 from astraguard_train.timeseries.forecast import ewma
@@ -58,6 +58,8 @@ class WindowDetector(OutlierMixin, BaseEstimator):
     device: str
     mixed_precision: bool
     random_state: int | None
+    #: the fitted network; None in the copy a bundle pickles (:meth:`without_weights`)
+    network_: nn.Module | None
 
     # -- subclasses ----------------------------------------------------------------------------
     def _inputs(self, frame: Frame) -> list[str]:
@@ -197,6 +199,7 @@ class WindowDetector(OutlierMixin, BaseEstimator):
         import torch
 
         check_is_fitted(self, "network_")
+        assert self.network_ is not None, "a copy without weights has none to save"
         state = {k: v.detach().cpu() for k, v in self.network_.state_dict().items()}
         with open(path, "wb") as fh:
             torch.save(state, fh)
@@ -267,7 +270,8 @@ class WindowDetector(OutlierMixin, BaseEstimator):
             raise DataError(
                 f"{type(self).__name__}: no channel has enough rows for one training sample"
             )
-        aims_all = None if targets[0] is None else np.concatenate(targets)
+        given = [t for t in targets if t is not None]
+        aims_all = np.concatenate(given) if given else None
         return np.concatenate(series), np.concatenate(starts), aims_all, np.concatenate(valid)
 
     def _row_errors(self, series: np.ndarray, values: np.ndarray, seen: int) -> np.ndarray:
@@ -278,6 +282,10 @@ class WindowDetector(OutlierMixin, BaseEstimator):
         from .devices import autocast
         from .networks import windows
 
+        if self.network_ is None:
+            raise NotFittedError(
+                f"{type(self).__name__}: its weights were not loaded (load_weights)"
+            )
         G = self.predict_rows_
         n = values.shape[0]
         out = np.empty(n)
