@@ -151,8 +151,10 @@ def compare_model(config: Any, args: argparse.Namespace) -> int:
     fitted = [log for log in logs.values() if log is not None]
     if fitted:
         total = sum(log.seconds for log in fitted)
+        windows = sum(log.samples * log.epochs for log in fitted)
         print(f"training: {total:.1f}s over {len(fitted)} channels, "
-              f"{total / len(fitted):.1f}s per channel on average")
+              f"{total / len(fitted):.1f}s per channel on average; {windows:,} windows "
+              f"trained on = {windows / max(total, 1e-9):,.0f} windows/s")
     tested = pipeline.context.split.test.n_rows
     print(f"throughput: training stage {stage['features'] + stage['train']:.1f}s; evaluate "
           f"stage {stage['evaluate']:.1f}s for {tested} test rows = "

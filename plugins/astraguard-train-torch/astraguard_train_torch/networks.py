@@ -89,12 +89,14 @@ class ConvAutoencoder(nn.Module):
 @attrs.frozen
 class TrainingLog:
     """What a fit did: epochs run, the best validation loss (None without a validation
-    part), the epoch it came from, and the seconds the loop took."""
+    part), the epoch it came from, the seconds the loop took, and the windows it trained on
+    per epoch (the held-out ones excluded)."""
 
     epochs: int
     best_loss: float | None
     best_epoch: int
     seconds: float
+    samples: int
 
 
 def windows(series: torch.Tensor, starts: torch.Tensor, window: int) -> torch.Tensor:
@@ -177,4 +179,5 @@ def train_network(
         best_loss=None if best is None or not math.isfinite(best[0]) else best[0],
         best_epoch=epoch if best is None else best[1],
         seconds=time.perf_counter() - start,
+        samples=int(fit_idx.numel()),
     )
