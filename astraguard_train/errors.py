@@ -41,6 +41,11 @@ class MissingExtraError(AstraGuardError, ImportError):
     """An optional dependency is not installed; the message names the extra that brings it."""
 
 
+class FeedbackError(AstraGuardError, ValueError):
+    """A feedback record or review sheet is invalid, or names a bundle version or channel
+    that does not exist; the message names the file, line and column (or the option)."""
+
+
 class ValidationFailed(DataError):
     """A quality gate set to ``error`` failed; :attr:`report` holds the full report."""
 

@@ -268,6 +268,29 @@ def test_hook_on_pipeline_error():
     assert "cannot fit" in result.error
 
 
+
+def test_hook_register_review_strategies():
+    from astraguard_train.feedback.strategies import Top
+    from astraguard_train.testing import check_review_strategy
+
+    class Longest:
+        """The longest alarms first."""
+
+        def select(self, candidates, budget):
+            rows = candidates.last - candidates.first
+            return np.lexsort((np.arange(len(rows)), -rows))[:budget]
+
+    class Plugin:
+        @hookimpl
+        def register_review_strategies(self, register):
+            register("longest", Longest)
+
+    reg = build_registry(load_entrypoints=False, plugins=[Plugin()])
+    entry = reg.get("review_strategy", "longest")
+    assert entry.description == "The longest alarms first."
+    check_review_strategy(Longest)
+    assert isinstance(reg.create("review_strategy", "top"), Top)
+
 # -- meta-tests ---------------------------------------------------------------------------
 
 

@@ -12,6 +12,8 @@ Layout of ``OUTPUT/NAME``::
         manifest.sig          the Ed25519 signature of manifest.json (when a key signs bundles)
     OUTPUT/NAME/2/
     OUTPUT/NAME/latest        the newest version's number (replaced atomically)
+    OUTPUT/NAME/feedback/     operators' verdicts on the versions' alarms (see
+                              :mod:`astraguard_train.feedback.store`)
     OUTPUT/NAME/.tmp-PID-XXXX an unfinished write; ignored by readers, removed once PID is gone
 
 A bundle is written into a ``.tmp-`` directory beside its final place and renamed into place,
@@ -71,6 +73,8 @@ SAMPLE_FILE = "profile_sample.npy"
 LATEST = "latest"
 TMP_PREFIX = ".tmp-"
 LOCK_FILE = ".lock"
+#: Directories beside the versions that are not versions (no stray-entry warning).
+SIDE_DIRS = ("feedback",)
 #: Files a bundle holds besides the ones its manifest lists.
 SEALS = (MANIFEST, MANIFEST_DIGEST, signing.SIGNATURE_FILE)
 _NUMBER = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() accepts "²", which int() refuses
@@ -269,6 +273,7 @@ def build_manifest(
         "plugins": _plugins(config, ctx.registry),
         "group_by": det.group_by,
         "groups": [None if k is None else str(k) for k in det.chains],
+        "channels": _channels(_training_part(ctx)),
         "input_features": list(columns),
         "output_features": list(det.output_columns),
         "training_data": data_fp,
@@ -282,6 +287,13 @@ def build_manifest(
         "files": files,
         "weights": dict(weights or {}),
     }
+
+
+def _channels(train: Any) -> list[str] | None:
+    """The training part's channels (what feedback may name), None without a channel key."""
+    if train is None or train.channels is None:
+        return None
+    return sorted({str(c) for c in np.unique(train.channels)})
 
 
 def _make_tmp_dir(root: Path) -> Path:
@@ -428,7 +440,7 @@ def _numbered(root: Path) -> tuple[list[Path], list[Path]]:
         if p.is_dir():
             if _NUMBER.fullmatch(p.name):
                 numbered.append(p)
-            elif not p.name.startswith("."):
+            elif not p.name.startswith(".") and p.name not in SIDE_DIRS:
                 stray.append(p)
     return numbered, sorted(stray)
 

@@ -40,6 +40,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "explain",
     "drift",
     "report",
+    "review",
+    "feedback",
     "models",
     "validate",
     "init",

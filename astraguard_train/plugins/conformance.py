@@ -713,6 +713,56 @@ def check_explainer(factory: Factory, params: Mapping[str, Any] | None = None,
                        "differently from the fitted one")
 
 
+def _review_pool() -> Any:
+    """Candidates of two channels, alarms and near misses, some with equal margins."""
+    from ..feedback.review import Candidates
+
+    rng = np.random.default_rng(6)
+    n = 30
+    margin = np.round(rng.normal(size=n), 1)
+    first = np.sort(rng.choice(1000, n, replace=False)).astype(np.int64)
+    channel = np.array(["a", "b"] * (n // 2), dtype=object)
+    start = np.datetime64("2026-01-01T00:00:00", "ns") + first * np.timedelta64(1, "s")
+    return Candidates(
+        channel=channel, first=first, last=first + 2, first_row=first, last_row=first + 2,
+        start=start, end=start + np.timedelta64(2, "s"), peak=margin + 3.0,
+        threshold=np.full(n, 3.0), margin=margin, flagged=margin > 0,
+    )
+
+
+def check_review_strategy(factory: Factory, params: Mapping[str, Any] | None = None) -> None:
+    """Check a review strategy (:class:`~astraguard_train.plugins.contracts.ReviewStrategy`):
+    for budgets below, at and above the number of candidates, ``select`` returns at most
+    ``budget`` distinct positions among them, the same twice, without modifying them.
+
+    :raises ConformanceError: naming the strategy and the rule broken.
+    """
+    params = dict(params or {})
+    strategy = _build(factory, params, "review_strategy")
+    pool = _review_pool()
+    before = {k: v.copy() for k, v in attrs.asdict(pool, recurse=False).items()}
+    n = len(pool)
+    for budget in (1, 7, n, n + 5):
+        got = np.asarray(strategy.select(pool, budget)).reshape(-1)
+        if got.size and not np.issubdtype(got.dtype, np.integer):
+            _fail(factory, f"select(candidates, {budget}) returned {got.dtype} values; "
+                           f"expected integer positions")
+        if len(got) > budget or len(np.unique(got)) != len(got):
+            _fail(factory, f"select(candidates, {budget}) returned {len(got)} positions, "
+                           f"{len(np.unique(got))} distinct; expected at most {budget}, distinct")
+        if len(got) and (got.min() < 0 or got.max() >= n):
+            _fail(factory, f"select(candidates, {budget}) returned a position outside 0..{n - 1}")
+        if budget <= n and len(got) == 0:
+            _fail(factory, f"select(candidates, {budget}) picked nothing among {n} candidates")
+        again = np.asarray(factory(**params).select(pool, budget)).reshape(-1)
+        if not np.array_equal(got, again):
+            _fail(factory, f"select(candidates, {budget}) gave other positions the second "
+                           f"time; a strategy must be deterministic (take a seed)")
+    now = attrs.asdict(pool, recurse=False)
+    if not all(np.array_equal(before[k], now[k]) for k in before):
+        _fail(factory, "select() modified the candidates it was given")
+
+
 CHECKS: dict[str, Callable[..., None]] = {
     "loader": check_loader,
     "transform": check_transform,
@@ -722,6 +772,7 @@ CHECKS: dict[str, Callable[..., None]] = {
     "metric": check_metric,
     "threshold": check_threshold,
     "explainer": check_explainer,
+    "review_strategy": check_review_strategy,
 }
 
 

@@ -439,6 +439,20 @@ class Explainer(Protocol):
         ...
 
 
+# -- review strategy ----------------------------------------------------------------------------
+
+
+@runtime_checkable
+class ReviewStrategy(Protocol):
+    """Chooses which alarms an operator should judge first (``astraguard-train review``)."""
+
+    def select(self, candidates: Any, budget: int) -> Any:
+        """Return the positions (ints) of at most ``budget`` distinct
+        :class:`~astraguard_train.feedback.review.Candidates`, most useful first. The same
+        candidates and budget give the same positions; ``candidates`` is not modified."""
+        ...
+
+
 # -- not a registered kind, but pluggable by import path ----------------------------------------
 
 
@@ -461,6 +475,7 @@ CONTRACTS: dict[str, type] = {
     "metric": Metric,
     "threshold": ThresholdStrategy,
     "explainer": Explainer,
+    "review_strategy": ReviewStrategy,
 }
 
 #: The optional capabilities each kind may have, for documentation and ``plugins`` listings.
@@ -481,6 +496,7 @@ CAPABILITIES: dict[str, tuple[type, ...]] = {
     "metric": (),
     "threshold": (DeclaresTrainScoreNeed, ExplainsChoice),
     "explainer": (),
+    "review_strategy": (),
 }
 
 

@@ -117,6 +117,20 @@ def register_explainers(register: Any) -> None:
     """
 
 
+@hookspec
+def register_review_strategies(register: Any) -> None:
+    """Register review strategies: factories of objects with ``select(candidates, budget)``.
+
+    ``select`` returns the positions of at most ``budget`` of the
+    :class:`~astraguard_train.feedback.review.Candidates` (alarms and near misses), most
+    useful first; ``astraguard-train review --strategy NAME`` writes them as a review sheet.
+
+    :param register: call ``register(name, factory, description=...)`` once per strategy.
+
+    .. versionadded:: 0.3.0
+    """
+
+
 # -- stage lifecycle ------------------------------------------------------------------------
 
 

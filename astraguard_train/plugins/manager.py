@@ -39,6 +39,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "astraguard_train.builtin.thresholds",
     "astraguard_train.builtin.timeseries",
     "astraguard_train.builtin.explainers",
+    "astraguard_train.builtin.review",
 )
 
 

@@ -25,6 +25,7 @@ KIND_HOOKS: dict[str, str] = {
     "metric": "register_metrics",
     "threshold": "register_thresholds",
     "explainer": "register_explainers",
+    "review_strategy": "register_review_strategies",
 }
 
 REQUIRED = "<required>"

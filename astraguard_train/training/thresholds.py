@@ -126,19 +126,40 @@ class MaxFalseAlarmRate:
     """The lowest threshold that flags at most ``rate`` of the validation part's normal rows.
 
     Normal rows are those labelled 0; without labels every validation row counts as normal.
+
+    With ``feedback`` (a bundle ``OUTPUT/NAME`` whose feedback store to read), operators'
+    verdicts label the validation rows they cover (by channel and time range): rows of a
+    false alarm count as normal, rows of a true alarm or a labelled interval do not. With
+    ``clear_false_alarms``, the threshold is then raised above every false alarm's rows, but
+    never so far that a true alarm's peak would no longer be flagged. Per-group chains read
+    their own channel's verdicts, so each channel's threshold follows its own false alarms.
     """
 
     needs_train_scores = False
 
-    def __init__(self, rate: float = 0.01) -> None:
+    def __init__(self, rate: float = 0.01, feedback: str | None = None,
+                 clear_false_alarms: bool = True) -> None:
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
             raise ConfigError(f"threshold.rate: must be in [0, 1), got {rate!r}")
+        if feedback is not None and not isinstance(feedback, str):
+            raise ConfigError(f"threshold.feedback: expected a bundle path OUTPUT/NAME, got "
+                              f"{feedback!r}")
+        if not isinstance(clear_false_alarms, bool):
+            raise ConfigError(f"threshold.clear_false_alarms: expected true or false, got "
+                              f"{clear_false_alarms!r}")
         self.rate = rate
+        self.feedback = feedback
+        self.clear_false_alarms = clear_false_alarms
 
     def choose(self, context: Any) -> float:
         """Return the threshold; raises :class:`ConfigError` without a validation part."""
         scores, labels = _validation(context, "max_false_alarm_rate", need_labels=False)
-        normal = scores if labels is None else scores[np.asarray(labels) == 0]
+        verdicts, true_peaks = self._verdicts(context, scores)
+        normal_rows = np.ones(len(scores), dtype=bool) if labels is None else (
+            np.asarray(labels) == 0
+        )
+        normal_rows = (normal_rows & (verdicts != 1)) | (verdicts == 0)
+        normal = scores[normal_rows]
         if len(normal) == 0:
             raise ConfigError(
                 "threshold.name: 'max_false_alarm_rate' found no normal (label 0) row in the "
@@ -148,10 +169,59 @@ class MaxFalseAlarmRate:
         allowed = int(np.floor(self.rate * len(s) + 1e-9))
         # flags are score > threshold, so the (allowed+1)-th highest score lets `allowed` through
         threshold = float(s[allowed]) if allowed < len(s) else _below(s, len(s) - 1)
-        self.info_ = {
+        self.info_: dict[str, Any] = {
             "rate": float(self.rate),
-            "validation_false_alarm_rate": float(np.mean(normal > threshold)),
-            "validation_normal_rows": int(len(s)),
             "labels_used": labels is not None,
+            "validation_normal_rows": int(len(s)),
+        }
+        if self.feedback is not None:
+            threshold = self._calibrate(threshold, scores, verdicts, true_peaks)
+        self.info_["validation_false_alarm_rate"] = float(np.mean(normal > threshold))
+        return threshold
+
+    def _verdicts(self, context: Any, scores: np.ndarray) -> tuple[np.ndarray, list[float]]:
+        """Per validation row: 1 true alarm or interval, 0 false alarm, -1 no verdict; and
+        the peak score of each true alarm or interval covering validation rows."""
+        if self.feedback is None:
+            return np.full(len(scores), -1, dtype=np.int8), []
+        from ..errors import BundleError
+        from ..feedback import FeedbackStore, feedback_labels
+        from ..feedback.labels import covered
+
+        try:
+            store = FeedbackStore(self.feedback)
+        except BundleError as exc:
+            raise ConfigError(f"threshold.feedback: {exc}") from None
+        frame = context.validation_frame
+        records = store.verdicts(kinds=("verdict", "interval"))
+        peaks = []
+        for i in np.flatnonzero(records.labels == 1):
+            rows = covered(frame, records, int(i))
+            if rows.any():
+                peaks.append(float(scores[rows].max()))
+        return feedback_labels(frame, records), peaks
+
+    def _calibrate(self, threshold: float, scores: np.ndarray, verdicts: np.ndarray,
+                   true_peaks: list[float]) -> float:
+        """Raise ``threshold`` above the false alarms' scores, capped below the lowest true
+        alarm peak; record what the verdicts did in ``info_``."""
+        false, true = verdicts == 0, verdicts == 1
+        budget = threshold
+        cap = min(true_peaks, default=np.inf)
+        if self.clear_false_alarms and false.any():
+            highest = float(scores[false].max())
+            if highest >= threshold:
+                threshold = highest if highest < cap else max(threshold, _below_value(cap))
+        self.info_["feedback"] = {
+            "false_alarm_rows": int(false.sum()),
+            "true_alarm_rows": int(true.sum()),
+            "budget_threshold": float(budget),
+            "false_alarm_rows_still_flagged": int((scores[false] > threshold).sum()),
+            "true_alarm_rows_flagged": int((scores[true] > threshold).sum()),
         }
         return threshold
+
+
+def _below_value(value: float) -> float:
+    """The largest threshold that still flags ``value`` (score > threshold)."""
+    return float(np.nextafter(value, -np.inf)) - 1e-9 * max(1.0, abs(value))

@@ -1,0 +1,208 @@
+"""Active review: which alarms an operator should judge first.
+
+The bundle scores the data through its one scoring path
+(:meth:`~astraguard_train.bundle.scoring.BundleDetector.score`); the rows worth asking about
+are grouped into :class:`Candidates` (alarms, and near misses just under the threshold), and
+a review strategy plugin (:class:`~astraguard_train.plugins.contracts.ReviewStrategy`) picks
+``budget`` of them. The result is a sheet that ``feedback import`` reads back.
+
+Candidates, per channel in time order:
+
+- an **alarm** is a run of consecutive flagged rows (flags after post-processing);
+- a **near miss** is a run of consecutive unflagged rows scoring within :data:`NEAR` of the
+  threshold, in units of the channel's score spread (its scaled MAD).
+
+Rows without timestamps (tabular data) are not consecutive in any sense that matters: each
+such row is a candidate of its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import numpy as np
+
+from ..errors import ConfigError
+from ..training.scored import Scored
+from .records import format_time
+
+#: How far below the threshold a near miss may score, in channel score spreads.
+NEAR = 1.0
+
+
+@attrs.frozen(eq=False)
+class Candidates:
+    """Alarms and near misses as columns, one entry each.
+
+    :param channel: the channel (None without channels).
+    :param first: the candidate's first and ``last`` row, as positions in the scored rows.
+    :param first_row: its first and ``last_row`` as positions in the input (``frame.index``).
+    :param start: its first and ``end`` timestamps (NaT without timestamps).
+    :param peak: its highest score, and ``threshold`` the threshold at that row.
+    :param margin: ``(peak - threshold) / spread``: above 0 flagged by score, the nearer 0
+        the less sure the detector is.
+    :param flagged: whether it is an alarm (else a near miss).
+    """
+
+    channel: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    first_row: np.ndarray
+    last_row: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    peak: np.ndarray
+    threshold: np.ndarray
+    margin: np.ndarray
+    flagged: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.peak.shape[0])
+
+    @property
+    def rows(self) -> np.ndarray:
+        """How many scored rows each candidate spans."""
+        return self.last - self.first + 1
+
+
+def _spread(scores: np.ndarray) -> float:
+    """A robust scale of a channel's scores: 1.4826 MAD, else the standard deviation, else 1."""
+    finite = scores[np.isfinite(scores)]
+    if len(finite) == 0:
+        return 1.0
+    mad = 1.4826 * float(np.median(np.abs(finite - np.median(finite))))
+    if mad > 0:
+        return mad
+    std = float(np.std(finite))
+    return std if std > 0 else 1.0
+
+
+def candidates(scored: Scored) -> Candidates:
+    """The alarms and near misses of ``scored`` (see the module docstring)."""
+    frame = scored.frame
+    order, bounds = frame.channel_segments()
+    scores, thr, flags = scored.scores[order], scored.thresholds[order], scored.flags[order]
+    margin = np.empty(len(order), dtype=np.float64)
+    seg = np.zeros(len(order), dtype=np.int64)
+    for k in range(len(bounds) - 1):
+        lo, hi = int(bounds[k]), int(bounds[k + 1])
+        margin[lo:hi] = (scores[lo:hi] - thr[lo:hi]) / _spread(scores[lo:hi])
+        seg[lo:hi] = k
+    keep = flags | (margin > -NEAR)
+    if frame.timestamps is None or not keep.any():
+        starts = np.flatnonzero(keep)
+        ends = starts + 1
+    else:
+        # a run of kept rows breaks where the channel or the alarm state changes
+        code = np.where(keep, seg * 2 + flags, -1)
+        change = np.flatnonzero(code[1:] != code[:-1]) + 1
+        starts = np.concatenate(([0], change)).astype(np.int64)[: len(code)]
+        ends = np.concatenate((change, [len(code)])).astype(np.int64)
+        inside = code[starts] >= 0
+        starts, ends = starts[inside], ends[inside]
+    peak_at = np.array(
+        [s + int(np.argmax(margin[s:e])) for s, e in zip(starts, ends, strict=True)],
+        dtype=np.int64,
+    )
+    rows, first, last = order[peak_at], order[starts], order[ends - 1]
+    ts = frame.timestamps
+    nat = np.full(len(starts), np.datetime64("NaT", "ns"))
+    channel = np.empty(len(starts), dtype=object)
+    channel[:] = None if frame.channels is None else frame.channels[first]
+    return Candidates(
+        channel=channel,
+        first=np.asarray(first, dtype=np.int64),
+        last=np.asarray(last, dtype=np.int64),
+        first_row=frame.index[first].astype(np.int64),
+        last_row=frame.index[last].astype(np.int64),
+        start=nat if ts is None else ts[first],
+        end=nat if ts is None else ts[last],
+        peak=scored.scores[rows].astype(np.float64),
+        threshold=scored.thresholds[rows].astype(np.float64),
+        margin=margin[peak_at],
+        flagged=flags[starts].astype(bool),
+    )
+
+
+def select(strategy: Any, pool: Candidates, budget: int) -> np.ndarray:
+    """The candidates ``strategy`` picks, at most ``budget``, most useful first.
+
+    :raises ConfigError: when the budget is not positive.
+    :raises PluginError: when the strategy returns something other than distinct positions.
+    """
+    from ..errors import PluginError
+
+    if budget < 1:
+        raise ConfigError(f"--budget: must be at least 1, got {budget}")
+    picked = np.asarray(strategy.select(pool, budget), dtype=np.int64).reshape(-1)
+    if len(picked) > budget or len(np.unique(picked)) != len(picked) or (
+        len(picked) and (picked.min() < 0 or picked.max() >= len(pool))
+    ):
+        raise PluginError(
+            f"review strategy {type(strategy).__name__}: select() must return at most "
+            f"{budget} distinct positions in 0..{len(pool) - 1}, got {picked[:10].tolist()}"
+        )
+    return picked
+
+
+def sheet_rows(pool: Candidates, picked: np.ndarray, bundle: str,
+               version: int) -> list[dict[str, Any]]:
+    """The review sheet's rows for the ``picked`` candidates, verdict and author empty."""
+    out = []
+    for rank, i in enumerate(picked, 1):
+        timed = not np.isnat(pool.start[i])
+        out.append({
+            "rank": rank, "kind": "verdict", "verdict": None, "bundle": bundle,
+            "version": version,
+            "channel": None if pool.channel[i] is None else str(pool.channel[i]),
+            "start": format_time(pool.start[i]) if timed else None,
+            "end": format_time(pool.end[i]) if timed else None,
+            "first_row": int(pool.first_row[i]), "last_row": int(pool.last_row[i]),
+            "rows": int(pool.rows[i]), "peak_score": float(pool.peak[i]),
+            "threshold": float(pool.threshold[i]),
+            "flagged": "alarm" if pool.flagged[i] else "near_miss",
+            "author": None, "at": None, "note": None,
+        })
+    return out
+
+
+@attrs.frozen(eq=False)
+class Review:
+    """What ``review`` chose: the sheet's rows, and the pool they were chosen from."""
+
+    rows: list[dict[str, Any]]
+    candidates: Candidates
+    picked: np.ndarray
+    scored_rows: int
+
+    def to_dict(self) -> dict[str, Any]:
+        flagged = self.candidates.flagged
+        return {
+            "scored_rows": self.scored_rows,
+            "alarms": int(flagged.sum()),
+            "near_misses": int((~flagged).sum()),
+            "picked": len(self.rows),
+        }
+
+
+def review(bundle: Any, data: Any, budget: int, strategy: str = "uncertainty",
+           params: dict[str, Any] | None = None, *, chunk_rows: int | None = None,
+           **loader_params: Any) -> Review:
+    """Score ``data`` with ``bundle`` (a :class:`~astraguard_train.bundle.scoring.
+    BundleDetector`) and pick ``budget`` alarms or near misses with the review strategy
+    ``strategy``.
+
+    :raises ConfigError: for a budget below 1 or a strategy parameter out of range.
+    :raises UnknownPluginError: for a strategy nobody registered.
+    """
+    if budget < 1:
+        raise ConfigError(f"--budget: must be at least 1, got {budget}")
+    chooser = bundle.registry.create("review_strategy", strategy, params or {},
+                                     where="review.strategy")
+    scored = bundle.score(data, chunk_rows=chunk_rows, **loader_params)
+    pool = candidates(scored)
+    picked = select(chooser, pool, budget)
+    root = bundle.path.parent
+    rows = sheet_rows(pool, picked, str(root), int(bundle.path.name))
+    return Review(rows=rows, candidates=pool, picked=picked, scored_rows=scored.n_rows)
