@@ -23,7 +23,7 @@ from astraguard_train.errors import ConformanceError, FeedbackError
 from astraguard_train.feedback import FeedbackStore, feedback_labels
 from astraguard_train.feedback.review import candidates, review
 from astraguard_train.feedback.sheets import import_sheet
-from astraguard_train.feedback.strategies import Random, Top, Uncertainty
+from astraguard_train.feedback.strategies import Random, Spread, Top, Uncertainty
 from astraguard_train.testing import check_review_strategy
 
 LOADER_OPTIONS = [f"--loader-option={k}={v}" for k, v in CSV_OPTIONS.items()]
@@ -281,6 +281,15 @@ def test_review_picks_alarms_across_channels_and_its_sheet_imports_back(channels
     assert "waiting:  2 row(s)" in capsys.readouterr().out
     records = FeedbackStore(bundle).verdicts()
     assert records.verdict.tolist() == ["true_alarm", "false_alarm", "unsure", "false_alarm"]
+    # the next review does not ask about what was judged
+    again = tmp_path / "again.csv"
+    assert main(["review", "--trusted", str(bundle), str(data), "--budget", "6", "--output",
+                 str(again), *LOADER_OPTIONS]) == 0
+    assert "(4 judged before)" in capsys.readouterr().out
+    with open(again, newline="") as fh:
+        asked = {(r["channel"], r["start"]) for r in csv.DictReader(fh)}
+    answered = {(r["channel"], r["start"]) for r in rows[:4]}
+    assert asked and not asked & answered
 
 
 def test_review_strategies_differ_as_documented(channels):
@@ -293,20 +302,31 @@ def test_review_strategies_differ_as_documented(channels):
     in_alarms = sum(int(pool.rows[i]) for i in np.flatnonzero(pool.flagged))
     assert in_alarms == int(scored.flags.sum())
     top = review(bundle, test, 5, "top")
-    assert [r["peak_score"] - r["threshold"] for r in top.rows] != []
+    assert [r["rank"] for r in top.rows] == [1, 2, 3, 4, 5]
     margins = pool.margin[top.picked]
     assert (np.diff(margins) <= 0).all() and margins[0] == pool.margin.max()
-    near = review(bundle, test, 5, "uncertainty", {"min_separation": 0})
-    closest = np.sort(np.abs(pool.margin))[:5]
-    assert np.abs(pool.margin[near.picked]).max() <= closest.max() + 1.0  # near the threshold
-    assert len({str(c) for c in pool.channel[near.picked]}) == 3
+    near = review(bundle, test, 6, "uncertainty", {"min_separation": 0})
+    picked_channels = pool.channel[near.picked].astype(str)
+    assert sorted(set(picked_channels)) == ["BUS-1", "BUS-2", "BUS-3"]
+    for channel in set(picked_channels):  # each channel's turns go to its least sure
+        mine = pool.channel.astype(str) == channel
+        k = int((picked_channels == channel).sum())
+        closest = np.sort(np.abs(pool.margin[mine]))[:k]
+        assert np.array_equal(np.sort(np.abs(pool.margin[near.picked][picked_channels == channel])),
+                              closest)
     first = review(bundle, test, 5, "random", {"seed": 1}).picked
     assert np.array_equal(first, review(bundle, test, 5, "random", {"seed": 1}).picked)
+    # spread: higher-ranked candidates are drawn more often (over many seeds)
+    ranks = np.argsort(np.argsort(pool.margin))
+    drawn = np.concatenate([Spread(seed=s).select(pool, 3) for s in range(200)])
+    uniform = np.concatenate([Random(seed=s).select(pool, 3) for s in range(200)])
+    assert ranks[drawn].mean() > ranks[uniform].mean() + len(pool) / 10
 
 
 def test_review_on_tabular_rows_makes_each_row_a_candidate(tabular):
     bundle = load_bundle(tabular[0], trusted=True)
     result = review(bundle, tabular[1], 8, "uncertainty")
+    assert len(result.candidates) == result.scored_rows == tabular[1].n_rows  # flagged or not
     assert len(result.rows) == 8
     assert all(r["rows"] == 1 and r["channel"] is None and r["start"] is None
                for r in result.rows)
@@ -314,7 +334,7 @@ def test_review_on_tabular_rows_makes_each_row_a_candidate(tabular):
 
 
 def test_check_review_strategy_passes_the_builtins_and_catches_a_bad_one():
-    for factory in (Uncertainty, Top, Random):
+    for factory in (Uncertainty, Top, Random, Spread):
         check_review_strategy(factory)
 
     class Repeats:

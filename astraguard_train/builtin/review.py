@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..feedback.strategies import Random, Top, Uncertainty
+from ..feedback.strategies import Random, Spread, Top, Uncertainty
 from ..plugins.hookspecs import hookimpl
 
 
@@ -16,3 +16,4 @@ def register_review_strategies(register: Any) -> None:
     register("uncertainty", Uncertainty)
     register("top", Top)
     register("random", Random)
+    register("spread", Spread)

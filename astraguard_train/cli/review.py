@@ -48,7 +48,8 @@ def command(bundle: str, data: str, chunk_rows: int | None, loader_options: tupl
         return EXIT_OK
     summary = result.to_dict()
     print(f"scored:  {summary['scored_rows']} rows; {summary['alarms']} alarm(s), "
-          f"{summary['near_misses']} near miss(es)")
+          f"{summary['near_misses']} near miss(es) not judged yet"
+          + (f" ({summary['already_judged']} judged before)" if summary["already_judged"] else ""))
     print(f"picked:  {summary['picked']} by '{strategy}'")
     print(f"output:  {output} (fill in the verdict and author columns, then: astraguard-train "
           f"feedback import {output})")

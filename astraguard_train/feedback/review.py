@@ -12,8 +12,8 @@ Candidates, per channel in time order:
 - a **near miss** is a run of consecutive unflagged rows scoring within :data:`NEAR` of the
   threshold, in units of the channel's score spread (its scaled MAD).
 
-Rows without timestamps (tabular data) are not consecutive in any sense that matters: each
-such row is a candidate of its own.
+Rows without timestamps (tabular data) are not consecutive in any sense that matters: every
+such row is a candidate of its own, flagged or not, so a budget never runs out of rows.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..training.scored import Scored
-from .records import format_time
+from .records import FeedbackRecords, format_time
+from .store import FeedbackStore
 
 #: How far below the threshold a near miss may score, in channel score spreads.
 NEAR = 1.0
@@ -65,6 +66,30 @@ class Candidates:
         """How many scored rows each candidate spans."""
         return self.last - self.first + 1
 
+    def take(self, rows: Any) -> Candidates:
+        """The candidates selected by a mask or index array."""
+        return Candidates(**{k: v[rows] for k, v in attrs.asdict(self, recurse=False).items()})
+
+
+def judged(pool: Candidates, records: FeedbackRecords) -> np.ndarray:
+    """The mask of candidates that overlap a verdict or interval in ``records`` (same
+    channel, overlapping time range, or overlapping rows when either has no times)."""
+    out = np.zeros(len(pool), dtype=bool)
+    for i in range(len(records)):
+        if records.kind[i] == "note":
+            continue
+        same = np.ones(len(pool), dtype=bool) if records.channel[i] is None else np.array(
+            [c is not None and str(c) == records.channel[i] for c in pool.channel], dtype=bool
+        )
+        if not np.isnat(records.start[i]):
+            timed = ~np.isnat(pool.start)
+            out |= same & timed & (pool.start <= records.end[i]) & (pool.end >= records.start[i])
+        if records.first_row[i] >= 0:
+            out |= same & (pool.first_row <= records.last_row[i]) & (
+                pool.last_row >= records.first_row[i]
+            )
+    return out
+
 
 def _spread(scores: np.ndarray) -> float:
     """A robust scale of a channel's scores: 1.4826 MAD, else the standard deviation, else 1."""
@@ -89,7 +114,7 @@ def candidates(scored: Scored) -> Candidates:
         lo, hi = int(bounds[k]), int(bounds[k + 1])
         margin[lo:hi] = (scores[lo:hi] - thr[lo:hi]) / _spread(scores[lo:hi])
         seg[lo:hi] = k
-    keep = flags | (margin > -NEAR)
+    keep = flags | (margin > -NEAR) | (frame.timestamps is None)
     if frame.timestamps is None or not keep.any():
         starts = np.flatnonzero(keep)
         ends = starts + 1
@@ -175,6 +200,7 @@ class Review:
     candidates: Candidates
     picked: np.ndarray
     scored_rows: int
+    already_judged: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         flagged = self.candidates.flagged
@@ -182,6 +208,7 @@ class Review:
             "scored_rows": self.scored_rows,
             "alarms": int(flagged.sum()),
             "near_misses": int((~flagged).sum()),
+            "already_judged": self.already_judged,
             "picked": len(self.rows),
         }
 
@@ -191,7 +218,8 @@ def review(bundle: Any, data: Any, budget: int, strategy: str = "uncertainty",
            **loader_params: Any) -> Review:
     """Score ``data`` with ``bundle`` (a :class:`~astraguard_train.bundle.scoring.
     BundleDetector`) and pick ``budget`` alarms or near misses with the review strategy
-    ``strategy``.
+    ``strategy``. Candidates that a stored verdict or interval on this bundle version already
+    covers are not offered again (:attr:`Review.already_judged` counts them).
 
     :raises ConfigError: for a budget below 1 or a strategy parameter out of range.
     :raises UnknownPluginError: for a strategy nobody registered.
@@ -202,7 +230,11 @@ def review(bundle: Any, data: Any, budget: int, strategy: str = "uncertainty",
                                      where="review.strategy")
     scored = bundle.score(data, chunk_rows=chunk_rows, **loader_params)
     pool = candidates(scored)
+    store = FeedbackStore(bundle.path)  # refuses a bundle outside a store OUTPUT/NAME/N
+    root, version = store.root, int(bundle.path.name)
+    done = judged(pool, store.verdicts(version=version))
+    pool = pool.take(~done)
     picked = select(chooser, pool, budget)
-    root = bundle.path.parent
-    rows = sheet_rows(pool, picked, str(root), int(bundle.path.name))
-    return Review(rows=rows, candidates=pool, picked=picked, scored_rows=scored.n_rows)
+    rows = sheet_rows(pool, picked, str(root), version)
+    return Review(rows=rows, candidates=pool, picked=picked, scored_rows=scored.n_rows,
+                  already_judged=int(done.sum()))

@@ -104,8 +104,6 @@ def _sheet_bundle(path: Path, rows: list[tuple[int, dict[str, Any]]]) -> Path:
             raise FeedbackError(f"{path}, line {line}, column 'bundle': a sheet is about one "
                                 f"bundle; {value!r} is not {named[0][1]!r} of line "
                                 f"{named[0][0]}")
-    if not named:
-        raise FeedbackError(f"{path}: no rows; nothing to import")
     given = Path(named[0][1])
     if given.is_absolute() or given.exists():
         return given
@@ -123,6 +121,8 @@ def import_sheet(path: str | Path, bundle: str | Path | None = None,
     """
     p = Path(path)
     rows = read_sheet(p)
+    if not rows:
+        return AddResult(0, 0, None)
     store = FeedbackStore(bundle if bundle is not None else _sheet_bundle(p, rows))
     known: dict[int, Any] = {}
     records, waiting = [], 0

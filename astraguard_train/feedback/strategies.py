@@ -1,4 +1,5 @@
-"""Built-in review strategies: ``uncertainty`` (the default), ``top`` and ``random``.
+"""Built-in review strategies: ``uncertainty`` (the default), ``top``, ``spread`` and
+``random``.
 
 A strategy's ``select(candidates, budget)`` returns the positions of at most ``budget``
 :class:`~astraguard_train.feedback.review.Candidates`, most useful first.
@@ -82,3 +83,25 @@ class Random:
         n = len(candidates.margin)
         rng = np.random.default_rng(self.seed)
         return rng.permutation(n)[: min(budget, n)].astype(np.int64)
+
+
+class Spread:
+    """Candidates drawn at random with odds growing with their score rank (``seed``): most
+    picks are likely alarms, some reach far below the threshold, where the misses are."""
+
+    def __init__(self, seed: int = 0, power: float = 1.0) -> None:
+        _check_int("seed", seed, 0)
+        if isinstance(power, bool) or not isinstance(power, (int, float)) or not power >= 0:
+            raise ConfigError(f"review.power: must be a number >= 0, got {power!r}")
+        self.seed = seed
+        self.power = power
+
+    def select(self, candidates: Any, budget: int) -> np.ndarray:
+        n = len(candidates.margin)
+        if n == 0:
+            return np.zeros(0, dtype=np.int64)
+        rank = np.argsort(np.argsort(candidates.margin, kind="stable"), kind="stable") + 1.0
+        odds = rank**self.power  # power 0: uniform, as random
+        rng = np.random.default_rng(self.seed)
+        return rng.choice(n, size=min(budget, n), replace=False, p=odds / odds.sum()).astype(
+            np.int64)
