@@ -23,7 +23,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, PluginError
 from ..training.scored import Scored
 from .records import FeedbackRecords, format_time
 from .store import FeedbackStore
@@ -156,8 +156,6 @@ def select(strategy: Any, pool: Candidates, budget: int) -> np.ndarray:
     :raises ConfigError: when the budget is not positive.
     :raises PluginError: when the strategy returns something other than distinct positions.
     """
-    from ..errors import PluginError
-
     if budget < 1:
         raise ConfigError(f"--budget: must be at least 1, got {budget}")
     picked = np.asarray(strategy.select(pool, budget), dtype=np.int64).reshape(-1)
