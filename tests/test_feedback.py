@@ -205,7 +205,7 @@ import_sheet(sys.argv[1])
 
 def test_a_killed_import_leaves_no_partial_or_duplicated_records(tabular, tmp_path):
     bundle = _fresh(tabular[0], tmp_path)
-    n = 20_000
+    n = 15_000
     sheet = tmp_path / "big.jsonl"
     with open(sheet, "w") as fh:
         for i in range(n):
@@ -377,3 +377,39 @@ def test_false_alarm_verdicts_raise_only_their_channels_threshold(tmp_path):
     assert after["BUS-2"] == before["BUS-2"]  # the other channel's verdicts: none
     info = again.context.detector.threshold_info
     assert "per_group" in info
+
+
+# -- the flagship configuration on real MSL channels ---------------------------------------
+
+
+def test_review_and_import_on_msl_with_the_flagship_config(shared_data, tmp_path, capsys):
+    from astraguard_train.plugins import build_registry
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "msl.toml"
+    config = PipelineConfig.from_toml(example).with_overrides(["train.n_jobs=1"])
+    params = {**config.loader.params, "path": str(shared_data / "msl.csv.gz")}
+    frame = build_registry().create("loader", config.loader.name, params).load()
+    frame = frame.take(np.isin(frame.channels, ("F-5", "P-15", "T-5")))
+    pipe = Pipeline(config)
+    pipe.run(data=frame, output=str(tmp_path))
+    bundle = load_bundle(pipe.context.artifact, trusted=True)
+    test = pipe.context.split.test
+    result = review(bundle, test, 5)
+    assert 0 < len(result.rows) <= 5 and result.candidates.flagged.any()
+    assert len({(r["channel"], r["start"]) for r in result.rows}) == len(result.rows)
+    sheet = tmp_path / "review.csv"
+    from astraguard_train.feedback.sheets import write_sheet
+
+    write_sheet(sheet, [{**r, "verdict": "false_alarm", "author": "ana"} for r in result.rows])
+    assert main(["feedback", "import", str(sheet), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["added"] == len(result.rows)
+    labels = feedback_labels(test, FeedbackStore(tmp_path / "detector").verdicts())
+    # each judged alarm labels exactly the rows of its channel inside its time range
+    for r in result.rows:
+        inside = (test.channels == r["channel"]) & (
+            test.timestamps >= np.datetime64(r["start"])) & (
+            test.timestamps <= np.datetime64(r["end"]))
+        assert inside.any() and (labels[inside] == 0).all()
+    assert (labels == 0).sum() == sum(
+        int(((test.channels == r["channel"]) & (test.timestamps >= np.datetime64(r["start"]))
+             & (test.timestamps <= np.datetime64(r["end"]))).sum()) for r in result.rows)

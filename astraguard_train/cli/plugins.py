@@ -52,7 +52,8 @@ def command(as_json: bool, kind: str | None) -> int:
     for e in entries:
         if e.kind != shown:
             shown = e.kind
-            print(f"{shown}s:")
+            plural = f"{shown[:-1]}ies" if shown.endswith("y") else f"{shown}s"
+            print(f"{plural}:")
         origin = f"{e.distribution or e.plugin} {e.version or ''}".strip()
         print(f"  {e.name:<22} {origin:<26} {e.description}")
     for b in registry.broken:

@@ -114,10 +114,6 @@ class FeedbackRecords:
     def __len__(self) -> int:
         return int(self.id.shape[0])
 
-    def take(self, rows: Any) -> FeedbackRecords:
-        """The records selected by a mask or index array, in their order."""
-        return FeedbackRecords(**{k: v[rows] for k, v in attrs.asdict(self, recurse=False).items()})
-
     @property
     def labels(self) -> np.ndarray:
         """The label each record gives its rows: 1 anomaly, 0 normal, -1 none (unsure, notes)."""

@@ -20,8 +20,7 @@ def _check_int(name: str, value: Any, low: int) -> None:
 
 
 class Uncertainty:
-    """Alarms and near misses closest to the threshold, taken in turn from each channel and
-    kept apart in time.
+    """Alarms and near misses nearest the threshold, channels taking turns, apart in time.
 
     The detector is least sure of a candidate whose peak is nearest its threshold, so a
     verdict there moves the threshold most. Channels take turns (the channel with the most
@@ -42,7 +41,7 @@ class Uncertainty:
         for i in np.lexsort((np.arange(len(distance)), distance)):
             queues.setdefault(keys[i], []).append(int(i))
         for key, queue in queues.items():
-            queues[key] = self._spread(queue, candidates.first, timed)
+            queues[key] = self._spread(queue, candidates.first, timed, budget)
         picked: list[int] = []
         while len(picked) < budget and any(queues.values()):
             for key in list(queues):  # insertion order: best candidate's channel first
@@ -50,13 +49,17 @@ class Uncertainty:
                     picked.append(queues[key].pop(0))
         return np.asarray(picked, dtype=np.int64)
 
-    def _spread(self, queue: list[int], first: np.ndarray, timed: np.ndarray) -> list[int]:
-        """``queue`` reordered so that candidates near an earlier pick come last."""
+    def _spread(self, queue: list[int], first: np.ndarray, timed: np.ndarray,
+                budget: int) -> list[int]:
+        """``queue`` reordered so that candidates near an earlier pick come last (only the
+        first ``budget`` places matter)."""
         if not self.min_separation:
             return queue
         spaced: list[int] = []
         later: list[int] = []
-        for i in queue:
+        for n, i in enumerate(queue):
+            if len(spaced) >= budget:
+                return spaced + later + queue[n:]
             near = timed[i] and any(
                 abs(int(first[i]) - int(first[j])) < self.min_separation for j in spaced
             )
@@ -65,7 +68,7 @@ class Uncertainty:
 
 
 class Top:
-    """The highest-scoring candidates relative to their threshold (the clearest alarms)."""
+    """The candidates scoring highest above their threshold: the clearest alarms."""
 
     def select(self, candidates: Any, budget: int) -> np.ndarray:
         order = np.lexsort((np.arange(len(candidates.margin)), -candidates.margin))
@@ -73,7 +76,7 @@ class Top:
 
 
 class Random:
-    """Candidates drawn at random (``seed``): the baseline a strategy should beat."""
+    """Candidates drawn uniformly at random (``seed``): the baseline to beat."""
 
     def __init__(self, seed: int = 0) -> None:
         _check_int("seed", seed, 0)
@@ -86,8 +89,10 @@ class Random:
 
 
 class Spread:
-    """Candidates drawn at random with odds growing with their score rank (``seed``): most
-    picks are likely alarms, some reach far below the threshold, where the misses are."""
+    """Candidates drawn at random, with odds growing with their score rank (``seed``).
+
+    ``rank ** power`` (power 0: uniform): most picks are likely alarms, and some reach far
+    below the threshold, where the misses are."""
 
     def __init__(self, seed: int = 0, power: float = 1.0) -> None:
         _check_int("seed", seed, 0)
