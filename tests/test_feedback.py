@@ -323,6 +323,22 @@ def test_review_strategies_differ_as_documented(channels):
     assert ranks[drawn].mean() > ranks[uniform].mean() + len(pool) / 10
 
 
+def test_candidates_do_not_depend_on_the_files_row_order(channels):
+    bundle = load_bundle(channels[0], trusted=True)
+    test = channels[2]
+    pool = candidates(bundle.score(test))
+    shuffled = candidates(bundle.score(test.take(np.random.default_rng(0).permutation(
+        test.n_rows))))
+
+    def spans(p):
+        return sorted(zip(p.channel.astype(str), p.start.tolist(), p.end.tolist(),
+                          p.rows.tolist(), p.first_row.tolist(), p.last_row.tolist(),
+                          strict=True))
+
+    assert spans(shuffled) == spans(pool)
+    assert (pool.rows >= 1).all() and (pool.first_row <= pool.last_row).all()
+
+
 def test_review_on_tabular_rows_makes_each_row_a_candidate(tabular):
     bundle = load_bundle(tabular[0], trusted=True)
     result = review(bundle, tabular[1], 8, "uncertainty")

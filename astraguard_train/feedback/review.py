@@ -38,12 +38,14 @@ class Candidates:
 
     :param channel: the channel (None without channels).
     :param first: the candidate's first and ``last`` row, as positions in the scored rows.
-    :param first_row: its first and ``last_row`` as positions in the input (``frame.index``).
+    :param first_row: the lowest and ``last_row`` the highest of its rows' positions in the
+        input (``frame.index``).
     :param start: its first and ``end`` timestamps (NaT without timestamps).
     :param peak: its highest score, and ``threshold`` the threshold at that row.
     :param margin: ``(peak - threshold) / spread``: above 0 flagged by score, the nearer 0
         the less sure the detector is.
     :param flagged: whether it is an alarm (else a near miss).
+    :param rows: how many scored rows it spans.
     """
 
     channel: np.ndarray
@@ -57,14 +59,10 @@ class Candidates:
     threshold: np.ndarray
     margin: np.ndarray
     flagged: np.ndarray
+    rows: np.ndarray
 
     def __len__(self) -> int:
         return int(self.peak.shape[0])
-
-    @property
-    def rows(self) -> np.ndarray:
-        """How many scored rows each candidate spans."""
-        return self.last - self.first + 1
 
     def take(self, rows: Any) -> Candidates:
         """The candidates selected by a mask or index array."""
@@ -139,15 +137,24 @@ def candidates(scored: Scored) -> Candidates:
         channel=channel,
         first=np.asarray(first, dtype=np.int64),
         last=np.asarray(last, dtype=np.int64),
-        first_row=frame.index[first].astype(np.int64),
-        last_row=frame.index[last].astype(np.int64),
+        first_row=_per_run(np.minimum, frame.index[order], starts, ends),
+        last_row=_per_run(np.maximum, frame.index[order], starts, ends),
         start=nat if ts is None else ts[first],
         end=nat if ts is None else ts[last],
         peak=scored.scores[rows].astype(np.float64),
         threshold=scored.thresholds[rows].astype(np.float64),
         margin=margin[peak_at],
         flagged=flags[starts].astype(bool),
+        rows=(ends - starts).astype(np.int64),
     )
+
+
+def _per_run(ufunc: Any, values: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """``ufunc`` (np.minimum, np.maximum) over ``values[start:end]`` of each run."""
+    if len(starts) == 0:
+        return np.zeros(0, dtype=np.int64)
+    bounds = np.column_stack([starts, ends]).ravel()
+    return ufunc.reduceat(np.append(values, 0), bounds)[::2].astype(np.int64)
 
 
 def select(strategy: Any, pool: Candidates, budget: int) -> np.ndarray:

@@ -726,7 +726,7 @@ def _review_pool() -> Any:
     return Candidates(
         channel=channel, first=first, last=first + 2, first_row=first, last_row=first + 2,
         start=start, end=start + np.timedelta64(2, "s"), peak=margin + 3.0,
-        threshold=np.full(n, 3.0), margin=margin, flagged=margin > 0,
+        threshold=np.full(n, 3.0), margin=margin, flagged=margin > 0, rows=np.full(n, 3),
     )
 
 
