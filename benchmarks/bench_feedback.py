@@ -20,16 +20,45 @@ rows. Both times are end to end (reading the CSV, fitting, writing the bundle). 
 both new bundles score a held-out file; the largest score and threshold differences and the
 share of rows whose flags differ. Targets: update at least 10x faster; scores equal to 1e-9.
 
+``--experiment review`` (ODDS, simulated operator): for each of the nine ODDS sets, PyOD's
+protocol (random 60/40 split, seed 0, z-score, ``iforest`` fitted without labels, its bundle
+saved). Then five rounds: ``review --budget 10`` (the default ``uncertainty`` strategy) on the
+training part, the sheet answered from the true labels (``true_alarm`` / ``false_alarm``) and
+imported into the bundle's feedback store; the labels the store gives the training rows
+(``feedback_labels``) train a label-using scorer, whose test ROC-AUC is taken after each
+round. The baseline: the same number of training rows chosen at random, labelled, the same
+scorer. Reported: each arm's gain over the unsupervised ``iforest`` after five rounds, and
+their ratio (target: review at least 1.5x random). No label of the test part is used.
+
+The label-using scorer here is a stand-in until the label-using detectors (issue 16, part 3)
+land: extra trees on the features and the ``iforest`` score, unlabelled rows taken as normal
+(judged rows weigh 5x), its probability rank-averaged with the ``iforest`` score; with fewer
+than 5 labelled anomalies it keeps the ``iforest`` scores. Both arms use it, so the comparison
+measures which rows the labels were asked for.
+
+``--experiment calibrate`` (MSL, verdicts calibrating thresholds): each channel's test stream
+cut in two halves in time; the first half becomes the validation part. Version 1 (``forecast``
+per channel, ``max_false_alarm_rate``, alarms) raises alarms on the first halves; an operator
+judges every alarm there (and, a second arm, at most the 5 highest per channel) from the true
+labels; version 2 is trained the same way with ``threshold.feedback`` reading those verdicts.
+Event precision, recall, F1 and the flagged share on the second halves, against version 1.
+
     python benchmarks/bench_feedback.py --experiment msl
     python benchmarks/bench_feedback.py --experiment update --rows 100000 --channels 10
+    python benchmarks/bench_feedback.py --experiment review
+    python benchmarks/bench_feedback.py --experiment review --datasets cardio,wbc --rounds 3
+    python benchmarks/bench_feedback.py --experiment calibrate
+    python benchmarks/bench_feedback.py --experiment calibrate --msl-channels F-5,P-15,T-5
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +67,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 MSL_DATA = ROOT.parent / "shared" / "data" / "msl.csv.gz"
 MSL_CONFIG = ROOT / "examples" / "msl.toml"
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_odds import DATA_DIR, DATASETS, load_frame  # noqa: E402 - a sibling script
 
 #: the flagship channel pipeline on the synthetic telemetry's columns
 CHANNEL_PIPELINE: dict[str, Any] = {
@@ -252,7 +284,263 @@ def experiment_update(args: argparse.Namespace) -> int:
     return 0
 
 
-EXPERIMENTS = {"msl": experiment_msl, "update": experiment_update}
+#: Labelled anomalies below which the stand-in scorer keeps the unsupervised scores.
+MIN_ANOMALIES = 5
+#: How much more a judged row weighs than an unlabelled one in the stand-in scorer.
+LABELLED_WEIGHT = 5.0
+
+
+def _rank(values: np.ndarray) -> np.ndarray:
+    return np.argsort(np.argsort(values, kind="stable"), kind="stable") / max(len(values) - 1, 1)
+
+
+def label_scorer(train: Any, known: np.ndarray, base_train: np.ndarray, test: Any,
+                 base_test: np.ndarray, seed: int) -> np.ndarray:
+    """Test scores from the training rows' known labels (1, 0, -1 unknown): the stand-in
+    label-using scorer described in the module docstring."""
+    from sklearn.ensemble import ExtraTreesClassifier
+
+    y = (known == 1).astype(np.int8)  # unlabelled rows count as normal
+    if y.sum() < MIN_ANOMALIES:  # too few to learn from: keep the unsupervised ranking
+        return base_test
+    # a verdict is surer than "unlabelled, so normal": judged rows weigh more
+    weight = np.where(known >= 0, LABELLED_WEIGHT, 1.0)
+    model = ExtraTreesClassifier(n_estimators=100, random_state=seed, n_jobs=1)
+    model.fit(np.column_stack([train.X, base_train]), y, sample_weight=weight)
+    proba = model.predict_proba(np.column_stack([test.X, base_test]))[:, 1]
+    return (_rank(proba) + _rank(base_test)) / 2.0
+
+
+def _answer(sheet_rows: list[dict[str, Any]], labels: np.ndarray, path: Path) -> Path:
+    """The operator: each review row's verdict from the true labels of the rows it covers."""
+    from astraguard_train.feedback.sheets import write_sheet
+
+    answered = []
+    for row in sheet_rows:
+        rows = labels[row["first_row"]: row["last_row"] + 1]
+        verdict = "true_alarm" if rows.any() else "false_alarm"
+        answered.append({**row, "verdict": verdict, "author": "simulated-operator"})
+    write_sheet(path, answered)
+    return path
+
+
+def review_one(path: Path, rounds: int, budget: int, seed: int, workdir: Path,
+               strategy: str = "uncertainty",
+               params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One ODDS set: the unsupervised figure, then each arm's figure after every round."""
+    from sklearn.metrics import roc_auc_score
+
+    from astraguard_train import Pipeline, PipelineConfig, load_bundle
+    from astraguard_train.feedback import FeedbackStore, feedback_labels
+    from astraguard_train.feedback.review import review
+    from astraguard_train.feedback.sheets import import_sheet
+
+    frame = load_frame(str(path))
+    config = PipelineConfig.from_dict({
+        "split": {"strategy": "random", "test_size": 0.4, "seed": seed},
+        "scaler": {"name": "zscore"},
+        "model": {"name": "iforest", "random_state": seed},
+        "threshold": {"name": "contamination", "contamination": 0.1},
+        "evaluate": {"metrics": ["ranking"]},
+        "validation": {"enabled": False},
+    })
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipe = Pipeline(config)
+        pipe.run(data=frame, output=str(workdir))
+    bundle = load_bundle(pipe.context.artifact, trusted=True)
+    train, test = pipe.context.split.train, pipe.context.split.test
+    base_train = bundle.score(train).scores
+    base_test = bundle.score(test).scores
+    y_test = test.labels
+    unsupervised = float(roc_auc_score(y_test, base_test))
+    # the operator knows the truth of the original rows; feedback covers rows by their index
+    truth = np.zeros(int(frame.index.max()) + 1, dtype=np.int8)
+    truth[frame.index] = frame.labels
+    unlabelled = train.without_labels()
+    store = FeedbackStore(pipe.context.artifact)
+    rng = np.random.default_rng(seed)
+    random_order = rng.permutation(train.n_rows)
+    by_review, by_random, anomalies = [], [], []
+    for r in range(1, rounds + 1):
+        chosen = review(bundle, unlabelled, budget, strategy, params)
+        import_sheet(_answer(chosen.rows, truth, workdir / f"round{r}.csv"))
+        known = feedback_labels(train, store.verdicts())
+        by_review.append(float(roc_auc_score(
+            y_test, label_scorer(train, known, base_train, test, base_test, seed))))
+        asked = int((known >= 0).sum())
+        anomalies.append(int((known == 1).sum()))
+        random_known = np.full(train.n_rows, -1, dtype=np.int8)
+        picked = random_order[:asked]  # as many labelled rows as the operator gave
+        random_known[picked] = train.labels[picked]
+        by_random.append(float(roc_auc_score(
+            y_test, label_scorer(train, random_known, base_train, test, base_test, seed))))
+    return {
+        "unsupervised": unsupervised, "review": by_review, "random": by_random,
+        "labelled_rows": asked, "labelled_anomalies": anomalies[-1],
+        "train_anomalies": int(train.labels.sum()),
+    }
+
+
+def experiment_review(args: argparse.Namespace) -> int:
+    """ODDS, simulated operator: ``review`` against random labels (module docstring)."""
+    names = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    paths = {d: args.data_dir / f"odds_{d}.csv" for d in names}
+    missing = [str(p) for p in paths.values() if not p.exists()]
+    if missing:
+        print(f"missing data file(s): {', '.join(missing)}", file=sys.stderr)
+        return 2
+    from astraguard_train.cli.score import parse_options
+
+    params = parse_options(args.strategy_option, flag="--strategy-option")
+    start = time.perf_counter()
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for d in names:
+            work = Path(tmp) / d
+            work.mkdir()
+            results[d] = review_one(paths[d], args.rounds, args.budget, args.seed, work,
+                                    args.strategy, params)
+    seconds = time.perf_counter() - start
+    print(f"ODDS, simulated operator: {args.rounds} rounds of review --budget {args.budget} "
+          f"({args.strategy}) vs as many random labelled rows; test ROC-AUC; seed {args.seed}; "
+          f"{seconds:.1f} s")
+    head = ("dataset", "iforest", "review", "random", "gain_rev", "gain_rnd", "labelled",
+            "anom")
+    print("{:<11} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>9}".format(*head))
+    gains_review, gains_random = [], []
+    for d, res in results.items():
+        base = res["unsupervised"]
+        g_rev, g_rnd = res["review"][-1] - base, res["random"][-1] - base
+        gains_review.append(g_rev)
+        gains_random.append(g_rnd)
+        anom = f"{res['labelled_anomalies']}/{res['train_anomalies']}"
+        print(f"{d:<11} {base:>7.4f} {res['review'][-1]:>7.4f} {res['random'][-1]:>7.4f} "
+              f"{g_rev:>+8.4f} {g_rnd:>+8.4f} {res['labelled_rows']:>8} {anom:>9}")
+        if args.per_round:
+            rounds = " ".join(f"{a:.3f}/{b:.3f}" for a, b in
+                              zip(res["review"], res["random"], strict=True))
+            print(f"{'':<11} by round (review/random): {rounds}")
+    mean_rev, mean_rnd = float(np.mean(gains_review)), float(np.mean(gains_random))
+    ratio = mean_rev / mean_rnd if mean_rnd > 0 else float("inf")
+    verdict = "target met" if ratio >= 1.5 and mean_rev > 0 else "target missed"
+    print(f"summary mean gain: review {mean_rev:+.4f}, random {mean_rnd:+.4f}; ratio "
+          f"{ratio:.2f}x (target >= 1.5x): {verdict}")
+    if args.csv:
+        with open(args.csv, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["dataset", "round", "iforest", "review", "random"])
+            for d, res in results.items():
+                for r, (a, b) in enumerate(zip(res["review"], res["random"], strict=True), 1):
+                    writer.writerow([d, r, res["unsupervised"], a, b])
+    return 0
+
+
+def _msl_halves(path: Path, channels: list[str] | None) -> tuple[Any, np.ndarray]:
+    """MSL with each channel's test rows cut in two halves in time: the first becomes the
+    validation part (the period the operator reviews), the second stays the test part. Live
+    telemetry has no labels, so the first halves' labels are zeroed in the frame the pipeline
+    gets; the true labels are returned beside it, for the simulated operator only."""
+    import attrs
+
+    from astraguard_train.config import PipelineConfig
+    from astraguard_train.plugins import build_registry
+
+    config = PipelineConfig.from_toml(MSL_CONFIG)
+    frame = build_registry().create(
+        "loader", config.loader.name, {**config.loader.params, "path": str(path)}).load()
+    if channels:
+        frame = frame.take(np.isin(frame.channels, channels))
+    split = np.char.lower(frame.extras["split"].astype(str)).astype("<U10")
+    for channel in np.unique(frame.channels):
+        rows = np.flatnonzero((frame.channels == channel) & (split == "test"))
+        rows = rows[np.argsort(frame.timestamps[rows], kind="stable")]
+        split[rows[: len(rows) // 2]] = "validation"
+    truth = np.zeros(int(frame.index.max()) + 1, dtype=np.int8)  # by row of the file
+    truth[frame.index] = frame.labels
+    labels = np.where(split == "validation", 0, frame.labels).astype(np.int8)
+    return attrs.evolve(frame, labels=labels, extras={**frame.extras, "split": split}), truth
+
+
+def _operator_sheet(bundle: Any, validation: Any, truth: np.ndarray,
+                    per_channel: int | None) -> list[dict[str, Any]]:
+    """Every alarm on the validation part (or the ``per_channel`` highest of each channel),
+    answered from its rows' true labels."""
+    from astraguard_train.feedback.review import candidates, sheet_rows
+
+    scored = bundle.score(validation)
+    pool = candidates(scored)
+    alarms = np.flatnonzero(pool.flagged)
+    if per_channel is not None:
+        keep = []
+        for channel in np.unique(pool.channel[alarms].astype(str)):
+            mine = alarms[pool.channel[alarms].astype(str) == channel]
+            keep += mine[np.argsort(-pool.margin[mine], kind="stable")][:per_channel].tolist()
+        alarms = np.array(sorted(keep), dtype=np.int64)
+    rows = sheet_rows(pool, alarms, str(bundle.path.parent), int(bundle.path.name))
+    frame = scored.frame
+    for row in rows:
+        inside = (frame.channels.astype(str) == row["channel"]) & (
+            frame.timestamps >= np.datetime64(row["start"])) & (
+            frame.timestamps <= np.datetime64(row["end"]))
+        real = bool(truth[frame.index[inside]].any())
+        row.update(verdict="true_alarm" if real else "false_alarm", author="operator")
+    return rows
+
+
+def experiment_calibrate(args: argparse.Namespace) -> int:
+    """MSL halves: ``max_false_alarm_rate`` with and without the operator's verdicts."""
+    import shutil
+
+    from astraguard_train import Pipeline, PipelineConfig, load_bundle
+    from astraguard_train.feedback.sheets import import_sheet, write_sheet
+
+    if not args.msl.is_file():
+        print(f"missing data file: {args.msl}", file=sys.stderr)
+        return 2
+    channels = [c for c in args.msl_channels.split(",") if c] if args.msl_channels else None
+    frame, truth = _msl_halves(args.msl, channels)
+    base = PipelineConfig.from_toml(MSL_CONFIG).with_overrides(
+        ["threshold.name=max_false_alarm_rate", f"threshold.rate={args.rate}",
+         "train.n_jobs=2"])
+    start = time.perf_counter()
+    figures: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        pipe = Pipeline(base)
+        figures["no feedback"] = pipe.run(data=frame, output=f"{tmp}/v1").metrics
+        bundle = load_bundle(pipe.context.artifact, trusted=True)
+        validation = pipe.context.split.validation
+        for arm, limit in (("every alarm judged", None), ("<= 5 alarms per channel", 5)):
+            store = Path(tmp) / arm.replace(" ", "_").replace("<=", "le") / "detector"
+            shutil.copytree(Path(pipe.context.artifact).parent, store)
+            rows = _operator_sheet(bundle, validation, truth, limit)
+            for row in rows:
+                row["bundle"] = str(store)
+            write_sheet(Path(tmp) / "sheet.csv", rows)
+            judged = import_sheet(Path(tmp) / "sheet.csv").added
+            tuned = base.with_overrides([f"threshold.feedback={store}"])
+            metrics = Pipeline(tuned).run(data=frame, persist=False).metrics
+            figures[arm] = {**metrics, "verdicts": judged,
+                            "false": sum(r["verdict"] == "false_alarm" for r in rows)}
+    seconds = time.perf_counter() - start
+    print(f"MSL halves ({len(np.unique(frame.channels))} channels): forecast + "
+          f"max_false_alarm_rate (rate {args.rate}) + alarms; verdicts on the first test "
+          f"halves (validation), figures on the second halves; {seconds:.1f} s")
+    print(f"{'arm':<26} {'verdicts':>8} {'false':>6} {'P':>6} {'R':>6} {'F1':>6} {'flagged':>8}")
+    for arm, m in figures.items():
+        p, r = m.get("event_precision"), m.get("event_recall")
+        f1 = 2 * p * r / (p + r) if p is not None and r is not None and p + r > 0 else 0.0
+        print(f"{arm:<26} {m.get('verdicts', 0):>8} {m.get('false', 0):>6} "
+              f"{p or 0:>6.3f} {r or 0:>6.3f} {f1:>6.3f} {m.get('flagged_share', 0):>8.2%}")
+    return 0
+
+
+EXPERIMENTS = {
+    "msl": experiment_msl,
+    "update": experiment_update,
+    "review": experiment_review,
+    "calibrate": experiment_calibrate,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -261,6 +549,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1_000_000,
                         help="update: rows in all (old + new), default 1M")
     parser.add_argument("--channels", type=int, default=10, help="update: channels")
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="review: ODDS files")
+    parser.add_argument("--datasets", default=",".join(DATASETS),
+                        help="review: comma-separated ODDS names")
+    parser.add_argument("--rounds", type=int, default=5, help="review: rounds")
+    parser.add_argument("--budget", type=int, default=10, help="review: --budget per round")
+    parser.add_argument("--seed", type=int, default=0, help="review: split and scorer seed")
+    parser.add_argument("--strategy", default="uncertainty", help="review: the review strategy")
+    parser.add_argument("--strategy-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="review: a parameter of the strategy (repeatable)")
+    parser.add_argument("--per-round", action="store_true",
+                        help="review: print every round's figures")
+    parser.add_argument("--csv", default=None, help="review: write every round's figures here")
+    parser.add_argument("--msl", type=Path, default=MSL_DATA, help="calibrate: MSL data")
+    parser.add_argument("--msl-channels", default=None,
+                        help="calibrate: only these MSL channels (comma-separated)")
+    parser.add_argument("--rate", type=float, default=0.01,
+                        help="calibrate: the false-alarm budget")
     args = parser.parse_args(argv)
     return EXPERIMENTS[args.experiment](args)
 

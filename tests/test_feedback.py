@@ -429,3 +429,21 @@ def test_review_and_import_on_msl_with_the_flagship_config(shared_data, tmp_path
     assert (labels == 0).sum() == sum(
         int(((test.channels == r["channel"]) & (test.timestamps >= np.datetime64(r["start"]))
              & (test.timestamps <= np.datetime64(r["end"]))).sum()) for r in result.rows)
+
+
+def test_update_with_feedback_does_not_learn_the_rows_of_true_alarms(channels, tmp_path,
+                                                                     capsys):
+    bundle = _fresh(channels[0], tmp_path)
+    data, test = channels[1], channels[2]
+    mine = test.channels == "BUS-2"
+    t0, t1 = test.timestamps[mine][100], test.timestamps[mine][129]
+    assert main(["feedback", "add", str(bundle), "--channel", "BUS-2", "--start", str(t0),
+                 "--end", str(t1), "--verdict", "true_alarm", "--author", "ana"]) == 0
+    assert main(["feedback", "add", str(bundle), "--channel", "BUS-3", "--rows", "1:5",
+                 "--interval", "--author", "ana"]) == 0  # rows only: an update cannot join it
+    capsys.readouterr()
+    assert main(["update", "--trusted", str(bundle), str(data), "--feedback", "--json",
+                 *LOADER_OPTIONS]) == 0
+    lineage = json.loads(capsys.readouterr().out)["lineage"]
+    assert lineage["rows_excluded"] == 30
+    assert lineage["feedback"]["ids"] == [FeedbackStore(bundle).verdicts().id[0]]

@@ -33,14 +33,24 @@ from .score import DATA_HELP, parse_options, trust_options
 )
 @click.option("--jobs", type=int, default=None, metavar="N",
               help="Groups updated at once (default: the training config's train.n_jobs).")
+@click.option("--feedback", "use_feedback", is_flag=True,
+              help="Read the bundle's feedback store: rows under true alarms, labelled "
+              "intervals and unsure verdicts are not learned.")
 @json_option
 @trust_options()
 def command(bundle: str, data: str, loader_options: tuple[str, ...], no_refit: bool,
-            jobs: int | None, as_json: bool, key: str | None, trusted: bool) -> int:
+            jobs: int | None, use_feedback: bool, as_json: bool, key: str | None,
+            trusted: bool) -> int:
     from ..bundle.update import update_bundle
 
-    done = update_bundle(bundle, data, refit=not no_refit, n_jobs=jobs, key=key,
-                         trusted=trusted, **parse_options(loader_options))
+    intervals: list[Any] = []
+    if use_feedback:
+        from ..feedback import FeedbackStore
+        from ..feedback.labels import update_intervals
+
+        intervals = update_intervals(FeedbackStore(bundle).verdicts())
+    done = update_bundle(bundle, data, feedback=intervals, refit=not no_refit, n_jobs=jobs,
+                         key=key, trusted=trusted, **parse_options(loader_options))
     if as_json:
         emit_json({"bundle": str(done.path), "lineage": done.lineage})
         return EXIT_OK

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..data.frame import Frame
+from ..training.update import FeedbackInterval
 from .records import FeedbackRecords
 
 #: A row no record labels.
@@ -41,4 +42,26 @@ def feedback_labels(frame: Frame, records: FeedbackRecords) -> np.ndarray:
     labels = records.labels
     for i in np.flatnonzero(labels >= 0):
         out[covered(frame, records, int(i))] = labels[i]
+    return out
+
+
+#: The update's kind for each stored (kind, verdict).
+UPDATE_KINDS: dict[tuple[str, str | None], str] = {
+    ("verdict", "true_alarm"): "true_alarm",
+    ("verdict", "false_alarm"): "false_alarm",
+    ("verdict", "unsure"): "unsure",
+    ("interval", None): "labelled",
+}
+
+
+def update_intervals(records: FeedbackRecords) -> list[FeedbackInterval]:
+    """The verdicts and intervals with a time range, as ``update`` takes them (notes and
+    records covering only rows are left out: an update joins by channel and time)."""
+    out = []
+    for i in range(len(records)):
+        kind = UPDATE_KINDS.get((records.kind[i], records.verdict[i]))
+        if kind is not None and not np.isnat(records.start[i]):
+            out.append(FeedbackInterval(id=str(records.id[i]), kind=kind,
+                                        start=records.start[i], end=records.end[i],
+                                        channel=records.channel[i]))
     return out
