@@ -232,6 +232,9 @@ class PersistConfig:
     #: Ed25519 private key file (PEM) that signs each bundle's manifest; when unset, the
     #: ``ASTRAGUARD_TRAIN_SIGNING_KEY`` environment variable names it (or bundles go unsigned).
     signing_key: str | None = None
+    #: Write a new version even when one with the same config and training data exists
+    #: (by default the run reports that version instead of adding a copy).
+    allow_duplicate: bool = False
     params: Mapping[str, Any] = attrs.field(factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -242,6 +245,8 @@ class PersistConfig:
         }
         if self.signing_key is not None:
             out["signing_key"] = self.signing_key
+        if self.allow_duplicate:
+            out["allow_duplicate"] = True
         return {**out, **copy.deepcopy(dict(self.params))}
 
 
@@ -265,6 +270,23 @@ class ExplainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {"explainer": self.explainer, **copy.deepcopy(dict(self.params))}
+
+
+#: ``[persist]`` keys of the core; the table's other keys are the persister plugin's.
+PERSIST_KEYS = ("name", "output", "bundle_name", "signing_key", "allow_duplicate")
+
+
+@attrs.frozen
+class TrackingConfig:
+    """``[tracking]``: where a tracking plugin (such as astraguard-train-mlflow) records runs.
+
+    The core records nothing itself; the table carries the settings to the plugins that
+    observe runs. Bundles leave it out of their manifest: it changes nothing in the model, and
+    a tracking URI may hold credentials.
+    """
+
+    uri: str | None = None
+    experiment: str | None = None
 
 
 # -- [search] -------------------------------------------------------------------------------
@@ -467,6 +489,7 @@ class PipelineConfig:
     postprocess: PostprocessConfig = attrs.field(factory=PostprocessConfig)
     persist: PersistConfig = attrs.field(factory=PersistConfig)
     explain: ExplainConfig = attrs.field(factory=ExplainConfig)
+    tracking: TrackingConfig = attrs.field(factory=TrackingConfig)
     search: SearchConfig | None = attrs.field(default=None, converter=_as_search)
     source: str | None = attrs.field(default=None, eq=False)
 
@@ -523,6 +546,9 @@ class PipelineConfig:
                 out[f.name] = [t.to_dict() for t in value]
             elif isinstance(value, (StageSpec, PersistConfig, SearchConfig, ExplainConfig)):
                 out[f.name] = value.to_dict()
+            elif isinstance(value, TrackingConfig):
+                if value != TrackingConfig():  # an unset [tracking] is left out, like [search]
+                    out[f.name] = _drop_none(attrs.asdict(value))
             else:
                 out[f.name] = _drop_none(attrs.asdict(value))
         return out
@@ -624,9 +650,7 @@ def _structure_table(key: str, value: Any, where: str) -> Any:
         return tuple(_stage_spec(v, f"transforms.{i}", where) for i, v in enumerate(value))
     if key == "persist":
         table = _expect_table(value, key, where)
-        fixed = {
-            k: table[k] for k in ("name", "output", "bundle_name", "signing_key") if k in table
-        }
+        fixed = {k: table[k] for k in PERSIST_KEYS if k in table}
         _check_fields(PersistConfig, fixed, key, where)
         params = {k: v for k, v in table.items() if k not in fixed}
         return PersistConfig(**fixed, params=params)
@@ -750,7 +774,7 @@ _PLUGIN_TABLES: dict[str, tuple[str, ...]] = {
     "scaler": (),
     "model": (),
     "threshold": (),
-    "persist": ("output", "bundle_name", "signing_key"),
+    "persist": PERSIST_KEYS[1:],
 }
 
 

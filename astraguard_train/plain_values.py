@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -26,3 +26,18 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
     return repr(value)
+
+
+def flatten(value: Mapping[str, Any] | Sequence[Any], prefix: str = "") -> dict[str, Any]:
+    """Return the leaves of nested mappings and lists under dotted keys:
+    ``{"model": {"name": "lof"}, "transforms": [{"name": "lag"}]}`` gives
+    ``{"model.name": "lof", "transforms.0.name": "lag"}`` (an empty table or list is a leaf)."""
+    out: dict[str, Any] = {}
+    items: Any = value.items() if isinstance(value, Mapping) else enumerate(value)
+    for key, item in items:
+        dotted = f"{prefix}{key}"
+        if isinstance(item, (Mapping, list, tuple)) and len(item):
+            out.update(flatten(item, f"{dotted}."))
+        else:
+            out[dotted] = item
+    return out

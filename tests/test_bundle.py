@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from bundle_helpers import rewrite_manifest, small_config, train
 
-from astraguard_train import load_bundle
+from astraguard_train import PipelineConfig, load_bundle
 from astraguard_train.bundle.persisters import SkopsPersister
 from astraguard_train.bundle.profile import fingerprint
 from astraguard_train.bundle.store import (
@@ -128,9 +128,13 @@ def test_a_fingerprint_changes_with_any_value():
 # -- versions -------------------------------------------------------------------------------
 
 
+def _other_seed() -> PipelineConfig:
+    return small_config(model={"name": "iforest", "n_estimators": 25, "random_state": 1})
+
+
 def test_each_run_adds_a_version_and_moves_latest(tmp_path):
     first = train(tmp_path).context.artifact
-    second = train(tmp_path).context.artifact
+    second = train(tmp_path, _other_seed()).context.artifact
     root = tmp_path / "detector"
     assert (Path(first).name, Path(second).name) == ("1", "2")
     assert (root / LATEST).read_text().strip() == "2"
@@ -156,8 +160,11 @@ def test_concurrent_writers_get_distinct_versions(trained, tmp_path):
 
     from astraguard_train.bundle.store import write_bundle
 
+    ctx = trained.context
+    copies = ctx.config.evolve(persist=attrs.evolve(ctx.config.persist, allow_duplicate=True))
+    ctx = attrs.evolve(ctx, config=copies)
     with ThreadPoolExecutor(4) as pool:
-        paths = list(pool.map(lambda _: write_bundle(trained.context, tmp_path), range(4)))
+        paths = list(pool.map(lambda _: write_bundle(ctx, tmp_path), range(4)))
     assert sorted(p.name for p in paths) == ["1", "2", "3", "4"]
     root = tmp_path / "detector"
     assert versions(root) == [1, 2, 3, 4] and (root / LATEST).read_text().strip() == "4"
@@ -176,7 +183,7 @@ def test_bundle_names_must_be_plain_directory_names(trained, tmp_path, name):
 
 def test_models_listing_shows_versions_with_metrics(tmp_path):
     train(tmp_path)
-    train(tmp_path)
+    train(tmp_path, _other_seed())
     infos = list_bundles(tmp_path)
     assert [(i.name, i.version, i.latest) for i in infos] == [
         ("detector", 1, False),

@@ -74,6 +74,9 @@ class BundleDetector:
     :param backend: how in-memory chunks run in parallel: ``threading`` (default: no start-up
         cost; scikit-learn's tree code releases the GIL) or ``loky`` (worker processes, which
         hold up better when the machine is busy; the first call starts them).
+    :param selected: how the version was chosen from what the caller named: ``"version"``
+        (a version directory), ``"champion"`` (the store's promoted version), ``"latest"``
+        or ``"newest"`` (no champion marked).
     """
 
     path: Path
@@ -84,6 +87,7 @@ class BundleDetector:
     file_chunk_rows: int = FILE_CHUNK_ROWS
     n_jobs: int | None = None
     backend: str = "threading"
+    selected: str = "version"
     _explainers: dict[Any, Any] | None = attrs.field(default=None, init=False, repr=False)
 
     # -- what the bundle expects -------------------------------------------------------------
@@ -578,8 +582,9 @@ def load_bundle(
 ) -> BundleDetector:
     """Verify and load the bundle at ``path``; return a :class:`BundleDetector`.
 
-    ``path`` is a version directory, or a bundle directory ``OUTPUT/NAME`` resolved through
-    its ``latest`` pointer. Every file's SHA-256 (and, with a key, the manifest's signature) is
+    ``path`` is a version directory, or a bundle directory ``OUTPUT/NAME`` resolved to its
+    champion when one was promoted, otherwise to its newest version; ``selected`` on the
+    result says which. Every file's SHA-256 (and, with a key, the manifest's signature) is
     checked before anything is unpickled.
 
     :param key: the Ed25519 public key (PEM file) the bundle must be signed with; None reads
@@ -606,4 +611,5 @@ def load_bundle(
         chunk_rows=chunk_rows,
         n_jobs=n_jobs,
         backend=backend,
+        selected=loaded.selected,
     )

@@ -14,7 +14,14 @@ Layout of ``OUTPUT/NAME``::
     OUTPUT/NAME/latest        the newest version's number (replaced atomically)
     OUTPUT/NAME/feedback/     operators' verdicts on the versions' alarms (see
                               :mod:`astraguard_train.feedback.store`)
+    OUTPUT/NAME/champion      the promoted version's number, when one was promoted (replaced
+                              atomically; see :mod:`astraguard_train.bundle.registry`)
+    OUTPUT/NAME/promotions.jsonl  every promotion: version, who, when, why (append-only)
     OUTPUT/NAME/.tmp-PID-XXXX an unfinished write; ignored by readers, removed once PID is gone
+
+``OUTPUT/NAME`` resolves to the champion when one is marked, otherwise to ``latest``. A run
+whose config and training data are those of an existing version writes no copy: it reports
+that version (``[persist] allow_duplicate`` writes one anyway); see :func:`identity`.
 
 A bundle is written into a ``.tmp-`` directory beside its final place and renamed into place,
 so a crash or a kill never leaves a numbered directory that is not a whole bundle. Files and
@@ -47,6 +54,7 @@ import attrs
 import numpy as np
 
 from .. import __version__
+from ..config import PERSIST_KEYS
 from ..errors import (
     BundleError,
     BundleFormatError,
@@ -71,6 +79,8 @@ DETECTOR_FILE = "detector"
 WEIGHTS_FILE = "weights"
 SAMPLE_FILE = "profile_sample.npy"
 LATEST = "latest"
+CHAMPION = "champion"
+PROMOTIONS = "promotions.jsonl"
 TMP_PREFIX = ".tmp-"
 LOCK_FILE = ".lock"
 #: Directories beside the versions that are not versions (no stray-entry warning).
@@ -119,7 +129,8 @@ def sha256_file(path: Path) -> str:
 # -- writing --------------------------------------------------------------------------------
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Sync the directory ``path``, so that a rename inside it survives a power cut."""
     with contextlib.suppress(OSError):  # not every filesystem lets a directory be fsynced
         fd = os.open(path, os.O_RDONLY)
         try:
@@ -144,7 +155,7 @@ def _write_text(path: Path, text: str) -> None:
 
 
 @contextlib.contextmanager
-def _locked(root: Path) -> Iterator[None]:
+def store_lock(root: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``root/.lock`` (where ``fcntl`` exists) while versioning."""
     try:
         import fcntl
@@ -269,7 +280,7 @@ def build_manifest(
         "libraries": library_versions(det, config.persist.name),
         "persister": config.persist.name,
         "detector_file": detector_file,
-        "config": jsonable(config.to_dict()),
+        "config": _manifest_config(config),
         "plugins": _plugins(config, ctx.registry),
         "group_by": det.group_by,
         "groups": [None if k is None else str(k) for k in det.chains],
@@ -336,13 +347,74 @@ def _for_bundle(detector: Any, directory: Path) -> tuple[Any, dict[str, int]]:
     return attrs.evolve(detector, chains=chains), weights
 
 
+#: ``[persist]`` keys that change nothing in the model: where it goes, whether copies may.
+_PLACEMENT_KEYS = ("output", "bundle_name", "allow_duplicate")
+
+
+def identity(manifest: Mapping[str, Any]) -> dict[str, str] | None:
+    """Return what makes two versions the same model: the SHA-256 of the config (without where
+    the bundle is written and the ``[tracking]`` table) and that of the training rows.
+
+    None when the manifest records no training data (nothing to compare).
+    """
+    data = manifest.get("training_data")
+    if not isinstance(data, dict) or not isinstance(data.get("sha256"), str):
+        return None
+    config = copy.deepcopy(dict(manifest.get("config", {})))
+    config.pop("tracking", None)
+    persist = config.get("persist")
+    if isinstance(persist, dict):
+        for key in _PLACEMENT_KEYS:
+            persist.pop(key, None)
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return {
+        "config_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        "training_data_sha256": data["sha256"],
+    }
+
+
+def find_identical(root: Path, ident: Mapping[str, str] | None) -> int | None:
+    """Return the newest version under ``root`` whose :func:`identity` is ``ident``, or None.
+
+    Versions whose manifest cannot be read are not candidates.
+    """
+    if ident is None:
+        return None
+    for v in reversed(versions(root)):
+        try:
+            manifest = read_manifest(root / str(v))
+        except (BundleError, OSError):
+            continue
+        if identity(manifest) == ident:
+            return v
+    return None
+
+
+@attrs.frozen
+class SavedVersion:
+    """Where a run's bundle is: a new version, or the identical one that was there already."""
+
+    path: Path
+    duplicate_of: int | None = None
+
+
 def write_bundle(ctx: Any, output: str | Path) -> Path:
-    """Write the run's detector as a new version ``OUTPUT/NAME/<n>``; return its path.
+    """Write the run's detector as a version ``OUTPUT/NAME/<n>``; return its path (that of the
+    identical existing version, when there is one: see :func:`save_version`)."""
+    return save_version(ctx, output).path
+
+
+def save_version(ctx: Any, output: str | Path) -> SavedVersion:
+    """Write the run's detector as a new version ``OUTPUT/NAME/<n>``, unless a version with
+    the same :func:`identity` exists and ``[persist] allow_duplicate`` is off: then nothing is
+    written and that version is returned.
 
     ``ctx`` is the pipeline's run context (config, registry, detector, metrics, split). The
     bundle is assembled in ``OUTPUT/NAME/.tmp-PID-*`` and renamed into place under a lock, then
-    ``latest`` is replaced atomically. An existing version is never overwritten. With a signing
-    key (:func:`signing_key_path`), ``manifest.sig`` signs the manifest.
+    ``latest`` is replaced atomically. The duplicate check is made before the bundle is written
+    and again under the lock, so two identical runs at once add one version. An existing
+    version is never overwritten. With a signing key (:func:`signing_key_path`),
+    ``manifest.sig`` signs the manifest.
 
     An update's context (:class:`~astraguard_train.bundle.update.UpdateContext`) has no split;
     it brings ``lineage`` (written as the manifest's ``lineage``) and its parent's
@@ -372,6 +444,10 @@ def write_bundle(ctx: Any, output: str | Path) -> Path:
         raise BundleError(f"{root}: cannot create the bundle directory: {exc.strerror}") from None
     for stale in stale_writes(root):
         shutil.rmtree(stale, ignore_errors=True)
+    ident = None if config.persist.allow_duplicate else identity(_identity_fields(ctx))
+    same = find_identical(root, ident)
+    if same is not None:
+        return SavedVersion(root / str(same), duplicate_of=same)
     tmp = _make_tmp_dir(root)
     try:
         detector_file = DETECTOR_FILE + persister.suffix
@@ -403,30 +479,56 @@ def write_bundle(ctx: Any, output: str | Path) -> Path:
             _write_text(tmp / signing.SIGNATURE_FILE, signing.sign(text.encode("utf-8"), key))
         for f in files:  # the persister's files too, so a power cut cannot leave them short
             _fsync_file(tmp / f)
-        _fsync_dir(tmp)
-        with _locked(root):
-            final = root / str(max(versions(root, complete=False), default=0) + 1)
-            os.rename(tmp, final)  # never replaces: the number was free under the lock
-            _set_latest(root, int(final.name))
-        _fsync_dir(root)
+        fsync_dir(tmp)
+        with store_lock(root):
+            same = find_identical(root, ident)  # another run may have added it meanwhile
+            if same is None:
+                final = root / str(max(versions(root, complete=False), default=0) + 1)
+                os.rename(tmp, final)  # never replaces: the number was free under the lock
+                set_pointer(root, LATEST, int(final.name))
+        if same is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+            return SavedVersion(root / str(same), duplicate_of=same)
+        fsync_dir(root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return final
+    return SavedVersion(final)
 
 
-def _set_latest(root: Path, version: int) -> None:
-    name = root / f"{TMP_PREFIX}latest-{os.getpid()}-{secrets.token_hex(4)}"
-    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # mkstemp would be 0600
+def _identity_fields(ctx: Any) -> dict[str, Any]:
+    """The manifest keys :func:`identity` reads, for the run in ``ctx`` (before it is written)."""
+    from .profile import fingerprint
+
+    train = _training_part(ctx)
+    if train is None:
+        return {}
+    columns = tuple(ctx.detector.input_columns)
+    X = train.select(columns).X if train.columns != columns else train.X
+    return {"config": _manifest_config(ctx.config), "training_data": fingerprint(X)}
+
+
+def _manifest_config(config: Any) -> dict[str, Any]:
+    """The config as a manifest records it: JSON values, without ``[tracking]``."""
+    out = jsonable(config.to_dict())
+    out.pop("tracking", None)
+    return json.loads(json.dumps(out, default=str))
+
+
+def set_pointer(root: Path, name: str, version: int) -> None:
+    """Replace the pointer file ``root/name`` (``latest``, ``champion``) atomically with
+    ``version``; a reader sees the old number or the new one, never a partial file."""
+    tmp = root / f"{TMP_PREFIX}{name}-{os.getpid()}-{secrets.token_hex(4)}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # mkstemp would be 0600
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(f"{version}\n")
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(name, root / LATEST)
+        os.replace(tmp, root / name)
     except BaseException:
         with contextlib.suppress(OSError):
-            os.unlink(name)
+            os.unlink(tmp)
         raise
 
 
@@ -445,7 +547,7 @@ def _numbered(root: Path) -> tuple[list[Path], list[Path]]:
     return numbered, sorted(stray)
 
 
-def _is_store(root: Path) -> bool:
+def is_store(root: Path) -> bool:
     """True when ``root`` looks like ``OUTPUT/NAME``: a ``latest`` pointer or a version."""
     return (root / LATEST).is_file() or bool(_numbered(root)[0])
 
@@ -475,34 +577,53 @@ def versions(root: str | Path, complete: bool = True) -> list[int]:
 
 
 def resolve(path: str | Path) -> Path:
-    """Return the version directory ``path`` names.
+    """Return the version directory ``path`` names (see :func:`resolve_choice`)."""
+    return resolve_choice(path)[0]
 
-    ``path`` may be a version directory (holds ``manifest.json``) or a bundle directory
-    ``OUTPUT/NAME``, resolved through ``latest`` (or the highest finished version when there
-    is no pointer).
 
-    :raises BundleError: naming ``path`` when it holds no bundle.
+def read_pointer(root: Path, name: str) -> int | None:
+    """Return the version the pointer file ``root/name`` holds, or None when there is none.
+
+    :raises BundleError: naming the pointer when it holds no version number, or one that is
+        not a bundle.
+    """
+    pointer = root / name
+    if not pointer.is_file():
+        return None
+    raw = pointer.read_text(encoding="utf-8").strip()
+    if not _NUMBER.fullmatch(raw):
+        raise BundleError(f"{pointer}: expected a version number, got {raw[:40]!r}")
+    if not (root / raw / MANIFEST).is_file():
+        raise BundleError(f"{pointer}: points to version {raw}, which is not a bundle")
+    return int(raw)
+
+
+def resolve_choice(path: str | Path) -> tuple[Path, str]:
+    """Return the version directory ``path`` names, and how it was chosen.
+
+    ``path`` may be a version directory (holds ``manifest.json``; chosen as ``"version"``) or
+    a bundle directory ``OUTPUT/NAME``, resolved through its ``champion`` pointer when one was
+    promoted (``"champion"``), else through ``latest`` (``"latest"``), else to the highest
+    finished version (``"newest"``).
+
+    :raises BundleError: naming ``path`` when it holds no bundle, or the pointer that points
+        nowhere.
     """
     p = Path(path)
     if p.name.startswith(TMP_PREFIX):
         raise BundleError(f"{p}: an unfinished bundle write, not a bundle")
     if (p / MANIFEST).is_file() or (p / MANIFEST_DIGEST).is_file():
-        return p
+        return p, "version"
     if not p.exists():
         raise BundleError(f"{p}: no such bundle directory")
-    pointer = p / LATEST
-    if pointer.is_file():
-        raw = pointer.read_text(encoding="utf-8").strip()
-        if not _NUMBER.fullmatch(raw):
-            raise BundleError(f"{pointer}: expected a version number, got {raw[:40]!r}")
-        target = p / raw
-        if not (target / MANIFEST).is_file():
-            raise BundleError(f"{pointer}: points to version {raw}, which is not a bundle")
-        return target
-    found = versions(p) if _is_store(p) else []  # no warnings about an output directory
+    for pointer in (CHAMPION, LATEST):
+        version = read_pointer(p, pointer)
+        if version is not None:
+            return p / str(version), pointer
+    found = versions(p) if is_store(p) else []  # no warnings about an output directory
     if found:
-        return p / str(found[-1])
-    inside = sorted(c.name for c in p.iterdir() if c.is_dir() and _is_store(c))
+        return p / str(found[-1]), "newest"
+    inside = sorted(c.name for c in p.iterdir() if c.is_dir() and is_store(c))
     hint = f"; it holds bundle(s) {', '.join(inside)}: pass {p / inside[0]}" if inside else ""
     raise BundleError(
         f"{p}: not a bundle: no {MANIFEST}, no '{LATEST}' pointer and no numbered "
@@ -701,11 +822,16 @@ def check_plugins(manifest: Mapping[str, Any], registry: Any, where: Path) -> No
 
 @attrs.frozen(eq=False)
 class LoadedBundle:
-    """A verified bundle: where it is, its manifest and the detector it holds."""
+    """A verified bundle: where it is, its manifest and the detector it holds.
+
+    ``selected`` says how the version was chosen: ``"version"`` (named directly),
+    ``"champion"``, ``"latest"`` or ``"newest"`` (see :func:`resolve_choice`).
+    """
 
     path: Path
     manifest: dict[str, Any]
     detector: Any
+    selected: str = "version"
 
 
 def load(
@@ -739,7 +865,7 @@ def load(
 
         registry = build_registry()
     public = verification_key(key)
-    p = resolve(path)
+    p, selected = resolve_choice(path)
     manifest = verify(p, public)
     if warn:
         drift = library_drift(manifest)
@@ -781,7 +907,7 @@ def load(
             f"{file}: needs module '{exc.name}', which is not installed{hint}"
         ) from None
     _attach_weights(detector, p, manifest)
-    return LoadedBundle(path=p, manifest=manifest, detector=detector)
+    return LoadedBundle(path=p, manifest=manifest, detector=detector, selected=selected)
 
 
 def _attach_weights(detector: Any, p: Path, manifest: Mapping[str, Any]) -> None:
@@ -812,7 +938,7 @@ def _trust_advice(p: Path) -> str:
 
 def _persist_params(manifest: Mapping[str, Any]) -> dict[str, Any]:
     table = dict(manifest["config"].get("persist", {}))
-    for key in ("name", "output", "bundle_name", "signing_key"):
+    for key in PERSIST_KEYS:
         table.pop(key, None)
     return table
 
@@ -842,6 +968,7 @@ class BundleInfo:
     metrics: dict[str, Any]
     threshold: float | None
     error: str | None = None
+    champion: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         out = attrs.asdict(self)
@@ -869,12 +996,17 @@ def list_bundles(
     if not d.is_dir():
         raise BundleError(f"{d}: no such directory")
     public = verification_key(key) if check else None
-    roots = [d] if _is_store(d) else sorted(
-        p for p in d.iterdir() if p.is_dir() and not p.name.startswith(".") and _is_store(p)
+    roots = [d] if is_store(d) else sorted(
+        p for p in d.iterdir() if p.is_dir() and not p.name.startswith(".") and is_store(p)
     )
     out = []
     for root in roots:
         latest = _latest_version(root)
+        try:
+            champion = read_pointer(root, CHAMPION)
+        except BundleError as exc:  # listed, not raised: the listing shows what is wrong
+            champion = None
+            warnings.warn(str(exc), StrayEntryWarning, stacklevel=2)
         for v in versions(root):
             vdir = root / str(v)
             error = None
@@ -894,6 +1026,7 @@ def list_bundles(
                     metrics=dict(manifest.get("metrics", {})),
                     threshold=manifest.get("threshold"),
                     error=error,
+                    champion=v == champion,
                 )
             )
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from . import EXIT_FAILED, EXIT_OK, emit_json, subcommand
-from .score import DATA_HELP, data_options, parse_options
+from .score import DATA_HELP, data_options, note_selection, parse_options
 
 
 @subcommand(
@@ -29,6 +29,7 @@ def command(bundle: str, data: str, chunk_rows: int | None, loader_options: tupl
     from ..progress import display, step
 
     loaded = load_bundle(bundle, key=key, trusted=trusted)
+    note_selection(bundle, loaded)
     thresholds = DriftThresholds(
         psi_threshold=psi_threshold,
         ks_alpha=ks_alpha,

@@ -28,16 +28,23 @@ from .report import report_option, report_path
 )
 @config_options()
 @click.option("--output", help="Directory for model bundles (default: [persist] output).")
+@click.option(
+    "--allow-duplicate", is_flag=True,
+    help="Write a new version even when one with the same config and training data exists "
+    "([persist] allow_duplicate).",
+)
 @report_option
 @json_option
 def command(config: str | None, overrides: tuple[str, ...], output: str | None,
-            report: str | None, as_json: bool) -> int:
+            allow_duplicate: bool, report: str | None, as_json: bool) -> int:
     from ..errors import StageError
     from ..plugins.manager import build_registry
     from ..progress import display
     from ..training.pipeline import Pipeline
     from .stages import StageProgress
 
+    if allow_duplicate:
+        overrides = (*overrides, "persist.allow_duplicate=true")
     pipeline_config = load_config(config, overrides)
     if not as_json:
         print(

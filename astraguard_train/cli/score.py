@@ -69,9 +69,16 @@ def data_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 DATA_HELP = (
-    "BUNDLE is OUTPUT/NAME (uses 'latest') or a version directory; DATA the file to read "
-    "(loader chosen by its extension)."
+    "BUNDLE is OUTPUT/NAME (its champion when one was promoted, else 'latest') or a version "
+    "directory; DATA the file to read (loader chosen by its extension)."
 )
+
+
+def note_selection(bundle: str, loaded: Any) -> None:
+    """Say on stderr when ``bundle`` resolved to its promoted champion, not its newest version."""
+    if loaded.selected == "champion":
+        print(f"astraguard-train: note: {bundle}: using the champion, version {loaded.path.name}",
+              file=sys.stderr)
 
 
 @subcommand(
@@ -125,6 +132,7 @@ def command(bundle: str, data: str, chunk_rows: int | None, loader_options: tupl
         raise ConfigError("--explain-all: only with --explain K (how many features to name)")
     loaded = load_bundle(bundle, key=key, trusted=trusted)
     explain = loaded.explaining(explain_top, all_rows=explain_all) if explain_top else None
+    note_selection(bundle, loaded)
     saved = Path(state) if state else None
     scorer = loaded.stream(saved if saved is not None and saved.exists() else None,
                            explain=explain)

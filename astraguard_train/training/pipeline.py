@@ -165,11 +165,19 @@ def _score_test(ctx: RunContext) -> Scored:
 
 
 def stage_persist(ctx: RunContext) -> dict[str, Any]:
-    from ..bundle.store import write_bundle
+    from ..bundle.store import save_version
 
     assert ctx.detector is not None
-    ctx.artifact = str(write_bundle(ctx, output=ctx.output or ctx.config.persist.output))
-    return {"artifact": ctx.artifact}
+    saved = save_version(ctx, output=ctx.output or ctx.config.persist.output)
+    ctx.artifact = str(saved.path)
+    if saved.duplicate_of is None:
+        return {"artifact": ctx.artifact}
+    ctx.warnings.append(
+        f"persist: version {saved.duplicate_of} ({saved.path}) has the same config and "
+        "training data; no copy written ([persist] allow_duplicate = true, or run "
+        "--allow-duplicate, writes one)"
+    )
+    return {"artifact": ctx.artifact, "duplicate_of": saved.duplicate_of}
 
 
 #: Features named per alarm of the test part (the report shows them beside each alarm).
