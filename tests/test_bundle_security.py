@@ -258,7 +258,7 @@ def test_a_manifest_of_the_wrong_shape_is_an_integrity_error(signed_copy, change
 
 def test_listing_reports_a_wrong_shape_instead_of_failing(tmp_path, capsys):
     train(tmp_path)
-    train(tmp_path)
+    train(tmp_path, small_config(persist={"allow_duplicate": True}))
     rewrite_manifest(tmp_path / "detector" / "1", lambda m: m.update(config="x"))
     infos = list_bundles(tmp_path)
     assert "key 'config' has type str" in infos[0].error and infos[1].error is None

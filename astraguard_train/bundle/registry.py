@@ -200,18 +200,13 @@ def describe(path: str | Path) -> dict[str, Any]:
     """
     vdir, selected = resolve_choice(path)
     manifest = read_manifest(vdir)
-    root = vdir.parent
-    try:
-        champ = read_pointer(root, CHAMPION)
-    except BundleError:
-        champ = None
-    latest = read_pointer(root, LATEST) if (root / LATEST).is_file() else None
-    number = int(vdir.name) if vdir.name.isdigit() else None
+    champ, latest = _pointer(vdir.parent, CHAMPION), _pointer(vdir.parent, LATEST)
+    number = int(vdir.name) if vdir.name.isascii() and vdir.name.isdigit() else None
     threshold_info = manifest.get("threshold_info", {})
     metric = key_metric(manifest.get("metrics", {}))
     return {
         "path": str(vdir),
-        "name": root.name,
+        "name": vdir.parent.name,
         "version": number,
         "selected": selected,
         "champion": number is not None and number == champ,
@@ -230,6 +225,15 @@ def describe(path: str | Path) -> dict[str, Any]:
         "key_metric": None if metric is None else {"name": metric[0], "value": metric[1]},
         "metrics": dict(manifest.get("metrics", {})),
     }
+
+
+def _pointer(root: Path, name: str) -> int | None:
+    """The version a pointer names; None also when it is damaged (describing is no place to
+    fail over a pointer: loading through it names the damage)."""
+    try:
+        return read_pointer(root, name)
+    except BundleError:
+        return None
 
 
 def _changes(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -47,6 +47,7 @@ class _Open:
 
     client: Any
     mlflow_id: str
+    experiment_id: str
     parent: str | None
 
 
@@ -93,7 +94,7 @@ class MlflowTracker:
         parent_run_id: str | None,
         name: str,
         params: Mapping[str, Any],
-        tags: Mapping[str, str] = {},  # noqa: B006 - read only
+        tags: Mapping[str, str],
     ) -> _Open | None:
         uri = tracking_uri(config)
         if uri is None:
@@ -107,7 +108,7 @@ class MlflowTracker:
         if parent is not None:
             all_tags[PARENT_TAG] = parent.mlflow_id
         run = client.create_run(experiment, run_name=name, tags=all_tags)
-        opened = _Open(client, run.info.run_id, parent_run_id)
+        opened = _Open(client, run.info.run_id, experiment, parent_run_id)
         self._log(opened, params=params)
         with self._lock:
             self._open[run_id] = opened
@@ -116,18 +117,19 @@ class MlflowTracker:
     @staticmethod
     def _log(
         opened: _Open,
-        params: Mapping[str, Any] = {},  # noqa: B006 - read only
-        metrics: Mapping[str, float] = {},  # noqa: B006 - read only
-        tags: Mapping[str, str] = {},  # noqa: B006 - read only
+        params: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, float] | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> None:
+        """Log in batches of at most :data:`BATCH` entries (the server's limit)."""
         from mlflow.entities import Metric, Param, RunTag
         from mlflow.utils.time import get_current_time_millis
 
         now = get_current_time_millis()
         entries: list[tuple[str, Any]] = [
-            *(("params", Param(k, _param(v))) for k, v in params.items()),
-            *(("metrics", Metric(k, v, now, 0)) for k, v in metrics.items()),
-            *(("tags", RunTag(k, _param(v))) for k, v in tags.items()),
+            *(("params", Param(k, _param(v))) for k, v in (params or {}).items()),
+            *(("metrics", Metric(k, v, now, 0)) for k, v in (metrics or {}).items()),
+            *(("tags", RunTag(k, _param(v))) for k, v in (tags or {}).items()),
         ]
         for i in range(0, len(entries), BATCH):
             batch: dict[str, list[Any]] = {"params": [], "metrics": [], "tags": []}
@@ -225,11 +227,11 @@ class MlflowTracker:
         from mlflow.entities import RunStatus
 
         run = parent.client.create_run(
-            parent.client.get_run(parent.mlflow_id).info.experiment_id,
+            parent.experiment_id,
             run_name=f"candidate {number}",
             tags={RUN_ID_TAG: run_id, PARENT_TAG: parent.mlflow_id, **tags},
         )
-        opened = _Open(parent.client, run.info.run_id, parent_run_id)
+        opened = _Open(parent.client, run.info.run_id, parent.experiment_id, parent_run_id)
         self._log(opened, params=params, metrics=_numbers(metrics or {}))
         status = RunStatus.to_string(RunStatus.FAILED if error else RunStatus.FINISHED)
         opened.client.set_terminated(opened.mlflow_id, status)
