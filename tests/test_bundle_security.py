@@ -278,7 +278,8 @@ def test_a_stray_directory_in_the_store_is_skipped_with_a_warning(tmp_path, caps
     ]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StrayEntryWarning)
-        assert Path(train(tmp_path).context.artifact).name == "2"
+        again = small_config(persist={"allow_duplicate": True})
+        assert Path(train(tmp_path, again).context.artifact).name == "2"
         assert [i.version for i in list_bundles(tmp_path)] == [1, 2]
         assert main(["models", "list", str(tmp_path)]) == 0
     assert "detector/2" in capsys.readouterr().out

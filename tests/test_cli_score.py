@@ -122,7 +122,7 @@ def test_drift_passes_on_training_like_data_and_fails_on_moved_data(run, tmp_pat
 
 def test_models_list_shows_versions_and_flags_damage(tmp_path, capsys):
     train(tmp_path)
-    second = Path(train(tmp_path).context.artifact)
+    second = Path(train(tmp_path, small_config(persist={"allow_duplicate": True})).context.artifact)
     assert main(["models", "list", str(tmp_path)]) == 0
     text = capsys.readouterr().out
     assert "  detector/1" in text and "* detector/2" in text and "roc_auc=" in text
