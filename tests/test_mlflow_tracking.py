@@ -272,3 +272,16 @@ def test_config_is_flattened_into_params_as_the_core_writes_it(server, tmp_path)
 
     expected = {k: str(v) for k, v in flatten(json.loads(json.dumps(config.to_dict()))).items()}
     assert run.data.params == expected
+
+
+def test_a_registry_holding_the_plugin_can_be_sent_to_worker_processes():
+    import pickle
+
+    import cloudpickle
+    from astraguard_train_mlflow import tracker
+
+    registry = build_registry()  # tune and compare send it to their workers (loky, Dask)
+    copy = pickle.loads(cloudpickle.dumps(registry))
+    assert copy.has("model", "iforest")
+    # A worker's tracker is its own process's, not a copy of this one's open runs.
+    assert pickle.loads(pickle.dumps(tracker)) is tracker

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from astraguard_train import Frame, Pipeline, PipelineConfig, StageSpec
+from astraguard_train.config import PersistConfig
 from astraguard_train.errors import ConfigError, StageError
 from astraguard_train.plugins import build_registry
 from astraguard_train.plugins.hookspecs import hookimpl
@@ -93,12 +94,15 @@ def test_stop_after_runs_a_prefix():
     assert pipe.detector is None
 
 
-def test_two_runs_write_two_versions(tmp_path):
+def test_two_identical_runs_write_one_version_unless_duplicates_are_allowed(tmp_path):
     config = PipelineConfig(loader=StageSpec("synthetic", {"n_samples": 500, "n_channels": 1}))
     first = Pipeline(config).run(output=str(tmp_path)).artifact
-    second = Pipeline(config).run(output=str(tmp_path)).artifact
-    assert first != second
-    assert Path(first).is_dir() and Path(second).is_dir()
+    again = Pipeline(config).run(output=str(tmp_path))
+    assert again.artifact == first and Path(first).name == "1"
+    assert any("same config and training data" in w for w in again.warnings)
+    copies = config.evolve(persist=PersistConfig(allow_duplicate=True))
+    second = Pipeline(copies).run(output=str(tmp_path)).artifact
+    assert Path(second).name == "2" and Path(second).is_dir()
 
 
 def _plugin_with(model_cls):

@@ -86,6 +86,12 @@ class MlflowTracker:
         self._open: dict[str, _Open] = {}
         self._lock = threading.Lock()
 
+    def __reduce__(self) -> tuple[Any, tuple[()]]:
+        # A registry sent to worker processes (tune, compare, per-channel training) carries
+        # its plugins. Runs are recorded where the hooks fire, so a worker gets its own
+        # process's tracker, not a copy of this one's open runs (nor its lock).
+        return _process_tracker, ()
+
     # -- MLflow calls -----------------------------------------------------------------------
     def _start(
         self,
@@ -281,6 +287,10 @@ def _experiment(client: Any, name: str) -> str:
         if found is None:
             raise
         return str(found.experiment_id)
+
+
+def _process_tracker() -> MlflowTracker:
+    return tracker
 
 
 #: The instance the ``astraguard_train`` entry point registers.
