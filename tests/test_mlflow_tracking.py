@@ -15,7 +15,6 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -146,25 +145,19 @@ def test_a_run_logs_config_metrics_stage_times_and_its_bundle(server, tmp_path):
 
 
 def test_the_report_is_logged_when_the_run_wrote_one(server, tmp_path):
-    # The hooks' contract, driven directly: a core that writes reports sets report_path.
     from astraguard_train_mlflow import tracker
 
     config, experiment = _tracked(server)
-    report = tmp_path / "report.html"
-    report.write_text("<html><body>report</body></html>")
-    result = SimpleNamespace(
-        metrics={"roc_auc": 0.75}, stages=(), counts={}, artifact=None, report_path=str(report),
-        n_train_samples=1, n_validation_samples=0, n_test_samples=1, threshold=0.5, seconds=1.0,
-    )
-    run_id = uuid.uuid4().hex
-    tracker.before_run(config=config, run_id=run_id, parent_run_id=None)
-    tracker.after_run(result=result, run_id=run_id, parent_run_id=None)
+    result = Pipeline(config).run(output=str(tmp_path), report=tmp_path / "report.html")
     (run,) = _runs(server, experiment)
-    assert run.info.status == "FINISHED" and run.data.metrics["roc_auc"] == 0.75
-    assert [a.path for a in _client(server).list_artifacts(run.info.run_id, "report")] == [
+    client = _client(server)
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "report")] == [
         "report/report.html"
     ]
-    assert run_id not in tracker.open_runs()
+    (tmp_path / "dl").mkdir()
+    got = client.download_artifacts(run.info.run_id, "report/report.html", str(tmp_path / "dl"))
+    assert Path(got).read_bytes() == Path(result.report_path).read_bytes()
+    assert not tracker.open_runs()
 
 
 def test_a_failed_run_is_marked_failed_with_its_stage(server, tmp_path):
