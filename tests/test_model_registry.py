@@ -105,6 +105,19 @@ def test_identity_is_config_and_training_data(store):
     assert identity({**one, "training_data": None}) is None
 
 
+def test_an_updated_version_is_not_taken_for_its_parent(own_store, store):
+    from astraguard_train.bundle.update import update_bundle
+
+    _, first = store
+    updated = update_bundle(own_store / "1", first.context.split.test, trusted=True)
+    assert updated.path == own_store / "3"
+    child, parent = read_manifest(own_store / "3"), read_manifest(own_store / "1")
+    assert child["training_data"] == parent["training_data"]  # the parent's reference
+    assert identity(child) != identity(parent) and "lineage_sha256" in identity(child)
+    again = train(own_store.parent, _seed(0))
+    assert Path(again.context.artifact) == own_store / "1"
+
+
 def test_identical_runs_at_once_add_one_version(store, tmp_path):
     _, first = store
     ctx = first.context

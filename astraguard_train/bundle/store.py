@@ -353,7 +353,8 @@ _PLACEMENT_KEYS = ("output", "bundle_name", "allow_duplicate")
 
 def identity(manifest: Mapping[str, Any]) -> dict[str, str] | None:
     """Return what makes two versions the same model: the SHA-256 of the config (without where
-    the bundle is written and the ``[tracking]`` table) and that of the training rows.
+    the bundle is written and the ``[tracking]`` table), that of the training rows, and for an
+    updated version that of its lineage.
 
     None when the manifest records no training data (nothing to compare).
     """
@@ -366,11 +367,20 @@ def identity(manifest: Mapping[str, Any]) -> dict[str, str] | None:
     if isinstance(persist, dict):
         for key in _PLACEMENT_KEYS:
             persist.pop(key, None)
-    text = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
-    return {
-        "config_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+    out = {
+        "config_sha256": _digest(config),
         "training_data_sha256": data["sha256"],
     }
+    # An update keeps its parent's config and training fingerprint; what it absorbed since
+    # is in its lineage, so it is never the same model as its parent or a fresh run.
+    if manifest.get("lineage"):
+        out["lineage_sha256"] = _digest(manifest["lineage"])
+    return out
+
+
+def _digest(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def find_identical(root: Path, ident: Mapping[str, str] | None) -> int | None:
