@@ -30,10 +30,10 @@ import attrs
 from ..bundle.store import (
     MANIFEST,
     TMP_PREFIX,
-    _fsync_dir,
-    _locked,
     _pid_alive,
+    fsync_dir,
     read_manifest,
+    store_lock,
     versions,
 )
 from ..errors import BundleError, FeedbackError
@@ -245,7 +245,7 @@ class FeedbackStore:
         :param source: where they came from (a file, ``cli``), kept in each record.
         """
         self.path.mkdir(exist_ok=True)
-        with _locked(self.path):
+        with store_lock(self.path):
             self._remove_stale()
             stored = {r["id"] for r in self.iter_records()}
             batch: list[dict[str, Any]] = []
@@ -279,7 +279,7 @@ class FeedbackStore:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-        _fsync_dir(self.path)
+        fsync_dir(self.path)
         return final
 
     def _remove_stale(self) -> None:
