@@ -210,6 +210,39 @@ def test_hook_register_explainers(tmp_path):
     assert found.n_rows == 2
 
 
+def test_hook_register_decision_rules():
+    from astraguard_train.retraining.comparison import compare
+    from astraguard_train.retraining.decisions import Decision
+    from astraguard_train.training.scored import Scored
+
+    class Quieter:
+        """Promote whichever raises fewer alarms."""
+
+        def decide(self, comparison):
+            fewer = comparison.challenger.n_alarms < comparison.champion.n_alarms
+            return Decision("promote" if fewer else "keep", "quieter",
+                            (f"{comparison.challenger.n_alarms} alarms",))
+
+    class Plugin:
+        @hookimpl
+        def register_decision_rules(self, register):
+            register("quieter", Quieter)
+
+    reg = build_registry(load_entrypoints=False, plugins=[Plugin()])
+    rule = reg.create("decision_rule", "quieter", {})
+    frame = Frame(X=np.zeros((100, 1)), columns=["x"])
+    loud = np.zeros(100, dtype=bool)
+    loud[::10] = True
+    quiet = np.zeros(100, dtype=bool)
+    quiet[5] = True
+
+    def scored(flags):
+        return Scored(frame=frame, scores=flags * 1.0, flags=flags, thresholds=np.zeros(100))
+
+    assert rule.decide(compare(scored(loud), scored(quiet))).action == "promote"
+    assert rule.decide(compare(scored(quiet), scored(loud))).action == "keep"
+
+
 class _Recorder:
     def __init__(self) -> None:
         self.calls: list[tuple] = []

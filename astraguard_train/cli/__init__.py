@@ -42,6 +42,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "report",
     "review",
     "feedback",
+    "ab",
     "models",
     "validate",
     "init",

@@ -662,6 +662,42 @@ def check_loader(
         _fail(factory, "iter_chunks: the chunks' features differ from load()'s")
 
 
+def check_decision_rule(factory: Factory, params: Mapping[str, Any] | None = None) -> None:
+    """Check an A/B decision rule (:class:`~astraguard_train.plugins.contracts.DecisionRule`):
+    ``decide`` returns a :class:`~astraguard_train.retraining.decisions.Decision` with reasons,
+    gives the same answer twice, and never promotes a challenger whose flags are the
+    champion's own.
+
+    :raises ConformanceError: naming the factory and the rule broken.
+    """
+    from ..retraining.comparison import compare
+    from ..retraining.decisions import Decision
+    from ..training.scored import Scored
+
+    rule = _build(factory, dict(params or {}), "decision_rule")
+    frame = _series_frame(400, 2)
+    labels = np.zeros(frame.n_rows, dtype=np.int8)
+    for start in range(20, 400, 40):
+        labels[start:start + 5] = 1
+    frame = attrs.evolve(frame, labels=labels)
+    rng = np.random.default_rng(7)
+    scores = rng.normal(size=frame.n_rows) + 3 * labels
+    flags = scores > 1.5
+    scored = Scored(frame=frame, scores=scores, flags=flags,
+                    thresholds=np.full(frame.n_rows, 1.5))
+    better = Scored(frame=frame, scores=scores, flags=flags | (labels == 1),
+                    thresholds=scored.thresholds)
+    for challenger, same in ((scored, True), (better, False)):
+        comparison = compare(scored, challenger, n_boot=200)
+        first, again = rule.decide(comparison), rule.decide(comparison)
+        if not isinstance(first, Decision) or not first.reasons:
+            _fail(factory, f"decide returned {first!r}; expected a Decision with reasons")
+        if first != again:
+            _fail(factory, "decide gave two answers for the same comparison")
+        if same and first.action == "promote":
+            _fail(factory, "the rule promoted a challenger that flags exactly the champion's rows")
+
+
 #: The conformance check of each plugin kind.
 def check_explainer(factory: Factory, params: Mapping[str, Any] | None = None,
                     model: Any = None) -> None:
@@ -773,6 +809,7 @@ CHECKS: dict[str, Callable[..., None]] = {
     "threshold": check_threshold,
     "explainer": check_explainer,
     "review_strategy": check_review_strategy,
+    "decision_rule": check_decision_rule,
 }
 
 

@@ -457,6 +457,17 @@ class ReviewStrategy(Protocol):
 
 
 @runtime_checkable
+class DecisionRule(Protocol):
+    """Decides an A/B comparison of a champion and a challenger."""
+
+    def decide(self, comparison: Any) -> Any:
+        """Return a :class:`~astraguard_train.retraining.decisions.Decision` (``promote``,
+        ``keep`` or ``inconclusive``, with reasons) for a
+        :class:`~astraguard_train.retraining.comparison.Comparison`; never modify it."""
+        ...
+
+
+@runtime_checkable
 class Regressor(Protocol):
     """A scikit-learn regressor, as the ``forecast`` detector's ``regressor`` names it."""
 
@@ -476,6 +487,7 @@ CONTRACTS: dict[str, type] = {
     "threshold": ThresholdStrategy,
     "explainer": Explainer,
     "review_strategy": ReviewStrategy,
+    "decision_rule": DecisionRule,
 }
 
 #: The optional capabilities each kind may have, for documentation and ``plugins`` listings.
@@ -497,6 +509,7 @@ CAPABILITIES: dict[str, tuple[type, ...]] = {
     "threshold": (DeclaresTrainScoreNeed, ExplainsChoice),
     "explainer": (),
     "review_strategy": (),
+    "decision_rule": (),
 }
 
 

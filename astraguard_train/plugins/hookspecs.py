@@ -131,6 +131,20 @@ def register_review_strategies(register: Any) -> None:
     """
 
 
+@hookspec
+def register_decision_rules(register: Any) -> None:
+    """Register A/B decision rules: factories of objects with
+    ``decide(comparison) -> Decision``.
+
+    A rule reads a :class:`~astraguard_train.retraining.comparison.Comparison` of a champion
+    and a challenger scored on the same rows and returns a
+    :class:`~astraguard_train.retraining.decisions.Decision`: ``promote``, ``keep`` or
+    ``inconclusive``, with reasons in figures an operator can check.
+
+    :param register: call ``register(name, factory, description=...)`` once per rule.
+    """
+
+
 # -- stage lifecycle ------------------------------------------------------------------------
 
 

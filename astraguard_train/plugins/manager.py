@@ -40,6 +40,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "astraguard_train.builtin.timeseries",
     "astraguard_train.builtin.explainers",
     "astraguard_train.builtin.review",
+    "astraguard_train.builtin.decision_rules",
 )
 
 

@@ -26,6 +26,7 @@ KIND_HOOKS: dict[str, str] = {
     "threshold": "register_thresholds",
     "explainer": "register_explainers",
     "review_strategy": "register_review_strategies",
+    "decision_rule": "register_decision_rules",
 }
 
 REQUIRED = "<required>"
