@@ -147,22 +147,23 @@ def _episode_counts(
     starts, _ = segment_runs(union, segment)
     episode = np.searchsorted(starts, np.arange(y.size), side="right") - 1
     n = starts.size
-    cols = [np.zeros(n)]
+
+    def per_episode(rows: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        return np.bincount(episode[rows], weights=weights, minlength=n).astype(np.float64)
+
     ev_start, ev_end = segment_runs(y, segment)
-    cols[_EVENTS] = np.bincount(episode[ev_start], minlength=n).astype(np.float64)
+    cols = [per_episode(ev_start)]  # _EVENTS
     y_cum = np.concatenate(([0], np.cumsum(y)))
     for f in flags:
         f_cum = np.concatenate(([0], np.cumsum(f)))
-        detected = (f_cum[ev_end] - f_cum[ev_start]) > 0
         fl_start, fl_end = segment_runs(f, segment)
-        true_run = (y_cum[fl_end] - y_cum[fl_start]) > 0
         cols += [
-            np.bincount(episode[ev_start], weights=detected, minlength=n),
-            np.bincount(episode[fl_start], minlength=n).astype(np.float64),
-            np.bincount(episode[fl_start], weights=true_run, minlength=n),
-            np.bincount(episode[union], weights=(f & y)[union], minlength=n),
-            np.bincount(episode[union], weights=(f & ~y)[union], minlength=n),
-            np.bincount(episode[union], weights=(~f & y)[union], minlength=n),
+            per_episode(ev_start, (f_cum[ev_end] - f_cum[ev_start]) > 0),  # detected events
+            per_episode(fl_start),  # alarms
+            per_episode(fl_start, (y_cum[fl_end] - y_cum[fl_start]) > 0),  # true alarms
+            per_episode(union, (f & y)[union]),
+            per_episode(union, (f & ~y)[union]),
+            per_episode(union, (~f & y)[union]),
         ]
     return np.column_stack(cols)
 
