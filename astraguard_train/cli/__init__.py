@@ -43,6 +43,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "review",
     "feedback",
     "ab",
+    "retrain",
     "models",
     "validate",
     "init",

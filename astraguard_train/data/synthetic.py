@@ -112,3 +112,59 @@ def _inject(
         else:  # noise_burst
             X[sl, cols] += rng.normal(0, 4.0, (length, len(cols))) * scale[cols]
         y[sl] = 1
+
+
+def mission(
+    days: int = 30,
+    rows_per_day: int = 1440,
+    n_channels: int = 4,
+    shift_day: int = 10,
+    mode_day: int = 18,
+    ageing: float = 2.0,
+    anomaly_share: float = 0.02,
+    seed: int = 7,
+) -> Frame:
+    """A mission whose normal behaviour changes, for retraining experiments.
+
+    ``rows_per_day`` rows per channel per day (one a minute by default), generated as
+    :func:`generate` does, then changed the way spacecraft telemetry changes:
+
+    - from ``shift_day``, a level change: half the channels' voltage and current step up by
+      four of their standard deviations (a bus reconfigured);
+    - from ``mode_day``, a new operating mode on every channel: the gyros twice as noisy and
+      the temperature swing half again as wide;
+    - all along, slow ageing: the temperature creeps up by ``ageing`` standard deviations
+      over the mission.
+
+    Anomalies are injected after the changes, so events before and after the shift are
+    anomalies against the behaviour of their own time.
+    """
+    if days < 2 or not 0 < shift_day < days or not 0 < mode_day <= days:
+        raise ConfigError("mission: needs days >= 2 and 0 < shift_day < days, 0 < mode_day <= days")
+    rng = np.random.default_rng(seed)
+    n = days * rows_per_day
+    t = np.arange(n, dtype=np.float64)
+    shift, mode = shift_day * rows_per_day, mode_day * rows_per_day
+    blocks, labels = [], []
+    for c in range(n_channels):
+        X = _normal_block(t, max(rows_per_day // 16, 10), rng, c)
+        sd = X.std(axis=0)
+        if c % 2 == 0:
+            X[shift:, [0, 5]] += 4.0 * sd[[0, 5]]
+        X[mode:, 2:5] += rng.normal(0, 1.0, (n - mode, 3)) * sd[2:5]
+        X[mode:, 1] = X[mode:, 1].mean() + 1.5 * (X[mode:, 1] - X[mode:, 1].mean())
+        X[:, 1] += np.linspace(0.0, ageing * sd[1], n)
+        y = np.zeros(n, dtype=np.int8)
+        _inject(X, y, rng, anomaly_share, list(ANOMALY_KINDS))
+        blocks.append(X)
+        labels.append(y)
+    step = np.timedelta64(int(round(86400e9 / rows_per_day)), "ns")
+    ts = np.datetime64("2026-01-01T00:00:00", "ns") + np.arange(n) * step
+    return Frame(
+        X=np.concatenate(blocks),
+        columns=COLUMNS,
+        timestamps=np.tile(ts, n_channels),
+        labels=np.concatenate(labels),
+        channels=np.repeat(np.array([f"BUS-{c + 1}" for c in range(n_channels)]), n),
+        source="<mission>",
+    )

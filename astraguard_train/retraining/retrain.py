@@ -1,0 +1,319 @@
+"""``retrain``: check a policy's triggers, train a challenger, A/B it against the champion on
+rows neither was trained on, and promote it only when the decision rule says so.
+
+Safe to run from cron. Every step is recorded in ``OUTPUT/NAME/retrain.jsonl`` (one JSON object
+per line, appended and synced) under a *run key*: the SHA-256 of the policy, the champion's
+version and manifest, and the new data's content. A rerun with the same inputs reads the log
+and finishes what is missing instead of starting again:
+
+- a ``decision`` line for the key: the decision stands; a promotion it called for and that a
+  kill interrupted is made now; nothing is trained;
+- a ``challenger`` line: that version is reused, not trained again;
+- neither: the challenger is trained. An identical bundle already in the store (the same
+  config and training rows, from a run killed before it logged) is found by the store's
+  duplicate check and reused.
+
+Bundles are written atomically and the champion pointer moves only after the challenger
+verifies (see :mod:`astraguard_train.bundle.registry`), so a kill at any point leaves the
+champion readable, and a half-trained challenger is never promoted: it does not exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+
+from ..bundle import registry as model_registry
+from ..bundle.store import resolve
+from ..config import PipelineConfig
+from ..data.frame import Frame
+from ..errors import ConfigError, DataError
+from .ab import ab_test
+from .policy import RetrainPolicy
+
+LOG = "retrain.jsonl"
+#: Who the promotion log names for promotions made by this module.
+PROMOTER = "astraguard-train retrain"
+
+
+@attrs.frozen
+class Trigger:
+    """One trigger the policy set: whether it fired, and the figures that say so."""
+
+    name: str
+    fired: bool
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+
+@attrs.frozen
+class RetrainOutcome:
+    """What one ``retrain`` did. ``action`` is ``none`` (no trigger fired), ``promote``,
+    ``keep`` or ``inconclusive``; ``resumed`` says it was read from an earlier run's log."""
+
+    key: str
+    action: str
+    reasons: tuple[str, ...]
+    triggers: tuple[Trigger, ...]
+    champion: int
+    challenger: int | None = None
+    comparison: dict[str, Any] | None = None
+    resumed: bool = False
+
+    @property
+    def promoted(self) -> bool:
+        return self.action == "promote"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key, "action": self.action, "reasons": list(self.reasons),
+            "triggers": [t.to_dict() for t in self.triggers], "champion": self.champion,
+            "challenger": self.challenger, "comparison": self.comparison,
+            "resumed": self.resumed,
+        }
+
+
+# -- the log ---------------------------------------------------------------------------------
+
+
+def _log_lines(store: Path) -> Iterator[dict[str, Any]]:
+    try:
+        text = (store / LOG).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return
+    for line in text.splitlines():
+        try:
+            yield json.loads(line)
+        except json.JSONDecodeError:  # a last line cut short by a kill
+            continue
+
+
+def _record(store: Path, key: str, step: str, **fields: Any) -> None:
+    entry = {"key": key, "step": step, "at": datetime.now(UTC).isoformat(), **fields}
+    model_registry.append_line(store / LOG, json.dumps(entry, sort_keys=True, default=str))
+
+
+def history(store: str | Path) -> list[dict[str, Any]]:
+    """Every complete line of the store's retraining log, oldest first."""
+    return list(_log_lines(Path(store)))
+
+
+# -- inputs ----------------------------------------------------------------------------------
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _run_key(policy: RetrainPolicy, bundle: Any, data: Path) -> str:
+    parts = [policy.digest(), str(bundle.path.name), bundle.fingerprint, _file_digest(data)]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _window(frame: Frame, policy: RetrainPolicy) -> Frame:
+    """The newest rows the policy retrains on (per channel for ``last_rows``)."""
+    w = policy.window
+    if w.last_days is not None:
+        if frame.timestamps is None:
+            raise DataError(f"{frame.source or 'data'}: window.last_days needs timestamps; "
+                            "use window.last_rows")
+        newest = frame.timestamps.max()
+        since = newest - np.timedelta64(int(w.last_days * 86400e9), "ns")
+        return frame.take(frame.timestamps > since)
+    if w.last_rows is None:
+        return frame
+    order, bounds = frame.channel_segments()
+    keep = np.concatenate([order[max(lo, hi - w.last_rows):hi]
+                           for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)])
+    return frame.take(np.sort(keep))
+
+
+def _holdout(frame: Frame, share: float) -> tuple[Frame, Frame]:
+    """``(train, holdout)``: the latest ``share`` of each channel's rows is held out."""
+    order, bounds = frame.channel_segments()
+    held = np.zeros(frame.n_rows, dtype=bool)
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        cut = hi - int(round((hi - lo) * share))
+        held[order[cut:hi]] = True
+    return frame.take(~held), frame.take(held)
+
+
+# -- triggers --------------------------------------------------------------------------------
+
+
+def check_triggers(
+    policy: RetrainPolicy, bundle: Any, frame: Frame, now: datetime | None = None
+) -> tuple[Trigger, ...]:
+    """Evaluate every trigger the policy set against the champion and the new data."""
+    t = policy.triggers
+    out = []
+    if t.drifted_features is not None:
+        from ..bundle.drift import DriftThresholds
+
+        report = bundle.drift(frame, thresholds=DriftThresholds(psi_threshold=t.psi_threshold,
+                                                                 ks_alpha=t.ks_alpha))
+        drifted = report.drifted
+        fired = len(drifted) >= t.drifted_features
+        out.append(Trigger("drifted_features", fired, (
+            f"{len(drifted)} input feature(s) drifted ({', '.join(drifted) or 'none'}); the "
+            f"trigger needs {t.drifted_features} (PSI >= {t.psi_threshold} or KS p < "
+            f"{t.ks_alpha})")))
+    if t.max_age_days is not None:
+        created = datetime.fromisoformat(bundle.manifest["created"])
+        age = ((now or datetime.now(UTC)) - created).total_seconds() / 86400
+        out.append(Trigger("max_age_days", age > t.max_age_days, (
+            f"the champion is {age:.1f} days old; the trigger fires above {t.max_age_days}")))
+    if t.new_verdicts is not None or t.false_alarm_rate is not None:
+        raise ConfigError("triggers.new_verdicts and triggers.false_alarm_rate need the "
+                          "feedback store, which this version does not have")
+    return tuple(out)
+
+
+# -- the challenger --------------------------------------------------------------------------
+
+
+def _challenger_config(policy: RetrainPolicy, bundle: Any, store: Path) -> PipelineConfig:
+    if policy.retrain.config is not None:
+        config = PipelineConfig.from_toml(policy.retrain.config)
+    else:
+        config = PipelineConfig.from_dict(bundle.manifest["config"])
+    persist = attrs.evolve(config.persist, output=str(store.parent), bundle_name=store.name)
+    return config.evolve(persist=persist)
+
+
+def _train(policy: RetrainPolicy, bundle: Any, store: Path, frame: Frame,
+           registry: Any) -> int:
+    """Train the challenger on ``frame`` into the store; return its version."""
+    from ..training.pipeline import Pipeline
+
+    config = _challenger_config(policy, bundle, store)
+    mode = policy.retrain.mode
+    if mode == "refit":
+        result = Pipeline(config, registry).run(frame, output=str(store.parent))
+    elif mode == "tune":
+        from ..selection.tuning import tune
+
+        result = tune(config, data=frame, registry=registry).result
+    else:
+        raise ConfigError('retrain.mode = "update" needs incremental updates, which this '
+                          "version does not have")
+    if result.artifact is None:
+        raise DataError("the challenger's run wrote no bundle")
+    return int(Path(result.artifact).name)
+
+
+# -- the whole loop --------------------------------------------------------------------------
+
+
+def _load_policy_frame(policy: RetrainPolicy, bundle: Any) -> Frame:
+    loader = bundle.open_loader(policy.data.path, **dict(policy.data.loader_options))
+    return bundle.check_frame(loader.load())
+
+
+def retrain(
+    policy: RetrainPolicy | str | Path,
+    *,
+    registry: Any = None,
+    key: Any = None,
+    trusted: bool = False,
+    now: datetime | None = None,
+) -> RetrainOutcome:
+    """Run the policy once (see the module docstring) and return what was decided.
+
+    :param policy: a :class:`RetrainPolicy` or the path of its TOML file.
+    :param key: the public key bundles must be signed with; ``trusted`` as for
+        :func:`~astraguard_train.load_bundle`.
+    :param now: the time the age trigger measures against (default: now).
+    :raises ConfigError: for a policy that cannot work with this champion, before any data is
+        read.
+    """
+    from ..bundle.scoring import load_bundle
+    from ..plugins.manager import build_registry
+
+    if not isinstance(policy, RetrainPolicy):
+        policy = RetrainPolicy.from_toml(policy)
+    registry = registry or build_registry()
+    store = Path(policy.champion.store)
+    bundle = load_bundle(resolve(store), registry, key=key, trusted=trusted)
+    policy.check(bundle.manifest, registry)
+    champion = int(bundle.path.name)
+    data_path = Path(policy.data.path)
+    if not data_path.is_file():
+        raise DataError(f"{data_path}: the policy's data file does not exist")
+    run_key = _run_key(policy, bundle, data_path)
+    lines = [e for e in _log_lines(store) if e.get("key") == run_key]
+    done = next((e for e in reversed(lines) if e.get("step") == "decision"), None)
+    if done is not None:
+        outcome = _outcome_from_log(done, run_key)
+        if outcome.promoted and model_registry.champion(store) != outcome.challenger:
+            _promote(store, outcome, key)  # a kill came between the decision and the pointer
+        return outcome
+
+    frame = _load_policy_frame(policy, bundle)
+    triggers = check_triggers(policy, bundle, frame, now)
+    fired = [t for t in triggers if t.fired]
+    if not fired:
+        outcome = RetrainOutcome(run_key, "none", ("no trigger fired",), triggers, champion)
+        _record(store, run_key, "decision", **_logged(outcome))
+        return outcome
+
+    window = _window(frame, policy)
+    train_rows, holdout = _holdout(window, policy.window.holdout)
+    if policy.window.include_training_data:
+        original = PipelineConfig.from_dict(bundle.manifest["config"]).loader
+        loaded = registry.create("loader", original.name, original.params).load()
+        train_rows = Frame.concat([bundle.check_frame(loaded), train_rows])
+    trained = next((e for e in reversed(lines) if e.get("step") == "challenger"), None)
+    if trained is not None:
+        challenger = int(trained["version"])
+    else:
+        challenger = _train(policy, bundle, store, train_rows, registry)
+        _record(store, run_key, "challenger", version=challenger, rows=train_rows.n_rows,
+                holdout_rows=holdout.n_rows)
+    result = ab_test(
+        bundle, store / str(challenger), holdout, rule=policy.decision.rule,
+        rule_params=dict(policy.decision.options), n_boot=policy.decision.bootstrap,
+        seed=policy.decision.seed, registry=registry, key=key, trusted=trusted,
+    )
+    reasons = tuple(f"trigger {t.name}: {t.reason}" for t in fired) + result.decision.reasons
+    outcome = RetrainOutcome(
+        run_key, result.decision.action, reasons, triggers, champion, challenger,
+        result.comparison.to_dict(),
+    )
+    _record(store, run_key, "decision", **_logged(outcome))
+    if outcome.promoted:
+        _promote(store, outcome, key)
+    return outcome
+
+
+def _logged(outcome: RetrainOutcome) -> dict[str, Any]:
+    return {k: v for k, v in outcome.to_dict().items() if k not in ("key", "resumed")}
+
+
+def _outcome_from_log(entry: dict[str, Any], run_key: str) -> RetrainOutcome:
+    return RetrainOutcome(
+        key=run_key, action=entry["action"], reasons=tuple(entry["reasons"]),
+        triggers=tuple(Trigger(**t) for t in entry["triggers"]), champion=entry["champion"],
+        challenger=entry.get("challenger"), comparison=entry.get("comparison"), resumed=True,
+    )
+
+
+def _promote(store: Path, outcome: RetrainOutcome, key: Any) -> None:
+    assert outcome.challenger is not None
+    model_registry.promote(store, outcome.challenger, key=key, by=PROMOTER,
+                           reason=f"retrain {outcome.key[:12]}: " + "; ".join(outcome.reasons))
+    _record(store, outcome.key, "promoted", version=outcome.challenger)
+
