@@ -10,7 +10,7 @@ injected before and after. Each day, the day's telemetry is scored by the detect
 - **daily** retrains on the last ``--window-days`` days and puts the result in service;
 - **policy** writes the last ``--window-days`` days to a gzip CSV, as a ground station would,
   and runs ``retrain`` on it: drift triggers, a challenger trained on the window minus its
-  latest 30%, an A/B on that 30%, promotion only when the rule says so.
+  latest 40%, an A/B on that 40%, promotion only when the rule says so.
 
 Printed per strategy: event F1 and flagged share over the days after the shift, and how many
 times it trained. Then every promotion the policy made, checked against the rows the rule saw
@@ -30,12 +30,16 @@ import gzip
 import sys
 import tempfile
 import time
+import tomllib
 from pathlib import Path
 
+import attrs
 import numpy as np
+import tomli_w
 
 from astraguard_train import Frame, Pipeline, PipelineConfig, load_bundle
 from astraguard_train.data.synthetic import mission
+from astraguard_train.plugins import build_registry
 from astraguard_train.retraining.comparison import compare
 from astraguard_train.retraining.policy import RetrainPolicy
 from astraguard_train.retraining.retrain import retrain
@@ -45,15 +49,16 @@ CONFIG = {
     "loader": {"name": "csv", "timestamp_column": "time", "timestamp_unit": "ms",
                "channel_column": "channel", "label_column": "label"},
     "split": {"strategy": "time", "test_size": 0.2},
-    "train": {"group_by": "channel"},
+    "train": {"group_by": "channel", "exclude_labelled_anomalies": True},
     "scaler": {"name": "zscore"},
     "model": {"name": "iforest", "n_estimators": 100, "random_state": 0},
-    "threshold": {"name": "contamination", "contamination": 0.02},
+    "threshold": {"name": "contamination", "contamination": 0.03},
     "postprocess": {"merge_gap": 5, "min_event_length": 2},
 }
+STRATEGIES = ("never", "daily", "policy")
 
 
-def write_csv(frame: Frame, path: Path) -> None:
+def write_mission_csv(frame: Frame, path: Path) -> None:
     """Write ``frame`` as users' files are: epoch milliseconds, full-precision floats, gzip."""
     ms = frame.timestamps.astype("datetime64[ms]").astype(np.int64)
     with gzip.open(path, "wt", encoding="utf-8", newline="") as fh:
@@ -63,128 +68,204 @@ def write_csv(frame: Frame, path: Path) -> None:
             fh.write(f"{ms[i]},{frame.channels[i]},{values},{int(frame.labels[i])}\n")
 
 
-def days_of(frame: Frame, rows_per_day: int) -> np.ndarray:
-    start = frame.timestamps.min()
-    return ((frame.timestamps - start) // np.timedelta64(int(86400e9 / rows_per_day), "ns")
-            // rows_per_day).astype(np.int64)
+def write_msl_csv(frame: Frame, path: Path) -> None:
+    """MSL's long format: channel, split, timestamp (sample index), f0..f54, label."""
+    seconds = frame.timestamps.astype("datetime64[s]").astype(np.int64)
+    with gzip.open(path, "wt", encoding="utf-8", newline="") as fh:
+        fh.write(",".join(["channel", "split", "timestamp", *frame.columns, "label"]) + "\n")
+        for i in range(frame.n_rows):
+            values = ",".join(repr(float(v)) for v in frame.X[i])
+            fh.write(f"{frame.channels[i]},test,{seconds[i]},{values},{int(frame.labels[i])}\n")
 
 
-def train_store(frame: Frame, output: Path) -> Path:
-    config = PipelineConfig.from_dict({**CONFIG, "persist": {"output": str(output),
-                                                             "bundle_name": "detector"}})
-    result = Pipeline(config).run(frame, output=str(output))
+def _train(config: PipelineConfig, frame: Frame, output: Path) -> Path:
+    persist = attrs.evolve(config.persist, output=str(output), bundle_name="detector")
+    result = Pipeline(config.evolve(persist=persist)).run(frame, output=str(output))
     return Path(result.artifact)
 
 
-def scored_flags(bundle_path: Path, frame: Frame) -> np.ndarray:
-    scored = load_bundle(bundle_path, trusted=True).score(frame)
-    flags = np.zeros(frame.n_rows, dtype=bool)
-    flags[scored.frame.index] = scored.flags
-    return flags
+def _flags(bundle: Path, frame: Frame, context: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Flags of ``rows``, scored with the rows of ``context`` before them as history."""
+    part = frame.take(context)
+    scored = load_bundle(bundle, trusted=True).score(part)
+    got = np.zeros(context.size, dtype=bool)
+    got[np.searchsorted(part.index, scored.frame.index)] = scored.flags
+    return got[np.isin(context, rows)]
 
 
-def run_seed(args: argparse.Namespace, seed: int, work: Path) -> dict:
-    frame = mission(days=args.days, rows_per_day=args.rows_per_day, n_channels=args.channels,
-                    shift_day=args.shift_day, mode_day=args.mode_day, seed=seed)
-    frame = Frame(X=frame.X, columns=frame.columns, timestamps=frame.timestamps,
-                  labels=frame.labels, channels=frame.channels)
-    day = days_of(frame, args.rows_per_day)
-    w = args.window_days
-    first = frame.take(day < w)
-    stores = {s: work / f"seed{seed}-{s}" for s in ("never", "daily", "policy")}
-    in_service = {s: train_store(first, stores[s]) for s in stores}
-    trainings = {s: 1 for s in stores}
-    flags = {s: np.zeros(frame.n_rows, dtype=bool) for s in stores}
-    policy_data = work / f"seed{seed}-recent.csv.gz"
+def policy_loop(frame: Frame, part: np.ndarray, window: int, work: Path, first: Path,
+                config_path: Path, write, triggers: dict, seed: int = 0,
+                key_metric: str | None = None, verbose: bool = False) -> dict:
+    """Each part in turn: score it with each strategy's detector in service (the part
+    before it as history), then retrain on the last ``window`` parts as each strategy does."""
+    config = PipelineConfig.from_toml(config_path)
+    in_service = {s: first for s in STRATEGIES}
+    trainings = {s: 1 for s in STRATEGIES}
+    flags = {s: np.zeros(frame.n_rows, dtype=bool) for s in STRATEGIES}
+    data = work / "recent.csv.gz"
     policy = RetrainPolicy.from_dict({
-        "champion": {"store": str(stores["policy"] / "detector")},
-        "data": {"path": str(policy_data)},
-        "triggers": {"drifted_features": 2},
-        "window": {"last_days": float(w), "holdout": 0.3},
-        "decision": {"rule": "confidently_better", "seed": seed},
+        "champion": {"store": str(first.parent)},
+        "data": {"path": str(data)},
+        "triggers": triggers,
+        "window": {"holdout": 0.4},
+        "retrain": {"config": str(config_path)},
+        "decision": {"seed": seed, "key_metric": key_metric},
     })
     promotions = []
-    for d in range(w, args.days):
-        today = np.flatnonzero(day == d)
-        rows = frame.take(today)
-        for s in stores:
-            flags[s][today] = scored_flags(in_service[s], rows)
-        recent = frame.take(np.flatnonzero((day > d - w) & (day <= d)))
-        in_service["daily"] = train_store(recent, stores["daily"])
+    for k in range(int(part.max()) + 1):
+        rows = np.flatnonzero(part == k)
+        context = np.flatnonzero((part == k - 1) | (part == k))
+        for s in STRATEGIES:
+            flags[s][rows] = _flags(in_service[s], frame, context, rows)
+        recent = frame.take(np.flatnonzero((part > k - window) & (part <= k)))
+        in_service["daily"] = _train(config, recent, work / "daily")
         trainings["daily"] += 1
-        write_csv(recent, policy_data)
+        write(recent, data)
         outcome = retrain(policy, trusted=True)
-        if outcome.challenger is not None:
-            trainings["policy"] += 1
+        trainings["policy"] += outcome.challenger is not None
+        if verbose:
+            print(f"  part {k}: {outcome.action}: {'; '.join(outcome.reasons)}")
         if outcome.promoted:
-            before = in_service["policy"]
-            in_service["policy"] = stores["policy"] / "detector" / str(outcome.challenger)
-            promotions.append((d, before, in_service["policy"], outcome.comparison))
-    after = day >= args.shift_day
-    out: dict = {"trainings": trainings, "promotions": [], "figures": {}}
-    segment = frame.channels
-    for s in stores:
-        ev = event_score(frame.labels[after], flags[s][after], segment=segment[after])
-        out["figures"][s] = (ev.f1 or 0.0, float(flags[s][after].mean()))
-    for d, before, challenger, seen in promotions:
-        nxt = frame.take(np.flatnonzero(day == d + 1)) if d + 1 < args.days else None
+            before, in_service["policy"] = in_service["policy"], first.parent / str(
+                outcome.challenger)
+            promotions.append((k, before, in_service["policy"], outcome.comparison))
+    checked = []
+    for k, before, after, seen in promotions:
+        nxt = np.flatnonzero(part == k + 1)
         future = None
-        if nxt is not None:
-            a = load_bundle(before, trusted=True).score(nxt)
-            b = load_bundle(challenger, trusted=True).score(nxt)
+        if nxt.size:
+            a = load_bundle(before, trusted=True).score(frame.take(nxt))
+            b = load_bundle(after, trusted=True).score(frame.take(nxt))
             future = compare(a, b, n_boot=0).difference
-        out["promotions"].append((d, seen["difference"], seen["interval"], future))
-    return out
+        checked.append((k, seen["difference"], seen["interval"], future))
+    return {"flags": flags, "trainings": trainings, "promotions": checked}
 
 
-def run_msl(path: str) -> None:
-    print(f"MSL ({path}): not run: the per-channel MSL loop needs each channel's test stream "
-          "split into days, which its sample-index timestamps do not give")
+def _row(name: str, labels: np.ndarray, flags: np.ndarray, segment: np.ndarray,
+         trainings: float) -> float:
+    f1 = event_score(labels, flags, segment=segment).f1 or 0.0
+    print(f"{name:<8} {f1:>21.3f} {flags.mean():>14.4f} {trainings:>10.1f}")
+    return f1
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--days", type=int, default=30)
-    ap.add_argument("--rows-per-day", type=int, default=720)
-    ap.add_argument("--channels", type=int, default=4)
-    ap.add_argument("--shift-day", type=int, default=10)
-    ap.add_argument("--mode-day", type=int, default=18)
-    ap.add_argument("--window-days", type=int, default=5)
-    ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--msl", default=None, help="also run the loop on this MSL file")
-    args = ap.parse_args(argv)
+def run_mission(args: argparse.Namespace) -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     start = time.perf_counter()
     results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for seed in seeds:
-            results.append(run_seed(args, seed, Path(tmp)))
+    for seed in seeds:
+        frame = mission(days=args.days, rows_per_day=args.rows_per_day,
+                        n_channels=args.channels, shift_day=args.shift_day,
+                        mode_day=args.mode_day, shift_size=args.shift_size, seed=seed)
+        day = ((frame.timestamps - frame.timestamps.min())
+               // np.timedelta64(int(86400e9), "ns")).astype(np.int64)
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            config_path = work / "mission.toml"
+            config_path.write_bytes(tomli_w.dumps(CONFIG).encode())
+            config = PipelineConfig.from_toml(config_path)
+            first = _train(config, frame.take(day < args.window_days), work / "models")
+            later = np.flatnonzero(day >= args.window_days)
+            served = frame.take(later)
+            served = Frame(X=served.X, columns=served.columns, timestamps=served.timestamps,
+                           labels=served.labels, channels=served.channels)
+            if args.verbose:
+                print(f"seed {seed}:")
+            out = policy_loop(served, day[later] - args.window_days, args.window_days, work,
+                              first, config_path, write_mission_csv,
+                              {"drifted_features": 2}, seed, args.key_metric, args.verbose)
+        out["after"] = day[later] >= args.shift_day
+        out["frame"] = served
+        results.append(out)
     print(f"mission: {args.days} days x {args.rows_per_day} rows x {args.channels} channels, "
           f"shift on day {args.shift_day}, new mode on day {args.mode_day}, window "
           f"{args.window_days} days, seeds {seeds} ({time.perf_counter() - start:.0f} s)")
     print(f"{'strategy':<8} {'event F1 after shift':>21} {'flagged share':>14} {'trainings':>10}")
     mean = {}
-    for s in ("never", "daily", "policy"):
-        f1 = np.mean([r["figures"][s][0] for r in results])
-        share = np.mean([r["figures"][s][1] for r in results])
-        n = np.mean([r["trainings"][s] for r in results])
-        mean[s] = (f1, n)
-        print(f"{s:<8} {f1:>21.3f} {share:>14.4f} {n:>10.1f}")
+    for s in STRATEGIES:
+        labels = np.concatenate([r["frame"].labels[r["after"]] for r in results])
+        flags = np.concatenate([r["flags"][s][r["after"]] for r in results])
+        # seeds apart: each seed's channels are their own segments
+        segment = np.concatenate([np.char.add(f"{i}:", r["frame"].channels[r["after"]])
+                                  for i, r in enumerate(results)])
+        n = float(np.mean([r["trainings"][s] for r in results]))
+        mean[s] = (_row(s, labels, flags, segment, n), n)
     wrong = 0
     print("promotions (seed, day, difference on the A/B rows [95% interval], on the next day):")
     for seed, r in zip(seeds, results, strict=True):
-        for d, diff, ci, future in r["promotions"]:
+        for k, diff, ci, future in r["promotions"]:
             wrong += diff is None or diff < 0
             shown = "-" if future is None else f"{future:+.3f}"
-            print(f"  seed {seed} day {d}: {diff:+.3f} [{ci['low']:+.3f}, {ci['high']:+.3f}], "
-                  f"next day {shown}")
+            print(f"  seed {seed} day {k + args.window_days}: {diff:+.3f} "
+                  f"[{ci['low']:+.3f}, {ci['high']:+.3f}], next day {shown}")
     print(f"policy - never:  {mean['policy'][0] - mean['never'][0]:+.3f} (target >= +0.15)")
     print(f"policy - daily:  {mean['policy'][0] - mean['daily'][0]:+.3f} (target >= -0.03)")
-    ratio = mean["daily"][1] / max(mean["policy"][1], 1)
+    ratio = mean["daily"][1] / max(mean["policy"][1], 1.0)
     print(f"daily trains {ratio:.1f}x as often as the policy (target >= 5x)")
     print(f"wrong promotions: {wrong} (target 0)")
+
+
+def run_msl(args: argparse.Namespace) -> None:
+    """Each MSL channel's test stream in order, cut into ``--msl-parts`` consecutive parts."""
+    root = Path(__file__).resolve().parent.parent
+    table = tomllib.loads((root / "examples" / "msl.toml").read_text())
+    table["loader"]["path"] = str(Path(args.msl).resolve())
+    config = PipelineConfig.from_dict(table)
+    registry = build_registry()
+    frame = registry.create("loader", config.loader.name, config.loader.params).load()
+    test = frame.take(np.flatnonzero(frame.extras["split"] == "test"))
+    test = Frame(X=test.X, columns=test.columns, timestamps=test.timestamps,
+                 labels=test.labels, channels=test.channels)
+    order, bounds = test.channel_segments()
+    part = np.empty(test.n_rows, dtype=np.int64)
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        part[order[lo:hi]] = (np.arange(hi - lo) * args.msl_parts) // (hi - lo)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        first = Path(Pipeline(config).run(output=str(work / "models")).artifact)
+        # challengers train on recent test rows: a time split, labelled anomalies left out
+        table["split"] = {"strategy": "time", "test_size": 0.2}
+        table["train"]["exclude_labelled_anomalies"] = True
+        config_path = work / "retrain-msl.toml"
+        config_path.write_bytes(tomli_w.dumps(table).encode())
+        out = policy_loop(test, part, args.msl_window, work, first, config_path,
+                          write_msl_csv, {"drifted_features": 1}, key_metric=args.key_metric,
+                          verbose=args.verbose)
+    later = part >= 1
+    print(f"MSL: each channel's test stream in {args.msl_parts} parts, window "
+          f"{args.msl_window} parts ({time.perf_counter() - start:.0f} s)")
+    print(f"{'strategy':<8} {'event F1 (parts 2..)':>21} {'flagged share':>14} {'trainings':>10}")
+    for s in STRATEGIES:
+        _row(s, test.labels[later], out["flags"][s][later], test.channels[later],
+             out["trainings"][s])
+    print(f"policy promotions: {len(out['promotions'])}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--days", type=int, default=30)
+    ap.add_argument("--rows-per-day", type=int, default=480)
+    ap.add_argument("--channels", type=int, default=4)
+    ap.add_argument("--shift-day", type=int, default=10)
+    ap.add_argument("--mode-day", type=int, default=18)
+    ap.add_argument("--shift-size", type=float, default=4.0,
+                    help="the level change, in the channels' standard deviations")
+    ap.add_argument("--key-metric", choices=["event_f1", "f1"], default="f1",
+                    help="what the A/B decides on (event F1 does not see an alarm flood: "
+                    "one long alarm over an event counts as a true alarm)")
+    ap.add_argument("--window-days", type=int, default=5)
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--verbose", action="store_true", help="print each day's decision")
+    ap.add_argument("--msl", default=None, help="also run the loop on this MSL file")
+    ap.add_argument("--msl-parts", type=int, default=6,
+                    help="parts each MSL channel's test stream is cut into, in time order")
+    ap.add_argument("--msl-window", type=int, default=2, help="parts a challenger trains on")
+    ap.add_argument("--skip-mission", action="store_true", help="run only the MSL loop")
+    args = ap.parse_args(argv)
+    if not args.skip_mission:
+        run_mission(args)
     if args.msl:
-        run_msl(args.msl)
+        run_msl(args)
     return 0
 
 

@@ -123,7 +123,7 @@ def promote(
             by=by or _who(),
             at=datetime.now(UTC).isoformat(),
         )
-        _append_line(root / PROMOTIONS, json.dumps(record.to_dict(), sort_keys=True))
+        append_line(root / PROMOTIONS, json.dumps(record.to_dict(), sort_keys=True))
         set_pointer(root, CHAMPION, version)
     fsync_dir(root)
     return record
@@ -162,7 +162,7 @@ def _who() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-def _append_line(path: Path, line: str) -> None:
+def append_line(path: Path, line: str) -> None:
     """Append ``line`` with one write and sync it: readers see it whole or not at all."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
     try:

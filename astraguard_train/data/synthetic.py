@@ -82,8 +82,11 @@ def _normal_block(t: np.ndarray, orbit: int, rng: np.random.Generator, c: int) -
 
 
 def _inject(
-    X: np.ndarray, y: np.ndarray, rng: np.random.Generator, share: float, kinds: list[str]
+    X: np.ndarray, y: np.ndarray, rng: np.random.Generator, share: float, kinds: list[str],
+    lengths: tuple[int, int] = (10, 60),
 ) -> None:
+    """Inject events until ``share`` of the rows are anomalous; events other than spikes
+    last ``lengths`` rows (low inclusive, high exclusive)."""
     n = len(y)
     target = int(share * n)
     scale = X.std(axis=0)
@@ -91,9 +94,7 @@ def _inject(
     while y.sum() < target and kinds and attempts < 10_000:
         attempts += 1
         kind = kinds[int(rng.integers(len(kinds)))]
-        length = 1 if kind == "spike" else int(rng.integers(10, 60))
-        if kind == "spike":
-            length = int(rng.integers(1, 4))
+        length = int(rng.integers(1, 4)) if kind == "spike" else int(rng.integers(*lengths))
         start = int(rng.integers(50, n - length - 1))
         if y[max(0, start - 20) : start + length + 20].any():
             continue  # keep events apart so each stays one event
@@ -121,7 +122,8 @@ def mission(
     shift_day: int = 10,
     mode_day: int = 18,
     ageing: float = 2.0,
-    anomaly_share: float = 0.02,
+    shift_size: float = 4.0,
+    anomaly_share: float = 0.04,
     seed: int = 7,
 ) -> Frame:
     """A mission whose normal behaviour changes, for retraining experiments.
@@ -130,7 +132,7 @@ def mission(
     :func:`generate` does, then changed the way spacecraft telemetry changes:
 
     - from ``shift_day``, a level change: half the channels' voltage and current step up by
-      four of their standard deviations (a bus reconfigured);
+      ``shift_size`` of their standard deviations (a bus reconfigured);
     - from ``mode_day``, a new operating mode on every channel: the gyros twice as noisy and
       the temperature swing half again as wide;
     - all along, slow ageing: the temperature creeps up by ``ageing`` standard deviations
@@ -150,12 +152,14 @@ def mission(
         X = _normal_block(t, max(rows_per_day // 16, 10), rng, c)
         sd = X.std(axis=0)
         if c % 2 == 0:
-            X[shift:, [0, 5]] += 4.0 * sd[[0, 5]]
-        X[mode:, 2:5] += rng.normal(0, 1.0, (n - mode, 3)) * sd[2:5]
-        X[mode:, 1] = X[mode:, 1].mean() + 1.5 * (X[mode:, 1] - X[mode:, 1].mean())
+            X[shift:, [0, 5]] += shift_size * sd[[0, 5]]
+        if mode < n:
+            X[mode:, 2:5] += rng.normal(0, 1.0, (n - mode, 3)) * sd[2:5]
+            X[mode:, 1] = X[mode:, 1].mean() + 1.5 * (X[mode:, 1] - X[mode:, 1].mean())
         X[:, 1] += np.linspace(0.0, ageing * sd[1], n)
         y = np.zeros(n, dtype=np.int8)
-        _inject(X, y, rng, anomaly_share, list(ANOMALY_KINDS))
+        # short events, as a day of one-minute samples shows them
+        _inject(X, y, rng, anomaly_share, list(ANOMALY_KINDS), lengths=(3, 15))
         blocks.append(X)
         labels.append(y)
     step = np.timedelta64(int(round(86400e9 / rows_per_day)), "ns")

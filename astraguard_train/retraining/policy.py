@@ -29,6 +29,7 @@
     [decision]
     rule = "confidently_better"      # a decision_rule plugin
     options = { min_events = 5 }
+    key_metric = "f1"                # optional: event_f1 (time series) or f1 (rows)
 
 Everything is checked when the policy is read, before any data is: unknown tables and keys
 (with a did-you-mean), values out of range, a window given two ways, and a policy with no
@@ -51,6 +52,7 @@ import attrs
 
 from ..config import _at_least, _check_fields, _choice, _did_you_mean, _expect_table, _share
 from ..errors import ConfigError
+from .comparison import KEY_METRICS
 
 #: How a challenger is trained.
 MODES = ("refit", "update", "tune")
@@ -122,6 +124,7 @@ class DecisionTable:
 
     rule: str = "confidently_better"
     options: Mapping[str, Any] = attrs.field(factory=dict)
+    key_metric: str | None = attrs.field(default=None, validator=_choice(None, *KEY_METRICS))
     bootstrap: int = attrs.field(default=2000, validator=_at_least(100))
     seed: int = 0
 

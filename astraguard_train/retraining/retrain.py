@@ -2,9 +2,10 @@
 rows neither was trained on, and promote it only when the decision rule says so.
 
 Safe to run from cron. Every step is recorded in ``OUTPUT/NAME/retrain.jsonl`` (one JSON object
-per line, appended and synced) under a *run key*: the SHA-256 of the policy, the champion's
-version and manifest, and the new data's content. A rerun with the same inputs reads the log
-and finishes what is missing instead of starting again:
+per line, appended and synced) under a *run key*, the SHA-256 of the policy and of the new
+data's content, with the champion it was made for. A rerun with the same inputs, while the
+champion is still that version or the one the run promoted, reads the log and finishes what is
+missing instead of starting again:
 
 - a ``decision`` line for the key: the decision stands; a promotion it called for and that a
   kill interrupted is made now; nothing is trained;
@@ -118,9 +119,16 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def _run_key(policy: RetrainPolicy, bundle: Any, data: Path) -> str:
-    parts = [policy.digest(), str(bundle.path.name), bundle.fingerprint, _file_digest(data)]
+def _run_key(policy: RetrainPolicy, data: Path) -> str:
+    parts = [policy.digest(), _file_digest(data)]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _ours(entry: dict[str, Any], champion: int) -> bool:
+    """Whether a logged step of this run key belongs to the champion now in service: it was
+    made while that version was champion, or it promoted that version."""
+    return entry.get("champion") == champion or (
+        entry.get("action") == "promote" and entry.get("challenger") == champion)
 
 
 def _window(frame: Frame, policy: RetrainPolicy) -> Frame:
@@ -253,8 +261,8 @@ def retrain(
     data_path = Path(policy.data.path)
     if not data_path.is_file():
         raise DataError(f"{data_path}: the policy's data file does not exist")
-    run_key = _run_key(policy, bundle, data_path)
-    lines = [e for e in _log_lines(store) if e.get("key") == run_key]
+    run_key = _run_key(policy, data_path)
+    lines = [e for e in _log_lines(store) if e.get("key") == run_key and _ours(e, champion)]
     done = next((e for e in reversed(lines) if e.get("step") == "decision"), None)
     if done is not None:
         outcome = _outcome_from_log(done, run_key)
@@ -276,16 +284,23 @@ def retrain(
         original = PipelineConfig.from_dict(bundle.manifest["config"]).loader
         loaded = registry.create("loader", original.name, original.params).load()
         train_rows = Frame.concat([bundle.check_frame(loaded), train_rows])
+    if model_registry.champion(store) is None:
+        # the store resolves to its newest version until a champion is marked: mark the one
+        # in service now, or the challenger about to be written would take its place
+        model_registry.promote(store, champion, key=key, by=PROMOTER,
+                               reason="the version in service, marked before a challenger "
+                                      "joins the store")
     trained = next((e for e in reversed(lines) if e.get("step") == "challenger"), None)
     if trained is not None:
         challenger = int(trained["version"])
     else:
         challenger = _train(policy, bundle, store, train_rows, registry)
-        _record(store, run_key, "challenger", version=challenger, rows=train_rows.n_rows,
-                holdout_rows=holdout.n_rows)
+        _record(store, run_key, "challenger", champion=champion, version=challenger,
+                rows=train_rows.n_rows, holdout_rows=holdout.n_rows)
     result = ab_test(
         bundle, store / str(challenger), holdout, rule=policy.decision.rule,
-        rule_params=dict(policy.decision.options), n_boot=policy.decision.bootstrap,
+        rule_params=dict(policy.decision.options), key_metric=policy.decision.key_metric,
+        n_boot=policy.decision.bootstrap,
         seed=policy.decision.seed, registry=registry, key=key, trusted=trusted,
     )
     reasons = tuple(f"trigger {t.name}: {t.reason}" for t in fired) + result.decision.reasons

@@ -1,0 +1,187 @@
+"""``retrain``: triggers, the challenger, the decision log, reruns, and kills at any point."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tomli_w
+from bundle_helpers import frame_to_csv
+
+from astraguard_train import Frame, Pipeline, PipelineConfig, load_bundle
+from astraguard_train.bundle import registry
+from astraguard_train.bundle.store import versions
+from astraguard_train.cli import main
+from astraguard_train.data.synthetic import mission
+from astraguard_train.errors import ConfigError
+from astraguard_train.retraining.policy import RetrainPolicy
+from astraguard_train.retraining.retrain import LOG, history, retrain
+
+ROWS_PER_DAY = 240
+LOADER = {"name": "csv", "timestamp_column": "timestamp", "channel_column": "channel",
+          "label_column": "label"}
+
+
+def _csv(frame: Frame, path: Path) -> Path:
+    """``frame`` as a CSV with ISO times (the loader options above)."""
+    return frame_to_csv(Frame(X=frame.X, columns=frame.columns, timestamps=frame.timestamps,
+                              labels=frame.labels, channels=frame.channels), path)
+
+
+@pytest.fixture(scope="module")
+def mission_data(tmp_path_factory):
+    """A champion trained on the days before a level change, and two data files: more days
+    like its training ones, and the days after the change."""
+    root = tmp_path_factory.mktemp("retrain")
+    frame = mission(days=8, rows_per_day=ROWS_PER_DAY, n_channels=2, shift_day=4, mode_day=8,
+                    seed=1)
+    day = ((frame.timestamps - frame.timestamps.min())
+           // np.timedelta64(int(86400e9), "ns")).astype(np.int64)
+    config = PipelineConfig.from_dict({
+        "loader": LOADER, "split": {"strategy": "time", "test_size": 0.2},
+        "train": {"group_by": "channel", "exclude_labelled_anomalies": True},
+        "scaler": {"name": "zscore"},
+        "model": {"name": "iforest", "n_estimators": 30, "random_state": 0},
+        "threshold": {"name": "contamination", "contamination": 0.03},
+        "postprocess": {"merge_gap": 5, "min_event_length": 2},
+        "persist": {"output": str(root / "models"), "bundle_name": "detector"},
+    })
+    Pipeline(config).run(frame.take(day < 3))
+    return {
+        "root": root,
+        "store": root / "models" / "detector",
+        "same": _csv(frame.take(day == 3), root / "same.csv"),
+        "shifted": _csv(frame.take(day >= 4), root / "shifted.csv"),
+    }
+
+
+def _fresh_store(mission_data, tmp_path) -> Path:
+    """A copy of the one-version store, so each test starts from the champion alone."""
+    store = tmp_path / "models" / "detector"
+    shutil.copytree(mission_data["store"], store)
+    return store
+
+
+def _policy(store: Path, data: Path, **triggers) -> RetrainPolicy:
+    return RetrainPolicy.from_dict({
+        "champion": {"store": str(store)},
+        "data": {"path": str(data)},
+        "triggers": triggers or {"drifted_features": 2},
+        "window": {"holdout": 0.4},
+        "decision": {"key_metric": "f1", "options": {"min_events": 3}},
+    })
+
+
+def test_no_trigger_no_work(mission_data, tmp_path):
+    store = _fresh_store(mission_data, tmp_path)
+    policy = _policy(store, mission_data["same"], drifted_features=4, max_age_days=365)
+    outcome = retrain(policy, trusted=True)
+    assert outcome.action == "none"
+    assert [t.fired for t in outcome.triggers] == [False, False]
+    assert "needs 4" in outcome.triggers[0].reason
+    assert versions(store) == [1]
+    again = retrain(policy, trusted=True)
+    assert again.resumed and again.action == "none"
+    assert len([e for e in history(store) if e["step"] == "decision"]) == 1
+
+
+def test_age_trigger_measures_from_the_manifest(mission_data, tmp_path):
+    store = _fresh_store(mission_data, tmp_path)
+    created = datetime.fromisoformat(load_bundle(store, trusted=True).manifest["created"])
+    policy = _policy(store, mission_data["same"], max_age_days=10)
+    young = retrain(policy, trusted=True, now=created + timedelta(days=9))
+    assert young.action == "none"
+    assert "9.0 days old" in young.triggers[0].reason
+
+
+def test_drift_trains_a_challenger_and_decides(mission_data, tmp_path):
+    store = _fresh_store(mission_data, tmp_path)
+    outcome = retrain(_policy(store, mission_data["shifted"]), trusted=True)
+    assert outcome.triggers[0].fired
+    assert outcome.challenger == 2 and versions(store) == [1, 2]
+    assert outcome.action in ("promote", "keep", "inconclusive")
+    assert any(r.startswith("trigger drifted_features:") for r in outcome.reasons)
+    assert outcome.comparison["n_rows"] > 0
+    # the champion pointer follows the decision, and the store resolves to it
+    expected = 2 if outcome.promoted else 1
+    assert registry.champion(store) == expected
+    assert load_bundle(store, trusted=True).path.name == str(expected)
+    log = registry.promotions(store)
+    assert log[0].version == 1 and "in service" in log[0].reason
+    if outcome.promoted:
+        assert log[-1].version == 2 and "retrain" in log[-1].by
+    # a rerun on the same inputs repeats nothing
+    again = retrain(_policy(store, mission_data["shifted"]), trusted=True)
+    assert again.resumed and again.action == outcome.action
+    assert versions(store) == [1, 2]
+
+
+def test_an_impossible_policy_is_refused_before_any_data_is_read(mission_data, tmp_path):
+    store = _fresh_store(mission_data, tmp_path)
+    policy = _policy(store, tmp_path / "does-not-exist.csv", drifted_features=99)
+    with pytest.raises(ConfigError, match="could never fire"):
+        retrain(policy, trusted=True)
+    assert not (store / LOG).exists()
+
+
+def test_retrain_command(mission_data, tmp_path, capsys):
+    store = _fresh_store(mission_data, tmp_path)
+    path = tmp_path / "policy.toml"
+    path.write_text(tomli_w.dumps({
+        "champion": {"store": "models/detector"},
+        "data": {"path": str(mission_data["same"])},
+        "triggers": {"drifted_features": 4},
+    }))
+    assert main(["retrain", str(path), "--trusted", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["action"] == "none" and out["champion"] == 1
+    assert main(["retrain", str(path), "--trusted"]) == 0
+    text = capsys.readouterr().out
+    assert "decision: none (recorded by an earlier run" in text
+    assert "trigger drifted_features: quiet" in text
+    assert versions(store) == [1]
+
+
+def _policy_file(store: Path, data: Path, where: Path) -> Path:
+    where.write_text(tomli_w.dumps({
+        "champion": {"store": str(store)},
+        "data": {"path": str(data)},
+        "triggers": {"drifted_features": 2},
+        "window": {"holdout": 0.4},
+        "decision": {"key_metric": "f1", "options": {"min_events": 3}},
+    }))
+    return where
+
+
+def test_kills_at_any_point_leave_a_readable_champion(mission_data, tmp_path):
+    clean = _fresh_store(mission_data, tmp_path / "clean")
+    expected = retrain(_policy(clean, mission_data["shifted"]), trusted=True)
+
+    store = _fresh_store(mission_data, tmp_path / "killed")
+    policy = _policy_file(store, mission_data["shifted"], tmp_path / "policy.toml")
+    command = [sys.executable, "-m", "astraguard_train", "retrain", str(policy), "--trusted"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    for delay in (1.5, 3.0, 4.5, 6.0):  # start-up, reading, training, deciding
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        # whatever the moment, the champion loads and every listed version is whole
+        assert load_bundle(store, trusted=True).path.parent == store
+        for v in versions(store):
+            load_bundle(store / str(v), trusted=True)
+    final = retrain(_policy(store, mission_data["shifted"]), trusted=True)
+    assert final.action == expected.action
+    assert final.challenger == expected.challenger
+    assert registry.champion(store) == registry.champion(clean)
+    assert versions(store) == versions(clean)
