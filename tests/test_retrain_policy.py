@@ -56,10 +56,12 @@ def test_a_good_policy_reads_with_paths_relative_to_it(tmp_path):
     ("holdout = 0.25", "holdout = 1.5", "window.holdout: must be a share in (0, 1)"),
     ("last_days = 7", "last_days = 7\nlast_rows = 100", "give one of them, not both"),
     ("drifted_features = 2\nmax_age_days = 30", "", "the policy could never retrain"),
-    ("drifted_features = 2", "drifted_features = 0", "triggers.drifted_features: must be at least 1"),
+    ("drifted_features = 2", "drifted_features = 0",
+     "triggers.drifted_features: must be at least 1"),
     ("max_age_days = 30", "max_age_days = -1", "triggers.max_age_days: must be above 0"),
     ("max_age_days = 30", 'max_age_days = "30"', "triggers.max_age_days: expected"),
-    ("[decision]", "[retrain]\nmode = \"refti\"\n[decision]", "retrain.mode: unknown value 'refti'"),
+    ("[decision]", "[retrain]\nmode = \"refti\"\n[decision]",
+     "retrain.mode: unknown value 'refti'"),
     ('store = "models/detector"', "", "[champion]: "),
 ])
 def test_mistakes_are_refused_by_name(tmp_path, old, new, message):

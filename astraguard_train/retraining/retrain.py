@@ -36,6 +36,7 @@ from ..bundle.store import resolve
 from ..config import PipelineConfig
 from ..data.frame import Frame
 from ..errors import ConfigError, DataError
+from ..training.result import RunResult
 from .ab import ab_test
 from .policy import RetrainPolicy
 
@@ -209,16 +210,17 @@ def _train(policy: RetrainPolicy, bundle: Any, store: Path, frame: Frame,
 
     config = _challenger_config(policy, bundle, store)
     mode = policy.retrain.mode
+    result: RunResult | None
     if mode == "refit":
         result = Pipeline(config, registry).run(frame, output=str(store.parent))
     elif mode == "tune":
         from ..selection.tuning import tune
 
-        result = tune(config, data=frame, registry=registry).result
+        result = tune(config, data=frame, registry=registry, output=str(store.parent)).run
     else:
         raise ConfigError('retrain.mode = "update" needs incremental updates, which this '
                           "version does not have")
-    if result.artifact is None:
+    if result is None or result.artifact is None:
         raise DataError("the challenger's run wrote no bundle")
     return int(Path(result.artifact).name)
 
