@@ -35,7 +35,7 @@ from ..bundle import registry as model_registry
 from ..bundle.store import resolve
 from ..config import PipelineConfig
 from ..data.frame import Frame
-from ..errors import ConfigError, DataError
+from ..errors import DataError
 from ..training.result import RunResult
 from .ab import ab_test
 from .policy import RetrainPolicy
@@ -185,9 +185,6 @@ def check_triggers(
         age = ((now or datetime.now(UTC)) - created).total_seconds() / 86400
         out.append(Trigger("max_age_days", age > t.max_age_days, (
             f"the champion is {age:.1f} days old; the trigger fires above {t.max_age_days}")))
-    if t.new_verdicts is not None or t.false_alarm_rate is not None:
-        raise ConfigError("triggers.new_verdicts and triggers.false_alarm_rate need the "
-                          "feedback store, which this version does not have")
     return tuple(out)
 
 
@@ -211,15 +208,12 @@ def _train(policy: RetrainPolicy, bundle: Any, store: Path, frame: Frame,
     config = _challenger_config(policy, bundle, store)
     mode = policy.retrain.mode
     result: RunResult | None
-    if mode == "refit":
-        result = Pipeline(config, registry).run(frame, output=str(store.parent))
-    elif mode == "tune":
+    if mode == "tune":
         from ..selection.tuning import tune
 
         result = tune(config, data=frame, registry=registry, output=str(store.parent)).run
-    else:
-        raise ConfigError('retrain.mode = "update" needs incremental updates, which this '
-                          "version does not have")
+    else:  # refit ("update" is refused by RetrainPolicy.check)
+        result = Pipeline(config, registry).run(frame, output=str(store.parent))
     if result is None or result.artifact is None:
         raise DataError("the challenger's run wrote no bundle")
     return int(Path(result.artifact).name)
