@@ -9,8 +9,9 @@ injected before and after. Each day, the day's telemetry is scored by the detect
 - **never** keeps the first detector;
 - **daily** retrains on the last ``--window-days`` days and puts the result in service;
 - **policy** writes the last ``--window-days`` days to a gzip CSV, as a ground station would,
-  and runs ``retrain`` on it: drift triggers, a challenger trained on the window minus its
-  latest 40%, an A/B on that 40%, promotion only when the rule says so.
+  and runs ``retrain`` on it: a drift trigger (at least 2 features, no new challenger within
+  ``--cooldown-days`` of the last), a challenger trained on the window minus its latest 40%,
+  an A/B on that 40% (point F1, ``--key-metric``), promotion only when the rule says so.
 
 Printed per strategy: event F1 and flagged share over the days after the shift, and how many
 times it trained. Then every promotion the policy made, checked against the rows the rule saw
@@ -172,7 +173,8 @@ def run_mission(args: argparse.Namespace) -> None:
                 print(f"seed {seed}:")
             out = policy_loop(served, day[later] - args.window_days, args.window_days, work,
                               first, config_path, write_mission_csv,
-                              {"drifted_features": 2}, seed, args.key_metric, args.verbose)
+                              {"drifted_features": 2, "cooldown_days": args.cooldown_days},
+                              seed, args.key_metric, args.verbose)
         out["after"] = day[later] >= args.shift_day
         out["frame"] = served
         results.append(out)
@@ -254,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="what the A/B decides on (event F1 does not see an alarm flood: "
                     "one long alarm over an event counts as a true alarm)")
     ap.add_argument("--window-days", type=int, default=5)
+    ap.add_argument("--cooldown-days", type=float, default=2.0,
+                    help="the policy's triggers.cooldown_days")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--verbose", action="store_true", help="print each day's decision")
     ap.add_argument("--msl", default=None, help="also run the loop on this MSL file")

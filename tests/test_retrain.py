@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -122,6 +122,22 @@ def test_drift_trains_a_challenger_and_decides(mission_data, tmp_path):
     # a rerun on the same inputs repeats nothing
     again = retrain(_policy(store, mission_data["shifted"]), trusted=True)
     assert again.resumed and again.action == outcome.action
+    assert versions(store) == [1, 2]
+
+
+def test_cooldown_waits_after_a_challenger(mission_data, tmp_path):
+    store = _fresh_store(mission_data, tmp_path)
+    later = datetime.now(UTC) + timedelta(days=400)
+    first = retrain(_policy(store, mission_data["shifted"], max_age_days=1), trusted=True,
+                    now=later)
+    assert first.challenger == 2
+    shorter = tmp_path / "shorter.csv"  # other data, ending one row earlier: another run
+    lines = mission_data["shifted"].read_text().splitlines()
+    shorter.write_text("\n".join(lines[:-1]) + "\n")
+    policy = _policy(store, shorter, max_age_days=1, cooldown_days=10)
+    waiting = retrain(policy, trusted=True, now=later)
+    assert waiting.action == "none" and waiting.triggers[0].fired
+    assert "cooling down" in waiting.reasons[-1] and "version 2" in waiting.reasons[-1]
     assert versions(store) == [1, 2]
 
 

@@ -132,14 +132,16 @@ def mission(
     :func:`generate` does, then changed the way spacecraft telemetry changes:
 
     - from ``shift_day``, a level change: half the channels' voltage and current step up by
-      ``shift_size`` of their standard deviations (a bus reconfigured);
-    - from ``mode_day``, a new operating mode on every channel: the gyros twice as noisy and
-      the temperature swing half again as wide;
+      ``shift_size`` of their standard deviations (a bus reconfigured); a detector left alone
+      floods its operators;
+    - from ``mode_day``, a quieter operating mode on every channel (wheels spun down): the
+      gyros four times quieter and the temperature swing halved; a detector left alone misses
+      what is now abnormal;
     - all along, slow ageing: the temperature creeps up by ``ageing`` standard deviations
       over the mission.
 
-    Anomalies are injected after the changes, so events before and after the shift are
-    anomalies against the behaviour of their own time.
+    Short anomaly events (3 to 15 rows) are injected into each period apart, sized against
+    that period's own spread: an anomaly is abnormal for the behaviour of its time.
     """
     if days < 2 or not 0 < shift_day < days or not 0 < mode_day <= days:
         raise ConfigError("mission: needs days >= 2 and 0 < shift_day < days, 0 < mode_day <= days")
@@ -147,6 +149,7 @@ def mission(
     n = days * rows_per_day
     t = np.arange(n, dtype=np.float64)
     shift, mode = shift_day * rows_per_day, mode_day * rows_per_day
+    cuts = sorted({0, shift, mode, n})
     blocks, labels = [], []
     for c in range(n_channels):
         X = _normal_block(t, max(rows_per_day // 16, 10), rng, c)
@@ -154,12 +157,15 @@ def mission(
         if c % 2 == 0:
             X[shift:, [0, 5]] += shift_size * sd[[0, 5]]
         if mode < n:
-            X[mode:, 2:5] += rng.normal(0, 1.0, (n - mode, 3)) * sd[2:5]
-            X[mode:, 1] = X[mode:, 1].mean() + 1.5 * (X[mode:, 1] - X[mode:, 1].mean())
+            centre = X[mode:, 2:5].mean(axis=0)
+            X[mode:, 2:5] = centre + 0.25 * (X[mode:, 2:5] - centre)
+            X[mode:, 1] = X[mode:, 1].mean() + 0.5 * (X[mode:, 1] - X[mode:, 1].mean())
         X[:, 1] += np.linspace(0.0, ageing * sd[1], n)
         y = np.zeros(n, dtype=np.int8)
-        # short events, as a day of one-minute samples shows them
-        _inject(X, y, rng, anomaly_share, list(ANOMALY_KINDS), lengths=(3, 15))
+        for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
+            if hi - lo > 120:  # room for an event away from the period's edges
+                _inject(X[lo:hi], y[lo:hi], rng, anomaly_share, list(ANOMALY_KINDS),
+                        lengths=(3, 15))
         blocks.append(X)
         labels.append(y)
     step = np.timedelta64(int(round(86400e9 / rows_per_day)), "ns")

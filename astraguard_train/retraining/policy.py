@@ -16,6 +16,8 @@
     new_verdicts = 50                # at least N verdicts since the champion was trained
     false_alarm_rate = 0.3           # share of false_alarm among them above this budget
     max_age_days = 30                # the champion is older than this
+    cooldown_days = 3                # optional: no new challenger within 3 days (data time)
+                                     # of the last one
 
     [window]
     last_days = 14                   # or last_rows (per channel); the data to retrain on
@@ -90,6 +92,7 @@ class TriggersTable:
         _share(high_open=True)))
     min_verdicts: int = attrs.field(default=10, validator=_at_least(1))
     max_age_days: float | None = attrs.field(default=None, validator=_positive)
+    cooldown_days: float | None = attrs.field(default=None, validator=_positive)
 
     def set_any(self) -> bool:
         return any(v is not None for v in (self.drifted_features, self.new_verdicts,

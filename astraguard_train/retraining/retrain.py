@@ -188,6 +188,31 @@ def check_triggers(
     return tuple(out)
 
 
+def _data_end(frame: Frame) -> str | None:
+    """The newest timestamp of the data, as text (None without timestamps)."""
+    return None if frame.timestamps is None else str(frame.timestamps.max())
+
+
+def _cooling_down(policy: RetrainPolicy, store: Path, frame: Frame, run_key: str) -> str | None:
+    """Why no challenger is trained yet, when the last one (of another run: this run's own
+    is resumed) is within ``cooldown_days`` of the data's newest row (data time, so a
+    replayed history behaves as live data); else None."""
+    days = policy.triggers.cooldown_days
+    end = _data_end(frame)
+    if days is None or end is None:
+        return None
+    last = next((e for e in reversed(history(store)) if e.get("step") == "challenger"
+                 and e.get("data_end") and e.get("key") != run_key), None)
+    if last is None:
+        return None
+    since = (np.datetime64(end) - np.datetime64(last["data_end"])) / np.timedelta64(1, "D")
+    if since >= days:
+        return None
+    return (f"cooling down: the last challenger (version {last['version']}) was trained on "
+            f"data up to {last['data_end']}, {since:.1f} days before this data's newest row; "
+            f"triggers.cooldown_days = {days}")
+
+
 # -- the challenger --------------------------------------------------------------------------
 
 
@@ -274,6 +299,12 @@ def retrain(
         _record(store, run_key, "decision", **_logged(outcome))
         return outcome
 
+    waiting = _cooling_down(policy, store, frame, run_key)
+    if waiting is not None:
+        outcome = RetrainOutcome(run_key, "none", tuple(
+            f"trigger {t.name}: {t.reason}" for t in fired) + (waiting,), triggers, champion)
+        _record(store, run_key, "decision", **_logged(outcome))
+        return outcome
     window = _window(frame, policy)
     train_rows, holdout = _holdout(window, policy.window.holdout)
     if policy.window.include_training_data:
@@ -292,7 +323,8 @@ def retrain(
     else:
         challenger = _train(policy, bundle, store, train_rows, registry)
         _record(store, run_key, "challenger", champion=champion, version=challenger,
-                rows=train_rows.n_rows, holdout_rows=holdout.n_rows)
+                rows=train_rows.n_rows, holdout_rows=holdout.n_rows,
+                data_end=_data_end(frame))
     result = ab_test(
         bundle, store / str(challenger), holdout, rule=policy.decision.rule,
         rule_params=dict(policy.decision.options), key_metric=policy.decision.key_metric,
