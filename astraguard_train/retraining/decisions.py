@@ -32,19 +32,16 @@ def _rate(x: float) -> str:
     return f"{x:.4%}"
 
 
-def _alarm_check(
-    c: Comparison, budget: float | None, tolerance: float
-) -> tuple[bool, str]:
-    """Whether the challenger's alarm rate is acceptable, and the sentence that says so."""
+def _alarm_check(c: Comparison, budget: float | None) -> tuple[bool, str]:
+    """Whether the challenger's alarm rate is within the operator's budget, and the sentence
+    that says so."""
     rate, base = c.challenger.alarm_rate, c.champion.alarm_rate
-    if budget is not None:
-        ok = rate <= budget
-        return ok, (f"challenger alarm rate {_rate(rate)} "
-                    f"{'within' if ok else 'above'} the budget {_rate(budget)}")
-    limit = base * (1.0 + tolerance)
-    ok = rate <= limit
-    return ok, (f"challenger alarm rate {_rate(rate)} {'within' if ok else 'above'} "
-                f"{_rate(limit)} (the champion's {_rate(base)} + {tolerance:.0%})")
+    if budget is None:
+        return True, (f"challenger alarm rate {_rate(rate)} (champion {_rate(base)}); "
+                      "no alarm budget set")
+    ok = rate <= budget
+    return ok, (f"challenger alarm rate {_rate(rate)} "
+                f"{'within' if ok else 'above'} the budget {_rate(budget)}")
 
 
 @attrs.define
@@ -56,12 +53,9 @@ class ConfidentlyBetter:
 
     :param confidence: the interval's level.
     :param min_events: fewest labelled events (or anomalous rows) the rule trusts.
-    :param alarm_budget: the highest flagged share the operator accepts (None: the
-        champion's flagged share times ``1 + alarm_tolerance``).
-    :param alarm_tolerance: the relative rise over the champion's flagged share allowed when
-        no budget is given (default 1.0: at most twice the champion's; a challenger that finds
-        more events flags more rows, so the default is loose, and an operator with a real
-        budget sets ``alarm_budget``).
+    :param alarm_budget: the highest flagged share the operator accepts (None: no limit; a
+        challenger that floods scores a low point F1 anyway, and one that recovers from a
+        champion gone quiet must be free to flag more than it).
     """
 
     name = "confidently_better"
@@ -71,7 +65,6 @@ class ConfidentlyBetter:
     min_events: int = attrs.field(default=5, validator=attrs.validators.ge(1))
     alarm_budget: float | None = attrs.field(default=None, validator=attrs.validators.optional(
         attrs.validators.and_(attrs.validators.ge(0.0), attrs.validators.le(1.0))))
-    alarm_tolerance: float = attrs.field(default=1.0, validator=attrs.validators.ge(0.0))
 
     def decide(self, comparison: Comparison) -> Decision:
         c = comparison
@@ -89,7 +82,7 @@ class ConfidentlyBetter:
         figures = (f"{c.key_metric}: champion {a:.4f}, challenger {b:.4f}, difference "
                    f"{b - a:+.4f}, {self.confidence:.0%} interval [{ci[0]:+.4f}, {ci[1]:+.4f}] "
                    f"over {c.n_units} {what}")
-        alarms_ok, alarms = _alarm_check(c, self.alarm_budget, self.alarm_tolerance)
+        alarms_ok, alarms = _alarm_check(c, self.alarm_budget)
         if ci[0] <= 0:
             return Decision("keep", self.name, (
                 figures, "the challenger is not better with the required confidence", alarms))
