@@ -10,7 +10,8 @@ injected before and after. Each day, the day's telemetry is scored by the detect
 - **daily** retrains on the last ``--window-days`` days and puts the result in service;
 - **policy** writes the last ``--window-days`` days to a gzip CSV, as a ground station would,
   and runs ``retrain`` on it: a drift trigger (at least 2 features, no new challenger within
-  ``--cooldown-days`` of the last), a challenger trained on the window minus its latest 40%,
+  ``--cooldown-days`` of the last), a challenger trained on the last ``--policy-window-days``
+  days minus their latest 40%,
   an A/B on that 40% (point F1, ``--key-metric``), promotion only when the rule says so.
 
 Printed per strategy: event F1 and flagged share over the days after the shift, and how many
@@ -96,7 +97,8 @@ def _flags(bundle: Path, frame: Frame, context: np.ndarray, rows: np.ndarray) ->
 
 def policy_loop(frame: Frame, part: np.ndarray, window: int, work: Path, first: Path,
                 config_path: Path, write, triggers: dict, seed: int = 0,
-                key_metric: str | None = None, verbose: bool = False) -> dict:
+                key_metric: str | None = None, verbose: bool = False,
+                policy_window: dict | None = None) -> dict:
     """Each part in turn: score it with each strategy's detector in service (the part
     before it as history), then retrain on the last ``window`` parts as each strategy does."""
     config = PipelineConfig.from_toml(config_path)
@@ -108,7 +110,7 @@ def policy_loop(frame: Frame, part: np.ndarray, window: int, work: Path, first: 
         "champion": {"store": str(first.parent)},
         "data": {"path": str(data)},
         "triggers": triggers,
-        "window": {"holdout": 0.4},
+        "window": {"holdout": 0.4, **(policy_window or {})},
         "retrain": {"config": str(config_path)},
         "decision": {"seed": seed, "key_metric": key_metric},
     })
@@ -174,7 +176,8 @@ def run_mission(args: argparse.Namespace) -> None:
             out = policy_loop(served, day[later] - args.window_days, args.window_days, work,
                               first, config_path, write_mission_csv,
                               {"drifted_features": 2, "cooldown_days": args.cooldown_days},
-                              seed, args.key_metric, args.verbose)
+                              seed, args.key_metric, args.verbose,
+                              {"last_days": args.policy_window_days})
         out["after"] = day[later] >= args.shift_day
         out["frame"] = served
         results.append(out)
@@ -256,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="what the A/B decides on (event F1 does not see an alarm flood: "
                     "one long alarm over an event counts as a true alarm)")
     ap.add_argument("--window-days", type=int, default=5)
+    ap.add_argument("--policy-window-days", type=float, default=3.0,
+                    help="the policy's window.last_days (of the --window-days file)")
     ap.add_argument("--cooldown-days", type=float, default=2.0,
                     help="the policy's triggers.cooldown_days")
     ap.add_argument("--seeds", default="0,1,2")
