@@ -141,6 +141,38 @@ def test_cooldown_waits_after_a_challenger(mission_data, tmp_path):
     assert versions(store) == [1, 2]
 
 
+def test_false_alarm_verdicts_trigger_and_label_the_comparison(mission_data, tmp_path, capsys):
+    store = _fresh_store(mission_data, tmp_path)
+    for hour in (1, 5, 9):
+        assert main(["feedback", "add", str(store), "--channel", "BUS-1",
+                     "--start", f"2026-01-04T{hour:02d}:00:00",
+                     "--end", f"2026-01-04T{hour:02d}:30:00",
+                     "--verdict", "false_alarm", "--author", "ops"]) == 0
+    capsys.readouterr()
+    policy = _policy(store, mission_data["same"], false_alarm_rate=0.5, min_verdicts=3,
+                     new_verdicts=4)
+    outcome = retrain(policy, trusted=True)
+    by_name = {t.name: t for t in outcome.triggers}
+    assert by_name["false_alarm_rate"].fired
+    assert "3 of 3 verdict(s) say false alarm" in by_name["false_alarm_rate"].reason
+    assert not by_name["new_verdicts"].fired and "needs 4" in by_name["new_verdicts"].reason
+    assert outcome.challenger == 2 and outcome.comparison["n_labelled_rows"] > 0
+
+
+def test_update_mode_writes_the_challenger_as_an_update(mission_data, tmp_path):
+    store = _fresh_store(mission_data, tmp_path)
+    later = datetime.now(UTC) + timedelta(days=400)
+    policy = RetrainPolicy.from_dict({
+        "champion": {"store": str(store)}, "data": {"path": str(mission_data["same"])},
+        "triggers": {"max_age_days": 1}, "retrain": {"mode": "update"},
+        "window": {"holdout": 0.4}, "decision": {"key_metric": "f1"},
+    })
+    outcome = retrain(policy, trusted=True, now=later)
+    assert outcome.challenger == 2
+    lineage = load_bundle(store / "2", trusted=True).manifest["lineage"]
+    assert lineage["parent"]["version"] == 1 and lineage["rows_added"] > 0
+
+
 def test_an_impossible_policy_is_refused_before_any_data_is_read(mission_data, tmp_path):
     store = _fresh_store(mission_data, tmp_path)
     policy = _policy(store, tmp_path / "does-not-exist.csv", drifted_features=99)

@@ -251,15 +251,6 @@ class RetrainPolicy:
             )
         registry.create("decision_rule", self.decision.rule, dict(self.decision.options),
                         where=f"{where}: decision.options")
-        verdicts = [name for name, value in (("new_verdicts", self.triggers.new_verdicts),
-                                             ("false_alarm_rate", self.triggers.false_alarm_rate))
-                    if value is not None]
-        if verdicts:
-            raise ConfigError(f"{where}: triggers.{verdicts[0]} reads operators' verdicts, "
-                              "and this version keeps no feedback store yet")
-        if self.retrain.mode == "update":
-            raise ConfigError(f'{where}: retrain.mode = "update" needs incremental updates, '
-                              "which this version does not have yet")
         if self.retrain.mode == "tune" and self.retrain.config is None:
             raise ConfigError(f"{where}: retrain.mode = \"tune\" needs retrain.config, a "
                               "pipeline config with a [search] table")

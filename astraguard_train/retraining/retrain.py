@@ -163,12 +163,35 @@ def _holdout(frame: Frame, share: float) -> tuple[Frame, Frame]:
 # -- triggers --------------------------------------------------------------------------------
 
 
+def _verdicts(store: Path, version: int) -> Any:
+    """The operators' verdicts on ``version``'s alarms (an empty store has none)."""
+    from ..feedback.store import FeedbackStore
+
+    return FeedbackStore(store).verdicts(version=version, kinds=("verdict",))
+
+
 def check_triggers(
     policy: RetrainPolicy, bundle: Any, frame: Frame, now: datetime | None = None
 ) -> tuple[Trigger, ...]:
-    """Evaluate every trigger the policy set against the champion and the new data."""
+    """Evaluate every trigger the policy set against the champion, the new data and the
+    operators' verdicts on the champion's alarms."""
     t = policy.triggers
     out = []
+    if t.new_verdicts is not None or t.false_alarm_rate is not None:
+        verdicts = _verdicts(bundle.path.parent, int(bundle.path.name)).verdict
+        n = int(verdicts.size)
+        if t.new_verdicts is not None:
+            out.append(Trigger("new_verdicts", n >= t.new_verdicts, (
+                f"{n} verdict(s) on version {bundle.path.name}'s alarms; the trigger needs "
+                f"{t.new_verdicts}")))
+        if t.false_alarm_rate is not None:
+            false = int((verdicts == "false_alarm").sum())
+            share = false / n if n else 0.0
+            enough = n >= t.min_verdicts
+            out.append(Trigger("false_alarm_rate", enough and share > t.false_alarm_rate, (
+                f"{false} of {n} verdict(s) say false alarm ({share:.1%}); the budget is "
+                f"{t.false_alarm_rate:.1%}" + ("" if enough else
+                                               f", judged from at least {t.min_verdicts}"))))
     if t.drifted_features is not None:
         from ..bundle.drift import DriftThresholds
 
@@ -230,14 +253,21 @@ def _train(policy: RetrainPolicy, bundle: Any, store: Path, frame: Frame,
     """Train the challenger on ``frame`` into the store; return its version."""
     from ..training.pipeline import Pipeline
 
-    config = _challenger_config(policy, bundle, store)
     mode = policy.retrain.mode
+    if mode == "update":
+        from ..bundle.update import update_bundle
+        from ..feedback.labels import update_intervals
+
+        updated = update_bundle(bundle, frame, registry=registry, feedback=update_intervals(
+            _verdicts(store, int(bundle.path.name))))
+        return int(updated.path.name)
+    config = _challenger_config(policy, bundle, store)
     result: RunResult | None
     if mode == "tune":
         from ..selection.tuning import tune
 
         result = tune(config, data=frame, registry=registry, output=str(store.parent)).run
-    else:  # refit ("update" is refused by RetrainPolicy.check)
+    else:
         result = Pipeline(config, registry).run(frame, output=str(store.parent))
     if result is None or result.artifact is None:
         raise DataError("the challenger's run wrote no bundle")
@@ -326,7 +356,8 @@ def retrain(
                 rows=train_rows.n_rows, holdout_rows=holdout.n_rows,
                 data_end=_data_end(frame))
     result = ab_test(
-        bundle, store / str(challenger), holdout, rule=policy.decision.rule,
+        bundle, store / str(challenger), holdout, labels=_labels(holdout, store, champion),
+        rule=policy.decision.rule,
         rule_params=dict(policy.decision.options), key_metric=policy.decision.key_metric,
         n_boot=policy.decision.bootstrap,
         seed=policy.decision.seed, registry=registry, key=key, trusted=trusted,
@@ -340,6 +371,20 @@ def retrain(
     if outcome.promoted:
         _promote(store, outcome, key)
     return outcome
+
+
+def _labels(holdout: Frame, store: Path, champion: int) -> np.ndarray:
+    """Labels of the held-out rows, by input position: the data's label column where it has
+    one, overridden by the operators' verdicts (and labelled intervals) that cover a row."""
+    from ..feedback.labels import feedback_labels
+    from ..feedback.store import FeedbackStore
+
+    given = (holdout.labels.astype(np.int8) if holdout.labels is not None
+             else np.full(holdout.n_rows, -1, dtype=np.int8))
+    judged = feedback_labels(holdout, FeedbackStore(store).verdicts(version=champion))
+    out = np.full(int(holdout.index.max(initial=-1)) + 1, -1, dtype=np.int8)
+    out[holdout.index] = np.where(judged >= 0, judged, given)
+    return out
 
 
 def _logged(outcome: RetrainOutcome) -> dict[str, Any]:
