@@ -113,6 +113,9 @@ QUALITY_CHECKS = (
 QUALITY_LEVELS = ("error", "warn", "off")
 #: The ``[train] backend`` values (see :mod:`astraguard_train.parallel`).
 BACKENDS = ("loky", "threading", "dask", "dask-local")
+#: The ``[train] on_group_failure`` values: a group whose chain cannot be fitted fails the
+#: run, or is left out of the bundle (which says so).
+GROUP_FAILURE_POLICIES = ("fail", "skip")
 
 # -- tables ---------------------------------------------------------------------------------
 
@@ -182,6 +185,9 @@ class TrainConfig:
     n_jobs: int = attrs.field(default=1, validator=_jobs)
     backend: str = attrs.field(default="loky", validator=_choice(*BACKENDS))
     scheduler: str | None = None
+    on_group_failure: str = attrs.field(
+        default="fail", validator=_choice(*GROUP_FAILURE_POLICIES)
+    )
 
 
 @attrs.frozen

@@ -9,6 +9,11 @@ whatever the backend, so a seeded job list gives the same answers everywhere.
 With ``dask`` the cluster decides how many run at once; with ``dask-local`` ``n_jobs`` is the
 number of single-threaded workers (2 when not positive).
 
+On Dask each job is a task submitted with :data:`DASK_RETRIES` retries: the scheduler runs a
+lost worker's tasks again elsewhere, and a task that still cannot finish (its workers kept
+dying) fails alone. With ``keep_going`` a job's failure comes back as a :class:`JobFailed` in
+its place instead of ending the call, so the other jobs' results are kept.
+
 Ctrl-C in the calling process stops the work: the ``KeyboardInterrupt`` leaves the result
 generator, and joblib then cancels what is queued and ends its worker processes.
 """
@@ -16,9 +21,12 @@ generator, and joblib then cancels what is queued and ends its worker processes.
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
+
+import attrs
 
 from .config import BACKENDS
 from .errors import ConfigError
@@ -26,6 +34,40 @@ from .progress import step
 
 #: How long to wait for a Dask scheduler to answer before giving up.
 CONNECT_TIMEOUT_SECONDS = 10
+#: How many more times a Dask task that raised (a worker lost under it) is run.
+DASK_RETRIES = 2
+
+
+@attrs.frozen
+class JobFailed:
+    """A job that raised, in its place among the results (``keep_going=True``).
+
+    :param error: the exception's type and message, as one line.
+    """
+
+    error: str
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _kept_going(func: Callable[..., Any], *args: Any) -> Any:
+    """``func(*args)``, or a :class:`JobFailed` when it raises (in the worker)."""
+    try:
+        return func(*args)
+    except Exception as exc:
+        return JobFailed(_describe(exc))
+
+
+def worker_count(backend: str, n_jobs: int) -> int:
+    """How many jobs run at once on this machine's backends (for sizing batches); a positive
+    ``n_jobs`` as given, otherwise every core (a Dask cluster's size is not known up front)."""
+    if n_jobs > 0:
+        return n_jobs
+    if backend == "dask-local":
+        return 2
+    return max(1, (os.cpu_count() or 1) + 1 + n_jobs)  # joblib's -1 = all, -2 = all but one
 
 
 def check_backend(backend: str, n_jobs: int, scheduler: str | None, where: str = "train") -> None:
@@ -86,6 +128,7 @@ def iter_parallel(
     backend: str = "loky",
     scheduler: str | None = None,
     label: str | None = None,
+    keep_going: bool = False,
 ) -> Iterator[Any]:
     """Yield ``func(*args)`` for each ``args`` in ``jobs``, in input order, as they finish.
 
@@ -94,15 +137,18 @@ def iter_parallel(
 
     :param label: names a bar of the progress display (:mod:`astraguard_train.progress`)
         counting the finished jobs; None draws nothing.
+    :param keep_going: a job that raises (or whose Dask task failed after its retries) yields
+        a :class:`JobFailed` in its place; the others still run.
     :raises ConfigError: for an unknown backend, a bad ``n_jobs`` or an unreachable scheduler.
     """
     check_backend(backend, n_jobs, scheduler)
     jobs = list(jobs)
+    results = _results(func, jobs, n_jobs, backend, scheduler, keep_going)
     if label is None:
-        yield from _results(func, jobs, n_jobs, backend, scheduler)
+        yield from results
         return
     with step(label, total=len(jobs)) as line:
-        for result in _results(func, jobs, n_jobs, backend, scheduler):
+        for result in results:
             line.advance()
             yield result
 
@@ -113,19 +159,40 @@ def _results(
     n_jobs: int,
     backend: str,
     scheduler: str | None,
+    keep_going: bool,
 ) -> Iterator[Any]:
-    if backend in ("loky", "threading") and (n_jobs == 1 or len(jobs) <= 1):
+    if keep_going:
+        jobs = [(func, *args) for args in jobs]
+        func = _kept_going
+    if backend.startswith("dask"):
+        with _dask_client(backend, scheduler, n_jobs) as client:
+            yield from _dask_results(client, func, jobs, keep_going)
+        return
+    if n_jobs == 1 or len(jobs) <= 1:
         for args in jobs:
             yield func(*args)
         return
     import joblib  # here, not at the top: a command that never runs jobs does not pay for it
 
     tasks = (joblib.delayed(func)(*a) for a in jobs)
-    if backend.startswith("dask"):
-        with _dask_client(backend, scheduler, n_jobs), joblib.parallel_backend("dask"):
-            yield from joblib.Parallel(return_as="generator")(tasks)
-        return
     yield from joblib.Parallel(n_jobs=n_jobs, backend=backend, return_as="generator")(tasks)
+
+
+def _dask_results(
+    client: Any, func: Callable[..., Any], jobs: list[tuple[Any, ...]], keep_going: bool
+) -> Iterator[Any]:
+    """Submit every job as a task (retried on a lost worker); yield results in input order."""
+    futures = [client.submit(func, *args, pure=False, retries=DASK_RETRIES) for args in jobs]
+    try:
+        for future in futures:
+            try:
+                yield future.result()
+            except Exception as exc:  # the task itself failed: its workers kept dying
+                if not keep_going:
+                    raise
+                yield JobFailed(_describe(exc))
+    finally:
+        client.cancel(futures)
 
 
 def run_parallel(
@@ -136,6 +203,7 @@ def run_parallel(
     backend: str = "loky",
     scheduler: str | None = None,
     label: str | None = None,
+    keep_going: bool = False,
 ) -> list[Any]:
     """Call ``func(*args)`` for each ``args`` in ``jobs``; return the results in input order.
 
@@ -143,6 +211,7 @@ def run_parallel(
     """
     return list(
         iter_parallel(
-            func, jobs, n_jobs=n_jobs, backend=backend, scheduler=scheduler, label=label
+            func, jobs, n_jobs=n_jobs, backend=backend, scheduler=scheduler, label=label,
+            keep_going=keep_going,
         )
     )

@@ -401,6 +401,7 @@ class BundleDetector:
         n_jobs: int | None = None,
         backend: str | None = None,
         explain: Any = None,
+        scheduler: str | None = None,
         **loader_params: Any,
     ) -> Scored:
         """Score ``data`` (a path, Frame, array or records) as one stream; return every
@@ -410,8 +411,19 @@ class BundleDetector:
         each scored row's position in the input. With ``explain`` (:meth:`explaining`),
         ``Scored.explanations`` holds the explanation columns.
 
+        :param backend: ``dask`` (the scheduler at ``scheduler``) or ``dask-local`` scores
+            in-memory data's groups (channels) in batches on Dask workers, as training does
+            (:mod:`~astraguard_train.training.group_scoring`): the same results as here.
         :raises DataError: when features are missing or the input cannot be read.
         """
+        if (backend or "").startswith("dask") and explain is None and not isinstance(
+                data, (str, Path)):
+            from ..training.group_scoring import score_by_group
+
+            frame = self.to_frame(data)
+            self.check_values(frame, _memory_locator(data))
+            return score_by_group(self.detector, frame, n_jobs=n_jobs or -1,
+                                  backend=str(backend), scheduler=scheduler)
         if isinstance(data, (str, Path)):
             chunks = self.chunks(data, chunk_rows, check_values=True, **loader_params)
             return join_scored(list(self.score_stream(self.stream(explain=explain), chunks,

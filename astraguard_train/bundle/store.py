@@ -4,6 +4,8 @@ Layout of ``OUTPUT/NAME``::
 
     OUTPUT/NAME/1/            a finished bundle (never modified once renamed into place)
         detector.joblib       the TrainedDetector, written by the persister plugin
+        groups.json, groups/  with ``group_by``: one file per group's chain, read on first use
+                              (see :mod:`astraguard_train.bundle.group_files`)
         profile_sample.npy    a sample of training rows for drift tests (no pickle)
         evaluation.npz        the test part's scores, thresholds and flags, for reports (no pickle)
         explainer.json        the explainer and what it learnt in training (no pickle)
@@ -260,6 +262,7 @@ def build_manifest(
     :param weights: the files holding model weights, each with its chain's position.
     """
     from ..features.selection import selection_reports
+    from .group_files import GROUPS_INDEX, MANIFEST_KEY
     from .profile import fingerprint, profile_matrix
 
     config, det = ctx.config, ctx.detector
@@ -283,13 +286,18 @@ def build_manifest(
         "config": _manifest_config(config),
         "plugins": _plugins(config, ctx.registry),
         "group_by": det.group_by,
-        "groups": [None if k is None else str(k) for k in det.chains],
+        # per group, the keys, files and thresholds are in groups.json
+        **({"n_groups": len(det.chains), MANIFEST_KEY: GROUPS_INDEX} if det.group_by else {
+            "groups": [None if k is None else str(k) for k in det.chains]}),
+        "failed_groups": dict(det.failed_groups),
         "channels": _channels(_training_part(ctx)),
         "input_features": list(columns),
         "output_features": list(det.output_columns),
         "training_data": data_fp,
         "threshold": det.threshold,
-        "threshold_info": jsonable(det.threshold_info),
+        "threshold_info": jsonable(
+            {k: v for k, v in det.threshold_info.items() if k != "per_group"}
+        ),
         "metrics": jsonable(dict(ctx.metrics or {})),
         "profile": profile,
         **({"lineage": jsonable(lineage)} if lineage else {}),
@@ -459,9 +467,15 @@ def save_version(ctx: Any, output: str | Path) -> SavedVersion:
     if same is not None:
         return SavedVersion(root / str(same), duplicate_of=same)
     tmp = _make_tmp_dir(root)
+    written: list[Path] = []
     try:
         detector_file = DETECTOR_FILE + persister.suffix
         bundled, weights = _for_bundle(ctx.detector, tmp)
+        if bundled.group_by is not None:
+            from .group_files import GROUPS_INDEX, write_groups
+
+            bundled, index, written = write_groups(bundled, persister, tmp)
+            (tmp / GROUPS_INDEX).write_bytes(index)
         persister.dump(bundled, tmp / detector_file)
         X = training_matrix(ctx)
         profile = sample = None
@@ -487,8 +501,10 @@ def save_version(ctx: Any, output: str | Path) -> SavedVersion:
         _write_text(tmp / MANIFEST_DIGEST, f"{digest}  {MANIFEST}\n")
         if key is not None:
             _write_text(tmp / signing.SIGNATURE_FILE, signing.sign(text.encode("utf-8"), key))
-        for f in files:  # the persister's files too, so a power cut cannot leave them short
+        for f in [*files, *written]:  # the persister's too: a power cut cannot leave them short
             _fsync_file(tmp / f)
+        if written:
+            fsync_dir(written[0].parent)
         fsync_dir(tmp)
         with store_lock(root):
             same = find_identical(root, ident)  # another run may have added it meanwhile
@@ -761,19 +777,29 @@ def read_manifest(path: str | Path, key: Any = None) -> dict[str, Any]:
     return manifest
 
 
-def verify(path: str | Path, key: Any = None) -> dict[str, Any]:
+def verify(path: str | Path, key: Any = None, *, groups: bool = True) -> dict[str, Any]:
     """Check the manifest's digest (and signature, with ``key``) and every file's SHA-256;
     return the manifest.
 
     Every file in the directory must be listed: an unlisted file is an error too.
 
+    :param groups: check the group files too (every one; see
+        :mod:`~astraguard_train.bundle.group_files`). Loading checks each one as it reads it.
     :raises IntegrityError: naming the first file that is missing, unlisted or altered.
     :raises SignatureError: with a key, when the bundle is unsigned or signed otherwise.
     """
+    from .group_files import GROUPS_DIR, MANIFEST_KEY, verify_groups
+
     p = Path(path)
     manifest = read_manifest(p, key)
-    listed = manifest["files"]
-    for name in sorted(listed):
+    listed = dict(manifest["files"])
+    if manifest.get(MANIFEST_KEY) is not None:
+        _expect(manifest[MANIFEST_KEY] in listed, p / MANIFEST,
+                f"{MANIFEST_KEY}: {manifest[MANIFEST_KEY]!r} is not one of the listed files")
+        listed[GROUPS_DIR] = ""  # a directory, checked against the group index
+        _expect((p / GROUPS_DIR).is_dir() and not (p / GROUPS_DIR).is_symlink(), p / GROUPS_DIR,
+                "missing (or not a plain directory); the bundle's group files are in it")
+    for name in sorted(n for n in listed if n != GROUPS_DIR):
         f = p / name
         if not f.is_file():
             raise IntegrityError(f"{f}: listed in the manifest but missing")
@@ -782,6 +808,8 @@ def verify(path: str | Path, key: Any = None) -> dict[str, Any]:
     for f in sorted(p.iterdir()):
         if f.name not in listed and f.name not in SEALS:
             raise IntegrityError(f"{f}: not listed in the manifest; the bundle was altered")
+    if groups and GROUPS_DIR in listed:
+        verify_groups(p, manifest)
     return manifest
 
 
@@ -870,13 +898,15 @@ def load(
     :raises BundleFormatError: the bundle's format is newer than this version reads.
     :raises BundlePluginError: a plugin the bundle needs is not installed.
     """
+    from .group_files import MANIFEST_KEY, GroupFiles, attach, read_index
+
     if registry is None:
         from ..plugins.manager import build_registry
 
         registry = build_registry()
     public = verification_key(key)
     p, selected = resolve_choice(path)
-    manifest = verify(p, public)
+    manifest = verify(p, public, groups=False)  # a group's file is checked when it is read
     if warn:
         drift = library_drift(manifest)
         if drift:
@@ -916,7 +946,10 @@ def load(
         raise BundlePluginError(
             f"{file}: needs module '{exc.name}', which is not installed{hint}"
         ) from None
-    _attach_weights(detector, p, manifest)
+    if manifest.get(MANIFEST_KEY) is not None:
+        files = GroupFiles(p, read_index(p, manifest), persister, trusted=vouched)
+        detector = attach(detector, files)
+    _attach_weights(detector, p, manifest)  # reads every group's file when there are weights
     return LoadedBundle(path=p, manifest=manifest, detector=detector, selected=selected)
 
 

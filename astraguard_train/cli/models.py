@@ -200,14 +200,17 @@ def verify_command(bundle: str, key: str | None) -> int:
 
     public = verification_key(key)
     path = resolve(bundle)
-    verify(path, public)
+    manifest = verify(path, public)
+    intact = "intact" + (
+        f" ({manifest['n_groups']} group files)" if isinstance(manifest.get("n_groups"), int)
+        else "")
     if public is not None:
-        print(f"{path}: intact, signed with key {key_id(public)}")
+        print(f"{path}: {intact}, signed with key {key_id(public)}")
     elif (path / SIGNATURE_FILE).is_file():
-        print(f"{path}: intact; signed, but the signature was not checked: pass --key FILE "
+        print(f"{path}: {intact}; signed, but the signature was not checked: pass --key FILE "
               f"(or set {VERIFY_KEY_ENV})")
     else:
-        print(f"{path}: intact; not signed")
+        print(f"{path}: {intact}; not signed")
     return EXIT_OK
 
 

@@ -153,6 +153,8 @@ class TrainedDetector:
         :class:`ThresholdRule` giving each row its own threshold.
     :param threshold_info: how the threshold was chosen (strategy, parameters, figures).
     :param postprocess: callable turning raw flags into alarms (min length, merge gap), or None.
+    :param failed_groups: groups left out because their fit failed (``[train]
+        on_group_failure = "skip"``), each with its error.
     """
 
     chains: dict[Any, Chain]
@@ -161,6 +163,7 @@ class TrainedDetector:
     threshold_info: dict[str, Any] = attrs.field(factory=dict)
     postprocess: Callable[[np.ndarray, Frame], np.ndarray] | None = None
     plugins: dict[str, Any] = attrs.field(factory=dict)
+    failed_groups: dict[str, str] = attrs.field(factory=dict)
 
     @property
     def input_columns(self) -> tuple[str, ...]:
@@ -182,9 +185,14 @@ class TrainedDetector:
         groups = frame.groups(self.group_by)
         unseen = [g for g in groups if g not in self.chains]
         if unseen and None not in self.chains:
+            # an object unpickled from a bundle older than the field has no such attribute
+            failed = getattr(self, "failed_groups", {})
+            left_out = [str(g) for g in unseen if str(g) in failed]
+            why = f" ({', '.join(left_out)} left out: their fit failed in training)" if (
+                left_out) else ""
             raise DataError(
                 f"{self.group_by} value(s) {', '.join(map(str, unseen))} were not seen in "
-                f"training and no fallback model is configured ([train] fallback = true)"
+                f"training{why} and no fallback model is configured ([train] fallback = true)"
             )
         return groups
 

@@ -15,12 +15,11 @@ from ..config import PipelineConfig
 from ..data.frame import Frame
 from ..data.missing import MedianImputer
 from ..data.splits import Split
-from ..errors import AstraGuardError, DataError
+from ..errors import DataError
 from ..features.selection import selection_reports
-from ..parallel import run_parallel
 from ..plugins import contracts
 from ..plugins.registry import Registry
-from .detector import Chain, TrainedDetector, as_threshold, threshold_value
+from .detector import Chain, TrainedDetector, threshold_value
 
 
 @attrs.frozen(eq=False)
@@ -54,6 +53,9 @@ class TrainingPlan:
     counts: dict[str, int] = attrs.field(factory=dict)
     #: what the selecting transforms dropped and why (``selection_reports``)
     selection: list[dict[str, Any]] = attrs.field(factory=list)
+    #: seconds spent fitting models and choosing thresholds, summed over the chains (in
+    #: whichever workers fitted them)
+    fit_seconds: float = 0.0
 
     @property
     def n_train(self) -> int:
@@ -128,26 +130,16 @@ def plan_training(config: PipelineConfig, registry: Registry, split: Split) -> T
     return TrainingPlan(chains, features, val_groups, counts, selection)
 
 
-def _fit_one(
-    chain: Chain, features: Frame, train_scores: bool = True, group: Any = None
-) -> Chain:
-    try:
-        return chain.fit_model(features, train_scores=train_scores)
-    except AstraGuardError:
-        raise
-    except Exception as exc:  # say which group's model failed; one group can be tiny
-        if group is None:
-            raise
-        raise DataError(
-            f"train.group_by: fitting the model for group {group!r} "
-            f"({features.n_rows} training rows) failed: {type(exc).__name__}: {exc}"
-        ) from exc
-
-
 def fit_detector(
     config: PipelineConfig, registry: Registry, plan: TrainingPlan, split: Split
 ) -> TrainedDetector:
-    """Fit every chain's model (groups in parallel) and choose each chain's threshold."""
+    """Fit every chain's model and choose its threshold (groups in batches, in parallel).
+
+    A group whose fit fails fails the run, naming every such group and its error, or with
+    ``[train] on_group_failure = "skip"`` is left out (``TrainedDetector.failed_groups``).
+    """
+    from .group_fit import check_failures, fit_groups
+
     keys = list(plan.chains)
     spec = config.threshold
     strategies = {
@@ -155,26 +147,22 @@ def fit_detector(
     }
     # strategies that look only at the validation part say so; the default is to score
     needs = contracts.needs_train_scores(strategies[keys[0]])
-    fitted = run_parallel(
-        _fit_one,
-        [(plan.chains[k], plan.features[k], needs, k) for k in keys],
+    fits = fit_groups(
+        [(plan.chains[k], plan.features[k], plan.validation.get(k), strategies[k], needs, k)
+         for k in keys],
         n_jobs=config.train.n_jobs,
         backend=config.train.backend,
         scheduler=config.train.scheduler,
-        label="training groups" if len(keys) > 1 else None,
     )
-    chains = dict(zip(keys, fitted, strict=True))
-    plan.chains = chains
-    thresholds: dict[Any, Any] = {}
-    infos: dict[Any, dict[str, Any]] = {}
-    for key, chain in chains.items():
-        strategy = strategies[key]
-        ctx = _threshold_context(chain, plan.features[key], plan.validation.get(key))
-        thresholds[key] = as_threshold(strategy.choose(ctx))
-        infos[key] = contracts.choice_info(strategy)
+    check_failures(fits, config.train.group_by, config.train.on_group_failure)
+    done = [f for f in fits if f.error is None]
+    chains = {f.group: f.chain for f in done}
+    plan.chains.update(chains)  # the fitted ones from the workers; a failed one stays as was
+    plan.fit_seconds = sum(f.seconds for f in fits)
+    thresholds = {f.group: f.threshold for f in done}
     info: dict[str, Any] = {"method": spec.name, "params": dict(spec.params)}
-    if len(chains) == 1:
-        info.update(next(iter(infos.values())))
+    if len(fits) == 1:
+        info.update(done[0].info)
     else:
         info["per_group"] = {str(k): threshold_value(thresholds[k]) for k in chains}
     from ..timeseries.postprocess import make_postprocessor
@@ -185,10 +173,15 @@ def fit_detector(
         thresholds=thresholds,
         threshold_info=info,
         postprocess=make_postprocessor(config.postprocess.resolved(config.channel_telemetry)),
+        failed_groups={str(f.group): f.error for f in fits if f.error is not None},
     )
 
 
-def _threshold_context(chain: Chain, features: Frame, validation: Frame | None) -> ThresholdContext:
+def threshold_context(
+    chain: Chain, features: Frame, validation: Frame | None
+) -> ThresholdContext:
+    """What the threshold strategy sees for ``chain``: its training scores, and its scores on
+    the validation part when there is one."""
     if validation is None or validation.n_rows == 0:
         return ThresholdContext(train_scores=chain.train_scores_, train_frame=features)
     scored, scores = chain.score(validation)

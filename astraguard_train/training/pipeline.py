@@ -127,12 +127,20 @@ def stage_train(ctx: RunContext) -> dict[str, Any]:
     for key, n in ctx.plan.counts.items():
         if key.startswith("train_"):
             ctx.count(key, n - before.get(key, 0))
+    failed = ctx.detector.failed_groups
+    for group, error in failed.items():
+        ctx.warnings.append(
+            f"train: {ctx.config.train.group_by} {group!r} left out of the bundle "
+            f"(on_group_failure = \"skip\"): its fit failed: {error}"
+        )
     return {
         "groups": len(ctx.detector.chains),
         "threshold": ctx.detector.threshold,
         "threshold_method": ctx.detector.threshold_info.get("method"),
         "features": list(ctx.detector.output_columns),
         "explainer": explain.name if ctx.explainers else None,
+        "fit_seconds": round(ctx.plan.fit_seconds, 3),
+        **({"failed_groups": dict(failed)} if failed else {}),
     }
 
 
@@ -140,18 +148,19 @@ def stage_evaluate(ctx: RunContext) -> dict[str, Any]:
     from .evaluation import evaluate
 
     assert ctx.detector is not None and ctx.split is not None
-    if ctx.split.test.n_rows == 0:
+    test = _without_failed_groups(ctx, ctx.split.test)
+    if test.n_rows == 0:
         ctx.warnings.append("evaluate: the test part is empty; no metrics computed")
         return {"skipped": True}
-    ctx.test_scores = _score_test(ctx)
-    ctx.count("test_rows_not_scored", ctx.split.test.n_rows - ctx.test_scores.n_rows)
+    ctx.test_scores = _score_test(ctx, test)
+    ctx.count("test_rows_not_scored", test.n_rows - ctx.test_scores.n_rows)
     for key, n in ctx.test_scores.counts.items():
         ctx.count(f"test_{key}", n)
     ctx.metrics = evaluate(ctx.test_scores, ctx.registry, ctx.config.evaluate.metrics)
     return dict(ctx.metrics)
 
 
-def _score_test(ctx: RunContext) -> Scored:
+def _score_test(ctx: RunContext, test: Frame) -> Scored:
     """The test part scored as ``score_frame`` scores it; with an explainer, its alarms
     explained too (top 3 features), for the report beside each alarm."""
     from ..explain.request import Explaining
@@ -159,9 +168,22 @@ def _score_test(ctx: RunContext) -> Scored:
 
     assert ctx.detector is not None and ctx.split is not None
     if not ctx.explainers:
-        return ctx.detector.score_frame(ctx.split.test)
+        return ctx.detector.score_frame(test)
     explain = Explaining(ctx.explainers, top=EXPLAIN_TOP)
-    return explain.final(Scorer(ctx.detector, explain=explain).score_all(ctx.split.test))
+    return explain.final(Scorer(ctx.detector, explain=explain).score_all(test))
+
+
+def _without_failed_groups(ctx: RunContext, test: Frame) -> Frame:
+    """``test`` without the rows of groups left out of the detector (counted)."""
+    assert ctx.detector is not None
+    failed, group_by = ctx.detector.failed_groups, ctx.detector.group_by
+    if not failed or group_by is None or test.n_rows == 0:
+        return test
+    import numpy as np
+
+    keep = ~np.isin(np.asarray(test.key(group_by)).astype(str), list(failed))
+    ctx.count("test_rows_of_failed_groups", int((~keep).sum()))
+    return test.take(keep)
 
 
 def stage_persist(ctx: RunContext) -> dict[str, Any]:

@@ -149,13 +149,17 @@ class Scorer:
     def stateless(self) -> bool:
         """True when no row depends on another before post-processing, so row chunks may be
         raw-scored in any order (in parallel) with :meth:`raw`."""
-        for chain in self.detector.chains.values():
+        det = self.detector
+        # Every chain comes from the same config; a bundle's lazily read groups (not a dict)
+        # are judged by their first, so asking does not read them all.
+        keys = list(det.chains) if isinstance(det.chains, dict) else list(det.chains)[:1]
+        for chain in (det.chains[k] for k in keys):
             for step in [*chain.transforms, chain.model]:
                 streams = isinstance(step, (contracts.StreamingTransform,
                                             contracts.StreamingDetector))
                 if streams or contracts.lookback(step) != contracts.NO_HISTORY:
                     return False
-        return not any(contracts.is_rule(t) for t in self.detector.thresholds.values())
+        return not any(contracts.is_rule(det.thresholds[k]) for k in keys)
 
     # -- scoring ----------------------------------------------------------------------------
     def score(self, chunk: Frame) -> Scored:

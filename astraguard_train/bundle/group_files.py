@@ -1,0 +1,210 @@
+"""One file per group's chain, so a bundle of thousands of chains loads only those it uses.
+
+A detector with ``group_by`` (one chain per channel, say) is written as::
+
+    detector.joblib      the TrainedDetector without its chains and thresholds
+    groups.json          per group, in training order: its key, file, SHA-256 and threshold
+    groups/000000.joblib one group's chain and threshold (the persister's format)
+
+``groups.json`` is listed in the manifest like any file, and lists the group files with their
+SHA-256 in turn, so the manifest stays short however many groups there are. Loading reads the
+detector and the index; a group's file is read (its SHA-256 checked first) when the group is
+first used, by :class:`GroupFiles` behind the detector's ``chains`` and ``thresholds``
+mappings. :func:`verify_groups` checks every group file (``models verify``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import re
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ..errors import IntegrityError
+from ..plain_values import jsonable
+
+GROUPS_DIR = "groups"
+GROUPS_INDEX = "groups.json"
+#: The manifest key naming the index (present only in bundles with group files).
+MANIFEST_KEY = "group_files"
+_FILE = re.compile(rf"{GROUPS_DIR}/[0-9]+\.[a-z]+")  # a plain file directly in groups/
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_groups(
+    detector: Any, persister: Any, directory: Path
+) -> tuple[Any, bytes, list[Path]]:
+    """Write each group's chain and threshold to ``directory/groups/``.
+
+    :returns: the detector without chains and thresholds (to write as the detector file),
+        the text of the index (to write as ``groups.json``) and the files written.
+    """
+    from ..training.detector import threshold_value
+
+    (directory / GROUPS_DIR).mkdir()
+    entries = []
+    for i, (key, chain) in enumerate(detector.chains.items()):
+        name = f"{GROUPS_DIR}/{i:06d}{persister.suffix}"
+        threshold = detector.thresholds[key]
+        persister.dump(_canonical({"chain": chain, "threshold": threshold}), directory / name)
+        entries.append({
+            "key": jsonable(key),
+            "file": name,
+            "sha256": _digest((directory / name).read_bytes()),
+            "threshold": threshold_value(threshold),
+        })
+    skeleton = attrs.evolve(detector, chains={}, thresholds={})
+    text = json.dumps({"groups": entries}, indent=1).encode("utf-8")
+    return skeleton, text, [directory / e["file"] for e in entries]
+
+
+def _canonical(obj: Any) -> Any:
+    """``obj`` rebuilt from its pickle: a chain fitted here and one fitted in a worker (and
+    sent back) then share objects alike, so the persister writes them byte for byte alike."""
+    return pickle.loads(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def read_index(path: Path, manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The group entries of the bundle at ``path`` (whose index the manifest's digest covers).
+
+    :raises IntegrityError: when the index has the wrong shape or names a file outside
+        ``groups/``.
+    """
+    where = path / manifest[MANIFEST_KEY]
+    try:
+        entries = json.loads(where.read_bytes())["groups"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise IntegrityError(f"{where}: not a group index: {exc}") from None
+    for entry in entries:
+        name = entry.get("file") if isinstance(entry, dict) else None
+        ok = isinstance(name, str) and _FILE.fullmatch(name) is not None
+        if not ok or not isinstance(entry.get("sha256"), str):
+            raise IntegrityError(f"{where}: entry {entry!r} is not a group file with a SHA-256")
+    return entries
+
+
+def _check_file(path: Path, entry: Mapping[str, Any]) -> bytes:
+    f = path / entry["file"]
+    if f.is_symlink() or not f.is_file():
+        raise IntegrityError(f"{f}: listed in {GROUPS_INDEX} but missing (or not a plain file)")
+    data = f.read_bytes()
+    if _digest(data) != entry["sha256"]:
+        raise IntegrityError(f"{f}: SHA-256 does not match {GROUPS_INDEX}; the file was altered")
+    return data
+
+
+def verify_groups(path: Path, manifest: Mapping[str, Any]) -> int:
+    """Check every group file's SHA-256 and that ``groups/`` holds nothing else; return the
+    number of group files.
+
+    :raises IntegrityError: naming the first file that is missing, unlisted or altered.
+    """
+    entries = read_index(path, manifest)
+    for entry in entries:
+        _check_file(path, entry)
+    listed = {entry["file"] for entry in entries}
+    for f in sorted((path / GROUPS_DIR).iterdir()):
+        if f"{GROUPS_DIR}/{f.name}" not in listed:
+            raise IntegrityError(f"{f}: not listed in {GROUPS_INDEX}; the bundle was altered")
+    return len(entries)
+
+
+class GroupFiles:
+    """The groups of one bundle, each read from its file on first use and kept.
+
+    :param path: the version directory.
+    :param entries: the index (:func:`read_index`).
+    :param persister: the persister that wrote the files.
+    :param trusted: passed to the persister's ``load`` (the bundle was vouched for).
+    """
+
+    def __init__(
+        self, path: Path, entries: list[dict[str, Any]], persister: Any, trusted: bool
+    ) -> None:
+        self.path = Path(path)
+        self.entries = {_key(e["key"]): e for e in entries}
+        self.persister = persister
+        self.trusted = trusted
+        self._loaded: dict[Any, dict[str, Any]] = {}
+        self._lock = threading.Lock()  # scoring threads may ask for the same group at once
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Sent to a worker as where to read from: it loads the groups it is asked for.
+        return (GroupFiles, (self.path, list(self.entries.values()), self.persister, self.trusted))
+
+    @property
+    def loaded(self) -> tuple[Any, ...]:
+        """The keys of the groups read so far."""
+        return tuple(self._loaded)
+
+    def get(self, key: Any) -> dict[str, Any]:
+        """The chain and threshold of group ``key``, read (and checked) on first use.
+
+        :raises KeyError: for a group the bundle does not hold.
+        :raises IntegrityError: when its file is missing or altered.
+        """
+        with self._lock:
+            if key not in self._loaded:
+                entry = self.entries[key]
+                _check_file(self.path, entry)  # checked just before the persister reads it
+                from .legacy import legacy_modules
+
+                with legacy_modules():
+                    self._loaded[key] = self.persister.load(
+                        self.path / entry["file"], trusted=self.trusted
+                    )
+            return self._loaded[key]
+
+
+def _key(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+class _Lazy(Mapping[Any, Any]):
+    """A read-only mapping over :class:`GroupFiles`: keys known up front, values on demand."""
+
+    part = ""
+
+    def __init__(self, files: GroupFiles) -> None:
+        self.files = files
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.files.get(key)[self.part]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.files.entries
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.files.entries)
+
+    def __len__(self) -> int:
+        return len(self.files.entries)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.files,))
+
+
+class LazyChains(_Lazy):
+    """A detector's ``chains``, read from group files on first use."""
+
+    part = "chain"
+
+
+class LazyThresholds(_Lazy):
+    """A detector's ``thresholds``, read from group files on first use."""
+
+    part = "threshold"
+
+
+def attach(detector: Any, files: GroupFiles) -> Any:
+    """``detector`` (as read from the detector file) with its groups behind ``files``."""
+    return attrs.evolve(detector, chains=LazyChains(files), thresholds=LazyThresholds(files))

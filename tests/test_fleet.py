@@ -1,0 +1,238 @@
+"""Per-channel training and scoring at fleet scale: batches on a real Dask cluster (a
+``dask scheduler`` and two ``dask worker`` processes started here, on 127.0.0.1), failed
+channels named, a worker killed mid-run, and bundles that read only the channels they use."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from astraguard_train.bundle.group_files import GROUPS_INDEX
+from astraguard_train.bundle.scoring import load_bundle
+from astraguard_train.bundle.store import verify
+from astraguard_train.config import PipelineConfig
+from astraguard_train.data.frame import Frame
+from astraguard_train.data.synthetic import generate
+from astraguard_train.errors import IntegrityError, StageError
+from astraguard_train.training.group_fit import batches
+from astraguard_train.training.pipeline import Pipeline
+
+distributed = pytest.importorskip("distributed")
+
+DASK = Path(sys.executable).parent / "dask"
+CHANNELS = 24
+
+
+def _start(argv: list[str], cwd: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [str(DASK), *argv], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def scheduler(tmp_path_factory):
+    """The address of a scheduler with two single-threaded workers, all on 127.0.0.1."""
+    if not DASK.is_file():
+        pytest.skip(f"no dask command at {DASK} (pip install 'astraguard-train[dask]')")
+    work = tmp_path_factory.mktemp("dask")
+    file = work / "scheduler.json"
+    procs = [_start(["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                     "--scheduler-file", str(file)], work)]
+    try:
+        for _ in range(2):
+            procs.append(_start(["worker", "--scheduler-file", str(file), "--host",
+                                 "127.0.0.1", "--nthreads", "1", "--no-dashboard"], work))
+        with distributed.Client(scheduler_file=str(file), timeout=60) as client:
+            client.wait_for_workers(2, timeout=120)
+            address = client.scheduler.address
+        yield {"address": address, "file": file, "work": work}
+    finally:
+        for proc in reversed(procs):
+            _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def fleet() -> Frame:
+    frame = generate(n_samples=300, n_channels=CHANNELS, seed=5)
+    return frame
+
+
+def _config(tmp_path: Path, model: dict | None = None, **train) -> PipelineConfig:
+    return PipelineConfig.from_dict({
+        "split": {"strategy": "time", "test_size": 0.3},
+        "train": {"group_by": "channel", **train},
+        "scaler": {"name": "none"},
+        "model": {"name": "forecast", "target": "voltage", "window": 10, **(model or {})},
+        "threshold": {"name": "dynamic", "window": 60, "step": 20},
+        "persist": {"output": str(tmp_path / "models")},
+        "evaluate": {"metrics": ["events"]},
+    })
+
+
+def _train(tmp_path: Path, frame: Frame, model: dict | None = None, **train):
+    return Pipeline(_config(tmp_path, model, **train)).run(frame)
+
+
+@pytest.fixture(scope="module")
+def local_bundle(tmp_path_factory, fleet):
+    return Path(_train(tmp_path_factory.mktemp("local"), fleet).artifact)
+
+
+def test_channels_are_batched_in_consecutive_runs_covering_all():
+    parts = batches(10_000, 2)
+    assert len(parts) == 8
+    assert [i for p in parts for i in range(p.start, p.stop)] == list(range(10_000))
+    assert len(batches(3, 8)) == 3
+
+
+def test_a_dask_cluster_trains_the_same_bundle_as_local(scheduler, fleet, local_bundle,
+                                                         tmp_path):
+    result = _train(tmp_path, fleet, backend="dask", scheduler=scheduler["address"],
+                    n_jobs=2)
+    dask = Path(result.artifact)
+    assert (dask / GROUPS_INDEX).read_bytes() == (local_bundle / GROUPS_INDEX).read_bytes()
+    local_m, dask_m = (json.loads((p / "manifest.json").read_text()) for p in (local_bundle, dask))
+    assert local_m["files"] == dask_m["files"]
+    assert dask_m["n_groups"] == CHANNELS and dask_m["failed_groups"] == {}
+    assert local_m["metrics"] == dask_m["metrics"]
+
+
+def test_scoring_on_the_cluster_equals_scoring_here(scheduler, fleet, local_bundle):
+    bundle = load_bundle(local_bundle, trusted=True)
+    here = bundle.score(fleet)
+    there = bundle.score(fleet, backend="dask", scheduler=scheduler["address"], n_jobs=2)
+    for name in ("scores", "flags", "thresholds"):
+        assert np.array_equal(getattr(here, name), getattr(there, name)), name
+    assert np.array_equal(here.frame.index, there.frame.index)
+    assert np.array_equal(here.frame.channels, there.frame.channels)
+    assert here.counts == there.counts
+    assert here.flags.any()
+
+
+def test_a_worker_killed_mid_run_has_its_channels_retried(scheduler, tmp_path):
+    frame = generate(n_samples=400, n_channels=48, seed=9)
+    victim = _start(["worker", "--scheduler-file", str(scheduler["file"]), "--host",
+                     "127.0.0.1", "--nthreads", "1", "--no-dashboard", "--no-nanny",
+                     "--name", "victim"], scheduler["work"])
+    outcome: dict[str, object] = {}
+    try:
+        with distributed.Client(scheduler["address"], timeout=60) as client:
+            client.wait_for_workers(3, timeout=120)
+            address = next(a for a, w in client.scheduler_info()["workers"].items()
+                           if w.get("name") == "victim")
+
+            def run() -> None:
+                try:
+                    outcome["result"] = _train(tmp_path, frame, backend="dask",
+                                               scheduler=scheduler["address"], n_jobs=3)
+                except StageError as exc:
+                    outcome["error"] = exc
+
+            thread = threading.Thread(target=run)
+            thread.start()
+            killed_mid_run = False
+            while thread.is_alive() and not killed_mid_run:
+                if client.processing(workers=[address]).get(address):
+                    os.kill(victim.pid, signal.SIGKILL)
+                    killed_mid_run = True
+                time.sleep(0.01)
+            thread.join(timeout=300)
+    finally:
+        _stop(victim)
+    assert killed_mid_run, "the run ended before the worker had work"
+    if "error" in outcome:  # allowed only when it names the channels it lost
+        assert "batch was lost" in str(outcome["error"]) and "BUS-" in str(outcome["error"])
+    else:
+        manifest = json.loads((Path(outcome["result"].artifact) / "manifest.json").read_text())
+        assert manifest["n_groups"] == 48 and manifest["failed_groups"] == {}
+
+
+#: a forecaster asking for 5 neighbours, which a channel of 3 rows cannot give
+KNN = {"regressor": "knn", "regressor_params": {"n_neighbors": 5}}
+
+
+def _with_short_channel(frame: Frame) -> Frame:
+    """``frame`` with channel BUS-3 cut to its first 3 rows."""
+    short = np.flatnonzero(frame.channels == "BUS-3")[3:]
+    return frame.take(np.setdiff1d(np.arange(frame.n_rows), short))
+
+
+def test_a_channel_that_cannot_be_fitted_fails_the_run_by_name(fleet, tmp_path):
+    with pytest.raises(StageError, match=r"group 'BUS-3' \(\d+ training rows\)") as info:
+        _train(tmp_path, _with_short_channel(fleet), KNN, n_jobs=2)
+    assert "on_group_failure" in str(info.value)
+    assert not (tmp_path / "models").exists()
+
+
+def test_skipping_a_failed_channel_writes_a_bundle_that_says_so(fleet, tmp_path):
+    frame = _with_short_channel(fleet)
+    result = _train(tmp_path, frame, KNN, on_group_failure="skip")
+    assert result.status == "success"
+    assert any("'BUS-3' left out of the bundle" in w for w in result.warnings)
+    train = next(s for s in result.stages if s.name == "train").summary
+    assert list(train["failed_groups"]) == ["BUS-3"]
+    manifest = verify(result.artifact)
+    assert list(manifest["failed_groups"]) == ["BUS-3"]
+    assert manifest["n_groups"] == CHANNELS - 1
+    bundle = load_bundle(result.artifact, trusted=True)
+    with pytest.raises(Exception, match="BUS-3 left out: their fit failed"):
+        bundle.score(frame.take(frame.channels == "BUS-3"))
+
+
+def test_scoring_one_channel_reads_only_its_file(fleet, local_bundle, tmp_path):
+    copy = tmp_path / "bundle"
+    shutil.copytree(local_bundle, copy)
+    index = json.loads((copy / GROUPS_INDEX).read_text())["groups"]
+    other = next(e for e in index if e["key"] == "BUS-7")
+    (copy / other["file"]).write_bytes(b"altered")  # a channel the scoring below never needs
+    bundle = load_bundle(copy, trusted=True)
+    files = bundle.detector.chains.files
+    assert files.loaded == ()
+    one = fleet.take(fleet.channels == "BUS-2")
+    scored = bundle.score(one)
+    assert files.loaded == ("BUS-2",)
+    whole = load_bundle(local_bundle, trusted=True).score(fleet)
+    mine = whole.frame.channels == "BUS-2"
+    assert np.array_equal(scored.scores, whole.scores[mine])
+    with pytest.raises(IntegrityError, match=f"{other['file']}: SHA-256 does not match"):
+        verify(copy)
+    with pytest.raises(IntegrityError, match=f"{other['file']}: SHA-256 does not match"):
+        bundle.score(fleet.take(fleet.channels == "BUS-7"))
+
+
+def test_verify_covers_every_channel_file(local_bundle, tmp_path):
+    copy = tmp_path / "bundle"
+    shutil.copytree(local_bundle, copy)
+    assert verify(copy)["n_groups"] == CHANNELS
+    (copy / "groups" / "999999.joblib").write_bytes(b"")
+    with pytest.raises(IntegrityError, match="999999.joblib: not listed"):
+        verify(copy)
+    (copy / "groups" / "999999.joblib").unlink()
+    first = sorted((copy / "groups").iterdir())[0]
+    first.unlink()
+    with pytest.raises(IntegrityError, match=f"{first.name}: listed in groups.json but missing"):
+        verify(copy)
+    out = subprocess.run([sys.executable, "-m", "astraguard_train", "models", "verify",
+                          str(local_bundle)], capture_output=True, text=True, check=True)
+    assert f"intact ({CHANNELS} group files)" in out.stdout
