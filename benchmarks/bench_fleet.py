@@ -250,8 +250,9 @@ def report(args: argparse.Namespace, work: Path) -> None:
     start = time.perf_counter()
     if not data.exists():
         write_fleet(data, args.channels, args.rows)
-    print(f"fleet: {args.channels:,} channels x {args.rows:,} rows, {data.stat().st_size / 2**20:.0f} "
-          f"MiB gzip CSV (written in {time.perf_counter() - start:.0f} s); {args.cores} cores, "
+    mib = data.stat().st_size / 2**20
+    print(f"fleet: {args.channels:,} channels x {args.rows:,} rows, {mib:.0f} MiB gzip CSV"
+          f" (written in {time.perf_counter() - start:.0f} s); {args.cores} cores, "
           f"load average {os.getloadavg()[0]:.1f}")
     one, every = work / "one.csv", work / "every.csv"
     write_batch(one, [args.channels // 2], args.rows)

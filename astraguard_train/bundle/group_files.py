@@ -62,8 +62,16 @@ def write_groups(
             "sha256": _digest((directory / name).read_bytes()),
             "threshold": threshold_value(threshold),
         })
+    from ..training.streaming import Scorer
+
     skeleton = attrs.evolve(detector, chains={}, thresholds={})
-    text = json.dumps({"groups": entries}, indent=1).encode("utf-8")
+    index = {
+        "stateless": Scorer(detector).stateless,
+        "input_columns": list(detector.input_columns),
+        "output_columns": list(detector.output_columns),
+        "groups": entries,
+    }
+    text = json.dumps(index, indent=1).encode("utf-8")
     return skeleton, text, [directory / e["file"] for e in entries]
 
 
@@ -73,15 +81,22 @@ def _canonical(obj: Any) -> Any:
     return pickle.loads(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
 
 
-def read_index(path: Path, manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The group entries of the bundle at ``path`` (whose index the manifest's digest covers).
+def read_index(path: Path, manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """The group index of the bundle at ``path`` (which the manifest's digest covers):
+    ``groups``, the entries, and ``stateless`` (see :attr:`Scorer.stateless`).
 
     :raises IntegrityError: when the index has the wrong shape or names a file outside
         ``groups/``.
     """
     where = path / manifest[MANIFEST_KEY]
     try:
-        entries = json.loads(where.read_bytes())["groups"]
+        index = json.loads(where.read_bytes())
+        entries = index["groups"]
+        if not isinstance(index["stateless"], bool):
+            raise TypeError("'stateless' is not true or false")
+        for key in ("input_columns", "output_columns"):
+            if not all(isinstance(c, str) for c in index[key]):
+                raise TypeError(f"'{key}' is not a list of names")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise IntegrityError(f"{where}: not a group index: {exc}") from None
     for entry in entries:
@@ -89,7 +104,7 @@ def read_index(path: Path, manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
         ok = isinstance(name, str) and _FILE.fullmatch(name) is not None
         if not ok or not isinstance(entry.get("sha256"), str):
             raise IntegrityError(f"{where}: entry {entry!r} is not a group file with a SHA-256")
-    return entries
+    return index
 
 
 def _check_file(path: Path, entry: Mapping[str, Any]) -> bytes:
@@ -108,7 +123,7 @@ def verify_groups(path: Path, manifest: Mapping[str, Any]) -> int:
 
     :raises IntegrityError: naming the first file that is missing, unlisted or altered.
     """
-    entries = read_index(path, manifest)
+    entries = read_index(path, manifest)["groups"]
     for entry in entries:
         _check_file(path, entry)
     listed = {entry["file"] for entry in entries}
@@ -122,16 +137,17 @@ class GroupFiles:
     """The groups of one bundle, each read from its file on first use and kept.
 
     :param path: the version directory.
-    :param entries: the index (:func:`read_index`).
+    :param index: the group index (:func:`read_index`).
     :param persister: the persister that wrote the files.
     :param trusted: passed to the persister's ``load`` (the bundle was vouched for).
     """
 
-    def __init__(
-        self, path: Path, entries: list[dict[str, Any]], persister: Any, trusted: bool
-    ) -> None:
+    def __init__(self, path: Path, index: dict[str, Any], persister: Any, trusted: bool) -> None:
         self.path = Path(path)
-        self.entries = {_key(e["key"]): e for e in entries}
+        self.index = index
+        #: what ``Scorer.stateless`` said of the detector when written, so asking reads no file
+        self.stateless: bool = index["stateless"]
+        self.entries = {_key(e["key"]): e for e in index["groups"]}
         self.persister = persister
         self.trusted = trusted
         self._loaded: dict[Any, dict[str, Any]] = {}
@@ -139,7 +155,7 @@ class GroupFiles:
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Sent to a worker as where to read from: it loads the groups it is asked for.
-        return (GroupFiles, (self.path, list(self.entries.values()), self.persister, self.trusted))
+        return (GroupFiles, (self.path, self.index, self.persister, self.trusted))
 
     @property
     def loaded(self) -> tuple[Any, ...]:
@@ -194,9 +210,18 @@ class _Lazy(Mapping[Any, Any]):
 
 
 class LazyChains(_Lazy):
-    """A detector's ``chains``, read from group files on first use."""
+    """A detector's ``chains``, read from group files on first use; every chain's input and
+    output columns (the same for all) known from the index."""
 
     part = "chain"
+
+    @property
+    def input_columns(self) -> tuple[str, ...]:
+        return tuple(self.files.index["input_columns"])
+
+    @property
+    def output_columns(self) -> tuple[str, ...]:
+        return tuple(self.files.index["output_columns"])
 
 
 class LazyThresholds(_Lazy):

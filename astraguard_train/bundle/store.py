@@ -501,8 +501,9 @@ def save_version(ctx: Any, output: str | Path) -> SavedVersion:
         _write_text(tmp / MANIFEST_DIGEST, f"{digest}  {MANIFEST}\n")
         if key is not None:
             _write_text(tmp / signing.SIGNATURE_FILE, signing.sign(text.encode("utf-8"), key))
-        for f in [*files, *written]:  # the persister's too: a power cut cannot leave them short
-            _fsync_file(tmp / f)
+        # the persister's files too, so a power cut cannot leave them short
+        for f in [*(tmp / name for name in files), *written]:
+            _fsync_file(f)
         if written:
             fsync_dir(written[0].parent)
         fsync_dir(tmp)

@@ -167,11 +167,15 @@ class TrainedDetector:
 
     @property
     def input_columns(self) -> tuple[str, ...]:
-        return next(iter(self.chains.values())).input_columns
+        # a bundle's lazily read chains know them without reading a chain
+        known = getattr(self.chains, "input_columns", None)
+        return tuple(known) if known is not None else next(iter(self.chains.values())).input_columns
 
     @property
     def output_columns(self) -> tuple[str, ...]:
-        return next(iter(self.chains.values())).output_columns
+        known = getattr(self.chains, "output_columns", None)
+        return tuple(known) if known is not None else next(
+            iter(self.chains.values())).output_columns
 
     @property
     def threshold(self) -> float:

@@ -156,7 +156,7 @@ def fit_detector(
     )
     check_failures(fits, config.train.group_by, config.train.on_group_failure)
     done = [f for f in fits if f.error is None]
-    chains = {f.group: f.chain for f in done}
+    chains = {f.group: f.chain for f in done if f.chain is not None}
     plan.chains.update(chains)  # the fitted ones from the workers; a failed one stays as was
     plan.fit_seconds = sum(f.seconds for f in fits)
     thresholds = {f.group: f.threshold for f in done}

@@ -12,6 +12,7 @@ error (:class:`GroupFit`), and the others' work is kept; a job lost with its wor
 from __future__ import annotations
 
 import math
+import pickle
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -71,9 +72,15 @@ def fit_group(
     return GroupFit(group, chain, threshold, info, seconds=time.perf_counter() - start)
 
 
-def fit_batch(items: Sequence[tuple[Any, ...]]) -> list[GroupFit]:
-    """:func:`fit_group` for each item's arguments, in order (one job's work)."""
-    return [fit_group(*item) for item in items]
+def fit_batch(items: Sequence[tuple[Any, ...]] | bytes) -> list[GroupFit]:
+    """:func:`fit_group` for each item's arguments, in order (one job's work).
+
+    ``items`` may come pickled: Dask serializes a list argument item by item, which would
+    lose the objects a chain shares with its features (and make its file differ by a few
+    bytes from a chain fitted here); one pickle keeps them shared, as joblib's does.
+    """
+    batch: Sequence[tuple[Any, ...]] = pickle.loads(items) if isinstance(items, bytes) else items
+    return [fit_group(*item) for item in batch]
 
 
 def batches(n: int, workers: int) -> list[slice]:
@@ -92,9 +99,11 @@ def fit_groups(
     if len(items) == 1 and items[0][-1] is None:  # the one global chain: errors as raised
         return [fit_group(*items[0])]
     parts = batches(len(items), worker_count(backend, n_jobs))
+    whole = backend.startswith("dask")
     done = run_parallel(
         fit_batch,
-        [(items[part],) for part in parts],
+        [(pickle.dumps(items[part], pickle.HIGHEST_PROTOCOL) if whole else items[part],)
+         for part in parts],
         n_jobs=n_jobs,
         backend=backend,
         scheduler=scheduler,

@@ -150,16 +150,17 @@ class Scorer:
         """True when no row depends on another before post-processing, so row chunks may be
         raw-scored in any order (in parallel) with :meth:`raw`."""
         det = self.detector
-        # Every chain comes from the same config; a bundle's lazily read groups (not a dict)
-        # are judged by their first, so asking does not read them all.
-        keys = list(det.chains) if isinstance(det.chains, dict) else list(det.chains)[:1]
-        for chain in (det.chains[k] for k in keys):
+        # a bundle's lazily read chains know it from their index, so asking reads no file
+        known = getattr(getattr(det.chains, "files", None), "stateless", None)
+        if known is not None:
+            return bool(known)
+        for chain in det.chains.values():
             for step in [*chain.transforms, chain.model]:
                 streams = isinstance(step, (contracts.StreamingTransform,
                                             contracts.StreamingDetector))
                 if streams or contracts.lookback(step) != contracts.NO_HISTORY:
                     return False
-        return not any(contracts.is_rule(det.thresholds[k]) for k in keys)
+        return not any(contracts.is_rule(t) for t in det.thresholds.values())
 
     # -- scoring ----------------------------------------------------------------------------
     def score(self, chunk: Frame) -> Scored:
