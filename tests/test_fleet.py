@@ -4,6 +4,7 @@ channels named, a worker killed mid-run, and bundles that read only the channels
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -236,3 +237,34 @@ def test_verify_covers_every_channel_file(local_bundle, tmp_path):
     out = subprocess.run([sys.executable, "-m", "astraguard_train", "models", "verify",
                           str(local_bundle)], capture_output=True, text=True, check=True)
     assert f"intact ({CHANNELS} group files)" in out.stdout
+
+
+def test_a_bundle_with_every_chain_in_its_detector_file_still_loads(fleet, local_bundle,
+                                                                    tmp_path):
+    """The layout before group files: one detector file, the keys in the manifest."""
+    import joblib
+    from bundle_helpers import rewrite_manifest
+
+    copy = tmp_path / "bundle"
+    shutil.copytree(local_bundle, copy)
+    whole = load_bundle(copy, trusted=True).detector
+    old = type(whole)(chains=dict(whole.chains), group_by=whole.group_by,
+                      thresholds=dict(whole.thresholds), threshold_info=whole.threshold_info,
+                      postprocess=whole.postprocess)
+    joblib.dump(old, copy / "detector.joblib")
+    shutil.rmtree(copy / "groups")
+    (copy / GROUPS_INDEX).unlink()
+
+    def as_before(m):
+        for key in ("n_groups", "group_files", "failed_groups"):
+            m.pop(key)
+        m["groups"] = sorted(old.chains)
+        m["files"].pop(GROUPS_INDEX)
+        m["files"]["detector.joblib"] = hashlib.sha256(
+            (copy / "detector.joblib").read_bytes()).hexdigest()
+
+    rewrite_manifest(copy, as_before)
+    bundle = load_bundle(copy, trusted=True)
+    assert isinstance(bundle.detector.chains, dict)
+    here = load_bundle(local_bundle, trusted=True).score(fleet)
+    assert np.array_equal(bundle.score(fleet).scores, here.scores)

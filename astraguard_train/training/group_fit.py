@@ -24,6 +24,7 @@ from ..errors import AstraGuardError, DataError
 from ..parallel import JobFailed, run_parallel, worker_count
 from ..plugins import contracts
 from .detector import Chain, as_threshold
+from .threshold_context import threshold_context
 
 #: Jobs per worker when groups are batched: more evens out slow groups, fewer saves overhead.
 BATCHES_PER_WORKER = 4
@@ -57,8 +58,6 @@ def fit_group(
     :raises Exception: as fitting raised, for the global chain (``group`` None) only; a
         group's error is returned, naming the group and its training rows.
     """
-    from .fit import threshold_context
-
     start = time.perf_counter()
     try:
         chain.fit_model(features, train_scores=needs_train_scores)
