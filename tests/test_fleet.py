@@ -268,3 +268,24 @@ def test_a_bundle_with_every_chain_in_its_detector_file_still_loads(fleet, local
     assert isinstance(bundle.detector.chains, dict)
     here = load_bundle(local_bundle, trusted=True).score(fleet)
     assert np.array_equal(bundle.score(fleet).scores, here.scores)
+
+
+def test_the_score_command_scores_on_the_cluster_as_here(scheduler, fleet, local_bundle,
+                                                          tmp_path):
+    from bundle_helpers import frame_to_csv
+
+    data = frame_to_csv(fleet.take(np.isin(fleet.channels, ["BUS-1", "BUS-4", "BUS-9"])),
+                        tmp_path / "three.csv")
+    outputs = {}
+    for name, extra in (("here", []), ("dask", ["--backend", "dask", "--scheduler",
+                                                scheduler["address"], "--jobs", "2"])):
+        out = tmp_path / f"{name}.csv"
+        subprocess.run([sys.executable, "-m", "astraguard_train", "score", str(local_bundle),
+                        str(data), "--trusted", "--output", str(out), *extra,
+                        # trained from a Frame: the file's column roles are named here
+                        "--loader-option", "timestamp_column=timestamp",
+                        "--loader-option", "channel_column=channel"],
+                       check=True, capture_output=True)
+        outputs[name] = out.read_bytes()
+    assert outputs["here"] == outputs["dask"]
+    assert outputs["here"].count(b"\n") > 100

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..data.frame import Frame
 from ..data.readers.roles import row_locator
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..parallel import run_parallel
 from ..plugins import contracts
 from ..training.detector import TrainedDetector
@@ -516,9 +516,15 @@ def score_to(
     scorer: Scorer | None = None,
     flush: bool = True,
     explain: Any = None,
+    backend: str | None = None,
+    scheduler: str | None = None,
     **loader_params: Any,
 ) -> ScoreSummary:
     """Score ``data`` chunk by chunk, writing each chunk's rows to ``output`` as it goes.
+
+    With ``backend`` ``dask`` (the scheduler at ``scheduler``) or ``dask-local``, ``data`` is
+    read whole and its groups (channels) are scored in batches on Dask workers (see
+    :mod:`~astraguard_train.training.group_scoring`): the rows and figures are the same.
 
     :param output: a ``.csv``, ``.jsonl`` or ``.parquet`` file, or None to write CSV to
         ``stream`` (or nothing when ``stream`` is None too).
@@ -549,12 +555,26 @@ def score_to(
     scored = flagged = 0
     counts: dict[str, int] = {}
     writer = ScoreWriter(output, stream) if output is not None or stream is not None else None
+    on_dask = (backend or "").startswith("dask")
+    if on_dask and (scorer is not None or not flush or explain is not None):
+        raise ConfigError(
+            f"backend {backend!r} scores a whole stream, unexplained: no saved state"
+        )
     scorer = scorer if scorer is not None else bundle.stream(explain=explain)
     carried_in = scorer.pending.scored.n_rows if scorer.pending is not None else 0
     with writer if writer is not None else _nothing(), step("scoring") as line:
         chunks = counted(bundle.chunks(data, chunk_rows, scorer.rows_seen, check_values=True,
                                        **loader_params))
-        for part in bundle.score_stream(scorer, chunks, n_jobs, flush):
+        parts: Iterable[Scored]
+        if on_dask:
+            from ..training.group_scoring import score_by_group
+
+            frames = list(chunks)
+            parts = [score_by_group(bundle.detector, Frame.concat(frames), n_jobs=n_jobs or -1,
+                                    backend=str(backend), scheduler=scheduler)] if frames else []
+        else:
+            parts = bundle.score_stream(scorer, chunks, n_jobs, flush)
+        for part in parts:
             scored += part.n_rows
             flagged += int(np.count_nonzero(part.flags))
             for k, v in part.counts.items():

@@ -117,10 +117,20 @@ def note_selection(bundle: str, loaded: Any) -> None:
     "--explain-all", is_flag=True,
     help="With --explain: explain every scored row, not only the flagged ones.",
 )
+@click.option(
+    "--backend", type=click.Choice(("dask", "dask-local")), default=None,
+    help="Score the channels in batches on Dask workers, as training does (the file is read "
+    "whole; not with --state). Default: chunks in threads here.",
+)
+@click.option(
+    "--scheduler", metavar="ADDRESS", default=None,
+    help="The Dask scheduler for --backend dask (e.g. tcp://127.0.0.1:8786).",
+)
 def command(bundle: str, data: str, chunk_rows: int | None, loader_options: tuple[str, ...],
             as_json: bool, key: str | None, trusted: bool, jobs: int | None,
             output: str | None, state: str | None, end_of_stream: bool,
-            explain_top: int | None, explain_all: bool) -> int:
+            explain_top: int | None, explain_all: bool,
+            backend: str | None, scheduler: str | None) -> int:
     from ..bundle.scoring import load_bundle, score_to
     from ..progress import display
 
@@ -130,12 +140,19 @@ def command(bundle: str, data: str, chunk_rows: int | None, loader_options: tupl
                           "is a whole stream already)")
     if explain_all and explain_top is None:
         raise ConfigError("--explain-all: only with --explain K (how many features to name)")
+    if backend and (state or explain_top):
+        raise ConfigError(f"--backend {backend}: scores a whole stream, unexplained; not with "
+                          "--state or --explain")
+    if backend:
+        from ..parallel import check_backend
+
+        check_backend(backend, jobs or -1, scheduler, where="score")
     loaded = load_bundle(bundle, key=key, trusted=trusted)
     explain = loaded.explaining(explain_top, all_rows=explain_all) if explain_top else None
     note_selection(bundle, loaded)
     saved = Path(state) if state else None
-    scorer = loaded.stream(saved if saved is not None and saved.exists() else None,
-                           explain=explain)
+    scorer = None if backend else loaded.stream(
+        saved if saved is not None and saved.exists() else None, explain=explain)
     to_stdout = output == "-"
     with display(transient=True):
         summary = score_to(
@@ -147,12 +164,15 @@ def command(bundle: str, data: str, chunk_rows: int | None, loader_options: tupl
             n_jobs=jobs,
             scorer=scorer,
             flush=saved is None or end_of_stream,
+            backend=backend,
+            scheduler=scheduler,
             **options,
         )
-    if saved is not None:
+    if saved is not None and scorer is not None:
         scorer.save(saved)
     if as_json and not to_stdout:
-        extra = {"state": str(saved), "stream_rows": scorer.rows_seen} if saved else {}
+        extra = {"state": str(saved), "stream_rows": scorer.rows_seen} if (
+            saved and scorer is not None) else {}
         emit_json({**summary.to_dict(), **extra})
         return EXIT_OK
     out = sys.stderr if to_stdout else sys.stdout
@@ -165,7 +185,7 @@ def command(bundle: str, data: str, chunk_rows: int | None, loader_options: tupl
     print(f"time:    {summary.seconds:.2f}s ({rate:,.0f} rows/s)", file=out)
     for key, n in summary.counts.items():
         print(f"count:   {key} = {n}", file=out)
-    if saved is not None:
+    if saved is not None and scorer is not None:
         print(f"state:   {saved} ({scorer.rows_seen} rows of the stream so far"
               + (f"; {summary.held_back} rows held back for the next call)"
                  if summary.held_back else ")"), file=out)
