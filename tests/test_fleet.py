@@ -181,7 +181,7 @@ def _with_short_channel(frame: Frame) -> Frame:
 
 def test_a_channel_that_cannot_be_fitted_fails_the_run_by_name(fleet, tmp_path):
     with pytest.raises(StageError, match=r"group 'BUS-3' \(\d+ training rows\)") as info:
-        _train(tmp_path, _with_short_channel(fleet), KNN, n_jobs=2)
+        _train(tmp_path, _with_short_channel(fleet), KNN)
     assert "on_group_failure" in str(info.value)
     assert not (tmp_path / "models").exists()
 
@@ -272,20 +272,21 @@ def test_a_bundle_with_every_chain_in_its_detector_file_still_loads(fleet, local
 
 def test_the_score_command_scores_on_the_cluster_as_here(scheduler, fleet, local_bundle,
                                                           tmp_path):
-    from bundle_helpers import frame_to_csv
+    from bundle_helpers import CSV_OPTIONS, frame_to_csv
+
+    from astraguard_train.cli import main
 
     data = frame_to_csv(fleet.take(np.isin(fleet.channels, ["BUS-1", "BUS-4", "BUS-9"])),
                         tmp_path / "three.csv")
+    # trained from a Frame: the file's column roles are named here
+    roles = [a for k, v in CSV_OPTIONS.items() for a in ("--loader-option", f"{k}={v}")]
     outputs = {}
     for name, extra in (("here", []), ("dask", ["--backend", "dask", "--scheduler",
                                                 scheduler["address"], "--jobs", "2"])):
         out = tmp_path / f"{name}.csv"
-        subprocess.run([sys.executable, "-m", "astraguard_train", "score", str(local_bundle),
-                        str(data), "--trusted", "--output", str(out), *extra,
-                        # trained from a Frame: the file's column roles are named here
-                        "--loader-option", "timestamp_column=timestamp",
-                        "--loader-option", "channel_column=channel"],
-                       check=True, capture_output=True)
+        code = main(["score", str(local_bundle), str(data), "--trusted", "--output", str(out),
+                     *roles, *extra])
+        assert code == 0
         outputs[name] = out.read_bytes()
     assert outputs["here"] == outputs["dask"]
     assert outputs["here"].count(b"\n") > 100
