@@ -182,7 +182,11 @@ def _dask_results(
     client: Any, func: Callable[..., Any], jobs: list[tuple[Any, ...]], keep_going: bool
 ) -> Iterator[Any]:
     """Submit every job as a task (retried on a lost worker); yield results in input order."""
-    futures = [client.submit(func, *args, pure=False, retries=DASK_RETRIES) for args in jobs]
+    with warnings.catch_warnings():
+        # The jobs' data stays in the tasks, not scattered to one worker beforehand, so that
+        # a lost worker's task can run again elsewhere; Dask's advice to scatter is no news.
+        warnings.filterwarnings("ignore", message="Sending large graph")
+        futures = [client.submit(func, *args, pure=False, retries=DASK_RETRIES) for args in jobs]
     try:
         for future in futures:
             try:

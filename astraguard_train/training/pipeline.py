@@ -162,15 +162,24 @@ def stage_evaluate(ctx: RunContext) -> dict[str, Any]:
 
 def _score_test(ctx: RunContext, test: Frame) -> Scored:
     """The test part scored as ``score_frame`` scores it; with an explainer, its alarms
-    explained too (top 3 features), for the report beside each alarm."""
+    explained too (top 3 features), for the report beside each alarm. Without one, per-group
+    detectors trained in parallel score their groups in parallel on the training backend
+    (the same results; ``dask-local`` on local processes rather than a second cluster)."""
     from ..explain.request import Explaining
+    from .group_scoring import score_by_group
     from .streaming import Scorer
 
     assert ctx.detector is not None and ctx.split is not None
-    if not ctx.explainers:
+    if ctx.explainers:
+        explain = Explaining(ctx.explainers, top=EXPLAIN_TOP)
+        return explain.final(Scorer(ctx.detector, explain=explain).score_all(test))
+    train = ctx.config.train
+    if ctx.detector.group_by is None or (train.n_jobs == 1 and train.backend != "dask"):
         return ctx.detector.score_frame(test)
-    explain = Explaining(ctx.explainers, top=EXPLAIN_TOP)
-    return explain.final(Scorer(ctx.detector, explain=explain).score_all(test))
+    backend = "loky" if train.backend == "dask-local" else train.backend
+    return score_by_group(
+        ctx.detector, test, n_jobs=train.n_jobs, backend=backend, scheduler=train.scheduler
+    )
 
 
 def _without_failed_groups(ctx: RunContext, test: Frame) -> Frame:
