@@ -12,8 +12,8 @@ Figures, each phase in a fresh process (its peak memory is that process's):
 - training locally (loky, every core) and on ``dask-local`` (one worker per core): wall time
   of the run, and of its ``features`` + ``train`` stages; baseline: the sum of the
   per-channel fit times (model + threshold, timed inside the workers) divided by the cores.
-  Target: local train stages <= 1.3x that; dask-local <= 1.5x local; identical bundles (the
-  group index lists each channel file's SHA-256, so equal indexes mean equal files).
+  Target: local train stages <= 1.3x that; dask-local <= 1.5x local; identical bundles
+  (every channel's chain and threshold equal by value, arrays bit for bit).
 - the bundle: size on disk, time to load it (reads no channel file).
 - ``astraguard-train score`` of 10 rows of one channel in a fresh process; baseline
   ``python -c "import sklearn.linear_model"`` (what the chain needs). Target <= 1.5x.
@@ -209,10 +209,13 @@ def _du(path: Path) -> int:
 
 
 def _same_bundles(a: Path, b: Path) -> bool:
-    """Equal group indexes (every channel file's SHA-256) and detector files."""
-    same_index = (a / "groups.json").read_bytes() == (b / "groups.json").read_bytes()
+    """Every channel's chain and threshold equal by value, and the same detector file."""
+    from astraguard_train.bundle.group_files import same_groups
+    from astraguard_train.bundle.persisters import JoblibPersister
+
     ma, mb = (json.loads((p / "manifest.json").read_text()) for p in (a, b))
-    return same_index and ma["files"] == mb["files"]
+    same_detector = ma["files"]["detector.joblib"] == mb["files"]["detector.joblib"]
+    return same_detector and not same_groups(a, b, JoblibPersister())
 
 
 def _row(name: str, value: float, unit: str, baseline: float | None = None,

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from astraguard_train.bundle.group_files import GROUPS_INDEX
+from astraguard_train.bundle.group_files import GROUPS_INDEX, same_groups
+from astraguard_train.bundle.persisters import JoblibPersister
 from astraguard_train.bundle.scoring import load_bundle
 from astraguard_train.bundle.store import verify
 from astraguard_train.config import PipelineConfig
@@ -100,6 +101,17 @@ def local_bundle(tmp_path_factory, fleet):
     return Path(_train(tmp_path_factory.mktemp("local"), fleet).artifact)
 
 
+def test_chains_are_compared_by_value(local_bundle, tmp_path):
+    copy = tmp_path / "bundle"
+    shutil.copytree(local_bundle, copy)
+    index = json.loads((copy / GROUPS_INDEX).read_text())["groups"]
+    persister = JoblibPersister()
+    group = persister.load(copy / index[3]["file"], trusted=True)
+    group["chain"].model.regressor_.coef_[0] += 1e-12
+    persister.dump(group, copy / index[3]["file"])
+    assert same_groups(local_bundle, copy, persister) == [index[3]["key"]]
+
+
 def test_channels_are_batched_in_consecutive_runs_covering_all():
     parts = batches(10_000, 2)
     assert len(parts) == 8
@@ -112,9 +124,10 @@ def test_a_dask_cluster_trains_the_same_bundle_as_local(scheduler, fleet, local_
     result = _train(tmp_path, fleet, backend="dask", scheduler=scheduler["address"],
                     n_jobs=2)
     dask = Path(result.artifact)
-    assert (dask / GROUPS_INDEX).read_bytes() == (local_bundle / GROUPS_INDEX).read_bytes()
+    assert same_groups(local_bundle, dask, JoblibPersister()) == []
     local_m, dask_m = (json.loads((p / "manifest.json").read_text()) for p in (local_bundle, dask))
-    assert local_m["files"] == dask_m["files"]
+    for name in ("detector.joblib", "profile_sample.npy"):
+        assert local_m["files"][name] == dask_m["files"][name]
     assert dask_m["n_groups"] == CHANNELS and dask_m["failed_groups"] == {}
     assert local_m["metrics"] == dask_m["metrics"]
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import pickle
 import re
 import threading
 from collections.abc import Iterator, Mapping
@@ -55,7 +54,7 @@ def write_groups(
     for i, (key, chain) in enumerate(detector.chains.items()):
         name = f"{GROUPS_DIR}/{i:06d}{persister.suffix}"
         threshold = detector.thresholds[key]
-        persister.dump(_canonical({"chain": chain, "threshold": threshold}), directory / name)
+        persister.dump({"chain": chain, "threshold": threshold}, directory / name)
         entries.append({
             "key": jsonable(key),
             "file": name,
@@ -73,12 +72,6 @@ def write_groups(
     }
     text = json.dumps(index, indent=1).encode("utf-8")
     return skeleton, text, [directory / e["file"] for e in entries]
-
-
-def _canonical(obj: Any) -> Any:
-    """``obj`` rebuilt from its pickle: a chain fitted here and one fitted in a worker (and
-    sent back) then share objects alike, so the persister writes them byte for byte alike."""
-    return pickle.loads(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def read_index(path: Path, manifest: Mapping[str, Any]) -> dict[str, Any]:
@@ -105,6 +98,42 @@ def read_index(path: Path, manifest: Mapping[str, Any]) -> dict[str, Any]:
         if not ok or not isinstance(entry.get("sha256"), str):
             raise IntegrityError(f"{where}: entry {entry!r} is not a group file with a SHA-256")
     return index
+
+
+def same_groups(a: Path, b: Path, persister: Any) -> list[Any]:
+    """The groups whose chain or threshold differ between the bundles at ``a`` and ``b``
+    (version directories of trusted bundles), compared by value: every array bit for bit,
+    every other attribute equal. A pickle's bytes also depend on which objects the process
+    that wrote it held shared (a worker's transport shares and copies in its own way), so
+    equal chains may be written in files that differ."""
+    found = []
+    index_a, index_b = (json.loads((p / GROUPS_INDEX).read_bytes())["groups"] for p in (a, b))
+    if [e["key"] for e in index_a] != [e["key"] for e in index_b]:
+        return ["(the group keys differ)"]
+    for ea, eb in zip(index_a, index_b, strict=True):
+        ga = persister.load(a / ea["file"], trusted=True)
+        gb = persister.load(b / eb["file"], trusted=True)
+        if not _equal(ga, gb):
+            found.append(ea["key"])
+    return found
+
+
+def _equal(x: Any, y: Any) -> bool:
+    import numpy as np
+
+    if type(x) is not type(y):
+        return False
+    if isinstance(x, np.ndarray):
+        return x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes()
+    if isinstance(x, dict):
+        return x.keys() == y.keys() and all(_equal(x[k], y[k]) for k in x)
+    if isinstance(x, (list, tuple)):
+        return len(x) == len(y) and all(_equal(u, v) for u, v in zip(x, y, strict=True))
+    if hasattr(x, "__dict__"):
+        return _equal(vars(x), vars(y))
+    if isinstance(x, float) and x != x:  # NaN
+        return y != y
+    return bool(x == y)
 
 
 def _check_file(path: Path, entry: Mapping[str, Any]) -> bytes:

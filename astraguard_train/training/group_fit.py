@@ -74,9 +74,9 @@ def fit_group(
 def fit_batch(items: Sequence[tuple[Any, ...]] | bytes) -> list[GroupFit]:
     """:func:`fit_group` for each item's arguments, in order (one job's work).
 
-    ``items`` may come pickled: Dask serializes a list argument item by item, which would
-    lose the objects a chain shares with its features (and make its file differ by a few
-    bytes from a chain fitted here); one pickle keeps them shared, as joblib's does.
+    ``items`` may come pickled, as one blob: Dask would serialize a list argument item by
+    item (thousands of small frames and chains), and lose what a chain shares with its
+    features; one pickle keeps it as joblib's does.
     """
     batch: Sequence[tuple[Any, ...]] = pickle.loads(items) if isinstance(items, bytes) else items
     return [fit_group(*item) for item in batch]
