@@ -35,6 +35,12 @@ MANIFEST_KEY = "group_files"
 _FILE = re.compile(rf"{GROUPS_DIR}/[0-9]+\.[a-z]+")  # a plain file directly in groups/
 
 
+def n_groups(manifest: Mapping[str, Any]) -> int:
+    """How many chains a bundle holds: ``n_groups`` when they are in their own files, else the
+    length of the manifest's ``groups`` list (one chain without ``group_by``)."""
+    return int(manifest.get("n_groups", len(manifest.get("groups") or [])))
+
+
 def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

@@ -31,6 +31,7 @@ import attrs
 
 from ..errors import BundleError, IntegrityError
 from ..plain_values import flatten
+from .group_files import n_groups
 from .store import (
     CHAMPION,
     LATEST,
@@ -216,7 +217,7 @@ def describe(path: str | Path) -> dict[str, Any]:
         "persister": manifest.get("persister"),
         "plugins": {k: _plugin_line(v) for k, v in manifest.get("plugins", {}).items()},
         "group_by": manifest.get("group_by"),
-        "groups": len(manifest.get("groups") or []),
+        "groups": n_groups(manifest),
         "input_features": len(manifest.get("input_features", [])),
         "threshold": manifest.get("threshold"),
         "threshold_method": threshold_info.get("method"),

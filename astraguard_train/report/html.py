@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..bundle.group_files import n_groups
 from ..errors import MissingExtraError, OutputError
 from ..plain_values import jsonable
 from .data import EventTable, ReportData
@@ -220,7 +221,7 @@ def _manifest_section(manifest: Mapping[str, Any]) -> str:
         ("python", manifest.get("python")),
         ("persister", manifest.get("persister")),
         ("group by", manifest.get("group_by")),
-        ("groups", len(manifest.get("groups") or [])),
+        ("groups", n_groups(manifest)),
         ("threshold", manifest.get("threshold")),
         ("threshold method", (manifest.get("threshold_info") or {}).get("method")),
     ]
