@@ -173,6 +173,21 @@ def test_update_mode_writes_the_challenger_as_an_update(mission_data, tmp_path):
     assert lineage["parent"]["version"] == 1 and lineage["rows_added"] > 0
 
 
+def test_a_challenger_missing_a_channel_is_kept_out(mission_data, tmp_path):
+    # every BUS-2 row labelled anomalous: the challenger (trained without labelled anomalies)
+    # has no BUS-2 chain, so it could not serve that channel
+    store = _fresh_store(mission_data, tmp_path)
+    lines = mission_data["shifted"].read_text().splitlines()
+    relabelled = [x.rsplit(",", 1)[0] + ",1" if ",BUS-2," in x else x for x in lines[1:]]
+    data = tmp_path / "bus2-anomalous.csv"
+    data.write_text("\n".join([lines[0], *relabelled]) + "\n")
+    outcome = retrain(_policy(store, data, max_age_days=1), trusted=True,
+                      now=datetime.now(UTC) + timedelta(days=400))
+    assert outcome.challenger == 2 and outcome.action == "keep"
+    assert "cannot score" in outcome.reasons[-1] and "BUS-2" in outcome.reasons[-1]
+    assert registry.champion(store) == 1
+
+
 def test_an_impossible_policy_is_refused_before_any_data_is_read(mission_data, tmp_path):
     store = _fresh_store(mission_data, tmp_path)
     policy = _policy(store, tmp_path / "does-not-exist.csv", drifted_features=99)

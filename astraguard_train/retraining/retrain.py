@@ -355,18 +355,23 @@ def retrain(
         _record(store, run_key, "challenger", champion=champion, version=challenger,
                 rows=train_rows.n_rows, holdout_rows=holdout.n_rows,
                 data_end=_data_end(frame))
-    result = ab_test(
-        bundle, store / str(challenger), holdout, labels=_labels(holdout, store, champion),
-        rule=policy.decision.rule,
-        rule_params=dict(policy.decision.options), key_metric=policy.decision.key_metric,
-        n_boot=policy.decision.bootstrap,
-        seed=policy.decision.seed, registry=registry, key=key, trusted=trusted,
-    )
-    reasons = tuple(f"trigger {t.name}: {t.reason}" for t in fired) + result.decision.reasons
-    outcome = RetrainOutcome(
-        run_key, result.decision.action, reasons, triggers, champion, challenger,
-        result.comparison.to_dict(),
-    )
+    fired_reasons = tuple(f"trigger {t.name}: {t.reason}" for t in fired)
+    try:
+        result = ab_test(
+            bundle, store / str(challenger), holdout, labels=_labels(holdout, store, champion),
+            rule=policy.decision.rule, rule_params=dict(policy.decision.options),
+            key_metric=policy.decision.key_metric, n_boot=policy.decision.bootstrap,
+            seed=policy.decision.seed, registry=registry, key=key, trusted=trusted,
+        )
+    except DataError as exc:  # e.g. a channel the challenger never learnt: it cannot serve
+        outcome = RetrainOutcome(run_key, "keep", fired_reasons + (
+            f"the challenger cannot score the held-out rows the champion scores: {exc}",),
+            triggers, champion, challenger)
+    else:
+        outcome = RetrainOutcome(
+            run_key, result.decision.action, fired_reasons + result.decision.reasons,
+            triggers, champion, challenger, result.comparison.to_dict(),
+        )
     _record(store, run_key, "decision", **_logged(outcome))
     if outcome.promoted:
         _promote(store, outcome, key)
