@@ -1,8 +1,9 @@
-"""Registers the built-in detectors on scikit-learn: iforest, ocsvm, ocsvm_sgd and lof; and
-``hst`` (river's Half-Space Trees) when river is installed.
+"""Registers the built-in detectors on scikit-learn: iforest, ocsvm, ocsvm_sgd and lof; the
+label-using stacked and hist_gbc; and ``hst`` (river's Half-Space Trees) when river is
+installed.
 
-The implementations live in :mod:`astraguard_train.models.sklearn` and
-:mod:`astraguard_train.models.river`.
+The implementations live in :mod:`astraguard_train.models.sklearn`,
+:mod:`astraguard_train.models.supervised` and :mod:`astraguard_train.models.river`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import importlib.util
 from typing import Any
 
 from ..models.sklearn import LOF, OCSVM, SGDOCSVM, IForest
+from ..models.supervised import HistGBCDetector, StackedDetector
 from ..plugins.hookspecs import hookimpl
 
 
@@ -24,3 +26,5 @@ def register_models(register: Any) -> None:
         from ..models.river import HalfSpaceTrees
 
         register("hst", HalfSpaceTrees)
+    register("stacked", StackedDetector)
+    register("hist_gbc", HistGBCDetector)

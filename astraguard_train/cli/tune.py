@@ -102,16 +102,31 @@ def command(config: str | None, overrides: tuple[str, ...], backend: str | None,
         summary += (
             f"; {result.n_folds_skipped} fold(s) left out: their validation rows lack a class"
         )
+    for name, why in result.excluded.items():
+        print(f"note: {name} left out of the search: {why}", file=sys.stderr)
     if as_json:
-        print(f"{summary}; best: {board[0].params}", file=sys.stderr)
+        print(f"{summary}; best: {result.best.params}", file=sys.stderr)
         emit_json(result.to_dict())
         return EXIT_OK
     print(f"\n{summary}")
     for rank, e in enumerate(board, 1):
         shown = f"{e.score:.4f}" if e.score is not None else "failed"
-        params = ", ".join(f"{k}={v}" for k, v in e.params.items())
-        print(f"  {rank:>3}. {shown:>8}  {params}" + (f"  ({e.error})" if e.error else ""))
-    print(f"best: {board[0].params} ({result.metric} {board[0].score:.4f} on validation rows)")
+        if e.std is not None:
+            shown += f" ± {e.std:.4f}"
+        params = ", ".join(f"{k}={v}" for k, v in e.params.items()) or "(base config)"
+        notes = [e.error] if e.error else []
+        if e.default:
+            notes.append("default")
+        if e.vs_default is not None:
+            notes.append(f"{e.vs_default[0]:+.4f} ± {e.vs_default[1]:.4f} vs default")
+        print(f"  {rank:>3}. {shown:>17}  {params}" + (f"  ({'; '.join(notes)})" if notes else ""))
+    best = result.best
+    assert best.score is not None
+    print(f"best: {best.params or '(base config)'} ({result.metric} {best.score:.4f} on "
+          "validation rows)")
+    if result.selection.get("rule") == "beats_default":
+        print(f"selection: few anomalies per fold, so the default is kept unless beaten beyond "
+              f"the folds' noise: {result.selection['reason']}")
     if result.run is not None:
         print("test metrics (winner only, scored once):")
         print(format_metrics(result.run.metrics))

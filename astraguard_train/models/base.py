@@ -26,6 +26,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ..errors import ConfigError
+from ..plugins.contracts import uses_labels
 
 _PARAM_NAME = re.compile(r"The '([^']+)' parameter")
 
@@ -71,14 +72,18 @@ class WrappedDetector(BaseEstimator):
         """The estimator's scores on its training rows if it keeps them (higher = anomalous)."""
         return None
 
-    def fit(self, X: np.ndarray, y: object = None) -> WrappedDetector:
-        """Fit the wrapped estimator on ``X`` (labels are ignored); return ``self``.
+    def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> WrappedDetector:
+        """Fit the wrapped estimator on ``X``; return ``self``. ``y`` is ignored unless the
+        detector declares ``uses_labels`` (then rows without a label count as normal).
 
         :raises ConfigError: naming ``model.<param>`` when a hyperparameter value is invalid.
         """
         X = np.asarray(X, dtype=np.float64)
+        args: tuple[np.ndarray, ...] = (X,)
+        if uses_labels(self):
+            args = (X, np.zeros(len(X), np.int8) if y is None else np.asarray(y, np.int8))
         with config_errors(self.name):
-            self.estimator_ = self._build().fit(X)
+            self.estimator_ = self._build().fit(*args)
         self.n_features_in_ = X.shape[1]
         own = self._own_train_scores()
         if own is not None:

@@ -58,6 +58,29 @@ def _robust_scale(values: np.ndarray) -> float:
     return float(scale) if scale > 0 else 1.0
 
 
+def build_members(tables: Sequence[Mapping[str, Any]], random_state: int | None) -> list[Any]:
+    """Unfitted detectors from ``[model]`` tables (``model.members``), resolved in
+    :func:`member_registry`; ``random_state`` goes to those that take one and do not set it.
+
+    :raises ConfigError: naming ``model.members.<i>`` for an unknown name or bad parameter.
+    """
+    registry = member_registry()
+    out = []
+    for i, table in enumerate(tables):
+        params = {k: v for k, v in table.items() if k != "name"}
+        where = f"model.members.{i}"
+        try:
+            entry = registry.get("model", table["name"])
+        except LookupError as exc:
+            raise ConfigError(f"{where}.name: {exc}") from None
+        if random_state is not None and "random_state" not in params and (
+            "random_state" in entry.params
+        ):
+            params["random_state"] = random_state
+        out.append(entry.create(params, where=where))
+    return out
+
+
 class ScoreNormalizer:
     """Maps one member's raw scores to a common scale, fitted on its training scores."""
 
@@ -154,25 +177,6 @@ class EnsembleDetector(OutlierMixin, BaseEstimator):
             raise ConfigError("model.weights: finite, non-negative and not all zero")
         return w / w.sum()
 
-    def _build_members(self) -> list[Any]:
-        registry = member_registry()
-        out = []
-        for i, table in enumerate(self.members):
-            params = {k: v for k, v in table.items() if k != "name"}
-            where = f"model.members.{i}"
-            try:
-                entry = registry.get("model", table["name"])
-            except LookupError as exc:
-                raise ConfigError(f"{where}.name: {exc}") from None
-            if (
-                self.random_state is not None
-                and "random_state" not in params
-                and "random_state" in entry.params
-            ):
-                params["random_state"] = self.random_state
-            out.append(entry.create(params, where=where))
-        return out
-
     def fit(self, X: np.ndarray, y: object = None) -> EnsembleDetector:
         """Fit on a feature matrix (one stream, rows in order): :meth:`fit_frame`. Returns self."""
         return self.fit_frame(_matrix_frame(X))
@@ -186,7 +190,7 @@ class EnsembleDetector(OutlierMixin, BaseEstimator):
         """
         weights = self._check()
         self.weights_ = weights
-        self.members_ = self._build_members()
+        self.members_ = build_members(self.members, self.random_state)
         self.normalizers_ = []
         normalised = []
         for member in self.members_:

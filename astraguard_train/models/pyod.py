@@ -123,13 +123,14 @@ class PyODDetector(WrappedDetector):
         params = {k: v for k, v in self.get_params().items() if v is not PYOD_DEFAULT}
         return cls(**params)
 
-    def fit(self, X: np.ndarray, y: object = None) -> PyODDetector:
-        """Fit the PyOD detector on ``X``; return ``self``.
+    def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> PyODDetector:
+        """Fit the PyOD detector on ``X`` (and ``y`` for one that ``uses_labels``); return
+        ``self``.
 
         :raises ConfigError: naming ``model.<param>`` when PyOD rejects a parameter value.
         """
         try:
-            return super().fit(X)  # type: ignore[return-value]
+            return super().fit(X, y)  # type: ignore[return-value]
         except ValueError as exc:
             if isinstance(exc, ConfigError):
                 raise
@@ -187,6 +188,8 @@ def _wrapper(spec: PyODSpec) -> type[PyODDetector]:
             "__qualname__": spec.wrapper_name,
             "spec": spec,
             "name": spec.name,
+            # only label-using detectors carry the declaration (SupervisedDetector)
+            **({"uses_labels": True} if spec.uses_labels else {}),
         },
     )
 

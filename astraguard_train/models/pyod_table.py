@@ -39,6 +39,8 @@ class PyODSpec:
     params: tuple[tuple[str, Any], ...]
     #: top-level packages beyond PyOD's own requirements that its module imports
     requires: tuple[str, ...] = ()
+    #: its ``fit`` learns from anomaly labels (``fit(X, y)``)
+    uses_labels: bool = False
 
     @property
     def name(self) -> str:
@@ -59,8 +61,9 @@ def _spec(
     summary: str,
     params: tuple[tuple[str, Any], ...],
     requires: tuple[str, ...] = (),
+    uses_labels: bool = False,
 ) -> PyODSpec:
-    return PyODSpec(cls, f"pyod.models.{stem}", summary, params, requires)
+    return PyODSpec(cls, f"pyod.models.{stem}", summary, params, requires, uses_labels)
 
 
 DETECTORS: tuple[PyODSpec, ...] = (
@@ -342,5 +345,6 @@ DETECTORS: tuple[PyODSpec, ...] = (
          ("subsample", 1), ("colsample_bytree", 1), ("colsample_bylevel", 1), ("reg_alpha", 0),
          ("reg_lambda", 1), ("scale_pos_weight", 1), ("base_score", 0.5), ("random_state", 0)),
         requires=("xgboost",),
+        uses_labels=True,
     ),
 )

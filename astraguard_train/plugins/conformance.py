@@ -124,7 +124,8 @@ def check_detector(
     ``score_samples`` returns one finite float per row; a planted outlier scores above the
     inliers' median; ``train_scores_`` (when the detector keeps them) rank the training rows
     as ``score_samples`` does; a pickle round trip scores the same; with ``random_state`` set,
-    two fits score the same. On a two-channel time series of ``n_rows`` rows per channel
+    two fits score the same; a detector that ``uses_labels`` fits with one labelled anomaly
+    and with none, and still ranks the planted outlier high. On a two-channel time series of ``n_rows`` rows per channel
     (make it more than twice the detector's lookback): ``fit_frame`` returns self and
     ``score_frame`` gives one score per row (a frame detector); ``lookback()`` and
     ``score_counts()`` are well formed; and scores that depend on earlier rows come with a
@@ -173,7 +174,31 @@ def check_detector(
         b = factory(**seeded).fit(train).score_samples(test)
         if not np.allclose(a, b):
             _fail(factory, "two fits with the same random_state score differently")
+    if contracts.uses_labels(det):
+        _check_labels(factory, params, train, test, planted)
     _check_detector_on_series(factory, params, n_rows)
+
+
+def _check_labels(
+    factory: Factory, params: Mapping[str, Any], train: np.ndarray, test: np.ndarray, planted: int
+) -> None:
+    """A :class:`~astraguard_train.plugins.contracts.SupervisedDetector`: ``fit(X, y)``
+    returns self with labels, and with none (``y`` None or all 0) still scores finite floats
+    with the planted outlier above the inliers' median (an unsupervised fallback)."""
+    labelled = np.zeros(len(train), np.int8)
+    labelled[0] = 1  # the planted training outlier, the one anomaly an operator confirmed
+    for y in (labelled, None, np.zeros(len(train), np.int8)):
+        det = factory(**params)
+        if det.fit(train, y) is not det:
+            _fail(factory, "fit(X, y) must return self")
+        scores = np.asarray(det.score_samples(test), dtype=np.float64)
+        if scores.shape != (len(test),) or not np.all(np.isfinite(scores)):
+            _fail(factory, "after fit(X, y), score_samples must return one finite float per row")
+        if not scores[planted] > np.median(np.delete(scores, planted)):
+            what = "no labels" if y is None or not y.any() else "one labelled anomaly"
+            _fail(factory, f"fitted with {what}, a planted outlier scored "
+                           f"{scores[planted]:.4g}, not above the inliers' median: a detector "
+                           "that uses labels must fall back to unsupervised scores")
 
 
 def _check_detector_on_series(factory: Factory, params: Mapping[str, Any], n: int) -> None:

@@ -195,6 +195,25 @@ class FrameDetector(Detector, Protocol):
 
 
 @runtime_checkable
+class SupervisedDetector(Detector, Protocol):
+    """Optional: a detector that learns from labels, declared by ``uses_labels = True``.
+
+    The pipeline calls ``fit(X, y)`` with the training part's labels (1 = a known anomaly,
+    0 = normal or not labelled; ``y`` is None when the data has no labels at all). Labels of
+    the validation and test parts never reach ``fit``. A detector must still give useful
+    scores when ``y`` holds few or no anomalies (falling back to unsupervised scores).
+    """
+
+    #: True: give ``fit`` the training labels.
+    uses_labels: bool
+
+    def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> Any:
+        """Fit on the training features and their labels (0/1 ``int8``, or None). Returns
+        ``self``."""
+        ...
+
+
+@runtime_checkable
 class KeepsTrainScores(Protocol):
     """Optional: the detector's own scores of its training rows, set by ``fit`` (LOF's
     outlier factors, PyOD's ``decision_scores_``), so the chain does not score them again.
@@ -497,6 +516,7 @@ CAPABILITIES: dict[str, tuple[type, ...]] = {
     "scaler": (),
     "model": (
         FrameDetector,
+        SupervisedDetector,
         KeepsTrainScores,
         NeedsHistory,
         StreamingDetector,
@@ -549,11 +569,32 @@ def require(obj: Any, kind: str, where: str) -> Any:
 # -- the core's calls: the only place optional capabilities are looked for ---------------------
 
 
+def uses_labels(model: Any) -> bool:
+    """True when ``model`` is a :class:`SupervisedDetector` that declared ``uses_labels``."""
+    return isinstance(model, SupervisedDetector) and bool(model.uses_labels)
+
+
+def label_using_models(registry: Any) -> list[str]:
+    """The registered model names whose factory (a class) declares ``uses_labels``, so they
+    can be listed without building one."""
+    return [
+        name
+        for name in registry.names("model")
+        if uses_labels(registry.get("model", name).factory)
+    ]
+
+
 def fit_detector(model: Detector, features: Frame) -> None:
     """Fit ``model`` on ``features``: through ``fit_frame`` when it is a
-    :class:`FrameDetector`, else ``fit(features.X)``."""
+    :class:`FrameDetector`, ``fit(features.X, features.labels)`` when it
+    :func:`uses_labels`, else ``fit(features.X)``.
+
+    ``features`` is the training part only, so only its labels can reach a detector.
+    """
     if isinstance(model, FrameDetector):
         model.fit_frame(features)
+    elif uses_labels(model):
+        model.fit(features.X, features.labels)
     else:
         model.fit(features.X)
 

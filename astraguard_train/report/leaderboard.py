@@ -47,9 +47,11 @@ class Leaderboard:
     winner: int | None = None
 
     @classmethod
-    def from_tune(cls, entries: Sequence[Any], metric: str, mode: str) -> Leaderboard:
-        """The leaderboard of a search (``LeaderboardEntry`` rows, best first); the winner's
-        test figures are the reported run's own."""
+    def from_tune(
+        cls, entries: Sequence[Any], metric: str, mode: str, winner: int = 0
+    ) -> Leaderboard:
+        """The leaderboard of a search (``LeaderboardEntry`` rows, best first; ``winner`` the
+        position of the chosen one); the winner's test figures are the reported run's own."""
         rows = tuple(
             Candidate(_label(e.params), e.score, None, e.error) for e in entries
         )
@@ -58,7 +60,7 @@ class Leaderboard:
             f"({mode}). Test: the winner only, scored once; the other candidates never see "
             "the test part."
         )
-        return cls("tune", metric, rows, note, winner=0)
+        return cls("tune", metric, rows, note, winner=winner)
 
     @classmethod
     def from_compare(cls, rows: Sequence[Any], metric: str) -> Leaderboard:

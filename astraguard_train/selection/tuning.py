@@ -33,13 +33,23 @@ from ..data.frame import Frame
 from ..data.splits import Split
 from ..errors import AstraGuardError, ConfigError, DataError, StageError
 from ..parallel import iter_parallel
+from ..plugins import contracts
 from ..plugins.registry import Registry
 from ..training import fit as training
 from ..training.detector import Scored
 from ..training.evaluation import evaluate
 from ..training.pipeline import Pipeline, new_run_id
 from ..training.result import RunResult
-from .search import Candidate, Fold, SearchConfig, build_candidate, generate_candidates
+from .search import (
+    FEW_ANOMALIES,
+    Candidate,
+    Fold,
+    SearchConfig,
+    build_candidate,
+    fewest_anomalies,
+    generate_candidates,
+    repeated_folds,
+)
 from .search import validation_folds as make_folds
 
 #: Metrics whose value depends on the threshold: candidates' thresholds are then chosen with
@@ -184,9 +194,26 @@ class LeaderboardEntry:
     score: float | None
     fold_scores: tuple[float | None, ...] = ()
     error: str | None = None
+    #: the base config as given (what ``run`` would train), scored beside the candidates
+    default: bool = False
+    #: mean fold-by-fold difference from the default and its standard error (corrected for
+    #: overlapping folds), when selection guarded the default
+    vs_default: tuple[float, float] | None = None
+
+    @property
+    def std(self) -> float | None:
+        """The spread of the score over folds (sample standard deviation), None with one."""
+        values = [v for v in self.fold_scores if v is not None]
+        return float(np.std(values, ddof=1)) if len(values) > 1 else None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"params": dict(self.params), "score": self.score}
+        if self.std is not None:
+            out["std"] = self.std
+        if self.default:
+            out["default"] = True
+        if self.vs_default is not None:
+            out["diff_vs_default"], out["se_vs_default"] = self.vs_default
         if self.error:
             out["error"] = self.error
         return out
@@ -216,10 +243,18 @@ class TuneResult:
     n_folds_skipped: int = 0
     seconds: float = 0.0
     search_seconds: float = 0.0
+    #: the position in ``leaderboard`` of the chosen candidate (not always the first: see
+    #: ``selection``)
+    selected: int = 0
+    #: how the winner was chosen: ``rule`` and, when guarded, why the default was kept or not
+    selection: dict[str, Any] = attrs.field(factory=dict)
+    #: label-using models left out of the space, and why
+    excluded: dict[str, str] = attrs.field(factory=dict)
 
     @property
     def best(self) -> LeaderboardEntry:
-        return self.leaderboard[0]
+        """The chosen candidate."""
+        return self.leaderboard[self.selected]
 
     def to_dict(self) -> dict[str, Any]:
         run = self.run
@@ -231,6 +266,8 @@ class TuneResult:
             "n_folds_skipped": self.n_folds_skipped,
             "leaderboard": [e.to_dict() for e in self.leaderboard],
             "best": self.best.to_dict(),
+            "selection": dict(self.selection),
+            "excluded": dict(self.excluded),
             "test_metrics": dict(run.metrics) if run else {},
             "artifact": run.artifact if run else None,
             "best_config": self.config_path,
@@ -449,6 +486,13 @@ def _tune(
 ) -> TuneResult:
     frame, split = _load_and_split(config, registry, data, sweep_id)
     folds = make_folds(split, search, config.split)
+    candidates, excluded = _without_unusable(candidates, split, registry)
+    guarded = _few_anomalies(folds, search)
+    default = None
+    if guarded:
+        if search.cv is None:  # one fold of few anomalies is noise: resample the training part
+            folds = repeated_folds(split, search.seed)
+        candidates, default = _with_default(config, candidates, registry, search.seed)
     hook = registry.hook
 
     def announce(entry: LeaderboardEntry, metric: str) -> None:
@@ -465,14 +509,20 @@ def _tune(
     board = _rank(entries)
     if board[0].score is None:
         raise DataError(f"search: every candidate failed; first error: {board[0].error}")
+    if default is not None and mode == "supervised":
+        ratio = float(np.mean([f.validation.n_rows / f.train.n_rows for f in folds]))
+        board, selected, selection = guard_default(board, default, ratio)
+    else:
+        selected, selection = 0, {"rule": "best_mean"}
     search_seconds = time.perf_counter() - start
-    winner = candidates[board[0].number].config
+    chosen = board[selected]
+    winner = candidates[chosen.number].config
     metric = search.metric if mode == "supervised" else "consensus_agreement"
     leaderboard = None
     if report is not None:
         from ..report.leaderboard import Leaderboard
 
-        leaderboard = Leaderboard.from_tune(board, metric, mode)
+        leaderboard = Leaderboard.from_tune(board, metric, mode, winner=selected)
     # The test part is touched here for the first time, by the winner alone.
     pipe = Pipeline(winner, registry)
     run = pipe.run(
@@ -484,7 +534,7 @@ def _tune(
         raise DataError("search: the winner's run split the data differently from the search")
     path = None
     if persist:
-        path = write_winner(winner, board[0], search, mode, output or config.persist.output)
+        path = write_winner(winner, chosen, search, mode, output or config.persist.output)
     return TuneResult(
         leaderboard=board,
         metric=metric,
@@ -496,7 +546,124 @@ def _tune(
         config_path=path,
         seconds=time.perf_counter() - start,
         search_seconds=search_seconds,
+        selected=selected,
+        selection=selection,
+        excluded=excluded,
     )
+
+
+# -- selection that few labels cannot fool ------------------------------------------------------
+
+
+def _few_anomalies(folds: Sequence[Fold], search: SearchConfig) -> bool:
+    if search.mode == "unsupervised":
+        return False
+    fewest = fewest_anomalies(list(folds))
+    return fewest is not None and fewest < FEW_ANOMALIES
+
+
+def _without_unusable(
+    candidates: list[Candidate], split: Split, registry: Registry
+) -> tuple[list[Candidate], dict[str, str]]:
+    """Drop candidates whose model learns from labels when the training part has no
+    labelled anomaly (they would be their unsupervised fallback under another name)."""
+    labels = split.train.labels
+    if labels is not None and labels.any():
+        return candidates, {}
+    using = set(contracts.label_using_models(registry))
+    dropped = sorted({c.config.model.name for c in candidates if c.config.model.name in using})
+    if not dropped:
+        return candidates, {}
+    kept = [c for c in candidates if c.config.model.name not in using]
+    if not kept:
+        raise DataError(
+            f"search: every candidate's model ({', '.join(dropped)}) learns from labels, and "
+            "the training part has no labelled anomaly"
+        )
+    reason = "the training part has no labelled anomaly"
+    renumbered = [attrs.evolve(c, number=i) for i, c in enumerate(kept)]
+    return renumbered, dict.fromkeys(dropped, reason)
+
+
+def _with_default(
+    config: PipelineConfig, candidates: list[Candidate], registry: Registry, seed: int
+) -> tuple[list[Candidate], int]:
+    """The candidates with the base config among them; returns them and its number."""
+    base = build_candidate(config, {}, registry, number=len(candidates), seed=seed)
+    key = repr(sorted(base.config.to_dict().items()))
+    for c in candidates:
+        if repr(sorted(c.config.to_dict().items())) == key:
+            return candidates, c.number
+    return [*candidates, base], base.number
+
+
+def guard_default(
+    board: tuple[LeaderboardEntry, ...], default: int, ratio: float
+) -> tuple[tuple[LeaderboardEntry, ...], int, dict[str, Any]]:
+    """Keep the default unless a candidate beats it beyond the noise of the folds.
+
+    For each candidate, the fold-by-fold differences from the default give a mean ``d`` and
+    a standard error corrected for folds that share training rows (Nadeau and Bengio's
+    ``sqrt((1/J + n_validation/n_train) * s^2)`` over ``J`` folds). A candidate *beats* the
+    default when ``d`` exceeds that error times the one-sided 95% Student t quantile; the
+    best-scoring such candidate is chosen, else the default.
+
+    :param ratio: validation rows per training row of a fold.
+    :returns: the leaderboard with each entry's ``vs_default`` and the default marked, the
+        position of the chosen entry, and the selection record.
+    """
+    from scipy.stats import t as student
+
+    base = next(e for e in board if e.number == default)
+    out = []
+    for e in board:
+        vs = None
+        if e.number != default and e.score is not None and base.score is not None:
+            pairs = [
+                (a, b)
+                for a, b in zip(e.fold_scores, base.fold_scores, strict=True)
+                if a is not None and b is not None
+            ]
+            d = np.array([a - b for a, b in pairs])
+            if len(d) > 1:
+                se = float(np.sqrt((1 / len(d) + ratio) * np.var(d, ddof=1)))
+                vs = (float(d.mean()), se)
+        out.append(attrs.evolve(e, default=e.number == default, vs_default=vs))
+    folds = max(len(base.fold_scores), 2)
+    critical = float(student.ppf(0.95, folds - 1))
+    selected = next(i for i, e in enumerate(out) if e.number == default)
+    for i, e in enumerate(out):
+        if e.vs_default is not None:
+            d, se = e.vs_default
+            if d > critical * se and d > 0:
+                selected = i
+                break
+    chosen = out[selected]
+    kept = chosen.number == default
+    leader = out[0]
+    if kept and leader.number != default:
+        reason = (
+            f"the best mean ({leader.params}) is {leader.vs_default[0]:+.4f} from the default, "
+            f"within the noise (needs > {critical:.2f} x {leader.vs_default[1]:.4f})"
+            if leader.vs_default is not None
+            else "no candidate's fold scores could be compared with the default's"
+        )
+    elif kept:
+        reason = "the default scored best"
+    else:
+        assert chosen.vs_default is not None
+        reason = (
+            f"beats the default by {chosen.vs_default[0]:+.4f} > {critical:.2f} x "
+            f"{chosen.vs_default[1]:.4f} (standard error over {len(chosen.fold_scores)} folds)"
+        )
+    selection = {
+        "rule": "beats_default",
+        "default": dict(base.params),
+        "kept_default": kept,
+        "reason": reason,
+        "critical_t": critical,
+    }
+    return tuple(out), selected, selection
 
 
 def write_winner(

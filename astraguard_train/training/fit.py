@@ -68,6 +68,11 @@ def new_chain(config: PipelineConfig, registry: Registry) -> Chain:
     return Chain(transforms, scaler, model)
 
 
+def _model_uses_labels(config: PipelineConfig, registry: Registry) -> bool:
+    model = registry.create("model", config.model.name, config.model.params, where="model")
+    return contracts.uses_labels(model)
+
+
 def _grouped(frame: Frame, group_by: str | None) -> dict[Any, Frame]:
     if group_by is None:
         return {None: frame}
@@ -78,7 +83,12 @@ def plan_training(config: PipelineConfig, registry: Registry, split: Split) -> T
     """Build and fit each chain's transforms and scaler on its training rows."""
     counts: dict[str, int] = {}
     train = split.train
-    if config.train.exclude_labelled_anomalies and train.labels is not None:
+    # A detector that learns from labels needs the labelled anomalies it would lose here.
+    if (
+        config.train.exclude_labelled_anomalies
+        and train.labels is not None
+        and not _model_uses_labels(config, registry)
+    ):
         keep = train.labels == 0
         counts["train_rows_excluded_anomalies"] = int((~keep).sum())
         train = train.take(keep)

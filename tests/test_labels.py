@@ -1,0 +1,237 @@
+"""Detectors that use labels: the contract, the pipeline's leak guard, the fallback rule,
+and selection that a few labels cannot fool."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from astraguard_train.config import PipelineConfig
+from astraguard_train.data.frame import Frame
+from astraguard_train.data.splits import split_frame
+from astraguard_train.models.pyod import DETECTORS, _wrapper
+from astraguard_train.models.supervised import HistGBCDetector, StackedDetector, label_weight
+from astraguard_train.plugins import build_registry, contracts
+from astraguard_train.plugins.conformance import check_detector
+from astraguard_train.plugins.hookspecs import hookimpl
+from astraguard_train.selection.tuning import LeaderboardEntry, guard_default, tune
+from astraguard_train.training.pipeline import Pipeline
+
+
+class LabelSpy:
+    """Scores by feature 1; records the row ids (feature 0) and labels every fit receives."""
+
+    uses_labels = True
+    fits: list[tuple[np.ndarray, np.ndarray | None]] = []
+
+    def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> LabelSpy:
+        LabelSpy.fits.append((X[:, 0].astype(np.int64), None if y is None else np.array(y)))
+        self.fitted_ = True
+        return self
+
+    def score_samples(self, X: np.ndarray) -> np.ndarray:
+        return X[:, 1]
+
+
+class Plugin:
+    @hookimpl
+    def register_models(self, register):
+        register("label_spy", LabelSpy)
+
+
+@pytest.fixture
+def spy_registry():
+    LabelSpy.fits = []
+    return build_registry(plugins=[Plugin()])
+
+
+def _frame(n: int = 400, seed: int = 0) -> Frame:
+    rng = np.random.default_rng(seed)
+    labels = (rng.random(n) < 0.1).astype(np.int8)
+    signal = rng.normal(size=n) + 3 * labels
+    X = np.column_stack([np.arange(n, dtype=np.float64), signal, rng.normal(size=n)])
+    return Frame(X=X, columns=["row", "signal", "noise"], labels=labels)
+
+
+def _config(**extra) -> PipelineConfig:
+    return PipelineConfig.from_dict(
+        {
+            "split": {"strategy": "stratified", "test_size": 0.4, "seed": 0},
+            "scaler": {"name": "none"},  # keeps the row ids readable in fit
+            "model": {"name": "label_spy"},
+            "threshold": {"name": "fixed", "value": 0.0},
+            "validation": {"enabled": False},
+            **extra,
+        }
+    )
+
+
+def test_only_the_training_parts_labels_reach_fit(spy_registry):
+    frame = _frame()
+    config = _config(train={"exclude_labelled_anomalies": True})
+    Pipeline(config, spy_registry).run(data=frame, persist=False)
+    split = split_frame(frame, config.split)
+    (rows, y), = LabelSpy.fits
+    # every training row, labelled anomalies included (excluding them would starve the model)
+    assert np.array_equal(np.sort(rows), np.sort(split.train.index))
+    assert not np.isin(rows, split.test.index).any()
+    assert y is not None and np.array_equal(y, frame.labels[rows])
+
+
+def test_tune_fits_label_users_on_fold_training_rows_only(spy_registry):
+    frame = _frame()
+    config = _config(search={"metric": "roc_auc", "cv": 3, "space": {"model.name": ["label_spy"]}})
+    tune(config, registry=spy_registry, data=frame, persist=False)
+    split = split_frame(frame, config.split)
+    assert len(LabelSpy.fits) >= 4  # 3 folds (or more when guarded), then the winner
+    for rows, y in LabelSpy.fits:
+        assert not np.isin(rows, split.test.index).any()
+        assert y is not None and np.array_equal(y, frame.labels[rows])
+    # a fold's validation rows are not in its fit: no fold fit saw every training row
+    assert all(len(rows) < split.train.n_rows for rows, _ in LabelSpy.fits[:-1])
+
+
+def test_detectors_without_the_declaration_get_no_labels():
+    class Plain:
+        def fit(self, X, y=None):
+            self.got = y
+            return self
+
+        def score_samples(self, X):
+            return X[:, 0]
+
+    model = Plain()
+    contracts.fit_detector(model, _frame())
+    assert model.got is None and not contracts.uses_labels(model)
+
+
+def test_pyod_xgbod_wrapper_declares_labels_and_knn_does_not():
+    specs = {s.cls: s for s in DETECTORS}
+    assert contracts.uses_labels(_wrapper(specs["XGBOD"])())
+    assert not contracts.uses_labels(_wrapper(specs["KNN"])())
+
+
+@pytest.mark.parametrize("factory", [StackedDetector, HistGBCDetector])
+def test_label_users_keep_the_detector_contract(factory):
+    check_detector(factory, factory.get_test_params())
+
+
+def test_label_weight_rule():
+    assert label_weight(4, 5, 40.0) == 0.0
+    assert label_weight(5, 5, 40.0) == pytest.approx(5 / 45)
+    assert label_weight(400, 5, 40.0) > 0.9
+
+
+#: a small, fast stacked detector
+SMALL = {"members": [{"name": "iforest", "n_estimators": 25}, {"name": "lof"}], "max_iter": 30}
+
+
+def _hidden_anomalies(seed: int = 0, n: int = 800) -> tuple[np.ndarray, np.ndarray]:
+    """Anomalies that are ordinary in every single column (a corner of two), so unsupervised
+    detectors miss them while labels reveal them."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4))
+    y = ((X[:, 0] > 0.8) & (X[:, 1] > 0.8)).astype(np.int8)
+    return X, y
+
+
+def test_stacked_falls_back_to_its_members_with_few_labels():
+    X, y = _hidden_anomalies()
+    few = np.zeros_like(y)
+    few[np.flatnonzero(y)[:3]] = 1  # under min_labels = 5
+    a = StackedDetector(**SMALL, random_state=0).fit(X, few)
+    b = StackedDetector(**SMALL, random_state=0).fit(X, None)
+    assert a.classifier_ is None and a.label_weight_ == 0.0
+    # the members are those of no labels; only their weights may lean on the 3 labels
+    assert np.corrcoef(a.score_samples(X), b.score_samples(X))[0, 1] > 0.9
+
+
+def test_stacked_learns_what_unsupervised_members_miss():
+    X, y = _hidden_anomalies()
+    Xt, yt = _hidden_anomalies(seed=1)
+    labelled = np.zeros_like(y)
+    labelled[np.flatnonzero(y)[:25]] = 1
+    fitted = StackedDetector(**SMALL, random_state=0).fit(X, labelled)
+    unsupervised = StackedDetector(**SMALL, random_state=0).fit(X, None)
+    gain = roc_auc_score(yt, fitted.score_samples(Xt)) - roc_auc_score(
+        yt, unsupervised.score_samples(Xt)
+    )
+    assert fitted.label_weight_ > 0.3
+    assert gain > 0.1
+
+
+def _entry(number, scores, default=False):
+    return LeaderboardEntry(number, {"n": number}, float(np.mean(scores)), tuple(scores))
+
+
+def test_guard_keeps_the_default_within_the_noise():
+    rng = np.random.default_rng(0)
+    base = rng.normal(0.7, 0.05, size=10)
+    noisy = base + rng.normal(0.01, 0.05, size=10)  # better by 0.01 on average, noise 0.05
+    board = (_entry(1, noisy), _entry(0, base))
+    board = tuple(sorted(board, key=lambda e: -e.score))
+    out, selected, info = guard_default(board, default=0, ratio=0.25)
+    assert out[selected].number == 0 and info["kept_default"]
+    assert next(e for e in out if e.number == 1).vs_default is not None
+
+
+def test_guard_picks_a_candidate_that_clearly_beats_the_default():
+    rng = np.random.default_rng(0)
+    base = rng.normal(0.7, 0.05, size=10)
+    better = base + 0.1 + rng.normal(0, 0.01, size=10)
+    board = (_entry(1, better), _entry(0, base))
+    out, selected, info = guard_default(board, default=0, ratio=0.25)
+    assert out[selected].number == 1 and not info["kept_default"]
+
+
+def test_tune_with_few_anomalies_uses_repeated_folds_and_shows_the_noise():
+    frame = _frame(300, seed=3)  # about 12 anomalies in a 25% validation part
+    config = PipelineConfig.from_dict(
+        {
+            "split": {"strategy": "stratified", "test_size": 0.4, "seed": 0},
+            "threshold": {"name": "fixed", "value": 0.0},
+            "validation": {"enabled": False},
+            "model": {"name": "iforest", "n_estimators": 20, "random_state": 0},
+            "search": {"metric": "roc_auc", "validation_size": 0.25,
+                       "space": {"model.name": ["lof", "ocsvm"]}},
+        }
+    )
+    result = tune(config, data=frame, persist=False)
+    assert result.n_folds == 10
+    assert result.selection["rule"] == "beats_default"
+    entries = result.to_dict()["leaderboard"]
+    assert sum(bool(e.get("default")) for e in entries) == 1  # the base config, added
+    assert all("std" in e for e in entries)
+    chosen = result.best
+    assert chosen.default == result.selection["kept_default"]
+
+
+def test_tune_leaves_label_users_out_without_labels_and_says_so():
+    frame = _frame(200).without_labels()
+    config = PipelineConfig.from_dict(
+        {
+            "threshold": {"name": "fixed", "value": 0.0},
+            "validation": {"enabled": False},
+            "search": {"space": {"model.name": ["iforest", "stacked", "hist_gbc"]}},
+        }
+    )
+    result = tune(config, data=frame, persist=False)
+    assert set(result.excluded) == {"stacked", "hist_gbc"}
+    assert [e.params["model.name"] for e in result.leaderboard] == ["iforest"]
+
+
+def test_tune_includes_label_users_when_labels_exist():
+    frame = _frame(300)
+    config = PipelineConfig.from_dict(
+        {
+            "split": {"strategy": "stratified", "test_size": 0.4, "seed": 0},
+            "threshold": {"name": "fixed", "value": 0.0},
+            "validation": {"enabled": False},
+            "search": {"metric": "roc_auc", "cv": 2,
+                       "space": {"model.name": ["hist_gbc"], "model.max_iter": [10]}},
+        }
+    )
+    result = tune(config, data=frame, persist=False)
+    assert result.excluded == {}
+    assert "hist_gbc" in {e.params.get("model.name") for e in result.leaderboard}
