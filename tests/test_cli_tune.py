@@ -55,8 +55,11 @@ def test_tune_json_contract_and_winning_toml(config_file, tmp_path, capsys):
     doc = json.loads(captured.out)  # stdout holds the JSON alone
     assert {"leaderboard", "best", "test_metrics", "artifact"} <= set(doc)
     board = doc["leaderboard"]
-    assert [set(e) for e in board] == [{"params", "score"}] * 3
-    assert doc["best"] == board[0]
+    assert len(board) == 3 and all({"params", "score", "std"} <= set(e) for e in board)
+    # few anomalies: repeated folds, and the default (iforest) kept unless clearly beaten
+    assert doc["selection"]["rule"] == "beats_default"
+    assert doc["best"] in board
+    assert doc["best"].get("default", False) == doc["selection"]["kept_default"]
     assert [e["score"] for e in board] == sorted((e["score"] for e in board), reverse=True)
     assert "roc_auc" in doc["test_metrics"]
     assert (out_dir / "detector" / "1" / "manifest.json").is_file()
@@ -66,7 +69,7 @@ def test_tune_json_contract_and_winning_toml(config_file, tmp_path, capsys):
     best = doc["best_config"]
     winner = PipelineConfig.from_toml(best)
     assert "search" not in tomllib.loads(open(best).read())
-    assert winner.model.name == board[0]["params"]["model.name"]
+    assert winner.model.name == doc["best"]["params"]["model.name"]
     assert main(["run", best, "--json", "--output", str(tmp_path / "again")]) == 0
     rerun = json.loads(capsys.readouterr().out)
     assert rerun["metrics"]["roc_auc"] == pytest.approx(doc["test_metrics"]["roc_auc"])
@@ -75,7 +78,8 @@ def test_tune_json_contract_and_winning_toml(config_file, tmp_path, capsys):
 def test_tune_text_summary(config_file, tmp_path, capsys):
     assert main(["tune", str(config_file), "--output", str(tmp_path / "o")]) == 0
     out = capsys.readouterr().out
-    assert "3 candidates x 1 fold(s)" in out and "best:" in out and "winning config:" in out
+    assert "3 candidates x 10 fold(s)" in out and "best:" in out and "winning config:" in out
+    assert "selection: few anomalies per fold" in out and " ± " in out
 
 
 def test_tune_bad_search_key_is_a_usage_error(config_file, capsys):

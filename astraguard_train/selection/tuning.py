@@ -590,11 +590,22 @@ def _with_default(
 ) -> tuple[list[Candidate], int]:
     """The candidates with the base config among them; returns them and its number."""
     base = build_candidate(config, {}, registry, number=len(candidates), seed=seed)
-    key = repr(sorted(base.config.to_dict().items()))
+    key = _resolved(base.config, registry)
     for c in candidates:
-        if repr(sorted(c.config.to_dict().items())) == key:
+        if _resolved(c.config, registry) == key:
             return candidates, c.number
     return [*candidates, base], base.number
+
+
+def _resolved(config: PipelineConfig, registry: Registry) -> str:
+    """The config with every plugin's unset parameters at their defaults, so a candidate
+    that spells a default out equals the base config that leaves it out."""
+    data = config.to_dict()
+    for key, kind, spec in config.stages():
+        if isinstance(spec, StageSpec) and registry.has(kind, spec.name):
+            defaults = dict(registry.get(kind, spec.name).params)
+            data[key] = {"name": spec.name, **defaults, **spec.params}
+    return repr(sorted(data.items()))
 
 
 def guard_default(
