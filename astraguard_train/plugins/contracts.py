@@ -569,7 +569,7 @@ def require(obj: Any, kind: str, where: str) -> Any:
 # -- the core's calls: the only place optional capabilities are looked for ---------------------
 
 
-def uses_labels(model: Any) -> bool:
+def uses_labels(model: Any) -> TypeGuard[SupervisedDetector]:
     """True when ``model`` is a :class:`SupervisedDetector` that declared ``uses_labels``."""
     return isinstance(model, SupervisedDetector) and bool(model.uses_labels)
 

@@ -645,8 +645,8 @@ def guard_default(
     selected = next(i for i, e in enumerate(out) if e.number == default)
     for i, e in enumerate(out):
         if e.vs_default is not None:
-            d, se = e.vs_default
-            if d > critical * se and d > 0:
+            gain, error = e.vs_default
+            if gain > critical * error and gain > 0:
                 selected = i
                 break
     chosen = out[selected]
