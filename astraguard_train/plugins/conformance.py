@@ -127,8 +127,8 @@ def check_detector(
     two fits score the same; a detector that ``uses_labels`` fits with one labelled anomaly
     and with none, and still ranks the planted outlier high. On a two-channel time series of
     ``n_rows`` rows per channel (make it more than twice the detector's lookback):
-    ``fit_frame`` returns self and ``score_frame`` gives one score per row (a frame detector); ``lookback()`` and
-    ``score_counts()`` are well formed; and scores that depend on earlier rows come with a
+    ``fit_frame`` returns self and ``score_frame`` gives one score per row (a frame
+    detector); ``lookback()`` and ``score_counts()`` are well formed; and scores that depend on earlier rows come with a
     ``lookback()`` long enough, or with carried state (``score_stream``), to score a later
     chunk as in the whole stream; an incremental detector's ``partial_fit_frame`` returns
     self, takes an ``exclude`` mask and keeps the scores finite.
