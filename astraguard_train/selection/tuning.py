@@ -489,6 +489,7 @@ def _tune(
     candidates, excluded = _without_unusable(candidates, split, registry)
     guarded = _few_anomalies(folds, search)
     default = None
+    announced = len(candidates)
     if guarded:
         if search.cv is None:  # one fold of few anomalies is noise: resample the training part
             folds = repeated_folds(split, search.seed)
@@ -496,6 +497,8 @@ def _tune(
     hook = registry.hook
 
     def announce(entry: LeaderboardEntry, metric: str) -> None:
+        if entry.number >= announced:  # the added default: not among before_sweep's candidates
+            return
         hook.after_candidate(
             params=entry.params, metrics={metric: entry.score}, run_id=new_run_id(),
             parent_run_id=sweep_id, number=entry.number, error=entry.error,
@@ -507,8 +510,9 @@ def _tune(
         on_entry=announce,
     )
     board = _rank(entries)
-    if board[0].score is None:
-        raise DataError(f"search: every candidate failed; first error: {board[0].error}")
+    searched = [e for e in board if e.number < announced]  # not the added default
+    if all(e.score is None for e in searched):
+        raise DataError(f"search: every candidate failed; first error: {searched[0].error}")
     if default is not None and mode == "supervised":
         ratio = float(np.mean([f.validation.n_rows / f.train.n_rows for f in folds]))
         board, selected, selection = guard_default(board, default, ratio)
