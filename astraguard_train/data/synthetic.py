@@ -58,15 +58,22 @@ def generate(
         _inject(X, y, rng, anomaly_share, list(kinds))
         blocks.append(X)
         labels.append(y)
+    return _buses(blocks, labels, start, interval_seconds, "<synthetic>")
+
+
+def _buses(blocks: list[np.ndarray], labels: list[np.ndarray], start: str,
+           interval_seconds: float, source: str) -> Frame:
+    """One frame of the channels ``BUS-1``... in long format, each sampled from ``start``."""
+    n = blocks[0].shape[0]
     step = np.timedelta64(int(round(interval_seconds * 1e9)), "ns")
-    ts = np.datetime64(start, "ns") + np.arange(n_samples) * step
+    ts = np.datetime64(start, "ns") + np.arange(n) * step
     return Frame(
         X=np.concatenate(blocks),
         columns=COLUMNS,
-        timestamps=np.tile(ts, n_channels),
+        timestamps=np.tile(ts, len(blocks)),
         labels=np.concatenate(labels),
-        channels=np.repeat(np.array([f"BUS-{c + 1}" for c in range(n_channels)]), n_samples),
-        source="<synthetic>",
+        channels=np.repeat(np.array([f"BUS-{c + 1}" for c in range(len(blocks))]), n),
+        source=source,
     )
 
 
@@ -168,13 +175,4 @@ def mission(
                         lengths=(3, 15))
         blocks.append(X)
         labels.append(y)
-    step = np.timedelta64(int(round(86400e9 / rows_per_day)), "ns")
-    ts = np.datetime64("2026-01-01T00:00:00", "ns") + np.arange(n) * step
-    return Frame(
-        X=np.concatenate(blocks),
-        columns=COLUMNS,
-        timestamps=np.tile(ts, n_channels),
-        labels=np.concatenate(labels),
-        channels=np.repeat(np.array([f"BUS-{c + 1}" for c in range(n_channels)]), n),
-        source="<mission>",
-    )
+    return _buses(blocks, labels, "2026-01-01T00:00:00", 86400 / rows_per_day, "<mission>")
