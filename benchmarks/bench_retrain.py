@@ -228,9 +228,11 @@ def run_msl(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         first = Path(Pipeline(config).run(output=str(work / "models")).artifact)
-        # challengers train on recent test rows: a time split, labelled anomalies left out
+        # challengers train on recent test rows: a time split, labelled anomalies left out,
+        # and a fallback model for a channel whose recent rows are all anomalous
         table["split"] = {"strategy": "time", "test_size": 0.2}
         table["train"]["exclude_labelled_anomalies"] = True
+        table["train"]["fallback"] = True
         config_path = work / "retrain-msl.toml"
         config_path.write_bytes(tomli_w.dumps(table).encode())
         out = policy_loop(test, part, args.msl_window, work, first, config_path,
