@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bench_startup import wall  # noqa: E402 - a sibling script
 
 ROOT = Path(__file__).resolve().parent.parent
 BEHAVIOURS = ("sine", "walk", "square", "constant", "sawtooth")
@@ -195,15 +196,6 @@ def _child(*argv: str) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _wall(argv: list[str], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        subprocess.run(argv, check=True, capture_output=True)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def _du(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
@@ -283,8 +275,8 @@ def report(args: argparse.Namespace, work: Path) -> None:
                    "--every", str(every))
     _row("bundle load (manifest, index, detector)", score["load_seconds"] * 1000, "ms")
     py = sys.executable
-    floor = _wall([py, "-c", "import sklearn.linear_model"], 5)
-    cli = _wall([py, "-m", "astraguard_train", "score", str(bundle), str(one), "--trusted",
+    floor = wall([py, "-c", "import sklearn.linear_model"], 5)
+    cli = wall([py, "-m", "astraguard_train", "score", str(bundle), str(one), "--trusted",
                  "--output", str(work / "scores.csv")], 5)
     _row("python -c 'import sklearn.linear_model' (baseline)", floor, "s")
     _row("fresh process: score 10 rows of 1 channel (CLI)", cli, "s", floor, "<= 1.5x")
