@@ -196,8 +196,7 @@ def stale_writes(root: Path) -> list[Path]:
 
 
 def _training_part(ctx: Any) -> Any:
-    split = getattr(ctx, "split", None)
-    return split.train if split is not None else None
+    return ctx.split.train if ctx.split is not None else None
 
 
 def _uses(detector: Any, package: str) -> bool:
@@ -486,13 +485,12 @@ def save_version(ctx: Any, output: str | Path) -> SavedVersion:
         elif getattr(ctx, "sample", None) is not None:  # an update's, from its parent
             sample = ctx.sample
             np.save(tmp / SAMPLE_FILE, sample, allow_pickle=False)
-        test = getattr(ctx, "test_scores", None)
+        test = ctx.test_scores
         if test is not None and test.n_rows:
             drift = drift_of_scored(profile or {}, sample, test)
             Evaluation.from_scored(test, drift).save(tmp / EVALUATION_FILE)
-        explainers = getattr(ctx, "explainers", None)
-        if explainers:
-            write_explainers(tmp, config.explain, explainers)
+        if ctx.explainers:
+            write_explainers(tmp, config.explain, ctx.explainers)
         files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()}
         manifest = build_manifest(ctx, detector_file, files, profile, weights)
         text = json.dumps(manifest, indent=2, default=str, allow_nan=True)

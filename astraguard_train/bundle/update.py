@@ -45,6 +45,9 @@ class UpdateContext:
     metrics: dict[str, Any] = attrs.field(factory=dict)
     #: the parent's explainers, carried over as its drift reference is
     explainers: dict[Any, Any] = attrs.field(factory=dict)
+    #: an update neither splits its rows nor scores a test part (a run's context has both)
+    split: None = None
+    test_scores: None = None
 
 
 @attrs.frozen(eq=False)
