@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 
+import attrs
 import numpy as np
 import pytest
 from bundle_helpers import frame_to_csv, small_config, train
@@ -19,10 +20,11 @@ from astraguard_train.errors import ConfigError, ConformanceError
 from astraguard_train.models.sklearn import SGDOCSVM
 from astraguard_train.plugins import build_registry
 from astraguard_train.testing import check_detector
-from astraguard_train.timeseries.dynamic_threshold import DynamicRule
+from astraguard_train.timeseries.dynamic_threshold import DynamicRule, taught_floor
+from astraguard_train.timeseries.events import segment_runs
 from astraguard_train.timeseries.moments import Moments
 from astraguard_train.training.fit import fit_detector, plan_training
-from astraguard_train.training.update import FeedbackInterval, feedback_mask, update_detector
+from astraguard_train.training.update import FeedbackInterval, feedback_rows, update_detector
 
 #: the flagship channel pipeline, small: forecast + dynamic threshold + post-processing
 CHANNEL = {
@@ -108,11 +110,12 @@ def test_feedback_excludes_true_alarms_keeps_false_alarms_and_the_forecaster_ski
         FeedbackInterval("v2", "false_alarm", ts[300], ts[320], channel),
         FeedbackInterval("v3", "true_alarm", "1990-01-01", "1990-01-02", channel),  # no rows
     ]
-    mask, used = feedback_mask(new, feedback)
-    assert mask.sum() == 41 and used["counts"] == {"false_alarm": 1, "true_alarm": 1}
-    assert used["ids"] == ["v1", "v2"]
+    joined = feedback_rows(new, feedback)
+    assert joined.exclude.sum() == 41
+    assert joined.used["counts"] == {"false_alarm": 1, "true_alarm": 1}
+    assert joined.used["ids"] == ["v1", "v2"]
     parent = _fit(config, old)
-    with_fb = update_detector(parent, new, _strategy(config), exclude=mask).detector
+    with_fb = update_detector(parent, new, _strategy(config), feedback=joined).detector
     without = update_detector(parent, new, _strategy(config)).detector
     moments = [d.chains[channel].model.moments_["full"].n for d in (parent, with_fb, without)]
     # the excluded rows, and the rows whose 12 lags reach them, are not learned
@@ -150,6 +153,10 @@ def test_update_writes_a_new_version_with_lineage(tmp_path):
     assert lineage["rows_added"] == data.n_rows - 10 and lineage["rows_excluded"] == 10
     assert lineage["feedback"]["ids"] == ["a1"] and lineage["feedback"]["digest"]
     assert lineage["update"]["per_chain"][0]["how"] == "incremental"
+    # the judged alarm is recorded; a fixed threshold is not moved by it
+    verdicts = lineage["update"]["per_chain"][0]["verdicts"]
+    assert verdicts["events"] == 1 and verdicts["false_alarms"] == 0
+    assert verdicts["value_after"] == verdicts["value_before"]
     assert manifest["profile"] == parent["profile"]  # the parent's drift reference
     old = store.load(tmp_path / "detector" / "1", trusted=True).detector.chains[None].model
     new = store.load(done.path, trusted=True).detector.chains[None].model
@@ -213,3 +220,120 @@ def test_conformance_checks_the_incremental_contract():
     check_detector(SGDOCSVM, {"n_components": 10, "random_state": 0})
     with pytest.raises(ConformanceError, match="partial_fit_frame.*must return self"):
         check_detector(Forgetful, {"n_components": 10, "random_state": 0})
+
+
+# -- verdicts in the flagship pipeline ---------------------------------------------------------
+
+
+def _bumped(size: float):
+    """Normal rows (no injected anomaly): 1200 per channel to train on, 600 new ones whose
+    first channel's voltage jumps by ``size`` on 15 rows near their end."""
+    frame = generate(n_samples=1800, n_channels=2, seed=5, anomaly_share=0.0)
+    pos = np.empty(frame.n_rows, dtype=np.int64)
+    for rows in frame.groups("channel").values():
+        pos[rows] = np.arange(rows.size)
+    old, new = frame.take(pos < 1200), frame.take(pos >= 1200)
+    channel = new.channels[0]
+    X = new.X.copy()
+    X[np.flatnonzero(new.channels == channel)[450:465], new.column_index("voltage")] += size
+    return old, attrs.evolve(new, X=X), channel
+
+
+def _alarm_verdicts(detector, frame, channel, kind):
+    """A verdict of ``kind`` on each alarm ``detector`` raises on ``channel``'s rows."""
+    scored = detector.score_frame(frame)
+    rows = np.flatnonzero(scored.frame.channels == channel)
+    rows = rows[np.argsort(scored.frame.timestamps[rows])]
+    starts, ends = segment_runs(scored.flags[rows], np.zeros(rows.size))
+    ts = scored.frame.timestamps[rows]
+    return [FeedbackInterval(f"a{i}", kind, ts[a], ts[b - 1], channel)
+            for i, (a, b) in enumerate(zip(starts, ends, strict=True))]
+
+
+def test_true_alarm_errors_and_errors_reaching_back_to_them_stay_out_of_the_history():
+    config = PipelineConfig.from_dict(CHANNEL)
+    old, new, channel = _bumped(5.0)
+    parent = _fit(config, old)
+    verdicts = _alarm_verdicts(parent, new, channel, "true_alarm")
+    assert len(verdicts) == 1
+    done = update_detector(parent, new, _strategy(config), feedback=feedback_rows(new, verdicts))
+    plain = update_detector(parent, new, _strategy(config)).detector
+    judged = done.detector.thresholds[channel].history
+    learned = plain.thresholds[channel].history
+    # without the verdict the jump's errors (and the smoothed tail after it) are history
+    assert learned.max() > 4 * judged.max()
+    # the rows after the alarm whose lags or smoothing reach it are left out as well
+    assert judged.max() < np.quantile(learned, 0.95)
+    record = next(c for c in done.chains if c.group == channel)
+    assert record.verdicts["events"] == 1 and record.verdicts["false_alarms"] == 0
+    assert done.detector.thresholds[channel].event_peaks.size == 1
+
+
+@pytest.mark.parametrize("verdict_floor", [True, False])
+def test_false_alarm_verdicts_raise_the_channel_floor_when_asked(verdict_floor):
+    config = PipelineConfig.from_dict(
+        {**CHANNEL, "threshold": {**CHANNEL["threshold"], "verdict_floor": verdict_floor}})
+    old, new, channel = _bumped(1.5)
+    parent = _fit(config, old)
+    verdicts = _alarm_verdicts(parent, new, channel, "false_alarm")
+    assert verdicts
+    done = update_detector(parent, new, _strategy(config), feedback=feedback_rows(new, verdicts))
+    rule = done.detector.thresholds[channel]
+    record = next(c for c in done.chains if c.group == channel).verdicts
+    assert record["false_alarms"] == len(verdicts) and record["value_before"] == 0.01
+    assert rule.normal_peaks.size == len(verdicts)
+    # the alarm's rows scored by the new version, as a stream of their own
+    scored = done.detector.score_frame(new)
+    mine = scored.frame.channels == channel
+    ts = scored.frame.timestamps
+    judged = mine & (ts >= verdicts[0].start) & (ts <= verdicts[-1].end)
+    if verdict_floor:
+        p = CHANNEL["threshold"].get("min_percent_decrease", 0.13)
+        assert rule.value == pytest.approx(rule.normal_peaks.max() / (1 - p))
+        assert record["value_after"] == rule.value > scored.scores[judged].max()
+        assert not scored.flags[judged].any()
+    else:
+        assert rule.value == record["value_after"] == 0.01
+        assert scored.flags[judged].any()  # the same alarm is raised again
+
+
+def test_taught_floor_stays_below_every_judged_event():
+    # levels: 0.2 / 0.8 = 0.25 and 0.5 / 0.8 = 0.625
+    assert taught_floor(0.1, np.array([0.2, 0.5]), np.zeros(0), 0.2) == pytest.approx(0.625)
+    assert taught_floor(0.1, np.array([0.2, 0.5]), np.array([0.4, 0.9]), 0.2) == (
+        pytest.approx(0.25))
+    assert taught_floor(0.1, np.array([0.5]), np.array([0.4]), 0.2) == 0.1
+    assert taught_floor(1.0, np.array([0.2]), np.zeros(0), 0.2) == 1.0
+
+
+def test_dynamic_rule_keeps_its_verdicts_across_updates():
+    z = np.array([2.5, 3.0])
+    rule = DynamicRule(np.arange(5.0), 0.1, 8, 2, z, 0.2, verdict_floor=True)
+    taught = rule.learn_verdicts(np.array([0.4, np.nan]), np.array([2.0]))
+    assert taught.value == pytest.approx(0.5) and rule.value == 0.1  # the parent unchanged
+    again = taught.absorb(np.ones(3), Frame(X=np.zeros((3, 1)), columns=["e"]))
+    again = again.learn_verdicts(np.array([1.0]), np.array([1.1]))
+    np.testing.assert_array_equal(again.normal_peaks, [0.4, 1.0])
+    assert again.value == pytest.approx(0.5)  # 1.0 / 0.8 would hide the 1.1 event
+    # a rule pickled before verdicts existed learns them as a new one does
+    old = DynamicRule(np.arange(5.0), 0.1, 8, 2, z, 0.2)
+    for name in ("base", "normal_peaks", "event_peaks", "verdict_floor"):
+        del old.__dict__[name]
+    assert old.learn_verdicts(np.array([0.4]), np.zeros(0)).value == 0.1
+
+
+def test_feedback_rows_give_each_judged_alarm_its_peak():
+    frame = generate(n_samples=50, n_channels=1, seed=1, anomaly_share=0.0)
+    ts = frame.timestamps
+    joined = feedback_rows(frame, [
+        FeedbackInterval("f", "false_alarm", ts[0], ts[9]),
+        FeedbackInterval("t", "true_alarm", ts[20], ts[24]),
+        FeedbackInterval("u", "unsure", ts[5], ts[30]),  # excludes, labels no alarm
+        FeedbackInterval("e", "labelled", ts[40], ts[41]),
+    ])
+    assert joined.exclude.sum() == 26 + 2 and not joined.exclude[:5].any()
+    scores = np.arange(50.0)
+    scores[41] = np.nan  # a score a forecaster could not give is not a peak
+    normal, events = joined.peaks(scores, np.arange(50))
+    np.testing.assert_array_equal(normal, [9.0])
+    np.testing.assert_array_equal(events, [24.0, 40.0])

@@ -24,7 +24,7 @@ import numpy as np
 from ..config import PipelineConfig
 from ..data.frame import Frame
 from ..errors import NoExplainerError
-from ..training.update import FeedbackInterval, UpdateResult, feedback_mask, update_detector
+from ..training.update import FeedbackInterval, UpdateResult, feedback_rows, update_detector
 from .profile import fingerprint
 from .scoring import BundleDetector, load_bundle, manifest_digest
 from .store import load_sample, write_bundle
@@ -78,7 +78,9 @@ def update_bundle(
     :param data: a file path (read as the training data was, ``loader_options`` on top) or
         in-memory rows (see :meth:`BundleDetector.to_frame`).
     :param feedback: verdicts and labelled intervals; rows under ``true_alarm``,
-        ``labelled`` or ``unsure`` ones are not learned (``false_alarm`` rows are).
+        ``labelled`` or ``unsure`` ones are not learned (``false_alarm`` rows are), and the
+        judged alarms' peak scores teach a threshold that can learn from them (the
+        ``dynamic`` threshold's floor).
     :param refit: False refuses when a chain's model cannot update incrementally, instead of
         refitting it on the new rows alone.
     :param n_jobs: chains updated at once (default: the training config's
@@ -90,14 +92,14 @@ def update_bundle(
     loaded = bundle if isinstance(bundle, BundleDetector) else load_bundle(
         bundle, registry, key=key, trusted=trusted)
     frame = _read(loaded, data, loader_options)
-    exclude, used = feedback_mask(frame, feedback) if feedback else (None, {})
+    joined = feedback_rows(frame, feedback) if feedback else None
     config = PipelineConfig.from_dict(loaded.manifest["config"])
     store = loaded.path.parent
     config = attrs.evolve(config, persist=attrs.evolve(config.persist, bundle_name=store.name))
     spec = config.threshold
     strategy = loaded.registry.create("threshold", spec.name, spec.params, where="threshold")
     result = update_detector(
-        loaded.detector, frame, strategy, exclude=exclude, refit=refit,
+        loaded.detector, frame, strategy, feedback=joined, refit=refit,
         n_jobs=config.train.n_jobs if n_jobs is None else n_jobs,
         backend=config.train.backend, scheduler=config.train.scheduler,
     )
@@ -107,8 +109,8 @@ def update_bundle(
         "data": {"source": str(data) if isinstance(data, (str, Path)) else None,
                  "rows": frame.n_rows, "fingerprint": fingerprint(frame.X)},
         "rows_added": result.rows_added,
-        "rows_excluded": int(0 if exclude is None else exclude.sum()),
-        "feedback": _feedback_record(used),
+        "rows_excluded": 0 if joined is None else int(joined.exclude.sum()),
+        "feedback": _feedback_record({} if joined is None else joined.used),
         "update": result.summary(),
     }
     ctx = UpdateContext(

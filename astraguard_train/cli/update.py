@@ -35,7 +35,8 @@ from .score import DATA_HELP, parse_options, trust_options
               help="Groups updated at once (default: the training config's train.n_jobs).")
 @click.option("--feedback", "use_feedback", is_flag=True,
               help="Read the bundle's feedback store: rows under true alarms, labelled "
-              "intervals and unsure verdicts are not learned.")
+              "intervals and unsure verdicts are not learned; the judged alarms' peak scores "
+              "teach the threshold (the dynamic threshold's floor).")
 @json_option
 @trust_options()
 def command(bundle: str, data: str, loader_options: tuple[str, ...], no_refit: bool,
@@ -66,5 +67,9 @@ def command(bundle: str, data: str, loader_options: tuple[str, ...], no_refit: b
             said = f"REFITTED on its {c.learned} new rows only: {c.reason}"
         else:
             said = "unchanged (no new rows)"
+        if c.verdicts is not None:
+            v = c.verdicts
+            said += (f"; verdicts: {v['false_alarms']} false alarm(s), {v['events']} event(s), "
+                     f"threshold {v['value_before']:.6g} -> {v['value_after']:.6g}")
         print(f"  {where}: {said}")
     return EXIT_OK

@@ -354,6 +354,19 @@ class UpdatableRule(ThresholdRule, Protocol):
 
 
 @runtime_checkable
+class LearnsVerdicts(ThresholdRule, Protocol):
+    """Optional: a rule that operators' verdicts teach, through an update with feedback:
+    error levels of alarms judged false are normal for its chain, those of true alarms and
+    labelled events are not."""
+
+    def learn_verdicts(self, normal_peaks: np.ndarray, event_peaks: np.ndarray) -> ThresholdRule:
+        """Return a new rule that also knows these verdicts: the peak score of each alarm
+        judged false (``normal_peaks``) and of each true alarm or labelled event
+        (``event_peaks``), under the updated model; ``self`` is left unchanged."""
+        ...
+
+
+@runtime_checkable
 class ThresholdStrategy(Protocol):
     """Chooses the decision threshold of a fitted chain from a
     :class:`~astraguard_train.training.fit.ThresholdContext` (never the test part)."""
@@ -648,6 +661,14 @@ def absorb(threshold: Any, scores: np.ndarray, frame: Frame) -> Any:
     :class:`UpdatableRule`, else ``threshold`` itself (a fixed number stays as chosen)."""
     if isinstance(threshold, UpdatableRule):
         return threshold.absorb(scores, frame)
+    return threshold
+
+
+def learn_verdicts(threshold: Any, normal_peaks: np.ndarray, event_peaks: np.ndarray) -> Any:
+    """``threshold`` taught by verdicts' peak scores when it keeps :class:`LearnsVerdicts`,
+    else ``threshold`` itself (a number stays as chosen)."""
+    if isinstance(threshold, LearnsVerdicts):
+        return threshold.learn_verdicts(normal_peaks, event_peaks)
     return threshold
 
 

@@ -33,6 +33,12 @@ What this module does differently, so that a row's flag never changes when later
 - **A floor.** ``floor = max(min_threshold, floor_factor * q)`` where ``q`` is the
   ``floor_quantile`` of the training errors: channels that are constant (or nearly) in training
   do not get a zero threshold that flags every wiggle.
+- **Floors taught by verdicts** (``verdict_floor = true``). :meth:`DynamicRule.learn_verdicts`
+  takes the peak errors of alarms an operator called false (errors that are normal for this
+  channel) and of true alarms and labelled events. As in the pruning, a level must clear the
+  largest normal error by ``p``: the floor rises to ``peak / (1 - p)`` for the highest
+  false-alarm peak whose level stays below every known event's peak, so no judged event
+  would be pruned by it.
 - Not implemented: telemanom's inverted pass (unusually low errors), and its rule that at most
   five sequences may be chosen per window (the ``n_sequences ** 2`` penalty is kept).
 """
@@ -104,6 +110,11 @@ class DynamicRule:
     :param z_values: the ``z`` grid; ``min_percent_decrease``: the pruning parameter ``p``.
     :param keep: how many training errors the history holds at most (default ``window``),
         when :meth:`absorb` takes in new ones.
+    :param normal_peaks: peak errors of alarms judged false; ``event_peaks``: of alarms judged
+        true and of labelled events (:meth:`learn_verdicts`). ``value`` is then the floor they
+        teach, never below the strategy's floor (``base``).
+    :param verdict_floor: True: the false alarms' peaks raise the floor; False (the default)
+        keeps it at ``base`` (the verdicts are still recorded).
     """
 
     def __init__(
@@ -115,10 +126,20 @@ class DynamicRule:
         z_values: np.ndarray,
         min_percent_decrease: float,
         keep: int | None = None,
+        normal_peaks: Any = (),
+        event_peaks: Any = (),
+        verdict_floor: bool = False,
     ) -> None:
         self.history = np.asarray(history, dtype=np.float64)
         self.keep = window if keep is None else keep
-        self.value = float(value)
+        self.base = float(value)
+        self.normal_peaks = np.asarray(normal_peaks, dtype=np.float64)
+        self.event_peaks = np.asarray(event_peaks, dtype=np.float64)
+        self.verdict_floor = verdict_floor
+        self.value = taught_floor(
+            self.base, self.normal_peaks if verdict_floor else self.normal_peaks[:0],
+            self.event_peaks, min_percent_decrease,
+        )
         self.window = window
         self.step = step
         self.z_values = z_values
@@ -146,10 +167,34 @@ class DynamicRule:
         keep = self.__dict__.get("keep", self.window)  # rules pickled before ``keep`` existed
         both = np.concatenate([self.history, _channel_tail(np.asarray(scores), frame, keep)])
         history = both[max(0, both.size - keep) :] if keep else both[:0]
-        return DynamicRule(
-            history, self.value, self.window, self.step, self.z_values,
-            self.min_percent_decrease, keep,
+        return self._evolve(history=history, keep=keep)
+
+    def learn_verdicts(self, normal_peaks: np.ndarray, event_peaks: np.ndarray) -> DynamicRule:
+        """A rule that also knows these verdicts: the peak errors of alarms judged false
+        (``normal_peaks``) and of true alarms and labelled events (``event_peaks``), added to
+        those it knew. Its floor (``value``) is :func:`taught_floor` of all of them."""
+        normal, events = self._verdict_peaks()
+        return self._evolve(
+            normal_peaks=np.concatenate([normal, _finite(normal_peaks)]),
+            event_peaks=np.concatenate([events, _finite(event_peaks)]),
         )
+
+    def _verdict_peaks(self) -> tuple[np.ndarray, np.ndarray]:
+        # rules pickled before verdicts were learned have none
+        empty = np.zeros(0)
+        return self.__dict__.get("normal_peaks", empty), self.__dict__.get("event_peaks", empty)
+
+    def _evolve(self, **changes: Any) -> DynamicRule:
+        """A copy with ``changes`` (constructor arguments) applied; ``self`` is unchanged."""
+        normal, events = self._verdict_peaks()
+        args: dict[str, Any] = {
+            "history": self.history, "value": self.__dict__.get("base", self.value),
+            "window": self.window, "step": self.step, "z_values": self.z_values,
+            "min_percent_decrease": self.min_percent_decrease,
+            "keep": self.__dict__.get("keep", self.window), "normal_peaks": normal,
+            "event_peaks": events, "verdict_floor": self.__dict__.get("verdict_floor", False),
+        }
+        return DynamicRule(**{**args, **changes})
 
     def init_state(self) -> State:
         """No channel seen yet: each starts from the training errors' tail."""
@@ -230,6 +275,10 @@ class DynamicThreshold:
     :param min_threshold: ... and never below this absolute value (score units).
     :param history: how many of the channel's last training errors a scored stream's window
         starts with (default: ``window``; 0 = the stream's own errors only, as telemanom).
+    :param verdict_floor: True: an update's false-alarm verdicts raise the channel's floor
+        (:func:`taught_floor`), so alarms no higher than a judged false one stop recurring,
+        and so would an event no higher than it. False (the default): the floor stays as
+        chosen here; verdicts on true alarms still keep their errors out of the history.
     """
 
     def __init__(
@@ -244,6 +293,7 @@ class DynamicThreshold:
         floor_factor: float = 0.0,
         min_threshold: float = 0.05,
         history: int | None = None,
+        verdict_floor: bool = False,
     ) -> None:
         self.window = window
         self.step = step
@@ -255,6 +305,7 @@ class DynamicThreshold:
         self.floor_factor = floor_factor
         self.min_threshold = min_threshold
         self.history = history
+        self.verdict_floor = verdict_floor
 
     def _check(self) -> None:
         for key in ("window", "step"):
@@ -279,6 +330,9 @@ class DynamicThreshold:
             isinstance(self.history, bool) or not isinstance(self.history, int) or self.history < 0
         ):
             raise ConfigError(f"threshold.history: must be an integer >= 0, got {self.history!r}")
+        if not isinstance(self.verdict_floor, bool):
+            raise ConfigError(f"threshold.verdict_floor: expected true or false, got "
+                              f"{self.verdict_floor!r}")
         if self.floor_factor < 0 or self.min_threshold < 0:
             raise ConfigError("threshold.floor_factor and threshold.min_threshold must be >= 0")
 
@@ -303,7 +357,26 @@ class DynamicThreshold:
             z_grid(self.z_min, self.z_max, self.z_step),
             self.min_percent_decrease,
             keep,
+            verdict_floor=self.verdict_floor,
         )
+
+
+def taught_floor(
+    base: float, normal_peaks: np.ndarray, event_peaks: np.ndarray, min_percent_decrease: float
+) -> float:
+    """The floor that verdicts teach a channel: ``base``, raised to ``peak / (1 - p)`` for the
+    highest false-alarm peak whose level stays below the lowest event peak (a level at or
+    above an event's peak would hide that event); ``base`` when none qualifies."""
+    levels = np.asarray(normal_peaks, dtype=np.float64) / (1.0 - min_percent_decrease)
+    events = np.asarray(event_peaks, dtype=np.float64)
+    if events.size:
+        levels = levels[levels < events.min()]
+    return max(float(base), float(levels.max())) if levels.size else float(base)
+
+
+def _finite(values: Any) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64).ravel()
+    return values[np.isfinite(values)]
 
 
 def _channel_tail(scores: np.ndarray, frame: Frame | None, n: int) -> np.ndarray:

@@ -17,8 +17,13 @@ as in training; a fallback chain gets them all):
   says which of the two happened and why (:class:`ChainUpdate`). ``refit=False`` refuses
   instead.
 
-Rows an operator marked as anomalous (``exclude``) are not learned; they still pass through
-the carried history of a forecaster so the rows after them keep their true past.
+Feedback (:func:`feedback_rows`) joins operators' verdicts to the new rows by channel and
+time. Rows an operator marked as anomalous are not learned; they still pass through the
+carried history of a forecaster so the rows after them keep their true past. The judged
+alarms teach the threshold: each alarm's peak score under the updated model goes to a rule
+that keeps :class:`~astraguard_train.plugins.contracts.LearnsVerdicts` (the ``dynamic``
+threshold keeps them and, with ``verdict_floor``, raises the chain's floor above error
+levels judged normal, never above a judged event's peak).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from ..data.frame import Frame
 from ..errors import ConfigError, DataError
 from ..parallel import run_parallel
 from ..plugins import contracts
+from ..timeseries.carry import segments
 from .detector import Chain, TrainedDetector, as_threshold
 from .fit import ThresholdContext
 
@@ -63,22 +69,71 @@ class FeedbackInterval:
     channel: Any = None
 
 
-def feedback_mask(frame: Frame, feedback: Any) -> tuple[np.ndarray, dict[str, Any]]:
-    """The rows of ``frame`` under an excluding feedback interval, and what was used: counts
-    by kind of the intervals that cover a row, their ids, and the rows excluded.
+#: Feedback kinds whose rows are an anomaly: their peak scores cap what false alarms teach.
+EVENT_KINDS = ("true_alarm", "labelled")
+
+
+@attrs.frozen(eq=False)
+class FeedbackRows:
+    """Feedback joined to the rows of one frame.
+
+    :param exclude: per row, True under a ``true_alarm``, ``labelled`` or ``unsure`` interval
+        (not learned as normal).
+    :param interval: per row, the position in ``kinds`` of the ``false_alarm``, ``true_alarm``
+        or ``labelled`` interval covering it (the last one given, where several do), -1 for
+        none: the rows of one judged alarm, whose peak score teaches the threshold.
+    :param kinds: each feedback interval's kind, in the order given.
+    :param used: counts by kind of the intervals covering a row, their ids, and the rows
+        excluded.
+    """
+
+    exclude: np.ndarray
+    interval: np.ndarray
+    kinds: tuple[str, ...]
+    used: dict[str, Any]
+
+    @classmethod
+    def none(cls, n_rows: int) -> FeedbackRows:
+        """No feedback on ``n_rows`` rows."""
+        return cls(np.zeros(n_rows, dtype=bool), np.full(n_rows, -1, dtype=np.int64), (), {})
+
+    def take(self, rows: np.ndarray) -> FeedbackRows:
+        """The feedback of ``rows`` (positions in the frame it was joined to)."""
+        return FeedbackRows(self.exclude[rows], self.interval[rows], self.kinds, self.used)
+
+    def peaks(self, scores: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The peak of ``scores`` over each judged alarm's rows: ``(false alarms, true alarms
+        and labelled events)``. ``scores[i]`` belongs to row ``rows[i]``; non-finite scores
+        (a forecaster's first rows) are ignored, an alarm with none has no peak."""
+        tag = self.interval[rows]
+        ok = (tag >= 0) & np.isfinite(scores)
+        peak = np.full(len(self.kinds), -np.inf)
+        np.maximum.at(peak, tag[ok], scores[ok])
+        kinds = np.asarray(self.kinds, dtype=object)
+        seen = np.isfinite(peak)
+        return (peak[seen & (kinds == "false_alarm")],
+                peak[seen & np.isin(kinds, EVENT_KINDS)])
+
+
+def feedback_rows(frame: Frame, feedback: Any) -> FeedbackRows:
+    """Join ``feedback`` (:class:`FeedbackInterval` records) to ``frame``'s rows by channel
+    and time range.
 
     :raises DataError: when ``frame`` has no timestamps, or a kind is unknown.
     """
     exclude = np.zeros(frame.n_rows, dtype=bool)
+    interval = np.full(frame.n_rows, -1, dtype=np.int64)
     used: dict[str, list[str]] = {}
     if frame.timestamps is None:
         raise DataError("feedback: the data has no timestamps to join verdicts on (set "
                         "loader.timestamp_column)")
     ts = frame.timestamps
-    for item in feedback:
+    kinds = []
+    for i, item in enumerate(feedback):
         if item.kind not in KINDS:
             raise DataError(f"feedback {item.id}: unknown kind {item.kind!r}; "
                             f"accepted: {', '.join(KINDS)}")
+        kinds.append(item.kind)
         rows = (ts >= np.datetime64(item.start, "ns")) & (ts <= np.datetime64(item.end, "ns"))
         if item.channel is not None and frame.channels is not None:
             rows &= frame.channels == item.channel
@@ -86,9 +141,12 @@ def feedback_mask(frame: Frame, feedback: Any) -> tuple[np.ndarray, dict[str, An
             used.setdefault(item.kind, []).append(str(item.id))
             if item.kind in EXCLUDED_KINDS:
                 exclude |= rows
+            if item.kind != "unsure":
+                interval[rows] = i
     ids = sorted(i for group in used.values() for i in group)
-    return exclude, {"counts": {k: len(v) for k, v in sorted(used.items())}, "ids": ids,
-                     "rows_excluded": int(exclude.sum())}
+    record = {"counts": {k: len(v) for k, v in sorted(used.items())}, "ids": ids,
+              "rows_excluded": int(exclude.sum())}
+    return FeedbackRows(exclude, interval, tuple(kinds), record)
 
 
 @attrs.frozen
@@ -100,6 +158,9 @@ class ChainUpdate:
     :param how: ``incremental``, ``refit`` (on the new rows alone) or ``unchanged`` (no rows).
     :param reason: why the model was not updated incrementally (None when it was).
     :param threshold: ``absorbed`` (a rule took in the new scores), ``kept`` or ``rechosen``.
+    :param verdicts: the judged alarms among its rows (``false_alarms``, ``events``: true
+        alarms and labelled intervals) and the threshold's summary value before and after
+        they taught it (``value_before``, ``value_after``); None without any.
     """
 
     group: Any
@@ -108,6 +169,7 @@ class ChainUpdate:
     how: str
     reason: str | None
     threshold: str
+    verdicts: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = attrs.asdict(self)
@@ -141,7 +203,7 @@ def update_detector(
     frame: Frame,
     strategy: Any,
     *,
-    exclude: np.ndarray | None = None,
+    feedback: FeedbackRows | None = None,
     refit: bool = True,
     n_jobs: int = 1,
     backend: str = "loky",
@@ -152,19 +214,22 @@ def update_detector(
     :param frame: new rows with the detector's input columns (its labels are not used).
     :param strategy: an unused threshold strategy of the training config: a copy chooses the
         threshold of each chain whose model is refitted.
-    :param exclude: a boolean mask over ``frame``'s rows not to learn from.
+    :param feedback: verdicts joined to ``frame`` (:func:`feedback_rows`): excluded rows are
+        not learned, and the peak scores of judged alarms teach a threshold that keeps
+        :class:`~astraguard_train.plugins.contracts.LearnsVerdicts`.
     :param refit: False refuses to update when any chain's model cannot update incrementally.
     :param n_jobs: chains updated at once, through :func:`~astraguard_train.parallel.run_parallel`
         on ``backend`` (``scheduler`` for Dask).
     :raises ConfigError: with ``refit=False``, naming each chain that cannot update and why.
-    :raises DataError: a group the detector has no chain for (and no fallback).
+    :raises DataError: a group the detector has no chain for (and no fallback), or feedback
+        joined to another frame.
     """
-    mask = np.zeros(frame.n_rows, dtype=bool) if exclude is None else np.asarray(exclude, bool)
-    if mask.shape != (frame.n_rows,):
-        raise DataError(f"exclude: expected one flag per row ({frame.n_rows}), got {mask.shape}")
-    # labels carry the exclusion through the transforms, which keep or drop whole rows
-    marked = attrs.evolve(frame, labels=mask.astype(np.int8))
-    parts = _parts(detector, marked)
+    if feedback is None:
+        feedback = FeedbackRows.none(frame.n_rows)
+    if feedback.exclude.shape != (frame.n_rows,):
+        raise DataError(f"feedback: joined to {feedback.exclude.shape[0]} rows, the data has "
+                        f"{frame.n_rows}")
+    parts = _parts(detector, frame)
     if not refit:
         blocked = [(k, r) for k in parts
                    if (r := contracts.update_blocker(detector.chains[k].model)) is not None]
@@ -174,10 +239,18 @@ def update_detector(
                 + "; ".join(f"{_name(k)}: {r}" for k, r in blocked)
             )
     keys = list(detector.chains)
+    jobs = []
+    for k in keys:
+        rows = parts.get(k)
+        # positions as the index: the transforms keep or drop whole rows by index, so each
+        # feature row finds its feedback
+        part = None if rows is None else attrs.evolve(
+            frame.take(rows), index=np.arange(rows.size), labels=None)
+        jobs.append((detector.chains[k], detector.thresholds[k], part,
+                     None if rows is None else feedback.take(rows), strategy, k))
     done = run_parallel(
         _update_chain,
-        [(detector.chains[k], detector.thresholds[k], parts.get(k), strategy, k)
-         for k in keys],
+        jobs,
         n_jobs=n_jobs,
         backend=backend,
         scheduler=scheduler,
@@ -193,10 +266,11 @@ def _name(key: Any) -> str:
     return "the model" if key is None else f"group {key!r}"
 
 
-def _parts(detector: TrainedDetector, frame: Frame) -> dict[Any, Frame]:
-    """Each chain's new rows: by group as in training, all of them for a fallback chain."""
+def _parts(detector: TrainedDetector, frame: Frame) -> dict[Any, np.ndarray]:
+    """Each chain's new rows (positions in ``frame``): by group as in training, all of them
+    for a fallback chain."""
     if detector.group_by is None:
-        return {None: frame}
+        return {None: np.arange(frame.n_rows)}
     groups = frame.groups(detector.group_by)
     unseen = [g for g in groups if g not in detector.chains]
     if unseen and None not in detector.chains:
@@ -204,50 +278,88 @@ def _parts(detector: TrainedDetector, frame: Frame) -> dict[Any, Frame]:
             f"{detector.group_by} value(s) {', '.join(map(str, unseen))} have no model in the "
             "bundle and it has no fallback model: an update adds rows, not groups"
         )
-    parts = {g: frame.take(rows) for g, rows in groups.items() if g in detector.chains}
+    parts = {g: rows for g, rows in groups.items() if g in detector.chains}
     if None in detector.chains:
-        parts[None] = frame
+        parts[None] = np.arange(frame.n_rows)
     return parts
 
 
 def _update_chain(
-    chain: Chain, threshold: Any, frame: Frame | None, strategy: Any, key: Any
+    chain: Chain, threshold: Any, frame: Frame | None, feedback: FeedbackRows | None,
+    strategy: Any, key: Any,
 ) -> tuple[Chain, Any, ChainUpdate]:
     """One chain's update (a job for :func:`run_parallel`): the chain, its threshold, and
-    what was done."""
-    if frame is None or frame.n_rows == 0:
+    what was done. ``frame``'s index holds row positions, ``feedback`` is joined to it."""
+    if frame is None or feedback is None or frame.n_rows == 0:
         return chain, threshold, ChainUpdate(key, 0, 0, UNCHANGED, None, "kept")
     chain = copy.deepcopy(chain)
     feats = chain.features(frame)
-    exclude = np.asarray(feats.labels, dtype=bool)
-    feats = attrs.evolve(feats, labels=None)
+    exclude = feedback.exclude[feats.index]
     learn = feats.take(~exclude)
     reason = contracts.update_blocker(chain.model)
     if reason is None:
         chain.model.partial_fit_frame(feats, exclude=exclude if exclude.any() else None)
+        scores = contracts.train_scores(chain.model)
         if isinstance(threshold, contracts.UpdatableRule):
-            own = contracts.train_scores(chain.model)
-            scores = own if own is not None else chain.score_features(feats)
-            threshold = contracts.absorb(threshold, scores[~exclude], learn)
+            if scores is None:
+                scores = chain.score_features(feats)
+            # a row whose score reaches back to an anomalous row (lags, smoothing) is not a
+            # normal error either
+            normal = ~_reaching(exclude, feats, contracts.lookback(chain.model)[0])
+            threshold = contracts.absorb(threshold, scores[normal], feats.take(normal))
             told = "absorbed"
         else:
             told = "kept"
-        record = ChainUpdate(key, frame.n_rows, learn.n_rows, INCREMENTAL, None, told)
-        return chain, threshold, record
-    if learn.n_rows == 0:
-        raise DataError(f"update: {_name(key)} must be refitted ({reason}) but has no rows "
-                        "left to learn from")
-    from sklearn.base import clone
+        how: tuple[str, str | None] = (INCREMENTAL, None)
+    else:
+        if learn.n_rows == 0:
+            raise DataError(f"update: {_name(key)} must be refitted ({reason}) but has no rows "
+                            "left to learn from")
+        from sklearn.base import clone
 
-    chain.model = clone(chain.model)
-    chain.fit_model(learn)
-    context = ThresholdContext(train_scores=chain.train_scores_, train_frame=learn)
-    try:
-        threshold = as_threshold(copy.deepcopy(strategy).choose(context))
-    except ConfigError as exc:
-        raise ConfigError(
-            f"update: {_name(key)} is refitted on the new rows ({reason}), and its threshold "
-            f"cannot be chosen again from them: {exc}"
-        ) from exc
-    return chain, threshold, ChainUpdate(key, frame.n_rows, learn.n_rows, REFIT, reason,
-                                         "rechosen")
+        chain.model = clone(chain.model)
+        chain.fit_model(learn)
+        context = ThresholdContext(train_scores=chain.train_scores_, train_frame=learn)
+        try:
+            threshold = as_threshold(copy.deepcopy(strategy).choose(context))
+        except ConfigError as exc:
+            raise ConfigError(
+                f"update: {_name(key)} is refitted on the new rows ({reason}), and its "
+                f"threshold cannot be chosen again from them: {exc}"
+            ) from exc
+        scores = None
+        told, how = "rechosen", (REFIT, reason)
+    threshold, verdicts = _learn_verdicts(chain, threshold, feats, feedback, scores)
+    record = ChainUpdate(key, frame.n_rows, learn.n_rows, how[0], how[1], told, verdicts)
+    return chain, threshold, record
+
+
+def _reaching(mask: np.ndarray, frame: Frame, rows: int) -> np.ndarray:
+    """``mask`` widened, per channel in time order, to the ``rows`` rows after each masked row
+    (those whose output may depend on it)."""
+    if rows == 0 or not mask.any():
+        return mask
+    out = mask.copy()
+    for _, seq in segments(frame):
+        seen = np.concatenate([[0], np.cumsum(mask[seq])])
+        t = np.arange(seq.size)
+        out[seq] = seen[t + 1] - seen[np.maximum(t - rows, 0)] > 0
+    return out
+
+
+def _learn_verdicts(
+    chain: Chain, threshold: Any, feats: Frame, feedback: FeedbackRows,
+    scores: np.ndarray | None,
+) -> tuple[Any, dict[str, Any] | None]:
+    """``threshold`` taught by the peak scores (under the updated model) of the judged alarms
+    among ``feats``' rows, and what they were; None when no judged alarm is among them."""
+    if not (feedback.interval[feats.index] >= 0).any():
+        return threshold, None
+    if scores is None:
+        scores = chain.score_features(feats)
+    normal, events = feedback.peaks(np.asarray(scores, dtype=np.float64), feats.index)
+    before = float(threshold.value if contracts.is_rule(threshold) else threshold)
+    threshold = contracts.learn_verdicts(threshold, normal, events)
+    after = float(threshold.value if contracts.is_rule(threshold) else threshold)
+    return threshold, {"false_alarms": int(normal.size), "events": int(events.size),
+                       "value_before": before, "value_after": after}
