@@ -447,3 +447,10 @@ def test_update_with_feedback_does_not_learn_the_rows_of_true_alarms(channels, t
     lineage = json.loads(capsys.readouterr().out)["lineage"]
     assert lineage["rows_excluded"] == 30
     assert lineage["feedback"]["ids"] == [FeedbackStore(bundle).verdicts().id[0]]
+    per_chain = {c["group"]: c for c in lineage["update"]["per_chain"]}
+    assert per_chain["BUS-2"]["verdicts"]["events"] == 1
+    assert per_chain["BUS-3"]["verdicts"] is None
+    assert main(["update", "--trusted", str(bundle), str(data), "--feedback",
+                 *LOADER_OPTIONS]) == 0
+    assert "group BUS-2: updated incrementally" in (out := capsys.readouterr().out)
+    assert "verdicts: 0 false alarm(s), 1 event(s)" in out
