@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import shutil
 import signal
 import subprocess
@@ -25,8 +26,8 @@ from astraguard_train.bundle.store import verify
 from astraguard_train.config import PipelineConfig
 from astraguard_train.data.frame import Frame
 from astraguard_train.data.synthetic import generate
-from astraguard_train.errors import IntegrityError, StageError
-from astraguard_train.training.group_fit import batches
+from astraguard_train.errors import IntegrityError, StageError, UntrustedBundleError
+from astraguard_train.training.group_fit import BATCHES_PER_WORKER, batches
 from astraguard_train.training.pipeline import Pipeline
 
 distributed = pytest.importorskip("distributed")
@@ -114,7 +115,7 @@ def test_chains_are_compared_by_value(local_bundle, tmp_path):
 
 def test_channels_are_batched_in_consecutive_runs_covering_all():
     parts = batches(10_000, 2)
-    assert len(parts) == 8
+    assert len(parts) == 2 * BATCHES_PER_WORKER
     assert [i for p in parts for i in range(p.start, p.stop)] == list(range(10_000))
     assert len(batches(3, 8)) == 3
 
@@ -125,6 +126,9 @@ def test_a_dask_cluster_trains_the_same_bundle_as_local(scheduler, fleet, local_
                     n_jobs=2)
     dask = Path(result.artifact)
     assert same_groups(local_bundle, dask, JoblibPersister()) == []
+    # byte for byte too: each channel's file has the same SHA-256
+    local_i, dask_i = (json.loads((p / GROUPS_INDEX).read_text()) for p in (local_bundle, dask))
+    assert local_i["groups"] == dask_i["groups"] and local_i["from_bytes"]
     local_m, dask_m = (json.loads((p / "manifest.json").read_text()) for p in (local_bundle, dask))
     for name in ("detector.joblib", "profile_sample.npy"):
         assert local_m["files"][name] == dask_m["files"][name]
@@ -303,3 +307,23 @@ def test_the_score_command_scores_on_the_cluster_as_here(scheduler, fleet, local
         outputs[name] = out.read_bytes()
     assert outputs["here"] == outputs["dask"]
     assert outputs["here"].count(b"\n") > 100
+
+
+def test_a_channel_file_depends_on_its_value_only():
+    persister = JoblibPersister()
+    shared = np.linspace(0.0, 1.0, 50)
+    # the same values, once sharing an array (and its dtype), once as two copies of it
+    one = {"a": shared, "b": shared, "name": "CH-1"}
+    two = {"a": shared.copy(), "b": pickle.loads(pickle.dumps(shared)), "name": "CH-" + "1"}
+    assert persister.dumps(one) == persister.dumps(two)
+    back = persister.loads(persister.dumps(one), Path("x"), trusted=True)
+    assert np.array_equal(back["b"], shared) and back["name"] == "CH-1"
+    cyclic: dict = {"values": shared}
+    cyclic["self"] = cyclic  # cannot go without the pickle memo; still round-trips
+    assert persister.loads(persister.dumps(cyclic), Path("x"), trusted=True)["self"]["values"][
+        -1] == 1.0
+    packed = JoblibPersister(compress=3)
+    assert np.array_equal(
+        packed.loads(packed.dumps(one), Path("x"), trusted=True)["a"], shared)
+    with pytest.raises(UntrustedBundleError, match="refusing to unpickle"):
+        persister.loads(persister.dumps(one), Path("x"))

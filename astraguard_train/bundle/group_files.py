@@ -6,6 +6,10 @@ A detector with ``group_by`` (one chain per channel, say) is written as::
     groups.json          per group, in training order: its key, file, SHA-256 and threshold
     groups/000000.joblib one group's chain and threshold (the persister's format)
 
+A persister with ``dumps``/``loads`` writes each group file from bytes in memory, checksummed
+as they are written and read back from the bytes that were checked (``from_bytes`` in the
+index); one without writes and reads files (``dump``/``load``).
+
 ``groups.json`` is listed in the manifest like any file, and lists the group files with their
 SHA-256 in turn, so the manifest stays short however many groups there are. Loading reads the
 detector and the index; a group's file is read (its SHA-256 checked first) when the group is
@@ -27,6 +31,7 @@ import attrs
 
 from ..errors import IntegrityError
 from ..plain_values import jsonable
+from ..plugins import contracts
 
 GROUPS_DIR = "groups"
 GROUPS_INDEX = "groups.json"
@@ -56,21 +61,29 @@ def write_groups(
     from ..training.detector import threshold_value
 
     (directory / GROUPS_DIR).mkdir()
+    dumps = persister.dumps if contracts.persists_bytes(persister) else None
     entries = []
     for i, (key, chain) in enumerate(detector.chains.items()):
         name = f"{GROUPS_DIR}/{i:06d}{persister.suffix}"
         threshold = detector.thresholds[key]
-        persister.dump({"chain": chain, "threshold": threshold}, directory / name)
+        group = {"chain": chain, "threshold": threshold}
+        if dumps is not None:
+            data = dumps(group)
+            (directory / name).write_bytes(data)
+        else:
+            persister.dump(group, directory / name)
+            data = (directory / name).read_bytes()
         entries.append({
             "key": jsonable(key),
             "file": name,
-            "sha256": _digest((directory / name).read_bytes()),
+            "sha256": _digest(data),
             "threshold": threshold_value(threshold),
         })
     from ..training.streaming import Scorer
 
     skeleton = attrs.evolve(detector, chains={}, thresholds={})
     index = {
+        "from_bytes": dumps is not None,
         "stateless": Scorer(detector).stateless,
         "input_columns": list(detector.input_columns),
         "output_columns": list(detector.output_columns),
@@ -93,6 +106,8 @@ def read_index(path: Path, manifest: Mapping[str, Any]) -> dict[str, Any]:
         entries = index["groups"]
         if not isinstance(index["stateless"], bool):
             raise TypeError("'stateless' is not true or false")
+        if not isinstance(index.get("from_bytes", False), bool):  # absent in older bundles
+            raise TypeError("'from_bytes' is not true or false")
         for key in ("input_columns", "output_columns"):
             if not all(isinstance(c, str) for c in index[key]):
                 raise TypeError(f"'{key}' is not a list of names")
@@ -206,12 +221,15 @@ class GroupFiles:
         with self._lock:
             if key not in self._loaded:
                 entry = self.entries[key]
-                _check_file(self.path, entry)  # checked just before the persister reads it
+                data = _check_file(self.path, entry)  # checked before the persister reads it
+                where = self.path / entry["file"]
                 from .legacy import legacy_modules
 
                 with legacy_modules():
-                    self._loaded[key] = self.persister.load(
-                        self.path / entry["file"], trusted=self.trusted
+                    self._loaded[key] = (
+                        self.persister.loads(data, where, trusted=self.trusted)
+                        if self.index.get("from_bytes") else
+                        self.persister.load(where, trusted=self.trusted)
                     )
             return self._loaded[key]
 

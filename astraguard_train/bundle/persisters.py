@@ -1,17 +1,22 @@
 """Built-in persisters: ``joblib`` (fast, pickle) and ``skops`` (no code runs on load).
 
 A persister has ``suffix`` (the detector file's extension), ``dump(obj, path)`` and
-``load(path, trusted=False)``. ``trusted`` says that someone vouched for the file (its
-bundle's signature was verified, or the caller trusts its source): a persister whose load can
-run code must refuse without it. Bundles verify every file's SHA-256 before ``load`` is
-called; ``joblib`` then unpickles only a trusted file, and ``skops`` refuses any type outside
-its allow-list whatever ``trusted`` says, so a bundle from an untrusted source cannot run code.
+``load(path, trusted=False)``; ``joblib`` also has ``dumps``/``loads`` (bytes in memory,
+:class:`~astraguard_train.plugins.contracts.PersistsBytes`). ``trusted`` says that someone
+vouched for the file (its bundle's signature was verified, or the caller trusts its source):
+a persister whose load can run code must refuse without it. Bundles verify every file's
+SHA-256 before ``load`` is called; ``joblib`` then unpickles only a trusted file, and
+``skops`` refuses any type outside its allow-list whatever ``trusted`` says, so a bundle
+from an untrusted source cannot run code.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import io
+import pickle
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -38,12 +43,45 @@ class JoblibPersister:
 
         :raises UntrustedBundleError: unless ``trusted``: unpickling runs the file's code.
         """
-        if not trusted:
-            raise UntrustedBundleError(
-                f"{path}: refusing to unpickle: a joblib file runs code when loaded, and this "
-                "one is neither signature-verified nor marked trusted"
-            )
+        _refuse_untrusted(path, trusted)
         return joblib.load(path)
+
+    def dumps(self, obj: Any) -> bytes:
+        """``obj`` as bytes that depend on its value only (a bundle's per-channel files).
+
+        Pickled by the C pickler without its memo: with one, an object met twice is written
+        once, so the bytes would depend on which equal objects the writing process happened
+        to share (arrays sent back from a worker each bring their own dtype object). An
+        object that refers to itself cannot go without the memo and is pickled with it.
+        Compressed with zlib at ``compress`` when it is not 0.
+        """
+        out = io.BytesIO()
+        pickler = pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL)
+        pickler.fast = True  # no memo: see above
+        try:
+            pickler.dump(obj)
+            data = out.getvalue()
+        except (ValueError, RecursionError):  # a cycle (fast mode cannot follow one)
+            data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        return zlib.compress(data, self.compress) if self.compress else data
+
+    def loads(self, data: bytes, where: Path, trusted: bool = False) -> Any:
+        """The object :meth:`dumps` turned into ``data`` (read from ``where``).
+
+        :raises UntrustedBundleError: unless ``trusted``.
+        """
+        _refuse_untrusted(where, trusted)
+        if data[:1] != pickle.PROTO:  # compressed
+            data = zlib.decompress(data)
+        return pickle.loads(data)
+
+
+def _refuse_untrusted(path: Path, trusted: bool) -> None:
+    if not trusted:
+        raise UntrustedBundleError(
+            f"{path}: refusing to unpickle: a joblib file runs code when loaded, and this "
+            "one is neither signature-verified nor marked trusted"
+        )
 
 
 #: Modules whose classes the ``skops`` persister accepts without being told.

@@ -20,6 +20,7 @@ Two ways through large inputs:
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
@@ -379,15 +380,23 @@ class BundleDetector:
         def final(part: Scored) -> Scored:
             return part if explain is None else explain.final(part)
 
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            for chunk in chunks:
-                if scorer.stateless:  # row positions continue across chunks (and calls)
+        source = iter(chunks)
+        head = list(itertools.islice(source, 2))
+        if len(head) < 2:  # one chunk (a few new rows): no thread to start and wait for
+            for chunk in head:
+                if scorer.stateless:
                     scorer.rows_seen += chunk.n_rows
-                in_flight.append(pool.submit(score, chunk))
-                while len(in_flight) > jobs:
+                yield final(scorer.decide(score(chunk)))
+        else:
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                for chunk in itertools.chain(head, source):
+                    if scorer.stateless:  # row positions continue across chunks (and calls)
+                        scorer.rows_seen += chunk.n_rows
+                    in_flight.append(pool.submit(score, chunk))
+                    while len(in_flight) > jobs:
+                        yield final(scorer.decide(in_flight.popleft().result()))
+                while in_flight:
                     yield final(scorer.decide(in_flight.popleft().result()))
-            while in_flight:
-                yield final(scorer.decide(in_flight.popleft().result()))
         if flush:
             rest = scorer.flush()
             if rest.n_rows:

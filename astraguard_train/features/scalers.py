@@ -14,8 +14,9 @@ Every scaler here
 
 from __future__ import annotations
 
+import functools
 import inspect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -354,13 +355,18 @@ def fit_transform_named(scaler: Any, X: np.ndarray, columns: Sequence[str]) -> n
 
     Third-party scikit-learn scalers without a ``columns`` parameter are called plainly.
     """
-    try:
-        accepts = "columns" in inspect.signature(scaler.fit).parameters
-    except (TypeError, ValueError):
-        accepts = False
-    if accepts:
+    if _fit_takes_columns(type(scaler).fit):
         return scaler.fit_transform(X, columns=tuple(columns))
     return scaler.fit_transform(X)
+
+
+@functools.cache
+def _fit_takes_columns(fit: Callable[..., Any]) -> bool:
+    # per class, not per call: a fleet fits one scaler per channel
+    try:
+        return "columns" in inspect.signature(fit).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _informative(X: np.ndarray) -> np.ndarray:

@@ -436,6 +436,25 @@ class Persister(Protocol):
         ...
 
 
+@runtime_checkable
+class PersistsBytes(Protocol):
+    """Optional: the object as bytes in memory and back. A bundle's per-channel files (one per
+    group, thousands of them) are then written and checksummed from the bytes, and read from
+    the bytes whose SHA-256 was checked, rather than each file being read twice."""
+
+    def dumps(self, obj: Any) -> bytes:
+        """``obj`` as bytes (what :meth:`Persister.dump` would write)."""
+        ...
+
+    def loads(self, data: bytes, where: Path, trusted: bool = False) -> Any:
+        """The object ``data`` (read from ``where``, its SHA-256 checked) holds; ``trusted``
+        as in :meth:`Persister.load`.
+
+        :raises UntrustedBundleError: for a format whose loading runs code, unless trusted.
+        """
+        ...
+
+
 # -- explainer ----------------------------------------------------------------------------------
 
 
@@ -537,7 +556,7 @@ CAPABILITIES: dict[str, tuple[type, ...]] = {
         IncrementalDetector,
         KeepsWeightFiles,
     ),
-    "persister": (),
+    "persister": (PersistsBytes,),
     "metric": (),
     "threshold": (DeclaresTrainScoreNeed, ExplainsChoice),
     "explainer": (),
@@ -618,6 +637,11 @@ def score_detector(model: Detector, features: Frame) -> np.ndarray:
     if isinstance(model, FrameDetector):
         return model.score_frame(features)
     return model.score_samples(features.X)
+
+
+def persists_bytes(persister: Persister) -> TypeGuard[PersistsBytes]:
+    """True when ``persister`` writes and reads bytes in memory (:class:`PersistsBytes`)."""
+    return isinstance(persister, PersistsBytes)
 
 
 def train_scores(model: Detector) -> np.ndarray | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -52,8 +53,20 @@ def factory_params(factory: Callable[..., Any]) -> tuple[dict[str, Any], bool]:
     return params, open_ended
 
 
-def _type_hints(factory: Callable[..., Any]) -> dict[str, Any]:
-    """The factory's resolved parameter annotations; none when they cannot be resolved."""
+def _type_hints(factory: Callable[..., Any]) -> Mapping[str, Any]:
+    """The factory's resolved parameter annotations; none when they cannot be resolved.
+
+    Resolved once per factory: a fleet's training creates its plugins once per channel, and
+    resolving compiles every annotation anew.
+    """
+    try:
+        return _resolved_hints(factory)
+    except TypeError:  # an unhashable factory (a callable instance): resolved each time
+        return _resolved_hints.__wrapped__(factory)
+
+
+@functools.cache
+def _resolved_hints(factory: Callable[..., Any]) -> Mapping[str, Any]:
     target = factory.__init__ if inspect.isclass(factory) else factory  # type: ignore[misc]
     try:
         return typing.get_type_hints(target)

@@ -31,6 +31,10 @@ def threshold_value(threshold: float | ThresholdRule) -> float:
     return float(threshold.value if isinstance(threshold, ThresholdRule) else threshold)
 
 
+#: In a pickled chain, in place of training scores that are the model's own.
+_MODELS_OWN = "the model's train_scores_"
+
+
 class Chain:
     """One fitted feature chain and detector: transforms, then scaler, then model."""
 
@@ -42,6 +46,20 @@ class Chain:
         self.output_columns: tuple[str, ...] = ()
         self.rows_dropped_: int = 0
         self._fitted = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Training scores that are the model's own are pickled once, with the model: a
+        # bundle's channel files are pickled without the memo that would otherwise share them.
+        state = dict(self.__dict__)
+        own = state.get("train_scores_")
+        if own is not None and own is contracts.train_scores(self.model):
+            state["train_scores_"] = _MODELS_OWN
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if isinstance(state.get("train_scores_"), str):  # _MODELS_OWN
+            self.train_scores_ = contracts.train_scores(self.model)
 
     def fit(self, frame: Frame) -> Chain:
         """Fit every transform, the scaler and the model on ``frame`` (the training part)."""

@@ -6,6 +6,7 @@ groups when ``[train] fallback = true``), otherwise one global chain under the k
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import attrs
@@ -34,8 +35,10 @@ class TrainingPlan:
     counts: dict[str, int] = attrs.field(factory=dict)
     #: what the selecting transforms dropped and why (``selection_reports``)
     selection: list[dict[str, Any]] = attrs.field(factory=list)
-    #: seconds spent fitting models and choosing thresholds, summed over the chains (in
-    #: whichever workers fitted them)
+    #: seconds spent fitting the chains' transforms and scalers, summed over the chains
+    feature_seconds: float = 0.0
+    #: seconds spent fitting the chains whole (transforms, scaler, model and threshold),
+    #: summed over the chains (models in whichever workers fitted them)
     fit_seconds: float = 0.0
 
     @property
@@ -103,9 +106,12 @@ def plan_training(config: PipelineConfig, registry: Registry, split: Split) -> T
         val_groups[None] = split.validation
     chains: dict[Any, Chain] = {}
     features: dict[Any, Frame] = {}
+    seconds = 0.0
     for key, frame in train_groups.items():
         chain = new_chain(config, registry)
+        start = time.perf_counter()
         features[key] = chain.fit_features(frame)
+        seconds += time.perf_counter() - start
         chains[key] = chain
     dropped = sum(c.rows_dropped_ for c in chains.values())
     if dropped:
@@ -118,7 +124,7 @@ def plan_training(config: PipelineConfig, registry: Registry, split: Split) -> T
     if filled:
         counts["values_filled_median"] = int(filled)
     selection = selection_reports(chains, config.transforms)
-    return TrainingPlan(chains, features, val_groups, counts, selection)
+    return TrainingPlan(chains, features, val_groups, counts, selection, seconds)
 
 
 def fit_detector(
@@ -149,7 +155,7 @@ def fit_detector(
     done = [f for f in fits if f.error is None]
     chains = {f.group: f.chain for f in done if f.chain is not None}
     plan.chains.update(chains)  # the fitted ones from the workers; a failed one stays as was
-    plan.fit_seconds = sum(f.seconds for f in fits)
+    plan.fit_seconds = plan.feature_seconds + sum(f.seconds for f in fits)
     thresholds = {f.group: f.threshold for f in done}
     info: dict[str, Any] = {"method": spec.name, "params": dict(spec.params)}
     if len(fits) == 1:
