@@ -99,8 +99,8 @@ def _fitted_forest():
 
 def test_stacked_rescoring_equals_one_feature_at_a_time():
     chain, feats, scores, rows = _fitted_forest()
-    for reference in ("median", "conditional"):
-        explainer = ReplaceExplainer(reference).fit(chain, feats)
+    for reference in ("background", "median", "conditional"):
+        explainer = ReplaceExplainer(reference, method="single").fit(chain, feats)
         stacked = explainer.explain(chain, feats, scores, rows,
                                     Rescorer(chain.score_features, stateless=True))
         one_by_one = explainer.explain(chain, feats, scores, rows,
@@ -110,7 +110,7 @@ def test_stacked_rescoring_equals_one_feature_at_a_time():
 
 def test_shapley_values_add_up_to_the_score_above_the_reference():
     chain, feats, scores, rows = _fitted_forest()
-    explainer = ReplaceExplainer(method="shapley").fit(chain, feats)
+    explainer = ReplaceExplainer("median", method="shapley").fit(chain, feats)
     found = explainer.explain(chain, feats, scores, rows,
                               Rescorer(chain.score_features, stateless=True))
     median = np.median(feats.X, axis=0, keepdims=True)
@@ -119,6 +119,67 @@ def test_shapley_values_add_up_to_the_score_above_the_reference():
                                rtol=1e-9)  # Shapley values are efficient
     with pytest.raises(ConfigError, match="explain.method: unknown value 'exact'"):
         ReplaceExplainer(method="exact").fit(chain, feats)
+
+
+def _pairwise_game(X: np.ndarray) -> np.ndarray:
+    """A score whose features interact at most in pairs (and c4 not at all)."""
+    return np.sin(X[:, 0]) + X[:, 1] * X[:, 2] + np.abs(X[:, 0] - X[:, 3]) + X[:, 2] ** 2
+
+
+def test_pairwise_equals_exact_shapley_when_features_interact_in_pairs():
+    feats = Frame(X=_correlated(300, 3), columns=[f"c{i}" for i in range(5)])
+    rows = np.array([1, 40, 77, 299])
+    rescore = Rescorer(lambda f: _pairwise_game(f.X), stateless=True)
+    scores = _pairwise_game(feats.X)
+    for reference in ("median", "conditional"):  # one reference row per explained row
+        pairwise, exact = (
+            ReplaceExplainer(reference, method).fit(None, feats)
+            .explain(None, feats, scores, rows, rescore).values
+            for method in ("pairwise", "shapley"))
+        np.testing.assert_allclose(pairwise, exact, rtol=1e-9, atol=1e-12)
+        assert np.all(pairwise[:, 4] == 0.0)  # a feature the score does not read
+    background = ReplaceExplainer().fit(None, feats).explain(None, feats, scores, rows, rescore)
+    assert np.all(background.values[:, 4] == 0.0) and np.all(background.values[:, :4] != 0.0)
+    # with a three-way term the two halves no longer add up to the Shapley value
+    rescore = Rescorer(lambda f: f.X[:, 0] * f.X[:, 1] * f.X[:, 2], stateless=True)
+    scores = feats.X[:, 0] * feats.X[:, 1] * feats.X[:, 2]
+    pairwise, exact = (ReplaceExplainer("median", method).fit(None, feats)
+                       .explain(None, feats, scores, rows, rescore).values
+                       for method in ("pairwise", "shapley"))
+    assert not np.allclose(pairwise, exact)
+
+
+def test_the_background_is_weighted_training_rows_and_quantiles():
+    chain, feats, scores, rows = _fitted_forest()
+    explainer = ReplaceExplainer().fit(chain, feats)
+    background = explainer.fitted_state()["background"]
+    assert np.isclose(sum(background["weights"]), 1.0)
+    for row in background["rows"]:  # real training rows, not made-up centres
+        assert np.any(np.all(feats.X == row, axis=1))
+    np.testing.assert_allclose(background["quantiles"][1], np.median(feats.X, axis=0))
+    again = ReplaceExplainer().fit(chain, feats).fitted_state()["background"]
+    assert again == background  # deterministic: the same bundle from the same data
+    # shapley over the background adds up to the score above the weighted background
+    found = ReplaceExplainer(method="shapley").fit(chain, feats).explain(
+        chain, feats, scores, rows, Rescorer(chain.score_features, stateless=True))
+    base = chain.score_features(Frame(X=np.asarray(background["rows"]), columns=feats.columns))
+    np.testing.assert_allclose(found.values.sum(axis=1),
+                               scores[rows] - base @ background["weights"], rtol=1e-9)
+
+
+def test_an_explainer_state_written_before_the_background_explains_as_before():
+    chain, feats, scores, rows = _fitted_forest()
+    rescore = Rescorer(chain.score_features, stateless=True)
+    old = ReplaceExplainer("median", "single").fit(chain, feats)
+    state = {"columns": list(old.columns_), "reference": old.reference_}  # the old layout
+    for params, expected in (({}, old), ({"method": "shapley"},
+                                         ReplaceExplainer("median", "shapley").fit(chain, feats))):
+        loaded = ReplaceExplainer(**params).load_state(json.loads(json.dumps(state)))
+        np.testing.assert_array_equal(
+            loaded.explain(chain, feats, scores, rows, rescore).values,
+            expected.explain(chain, feats, scores, rows, rescore).values)
+    new = ReplaceExplainer("median", "shapley").fit(chain, feats).fitted_state()
+    assert ReplaceExplainer().load_state(new).method == "shapley"  # settings travel
 
 
 @pytest.mark.parametrize("name, model", [
@@ -239,7 +300,7 @@ def test_explanations_are_the_same_in_chunks_as_whole(channels):
             assert np.array_equal(values, chunked.explanations[name]), name
         else:
             np.testing.assert_allclose(values, chunked.explanations[name], rtol=1e-9)
-    assert replace.reference == "median"
+    assert (replace.reference, replace.method) == ("background", "pairwise")
 
 
 def test_explanations_survive_a_saved_scoring_state(channels, tmp_path):
