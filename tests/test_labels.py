@@ -11,7 +11,12 @@ from astraguard_train.config import PipelineConfig
 from astraguard_train.data.frame import Frame
 from astraguard_train.data.splits import split_frame
 from astraguard_train.models.pyod import DETECTORS, _wrapper
-from astraguard_train.models.supervised import HistGBCDetector, StackedDetector, label_weight
+from astraguard_train.models.supervised import (
+    HistGBCDetector,
+    StackedDetector,
+    blend_weight,
+    member_weights,
+)
 from astraguard_train.plugins import build_registry, contracts
 from astraguard_train.plugins.conformance import check_detector
 from astraguard_train.plugins.hookspecs import hookimpl
@@ -117,14 +122,41 @@ def test_label_users_keep_the_detector_contract(factory):
     check_detector(factory, factory.get_test_params())
 
 
-def test_label_weight_rule():
-    assert label_weight(4, 5, 40.0) == 0.0
-    assert label_weight(5, 5, 40.0) == pytest.approx(5 / 45)
-    assert label_weight(400, 5, 40.0) > 0.9
+def test_member_weights_follow_labels_only_beyond_their_noise():
+    rng = np.random.default_rng(0)
+    y = np.zeros(400, np.int8)
+    y[:8] = 1
+    good = rng.uniform(size=400)
+    good[:8] = rng.uniform(0.97, 1.0, size=8)  # ranks the labelled anomalies on top
+    poor = rng.uniform(size=400)
+    assert member_weights(np.vstack([good, poor]), y)[0] == pytest.approx(1.0)
+    # one label, or two members that rank the labels alike: no reason to prefer either
+    one = np.zeros_like(y)
+    one[0] = 1
+    np.testing.assert_allclose(member_weights(np.vstack([good, poor]), one), [0.5, 0.5])
+    alike = good + rng.normal(0, 1e-3, size=400)
+    assert member_weights(np.vstack([good, alike]), y).max() < 0.9
+
+
+def test_blend_weight_trusts_a_classifier_only_when_it_beats_the_members_out_of_fold():
+    rng = np.random.default_rng(1)
+    y = np.zeros(500, np.int8)
+    y[:10] = 1
+    U = rng.uniform(size=500)
+    helpful = rng.uniform(size=500)
+    helpful[:10] = rng.uniform(0.95, 1.0, size=10)
+    assert blend_weight(U, helpful, y, 1.0) > 0
+    # a classifier no better than chance on held-out labels gets no weight
+    assert blend_weight(U, rng.uniform(size=500), y, 1.0) == 0.0
+    # members that already rank every labelled anomaly first leave nothing to gain
+    U_top = U.copy()
+    U_top[:10] = 2.0
+    assert blend_weight(U_top, helpful, y, 1.0) == 0.0
 
 
 #: a small, fast stacked detector
-SMALL = {"members": [{"name": "iforest", "n_estimators": 25}, {"name": "lof"}], "max_iter": 30}
+SMALL = {"members": [{"name": "iforest", "n_estimators": 25}, {"name": "lof"}],
+         "n_estimators": 30}
 
 
 def _hidden_anomalies(seed: int = 0, n: int = 800) -> tuple[np.ndarray, np.ndarray]:
@@ -139,11 +171,11 @@ def _hidden_anomalies(seed: int = 0, n: int = 800) -> tuple[np.ndarray, np.ndarr
 def test_stacked_falls_back_to_its_members_with_few_labels():
     X, y = _hidden_anomalies()
     few = np.zeros_like(y)
-    few[np.flatnonzero(y)[:3]] = 1  # under min_labels = 5
+    few[np.flatnonzero(y)[:2]] = 1  # under min_labels = 3
     a = StackedDetector(**SMALL, random_state=0).fit(X, few)
     b = StackedDetector(**SMALL, random_state=0).fit(X, None)
-    assert a.classifier_ is None and a.label_weight_ == 0.0
-    # the members are those of no labels; only their weights may lean on the 3 labels
+    assert a.classifiers_ == [] and a.label_weight_ == 0.0
+    # the members are those of no labels; only their weights may lean on the 2 labels
     assert np.corrcoef(a.score_samples(X), b.score_samples(X))[0, 1] > 0.9
 
 

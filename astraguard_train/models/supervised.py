@@ -3,27 +3,41 @@
 Both declare ``uses_labels = True``
 (:class:`~astraguard_train.plugins.contracts.SupervisedDetector`), so the pipeline fits them
 with the training part's labels: 1 for a known anomaly, 0 for a normal *or unlabelled* row.
-Labels are usually few (an operator confirmed a handful of alarms), so neither trusts them
-alone. Each keeps an unsupervised score ``U`` (its members' training-rank scores, weighted
-by the labels, see below) and blends in a classifier's score ``P`` by how many anomalies are
-labelled::
+Labels are usually few (an operator confirmed a handful of alarms), and many anomalies hide
+among the rows labelled 0, so neither trusts them blindly: each fit decides from its own
+labels, by rules that account for their noise, how far to follow them.
 
-    score = (1 - w) * U + w * P,   w = n / (n + labels_half)  if n >= min_labels  else 0
+1. **Unsupervised score ``U``.** The members (default ``iforest`` and ``pyod.knn``) are fitted
+   on every row; each member's training scores become ranks in [0, 1]. ``U`` is their
+   weighted mean. With no or one labelled anomaly the weights are equal. Otherwise the member
+   that ranks the labelled anomalies highest among the other rows (the mean of their ranks) is
+   compared with each other member, anomaly by anomaly: ``t`` is the smallest paired
+   t-statistic of those rank differences, and the best member receives ``min(1, t / 2)`` of
+   the weight on top of an equal share of the rest (two standard errors ahead: all of it).
+2. **Classifier score ``P``.** With at least ``min_labels`` labelled anomalies, classifiers
+   are fitted; each training row also gets an out-of-fold probability (``cv`` folds,
+   stratified), from classifiers that did not see its label. ``P`` is the mean of the
+   classifiers' probabilities, each turned into its share of out-of-fold probabilities below
+   it, so training rows and new rows share one [0, 1] scale.
+3. **Trust.** ``score = (1 - w) * U + w * P`` with ``w`` chosen per fit from
+   ``0, 0.25, 0.5, 0.75, 1`` on the training part's labels, out of fold: a ``w > 0`` is
+   eligible when the labelled anomalies rank higher among the other training rows under the
+   blend than under ``U`` alone by at least ``min_gain_se`` standard errors (paired over the
+   labelled anomalies); the eligible ``w`` whose blend has the highest ROC-AUC of labelled
+   anomalies against the other rows is taken, else ``w = 0``. A set with a few labels that
+   disagree with each other keeps ``U``; one whose labels the classifiers predict well from
+   the other folds follows the classifiers.
 
-with ``n`` the labelled anomalies. Under ``min_labels`` the detector is its unsupervised
-members; with ``labels_half`` labelled anomalies the two halves weigh the same; with many, the
-classifier leads. The labels also weigh the members of ``U``: the member that ranks the
-labelled anomalies highest among the training rows gets ``n / (n + 1)`` of the weight on top
-of an equal share of the rest (no label: equal weights). Choosing among two or three members
-needs far fewer labels than a classifier does.
+``stacked`` (the XGBOD idea: unsupervised scores are strong features for a classifier with few
+positives) feeds the features *and* the members' ranks to two classifiers that need few
+positives and err differently: a class-balanced logistic regression (on standardised inputs)
+and class-balanced extra trees. ``hist_gbc`` feeds the features only to scikit-learn's
+``HistGradientBoostingClassifier`` (class-balanced).
 
-``P`` is a scikit-learn ``HistGradientBoostingClassifier`` (class-balanced), turned into the
-share of training rows' out-of-fold probabilities below it, so it lives on the same [0, 1]
-scale as ``U`` and a training row is scored by a model that did not see its label:
-
-- ``stacked``: the classifier sees the features *and* every member's normalised score (the
-  XGBOD idea: unsupervised scores are strong features for a classifier with few positives);
-- ``hist_gbc``: the classifier sees the features only.
+The defaults (``min_labels = 3``, ``min_gain_se = 1``, the member rule's two standard errors,
+the classifiers' settings) were chosen on the ODDS sets of ``benchmarks/bench_feedback.py
+--experiment labels``, which also measures them: principled rules, but not evaluated on data
+held out from that choice.
 """
 
 from __future__ import annotations
@@ -43,90 +57,103 @@ from .ensemble import ScoreNormalizer, build_members, member_registry
 #: that lead published benchmarks on tabular data, and which often disagree (shuttle: 0.998
 #: and 0.64 ROC-AUC), so that labels choosing between them pay off.
 DEFAULT_MEMBERS: tuple[Mapping[str, Any], ...] = ({"name": "iforest"}, {"name": "pyod.knn"})
-#: The labelled-anomaly count at which the best member by the labels and equal weights count
-#: the same.
-MEMBER_LABELS_HALF = 1.0
+#: Standard errors by which the best member must lead every other to receive all the weight.
+MEMBER_FULL_TRUST_SE = 2.0
+#: The classifier's share of the score that a fit may choose.
+BLEND_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
-def label_weight(n_labelled: int, min_labels: int, labels_half: float) -> float:
-    """The classifier's share of the score: 0 under ``min_labels`` labelled anomalies, else
-    ``n / (n + labels_half)``."""
-    if n_labelled < min_labels:
-        return 0.0
-    return n_labelled / (n_labelled + labels_half)
-
-
-def _label_auc(scores: np.ndarray, y: np.ndarray) -> float:
-    """ROC-AUC of ``scores`` for the labelled anomalies against every other row (0.5 when
-    one side is empty)."""
+def _ranks_among(scores: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Each labelled anomaly's rank among the rows labelled 0, in [0, 1] (mid-rank for
+    ties)."""
+    others = np.sort(scores[y == 0])
     pos = scores[y == 1]
-    neg = scores[y == 0]
-    if not len(pos) or not len(neg):
-        return 0.5
-    from scipy.stats import rankdata
+    if not len(others):
+        return np.full(len(pos), 0.5)
+    below = np.searchsorted(others, pos, "left") + np.searchsorted(others, pos, "right")
+    return below / (2.0 * len(others))
 
-    ranks = rankdata(np.concatenate([pos, neg]))[: len(pos)]
-    return float((ranks.sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+def paired_t(diff: np.ndarray) -> float:
+    """The t-statistic of the mean of paired differences (0 for fewer than two; +inf when
+    every difference is the same positive number)."""
+    if len(diff) < 2:
+        return 0.0
+    se = float(np.std(diff, ddof=1)) / np.sqrt(len(diff))
+    mean = float(np.mean(diff))
+    if se == 0.0:
+        return float("inf") if mean > 0 else 0.0
+    return mean / se
+
+
+def member_weights(ranks: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The members' weights in ``U`` from their training ranks (members x rows) and the
+    labels: equal, with ``min(1, t / MEMBER_FULL_TRUST_SE)`` moved to the member that ranks the
+    labelled anomalies highest, ``t`` its smallest paired t-statistic against another."""
+    m = len(ranks)
+    equal = np.full(m, 1.0 / m)
+    if m == 1 or int(y.sum()) < 2:
+        return equal
+    at = np.vstack([_ranks_among(r, y) for r in ranks])
+    best = int(np.argmax(at.mean(axis=1)))
+    t = min(paired_t(at[best] - at[j]) for j in range(m) if j != best)
+    trust = min(1.0, max(0.0, t) / MEMBER_FULL_TRUST_SE)
+    out = (1 - trust) * equal
+    out[best] += trust
+    return out
+
+
+def blend_weight(U: np.ndarray, P: np.ndarray, y: np.ndarray, min_gain_se: float) -> float:
+    """The classifier's share ``w`` of ``(1 - w) * U + w * P`` (``P`` out of fold): among the
+    :data:`BLEND_WEIGHTS` whose blend ranks the labelled anomalies above ``U`` alone by at
+    least ``min_gain_se`` paired standard errors, the one with the highest label ROC-AUC;
+    0 when none is."""
+    alone = _ranks_among(U, y)
+    best, chosen = -1.0, 0.0
+    for w in BLEND_WEIGHTS[1:]:
+        ranks = _ranks_among((1 - w) * U + w * P, y)
+        if paired_t(ranks - alone) >= min_gain_se and ranks.mean() > best:
+            best, chosen = float(ranks.mean()), w
+    return chosen
 
 
 class LabelledDetector(OutlierMixin, BaseEstimator):
-    """Base of the label-using detectors: unsupervised members blended with a classifier.
+    """Base of the label-using detectors: unsupervised members blended with classifiers, by
+    the trust rules of the module docstring.
 
-    Subclasses say which matrix the classifier sees (:meth:`_classifier_input`).
+    Subclasses say which matrix the classifiers see (:meth:`_classifier_input`) and which
+    classifiers they are (:meth:`_classifiers`); their ``__init__`` sets ``members``,
+    ``min_labels``, ``min_gain_se``, ``cv`` and ``random_state``.
     """
 
     uses_labels = True
-
-    def __init__(
-        self,
-        members: Sequence[Mapping[str, Any]] | None = None,
-        min_labels: int = 5,
-        labels_half: float = 40.0,
-        max_iter: int = 100,
-        learning_rate: float = 0.1,
-        max_leaf_nodes: int = 15,
-        cv: int = 3,
-        random_state: int | None = None,
-    ) -> None:
-        self.members = members
-        self.min_labels = min_labels
-        self.labels_half = labels_half
-        self.max_iter = max_iter
-        self.learning_rate = learning_rate
-        self.max_leaf_nodes = max_leaf_nodes
-        self.cv = cv
-        self.random_state = random_state
-
-    @classmethod
-    def get_test_params(cls) -> dict[str, Any]:
-        """Parameters for the conformance check (``astraguard_train.testing``)."""
-        return {"members": [{"name": "iforest", "n_estimators": 20}], "max_iter": 20}
+    members: Sequence[Mapping[str, Any]] | None
+    min_labels: int
+    min_gain_se: float
+    cv: int
+    random_state: int | None
 
     def _check(self) -> None:
-        if not isinstance(self.min_labels, int) or self.min_labels < 1:
-            raise ConfigError(f"model.min_labels: an integer >= 1, got {self.min_labels!r}")
-        if not isinstance(self.labels_half, (int, float)) or not self.labels_half > 0:
-            raise ConfigError(f"model.labels_half: a number > 0, got {self.labels_half!r}")
-        if not isinstance(self.cv, int) or self.cv < 2:
+        if isinstance(self.min_labels, bool) or not isinstance(self.min_labels, int) or (
+            self.min_labels < 2
+        ):
+            raise ConfigError(f"model.min_labels: an integer >= 2, got {self.min_labels!r}")
+        if isinstance(self.min_gain_se, bool) or not isinstance(
+            self.min_gain_se, (int, float)
+        ) or not self.min_gain_se >= 0:
+            raise ConfigError(f"model.min_gain_se: a number >= 0, got {self.min_gain_se!r}")
+        if isinstance(self.cv, bool) or not isinstance(self.cv, int) or self.cv < 2:
             raise ConfigError(f"model.cv: an integer >= 2, got {self.cv!r}")
 
     def _classifier_input(self, X: np.ndarray, normalised: np.ndarray) -> np.ndarray:
         raise NotImplementedError  # pragma: no cover - abstract
 
-    def _classifier(self) -> Any:
-        from sklearn.ensemble import HistGradientBoostingClassifier
-
-        return HistGradientBoostingClassifier(
-            max_iter=self.max_iter,
-            learning_rate=self.learning_rate,
-            max_leaf_nodes=self.max_leaf_nodes,
-            class_weight="balanced",
-            random_state=self.random_state,
-        )
+    def _classifiers(self) -> list[Any]:
+        raise NotImplementedError  # pragma: no cover - abstract
 
     def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> LabelledDetector:
-        """Fit the members on every row, then the classifier on the labels (when there are
-        at least ``min_labels`` labelled anomalies). Returns ``self``.
+        """Fit the members on every row, then (with at least ``min_labels`` labelled
+        anomalies) the classifiers on the labels, and choose the weights. Returns ``self``.
 
         :param y: 1 = known anomaly, 0 = normal or unlabelled; None = no labels at all.
         :raises ConfigError: naming ``model.<param>`` for an invalid setting.
@@ -154,39 +181,37 @@ class LabelledDetector(OutlierMixin, BaseEstimator):
             rows.append(norm.transform(raw))
         N = np.vstack(rows)
         self.n_labelled_ = int(y.sum())
-        w = label_weight(self.n_labelled_, self.min_labels, float(self.labels_half))
-        self.label_weight_ = w
-        # The member that ranks the labelled anomalies highest leads, shrunk towards equal
-        # weights: choosing among a few members is cheaper to learn than a classifier, so a
-        # label or two already count (members' quality differs far more between data sets
-        # than a handful of labels can mislead).
-        merit = np.array([_label_auc(r, y) for r in N])
-        equal = np.full(len(N), 1.0 / len(N))
-        top = merit >= merit.max() - 1e-12
-        learned = top / top.sum()
-        trust = self.n_labelled_ / (self.n_labelled_ + MEMBER_LABELS_HALF)
-        self.member_weights_ = (1 - trust) * equal + trust * learned
+        self.member_weights_ = member_weights(N, y)
         U = self._unsupervised(N)
-        if w == 0.0:
-            self.classifier_ = None
-            self.train_scores_ = U
+        self.classifiers_: list[Any] = []
+        self.label_weight_ = 0.0
+        self.train_scores_ = U
+        if self.n_labelled_ < self.min_labels or self.n_labelled_ == len(y):
             return self
         F = self._classifier_input(X, N)
         oof = self._out_of_fold(F, y)
-        self.classifier_ = self._classifier().fit(F, y)
-        self.proba_normalizer_ = ScoreNormalizer("rank").fit(oof)
-        self.train_scores_ = (1 - w) * U + w * self.proba_normalizer_.transform(oof)
+        self.proba_normalizers_ = [ScoreNormalizer("rank").fit(o) for o in oof]
+        P = np.mean([n.transform(o) for n, o in zip(self.proba_normalizers_, oof,
+                                                        strict=True)], axis=0)
+        w = blend_weight(U, P, y, float(self.min_gain_se))
+        if w == 0.0:
+            return self
+        self.classifiers_ = [c.fit(F, y) for c in self._classifiers()]
+        self.label_weight_ = w
+        self.train_scores_ = (1 - w) * U + w * P
         return self
 
-    def _out_of_fold(self, F: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Each training row's probability from a classifier fitted without its fold."""
+    def _out_of_fold(self, F: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+        """Each classifier's probability for each training row, from a fit without its
+        fold."""
         from sklearn.model_selection import StratifiedKFold
 
         k = min(self.cv, int(y.sum()))
-        out = np.empty(len(y))
+        out = [np.empty(len(y)) for _ in self._classifiers()]
         folds = StratifiedKFold(k, shuffle=True, random_state=self.random_state or 0)
         for tr, va in folds.split(F, y):
-            out[va] = self._classifier().fit(F[tr], y[tr]).predict_proba(F[va])[:, 1]
+            for i, c in enumerate(self._classifiers()):
+                out[i][va] = c.fit(F[tr], y[tr]).predict_proba(F[va])[:, 1]
         return out
 
     def _unsupervised(self, N: np.ndarray) -> np.ndarray:
@@ -208,39 +233,131 @@ class LabelledDetector(OutlierMixin, BaseEstimator):
             ]
         )
         U = self._unsupervised(N)
-        if self.classifier_ is None:
+        if not self.classifiers_:
             return U
-        P = self.classifier_.predict_proba(self._classifier_input(X, N))[:, 1]
+        F = self._classifier_input(X, N)
+        P = np.mean([n.transform(c.predict_proba(F)[:, 1]) for c, n in
+                     zip(self.classifiers_, self.proba_normalizers_, strict=True)], axis=0)
         w = self.label_weight_
-        return (1 - w) * U + w * self.proba_normalizer_.transform(P)
+        return (1 - w) * U + w * P
 
 
 class StackedDetector(LabelledDetector):
-    """Unsupervised members' scores stacked with the features into a gradient-boosting
-    classifier, blended with the members' mean by how many anomalies are labelled.
+    """Unsupervised members' ranks stacked with the features into two class-balanced
+    classifiers (logistic regression on standardised inputs, extra trees), blended with the
+    members by the trust rules of the module docstring.
 
     :param members: ``[model]`` tables of the unsupervised members (default: iforest and
         pyod.knn, those registered).
     :param min_labels: fewer labelled anomalies than this: the members alone.
-    :param labels_half: the labelled-anomaly count at which classifier and members weigh
-        the same.
-    :param max_iter, learning_rate, max_leaf_nodes: the classifier's
-        (``HistGradientBoostingClassifier``).
-    :param cv: folds for the classifier's out-of-fold training scores.
-    :param random_state: for the classifier and the members that take one.
+    :param min_gain_se: paired standard errors by which a blend must rank the labelled
+        anomalies above the members alone (out of fold) to be chosen.
+    :param C: the logistic regression's inverse regularisation.
+    :param n_estimators: the extra trees' trees.
+    :param cv: folds for the classifiers' out-of-fold training scores.
+    :param random_state: for the classifiers and the members that take one.
     """
+
+    def __init__(
+        self,
+        members: Sequence[Mapping[str, Any]] | None = None,
+        min_labels: int = 3,
+        min_gain_se: float = 1.0,
+        C: float = 0.1,
+        n_estimators: int = 100,
+        cv: int = 3,
+        random_state: int | None = None,
+    ) -> None:
+        self.members = members
+        self.min_labels = min_labels
+        self.min_gain_se = min_gain_se
+        self.C = C
+        self.n_estimators = n_estimators
+        self.cv = cv
+        self.random_state = random_state
+
+    @classmethod
+    def get_test_params(cls) -> dict[str, Any]:
+        """Parameters for the conformance check (``astraguard_train.testing``)."""
+        return {"members": [{"name": "iforest", "n_estimators": 20}], "n_estimators": 20}
+
+    def _check(self) -> None:
+        super()._check()
+        if isinstance(self.C, bool) or not isinstance(self.C, (int, float)) or not self.C > 0:
+            raise ConfigError(f"model.C: a number > 0, got {self.C!r}")
+        if isinstance(self.n_estimators, bool) or not isinstance(self.n_estimators, int) or (
+            self.n_estimators < 1
+        ):
+            raise ConfigError(f"model.n_estimators: an integer >= 1, got {self.n_estimators!r}")
 
     def _classifier_input(self, X: np.ndarray, normalised: np.ndarray) -> np.ndarray:
         return np.hstack([X, normalised.T])
 
+    def _classifiers(self) -> list[Any]:
+        from sklearn.ensemble import ExtraTreesClassifier
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        # few positives: a linear model generalises from a handful, the trees catch what is
+        # not linear; both balanced, as the anomalies are a small share of the rows
+        return [
+            make_pipeline(StandardScaler(), LogisticRegression(
+                C=self.C, class_weight="balanced", max_iter=1000)),
+            ExtraTreesClassifier(
+                n_estimators=self.n_estimators, max_features=0.5,
+                class_weight="balanced_subsample", random_state=self.random_state, n_jobs=1),
+        ]
+
 
 class HistGBCDetector(LabelledDetector):
     """A gradient-boosting classifier on the features (scikit-learn's
-    ``HistGradientBoostingClassifier``), blended with its unsupervised members by how many
-    anomalies are labelled; parameters as :class:`StackedDetector`."""
+    ``HistGradientBoostingClassifier``, class-balanced), blended with its unsupervised
+    members by the trust rules of the module docstring.
+
+    :param max_iter, learning_rate, max_leaf_nodes: the classifier's.
+
+    The other parameters as :class:`StackedDetector`.
+    """
+
+    def __init__(
+        self,
+        members: Sequence[Mapping[str, Any]] | None = None,
+        min_labels: int = 3,
+        min_gain_se: float = 1.0,
+        max_iter: int = 100,
+        learning_rate: float = 0.1,
+        max_leaf_nodes: int = 15,
+        cv: int = 3,
+        random_state: int | None = None,
+    ) -> None:
+        self.members = members
+        self.min_labels = min_labels
+        self.min_gain_se = min_gain_se
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.max_leaf_nodes = max_leaf_nodes
+        self.cv = cv
+        self.random_state = random_state
+
+    @classmethod
+    def get_test_params(cls) -> dict[str, Any]:
+        """Parameters for the conformance check (``astraguard_train.testing``)."""
+        return {"members": [{"name": "iforest", "n_estimators": 20}], "max_iter": 20}
 
     def _classifier_input(self, X: np.ndarray, normalised: np.ndarray) -> np.ndarray:
         return X
+
+    def _classifiers(self) -> list[Any]:
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        return [HistGradientBoostingClassifier(
+            max_iter=self.max_iter,
+            learning_rate=self.learning_rate,
+            max_leaf_nodes=self.max_leaf_nodes,
+            class_weight="balanced",
+            random_state=self.random_state,
+        )]
 
 
 def _matrix_frame(X: np.ndarray) -> Any:
