@@ -27,19 +27,15 @@ share of rows whose flags differ. Targets: update at least 10x faster; scores eq
 
 ``--experiment review`` (ODDS, simulated operator): for each of the nine ODDS sets, PyOD's
 protocol (random 60/40 split, seed 0, z-score, ``iforest`` fitted without labels, its bundle
-saved). Then five rounds: ``review --budget 10`` (the default ``uncertainty`` strategy) on the
+saved). Then five rounds: ``review --budget 10`` (the default ``mixed`` strategy) on the
 training part, the sheet answered from the true labels (``true_alarm`` / ``false_alarm``) and
 imported into the bundle's feedback store; the labels the store gives the training rows
-(``feedback_labels``) train a label-using scorer, whose test ROC-AUC is taken after each
-round. The baseline: the same number of training rows chosen at random, labelled, the same
-scorer. Reported: each arm's gain over the unsupervised ``iforest`` after five rounds, and
-their ratio (target: review at least 1.5x random). No label of the test part is used.
-
-The label-using scorer here is a stand-in until the label-using detectors (issue 16, part 3)
-land: extra trees on the features and the ``iforest`` score, unlabelled rows taken as normal
-(judged rows weigh 5x), its probability rank-averaged with the ``iforest`` score; with fewer
-than 5 labelled anomalies it keeps the ``iforest`` scores. Both arms use it, so the comparison
-measures which rows the labels were asked for.
+(``feedback_labels``: 1 under a true alarm, else 0) train the product's label-using detector
+(``stacked``, z-score, fitted through the ordinary training path as ``run`` fits it), whose
+test ROC-AUC is taken after each round. The baseline: the same number of training rows chosen
+at random, labelled, the same detector. Reported: each arm's gain over the unsupervised
+``iforest`` after five rounds, and their ratio (target: review at least 1.5x random). No label
+of the test part is used.
 
 ``--experiment calibrate`` (MSL, verdicts calibrating thresholds): each channel's test stream
 cut in two halves in time; the first half becomes the validation part. Version 1 (``forecast``
@@ -338,31 +334,28 @@ def experiment_update(args: argparse.Namespace) -> int:
     return 0
 
 
-#: Labelled anomalies below which the stand-in scorer keeps the unsupervised scores.
-MIN_ANOMALIES = 5
-#: How much more a judged row weighs than an unlabelled one in the stand-in scorer.
-LABELLED_WEIGHT = 5.0
+#: The label-using detector the review experiment trains on the operator's verdicts.
+REVIEW_LEARNER = "stacked"
 
 
-def _rank(values: np.ndarray) -> np.ndarray:
-    return np.argsort(np.argsort(values, kind="stable"), kind="stable") / max(len(values) - 1, 1)
+def label_scores(train: Any, known: np.ndarray, test: Any, seed: int) -> np.ndarray:
+    """Test scores of the product's label-using detector (:data:`REVIEW_LEARNER`, z-score)
+    fitted through the ordinary training path on ``train`` with the labels known (1, 0, -1
+    unknown; the detector takes 1 for a known anomaly and 0 for a normal or unlabelled row)."""
+    import attrs
 
+    from astraguard_train import PipelineConfig
 
-def label_scorer(train: Any, known: np.ndarray, base_train: np.ndarray, test: Any,
-                 base_test: np.ndarray, seed: int) -> np.ndarray:
-    """Test scores from the training rows' known labels (1, 0, -1 unknown): the stand-in
-    label-using scorer described in the module docstring."""
-    from sklearn.ensemble import ExtraTreesClassifier
-
-    y = (known == 1).astype(np.int8)  # unlabelled rows count as normal
-    if y.sum() < MIN_ANOMALIES:  # too few to learn from: keep the unsupervised ranking
-        return base_test
-    # a verdict is surer than "unlabelled, so normal": judged rows weigh more
-    weight = np.where(known >= 0, LABELLED_WEIGHT, 1.0)
-    model = ExtraTreesClassifier(n_estimators=100, random_state=seed, n_jobs=1)
-    model.fit(np.column_stack([train.X, base_train]), y, sample_weight=weight)
-    proba = model.predict_proba(np.column_stack([test.X, base_test]))[:, 1]
-    return (_rank(proba) + _rank(base_test)) / 2.0
+    config = PipelineConfig.from_dict({
+        "scaler": {"name": "zscore"},
+        "model": {"name": REVIEW_LEARNER, "random_state": seed},
+        "threshold": {"name": "contamination", "contamination": 0.1},
+    })
+    labelled = attrs.evolve(train, labels=(known == 1).astype(np.int8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        detector = _fit_detector(config, labelled)
+        return np.asarray(detector.score_frame(test.without_labels()).scores)
 
 
 def _answer(sheet_rows: list[dict[str, Any]], labels: np.ndarray, path: Path) -> Path:
@@ -379,9 +372,10 @@ def _answer(sheet_rows: list[dict[str, Any]], labels: np.ndarray, path: Path) ->
 
 
 def review_one(path: Path, rounds: int, budget: int, seed: int, workdir: Path,
-               strategy: str = "uncertainty",
-               params: dict[str, Any] | None = None) -> dict[str, Any]:
-    """One ODDS set: the unsupervised figure, then each arm's figure after every round."""
+               strategy: str = "mixed", params: dict[str, Any] | None = None,
+               every_round: bool = False) -> dict[str, Any]:
+    """One ODDS set: the unsupervised figure, then each arm's figure after the last round
+    (``every_round``: after every round)."""
     from sklearn.metrics import roc_auc_score
 
     from astraguard_train import Pipeline, PipelineConfig, load_bundle
@@ -404,7 +398,6 @@ def review_one(path: Path, rounds: int, budget: int, seed: int, workdir: Path,
         pipe.run(data=frame, output=str(workdir))
     bundle = load_bundle(pipe.context.artifact, trusted=True)
     train, test = pipe.context.split.train, pipe.context.split.test
-    base_train = bundle.score(train).scores
     base_test = bundle.score(test).scores
     y_test = test.labels
     unsupervised = float(roc_auc_score(y_test, base_test))
@@ -419,20 +412,22 @@ def review_one(path: Path, rounds: int, budget: int, seed: int, workdir: Path,
     for r in range(1, rounds + 1):
         chosen = review(bundle, unlabelled, budget, strategy, params)
         import_sheet(_answer(chosen.rows, truth, workdir / f"round{r}.csv"))
+        if r < rounds and not every_round:
+            continue
         known = feedback_labels(train, store.verdicts())
-        by_review.append(float(roc_auc_score(
-            y_test, label_scorer(train, known, base_train, test, base_test, seed))))
+        by_review.append(float(roc_auc_score(y_test, label_scores(train, known, test, seed))))
         asked = int((known >= 0).sum())
         anomalies.append(int((known == 1).sum()))
         random_known = np.full(train.n_rows, -1, dtype=np.int8)
         picked = random_order[:asked]  # as many labelled rows as the operator gave
         random_known[picked] = train.labels[picked]
+        random_anomalies = int(train.labels[picked].sum())
         by_random.append(float(roc_auc_score(
-            y_test, label_scorer(train, random_known, base_train, test, base_test, seed))))
+            y_test, label_scores(train, random_known, test, seed))))
     return {
         "unsupervised": unsupervised, "review": by_review, "random": by_random,
         "labelled_rows": asked, "labelled_anomalies": anomalies[-1],
-        "train_anomalies": int(train.labels.sum()),
+        "random_anomalies": random_anomalies, "train_anomalies": int(train.labels.sum()),
     }
 
 
@@ -454,14 +449,14 @@ def experiment_review(args: argparse.Namespace) -> int:
             work = Path(tmp) / d
             work.mkdir()
             results[d] = review_one(paths[d], args.rounds, args.budget, args.seed, work,
-                                    args.strategy, params)
+                                    args.strategy, params, args.per_round)
     seconds = time.perf_counter() - start
     print(f"ODDS, simulated operator: {args.rounds} rounds of review --budget {args.budget} "
           f"({args.strategy}) vs as many random labelled rows; test ROC-AUC; seed {args.seed}; "
           f"{seconds:.1f} s")
     head = ("dataset", "iforest", "review", "random", "gain_rev", "gain_rnd", "labelled",
-            "anom")
-    print("{:<11} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>9}".format(*head))
+            "anom rev", "anom rnd")
+    print("{:<11} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>9} {:>8}".format(*head))
     gains_review, gains_random = [], []
     for d, res in results.items():
         base = res["unsupervised"]
@@ -470,7 +465,8 @@ def experiment_review(args: argparse.Namespace) -> int:
         gains_random.append(g_rnd)
         anom = f"{res['labelled_anomalies']}/{res['train_anomalies']}"
         print(f"{d:<11} {base:>7.4f} {res['review'][-1]:>7.4f} {res['random'][-1]:>7.4f} "
-              f"{g_rev:>+8.4f} {g_rnd:>+8.4f} {res['labelled_rows']:>8} {anom:>9}")
+              f"{g_rev:>+8.4f} {g_rnd:>+8.4f} {res['labelled_rows']:>8} {anom:>9} "
+              f"{res['random_anomalies']:>8}")
         if args.per_round:
             rounds = " ".join(f"{a:.3f}/{b:.3f}" for a, b in
                               zip(res["review"], res["random"], strict=True))
@@ -485,7 +481,9 @@ def experiment_review(args: argparse.Namespace) -> int:
             writer = csv.writer(fh)
             writer.writerow(["dataset", "round", "iforest", "review", "random"])
             for d, res in results.items():
-                for r, (a, b) in enumerate(zip(res["review"], res["random"], strict=True), 1):
+                first = args.rounds - len(res["review"]) + 1  # the last only, or every one
+                for r, (a, b) in enumerate(zip(res["review"], res["random"], strict=True),
+                                           first):
                     writer.writerow([d, r, res["unsupervised"], a, b])
     return 0
 
@@ -815,12 +813,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="review: rounds")
     parser.add_argument("--budget", type=int, default=10, help="review: --budget per round")
     parser.add_argument("--seed", type=int, default=0, help="review: split and scorer seed")
-    parser.add_argument("--strategy", default="uncertainty", help="review: the review strategy")
+    parser.add_argument("--strategy", default="mixed", help="review: the review strategy")
     parser.add_argument("--strategy-option", action="append", default=[], metavar="KEY=VALUE",
                         help="review: a parameter of the strategy (repeatable)")
     parser.add_argument("--per-round", action="store_true",
-                        help="review: print every round's figures")
-    parser.add_argument("--csv", default=None, help="review: write every round's figures here")
+                        help="review: figures after every round, not only the last")
+    parser.add_argument("--csv", default=None, help="review: write the figures per round here")
     parser.add_argument("--msl", type=Path, default=MSL_DATA, help="calibrate: MSL data")
     parser.add_argument("--msl-channels", default=None,
                         help="calibrate: only these MSL channels (comma-separated)")

@@ -23,7 +23,7 @@ from astraguard_train.errors import ConformanceError, FeedbackError
 from astraguard_train.feedback import FeedbackStore, feedback_labels
 from astraguard_train.feedback.review import candidates, review
 from astraguard_train.feedback.sheets import import_sheet
-from astraguard_train.feedback.strategies import Random, Spread, Top, Uncertainty
+from astraguard_train.feedback.strategies import Mixed, Random, Spread, Top, Uncertainty
 from astraguard_train.testing import check_review_strategy
 
 LOADER_OPTIONS = [f"--loader-option={k}={v}" for k, v in CSV_OPTIONS.items()]
@@ -323,6 +323,24 @@ def test_review_strategies_differ_as_documented(channels):
     assert ranks[drawn].mean() > ranks[uniform].mean() + len(pool) / 10
 
 
+def test_mixed_takes_the_highest_and_a_sample_across_the_ranking(channels):
+    pool = candidates(load_bundle(channels[0], trusted=True).score(channels[2]))
+    picked = Mixed(top_share=0.5, min_separation=0).select(pool, 8)
+    assert len(np.unique(picked)) == 8
+    ranks = np.argsort(np.argsort(-pool.margin, kind="stable"), kind="stable")
+    # the first, third, ... picks are the highest-scoring candidates of their channels
+    top = picked[::2]
+    for i in top:
+        mine = pool.channel.astype(str) == str(pool.channel[i])
+        assert pool.margin[i] >= np.sort(pool.margin[mine])[::-1][len(top) - 1]
+    # the others come from the whole ranking, not only its head: one per slice
+    spread = np.sort(ranks[picked[1::2]])
+    assert spread[-1] >= len(pool) * 3 // 4
+    assert np.array_equal(picked, Mixed(top_share=0.5, min_separation=0).select(pool, 8))
+    assert not np.array_equal(picked, Mixed(top_share=0.5, seed=1, min_separation=0).select(
+        pool, 8))
+
+
 def test_candidates_do_not_depend_on_the_files_row_order(channels):
     bundle = load_bundle(channels[0], trusted=True)
     test = channels[2]
@@ -350,7 +368,7 @@ def test_review_on_tabular_rows_makes_each_row_a_candidate(tabular):
 
 
 def test_check_review_strategy_passes_the_builtins_and_catches_a_bad_one():
-    for factory in (Uncertainty, Top, Random, Spread):
+    for factory in (Mixed, Uncertainty, Top, Random, Spread):
         check_review_strategy(factory)
 
     class Repeats:

@@ -218,7 +218,7 @@ class Review:
         }
 
 
-def review(bundle: Any, data: Any, budget: int, strategy: str = "uncertainty",
+def review(bundle: Any, data: Any, budget: int, strategy: str = "mixed",
            params: dict[str, Any] | None = None, *, chunk_rows: int | None = None,
            **loader_params: Any) -> Review:
     """Score ``data`` with ``bundle`` (a :class:`~astraguard_train.bundle.scoring.

@@ -1,5 +1,5 @@
-"""Built-in review strategies: ``uncertainty`` (the default), ``top``, ``spread`` and
-``random``.
+"""Built-in review strategies: ``mixed`` (the default), ``uncertainty``, ``top``, ``spread``
+and ``random``.
 
 A strategy's ``select(candidates, budget)`` returns the positions of at most ``budget``
 :class:`~astraguard_train.feedback.review.Candidates`, most useful first.
@@ -19,6 +19,43 @@ def _check_int(name: str, value: Any, low: int) -> None:
         raise ConfigError(f"review.{name}: must be an integer >= {low}, got {value!r}")
 
 
+def in_turns(candidates: Any, key: np.ndarray, budget: int, min_separation: int) -> np.ndarray:
+    """Up to ``budget`` candidates, lowest ``key`` first, channels taking turns (the channel of
+    the lowest key first); within a channel, a candidate starting within ``min_separation``
+    rows of one already picked waits until every other candidate of that channel was taken."""
+    channels = np.array([str(c) for c in candidates.channel], dtype=object)
+    timed = ~np.isnat(candidates.start)
+    queues: dict[str, list[int]] = {}
+    for i in np.lexsort((np.arange(len(key)), key)):
+        queues.setdefault(channels[i], []).append(int(i))
+    for channel, queue in queues.items():
+        queues[channel] = _spaced(queue, candidates.first, timed, budget, min_separation)
+    picked: list[int] = []
+    while len(picked) < budget and any(queues.values()):
+        for channel in list(queues):  # insertion order: the lowest key's channel first
+            if queues[channel] and len(picked) < budget:
+                picked.append(queues[channel].pop(0))
+    return np.asarray(picked, dtype=np.int64)
+
+
+def _spaced(queue: list[int], first: np.ndarray, timed: np.ndarray, budget: int,
+            min_separation: int) -> list[int]:
+    """``queue`` reordered so that candidates near an earlier pick come last (only the first
+    ``budget`` places matter)."""
+    if not min_separation:
+        return queue
+    spaced: list[int] = []
+    later: list[int] = []
+    for n, i in enumerate(queue):
+        if len(spaced) >= budget:
+            return spaced + later + queue[n:]
+        near = timed[i] and any(
+            abs(int(first[i]) - int(first[j])) < min_separation for j in spaced
+        )
+        (later if near else spaced).append(i)
+    return spaced + later
+
+
 class Uncertainty:
     """Alarms and near misses nearest the threshold, channels taking turns, apart in time.
 
@@ -34,37 +71,7 @@ class Uncertainty:
         self.min_separation = min_separation
 
     def select(self, candidates: Any, budget: int) -> np.ndarray:
-        distance = np.abs(candidates.margin)
-        keys = np.array([str(c) for c in candidates.channel], dtype=object)
-        timed = ~np.isnat(candidates.start)
-        queues: dict[str, list[int]] = {}
-        for i in np.lexsort((np.arange(len(distance)), distance)):
-            queues.setdefault(keys[i], []).append(int(i))
-        for key, queue in queues.items():
-            queues[key] = self._spread(queue, candidates.first, timed, budget)
-        picked: list[int] = []
-        while len(picked) < budget and any(queues.values()):
-            for key in list(queues):  # insertion order: best candidate's channel first
-                if queues[key] and len(picked) < budget:
-                    picked.append(queues[key].pop(0))
-        return np.asarray(picked, dtype=np.int64)
-
-    def _spread(self, queue: list[int], first: np.ndarray, timed: np.ndarray,
-                budget: int) -> list[int]:
-        """``queue`` reordered so that candidates near an earlier pick come last (only the
-        first ``budget`` places matter)."""
-        if not self.min_separation:
-            return queue
-        spaced: list[int] = []
-        later: list[int] = []
-        for n, i in enumerate(queue):
-            if len(spaced) >= budget:
-                return spaced + later + queue[n:]
-            near = timed[i] and any(
-                abs(int(first[i]) - int(first[j])) < self.min_separation for j in spaced
-            )
-            (later if near else spaced).append(i)
-        return spaced + later
+        return in_turns(candidates, np.abs(candidates.margin), budget, self.min_separation)
 
 
 class Top:
@@ -110,3 +117,46 @@ class Spread:
         rng = np.random.default_rng(self.seed)
         return rng.choice(n, size=min(budget, n), replace=False, p=odds / odds.sum()).astype(
             np.int64)
+
+
+class Mixed:
+    """Part of the budget (``top_share``) to the highest-scoring candidates, the rest spread
+    over the whole ranking; channels take turns and, within a channel, picks keep apart in
+    time.
+
+    The highest scores are the likeliest real events: their verdicts give a label-using
+    detector positives to learn from. Labels taken only there teach it what the unsupervised
+    detector already ranks first (and make it look right), so the rest of the budget draws one
+    candidate at random (``seed``) from each of equal slices of the ranking, as an unbiased
+    sample would, missed events included. Picks alternate: highest first, then a slice.
+    """
+
+    def __init__(self, top_share: float = 0.5, seed: int = 0, min_separation: int = 100) -> None:
+        if isinstance(top_share, bool) or not isinstance(top_share, (int, float)) or not (
+            0 <= top_share <= 1
+        ):
+            raise ConfigError(f"review.top_share: must be a number in [0, 1], got {top_share!r}")
+        _check_int("seed", seed, 0)
+        _check_int("min_separation", min_separation, 0)
+        self.top_share = top_share
+        self.seed = seed
+        self.min_separation = min_separation
+
+    def select(self, candidates: Any, budget: int) -> np.ndarray:
+        n = len(candidates.margin)
+        budget = min(budget, n)
+        n_top = int(round(budget * self.top_share))
+        # the highest margins, channels taking turns, apart in time
+        top = in_turns(candidates, -candidates.margin, n_top, self.min_separation)
+        rest = np.setdiff1d(np.arange(n), top)
+        n_spread = budget - len(top)
+        spread = np.zeros(0, dtype=np.int64)
+        if n_spread and len(rest):
+            ranked = rest[np.lexsort((rest, -candidates.margin[rest]))]
+            rng = np.random.default_rng(self.seed)
+            slices = np.array_split(ranked, min(n_spread, len(ranked)))
+            spread = np.array([part[rng.integers(len(part))] for part in slices], np.int64)
+        out: list[int] = []
+        for i in range(max(len(top), len(spread))):
+            out += [int(a[i]) for a in (top, spread) if i < len(a)]
+        return np.asarray(out, dtype=np.int64)
