@@ -67,6 +67,7 @@ over seeds never more than 0.01 below the default's.
     python benchmarks/bench_feedback.py --experiment calibrate
     python benchmarks/bench_feedback.py --experiment calibrate --msl-channels F-5,P-15,T-5
     python benchmarks/bench_feedback.py --experiment labels
+    python benchmarks/bench_feedback.py --experiment labels --seeds 3 --models stacked
     python benchmarks/bench_feedback.py --experiment tune --sets pima --seeds 1
 """
 
@@ -655,8 +656,10 @@ def few_labels(frame: Any, split: dict[str, Any], share: float, seed: int) -> tu
     return attrs.evolve(frame, labels=labels), n
 
 
-def labels_one(name: str, seed: int, share: float) -> dict[str, Any]:
-    """Test ROC-AUC of the baselines and every label-using detector on one split."""
+def labels_one(name: str, seed: int, share: float,
+               models: list[str] | None = None) -> dict[str, Any]:
+    """Test ROC-AUC of the baselines and the label-using detectors (``models``, default
+    every registered one) on one split."""
     from astraguard_train.plugins import build_registry
 
     registry = build_registry()
@@ -666,7 +669,7 @@ def labels_one(name: str, seed: int, share: float) -> dict[str, Any]:
     out: dict[str, Any] = {"set": name, "seed": seed, "labelled": n}
     for model in BASELINES:
         out[model] = float(_odds_run(full, split, model, seed, registry).metrics["roc_auc"])
-    for model in label_models(registry):
+    for model in models or label_models(registry):
         result = _odds_run(masked, split, model, seed, registry)
         out[model] = float(result.metrics["roc_auc"]) if result.ok else float("nan")
     return out
@@ -683,11 +686,14 @@ def experiment_labels(args: argparse.Namespace) -> int:
     import joblib
 
     sets = [s for s in args.sets.split(",") if s]
+    models = [m for m in args.models.split(",") if m] if args.models else None
+    if models and JUDGED not in models:
+        models.insert(0, JUDGED)
     jobs = [(s, seed) for s in sets for seed in range(args.seeds)]
     jobs.sort(key=lambda j: -(ODDS_DATA / f"odds_{j[0]}.csv").stat().st_size)
     start = time.perf_counter()
     rows = joblib.Parallel(n_jobs=args.n_jobs)(
-        joblib.delayed(labels_one)(s, seed, args.share) for s, seed in jobs
+        joblib.delayed(labels_one)(s, seed, args.share, models) for s, seed in jobs
     )
     seconds = time.perf_counter() - start
     models = [k for k in rows[0] if k not in ("set", "seed", "labelled", *BASELINES)]
@@ -829,6 +835,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=5, help="labels, tune: seeds 0..N-1")
     parser.add_argument("--share", type=float, default=0.1,
                         help="labels: share of the training anomalies labelled (default 0.1)")
+    parser.add_argument("--models", default=None,
+                        help="labels: only these label-using detectors (comma-separated; "
+                             f"{JUDGED} always), default every registered one")
     parser.add_argument("--n-jobs", type=int, default=2,
                         help="labels, tune: parallel runs (joblib, loky)")
     args = parser.parse_args(argv)
