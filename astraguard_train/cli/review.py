@@ -22,7 +22,8 @@ from .score import DATA_HELP, data_options, parse_options
 @click.option("--budget", type=int, required=True, metavar="N",
               help="How many alarms to ask about.")
 @click.option("--strategy", default="mixed", show_default=True,
-              help="The review strategy plugin: mixed, uncertainty, top, spread, random, or an installed one.")
+              help="The review strategy plugin: mixed, uncertainty, top, spread, random, "
+              "or an installed one.")
 @click.option("--strategy-option", "strategy_options", multiple=True, metavar="KEY=VALUE",
               help="A parameter of the strategy, e.g. seed=3 (repeatable).")
 @click.option("--output", metavar="FILE", default=None,
