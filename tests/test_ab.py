@@ -92,6 +92,36 @@ def test_bootstrap_is_paired_and_reproducible():
         _scored(frame, flags), _scored(frame, other), n_boot=300, seed=5).differences)
 
 
+def test_a_quiet_champion_scores_zero_not_undefined():
+    labels, starts = _events(12)
+    frame = _frame(labels)
+    quiet = np.zeros(N, dtype=bool)
+    c = compare(_scored(frame, quiet), _scored(frame, _detect(starts, list(range(12)))),
+                key_metric="f1", n_boot=300)
+    # no flags at all while there were anomalies: precision has no value, F1 is 0
+    assert c.champion.metrics["precision"] is None
+    assert c.champion.metrics["f1"] == 0.0
+    assert c.difference == pytest.approx(c.challenger.metrics["f1"])
+    assert np.isfinite(c.differences).all()  # no replicate dropped for the quiet side
+    assert ConfidentlyBetter().decide(c).action == "promote"
+
+
+def test_a_flood_over_many_events_is_resampled_event_by_event():
+    labels, starts = _events(12)
+    frame = _frame(labels)
+    champ = _detect(starts, list(range(6, 12)))
+    champ[starts[0]:starts[5] + 5] = True  # one long alarm over the first six events
+    chall = _detect(starts, list(range(12)))
+    c = compare(_scored(frame, champ), _scored(frame, chall), key_metric="f1", n_boot=1000)
+    assert c.champion.n_alarms == 7 and c.n_labelled_events == 12
+    # the flood's false rows are cut into one unit per event it covers, so no replicate
+    # leaves them all out: taken whole, replicates without the flood gave the champion a
+    # perfect precision and the interval reached 0
+    lo, _ = c.interval()
+    assert lo > 0.2
+    assert ConfidentlyBetter().decide(c).action == "promote"
+
+
 def test_too_few_events_is_inconclusive():
     labels, starts = _events(3)
     frame = _frame(labels)

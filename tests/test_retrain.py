@@ -61,6 +61,9 @@ def mission_data(tmp_path_factory):
         "store": root / "models" / "detector",
         "same": _csv(frame.take(day == 3), root / "same.csv"),
         "shifted": _csv(frame.take(day >= 4), root / "shifted.csv"),
+        "straddle": _csv(frame.take((day >= 2) & (day <= 5)), root / "straddle.csv"),
+        "frame": frame,
+        "day": day,
     }
 
 
@@ -103,6 +106,24 @@ def test_age_trigger_measures_from_the_manifest(mission_data, tmp_path):
     assert "9.0 days old" in young.triggers[0].reason
 
 
+def test_data_age_fires_in_data_time_and_a_short_window_waits(mission_data, tmp_path):
+    # the champion was tested on rows up to the end of day 2; "same" ends a day later
+    store = _fresh_store(mission_data, tmp_path)
+    young = retrain(_policy(store, mission_data["same"], max_data_age_days=2), trusted=True)
+    assert young.action == "none" and not young.triggers[0].fired
+    assert "1.0 days before the data's newest row" in young.triggers[0].reason
+    policy = RetrainPolicy.from_dict({
+        "champion": {"store": str(store)}, "data": {"path": str(mission_data["same"])},
+        "triggers": {"max_data_age_days": 0.5}, "window": {"min_rows": ROWS_PER_DAY + 1},
+    })
+    waiting = retrain(policy, trusted=True)
+    assert waiting.triggers[0].fired and waiting.action == "none"
+    assert waiting.reasons[-1] == (f"waiting for data: the window holds {ROWS_PER_DAY} row(s) "
+                                   f"of channel BUS-1; window.min_rows = {ROWS_PER_DAY + 1}")
+    assert versions(store) == [1]  # nothing trained, so no cooldown starts either
+    assert not [e for e in history(store) if e["step"] == "challenger"]
+
+
 def test_drift_trains_a_challenger_and_decides(mission_data, tmp_path):
     store = _fresh_store(mission_data, tmp_path)
     outcome = retrain(_policy(store, mission_data["shifted"]), trusted=True)
@@ -139,6 +160,37 @@ def test_cooldown_waits_after_a_challenger(mission_data, tmp_path):
     assert waiting.action == "none" and waiting.triggers[0].fired
     assert "cooling down" in waiting.reasons[-1] and "version 2" in waiting.reasons[-1]
     assert versions(store) == [1, 2]
+
+
+def test_a_flooding_champion_fires_and_the_window_starts_at_the_change(mission_data, tmp_path):
+    # days 2 to 5: two like the champion's training days, then the level change on day 4
+    store = _fresh_store(mission_data, tmp_path)
+    policy = RetrainPolicy.from_dict({
+        "champion": {"store": str(store)}, "data": {"path": str(mission_data["straddle"])},
+        "triggers": {"alarm_rate_ratio": 3, "recent_days": 1, "drifted_features": 2},
+        "window": {"since_change": True, "holdout": 0.4},
+        "decision": {"key_metric": "f1", "options": {"min_events": 3}},
+    })
+    outcome = retrain(policy, trusted=True)
+    trigger = {t.name: t for t in outcome.triggers}["alarm_rate_ratio"]
+    assert trigger.fired
+    # the figures are the operator's to check: the champion's flagged share on day 5 alone
+    # against its share on its own test rows
+    champion = load_bundle(store / "1", trusted=True)
+    newest = mission_data["frame"].take(mission_data["day"] == 5)
+    rate = champion.score(newest).flags.mean()
+    reference = champion.manifest["metrics"]["flagged_share"]
+    assert rate > 3 * reference
+    assert f"flagged {rate:.2%} of the newest 1 day(s), {newest.n_rows} row(s)" in trigger.reason
+    assert f"times its {reference:.2%} on its own test rows" in trigger.reason
+    # the window goes back to day 4 only: day 3 drifted from day 5 on 2 features or more (as
+    # the drift trigger counts a change; the ageing temperature alone drifts day to day), so
+    # the challenger learns the new level alone (the first 60% of days 4 and 5)
+    window = next(r for r in outcome.reasons if r.startswith("window since the last change"))
+    assert "2 recent period(s)" in window and "voltage" in window
+    (logged,) = [e for e in history(store) if e["step"] == "challenger"]
+    assert logged["rows"] == round(2 * ROWS_PER_DAY * 0.6) * 2
+    assert outcome.challenger == 2
 
 
 def test_false_alarm_verdicts_trigger_and_label_the_comparison(mission_data, tmp_path, capsys):

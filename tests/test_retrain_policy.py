@@ -63,6 +63,12 @@ def test_a_good_policy_reads_with_paths_relative_to_it(tmp_path):
     ("[decision]", "[retrain]\nmode = \"refti\"\n[decision]",
      "retrain.mode: unknown value 'refti'"),
     ('store = "models/detector"', "", "[champion]: "),
+    ("max_age_days = 30", "alarm_rate_ratio = 1",
+     "triggers.alarm_rate_ratio: must be above 1"),
+    ("max_age_days = 30", "recent_days = 1\nrecent_rows = 50", "give one of them, not both"),
+    ("holdout = 0.25", "holdout = 0.25\nmin_rows = 5", "window.min_rows: must be at least 10"),
+    ("holdout = 0.25", "holdout = 0.25\nsince_change = true",
+     "window.since_change compares the window's periods with the newest one"),
 ])
 def test_mistakes_are_refused_by_name(tmp_path, old, new, message):
     text = GOOD.replace(old, new)
@@ -97,4 +103,12 @@ def test_impossible_against_the_champion():
                                     "retrain": {"mode": "tune"}})
     with pytest.raises(ConfigError, match="needs retrain.config"):
         tune.check(manifest, reg)
+    alarms = RetrainPolicy.from_dict({**base, "triggers": {"alarm_rate_ratio": 3}})
+    with pytest.raises(ConfigError, match="alarm_rate_ratio .* its manifest has none"):
+        alarms.check(manifest, reg)
+    alarms.check({**manifest, "metrics": {"flagged_share": 0.03}}, reg)
+    aged = RetrainPolicy.from_dict({**base, "triggers": {"max_data_age_days": 7}})
+    with pytest.raises(ConfigError, match="keeps no test rows"):
+        aged.check({**manifest, "files": {}}, reg)
+    aged.check({**manifest, "files": {"evaluation.npz": "0" * 64}}, reg)
     RetrainPolicy.from_dict({**base, "triggers": {"drifted_features": 2}}).check(manifest, reg)

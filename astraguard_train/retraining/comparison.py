@@ -10,11 +10,13 @@ run of labelled rows never joins across an unlabelled gap.
 
 The difference of the key metric (challenger minus champion) gets a paired bootstrap: the
 resampled units are *episodes*, the maximal runs of rows (within one channel) where either
-detector flags or an event is labelled. Every event and every flagged run lies inside exactly
-one episode, so each episode carries its own counts (events, events each side detected, flagged
-runs, true runs, true/false positives) and a replicate is a weighted sum of those counts:
-``weights @ counts``, with no loop over replicates. Resampling episodes rather than rows keeps
-the serial dependence of telemetry inside a unit. Rows of tabular data (no timestamps, no
+detector flags or an event is labelled, cut before each labelled event they hold (one long
+alarm over many events, the mark of a flooding detector, is one unit per event). Every event
+and every flagged run is counted in the episode where it starts, with what it overlaps over
+its whole length, so each episode carries its own counts (events, events each side detected,
+flagged runs, true runs, true/false positives) and a replicate is a weighted sum of those
+counts: ``weights @ counts``, with no loop over replicates. Resampling episodes rather than
+rows keeps the serial dependence of telemetry inside a unit. Rows of tabular data (no timestamps, no
 channels) are independent: each labelled-or-flagged row is its own unit.
 """
 
@@ -119,9 +121,12 @@ def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _f1(p: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """F1 of precision ``p`` and recall ``r``: undefined without anomalies (``r`` NaN), and 0
+    for a side that flagged nothing while there were some (``p`` NaN, ``r`` 0): a detector
+    gone quiet scores 0, it is not left out of the comparison."""
     with np.errstate(divide="ignore", invalid="ignore"):
         f = np.where(p + r > 0, 2 * p * r / np.where(p + r > 0, p + r, 1), 0.0)
-    return np.where(np.isnan(p) | np.isnan(r), np.nan, f)
+    return np.where(np.isnan(r), np.nan, np.where(np.isnan(p), 0.0, f))
 
 
 def _metrics(c: np.ndarray, side: int) -> dict[str, np.ndarray]:
@@ -144,14 +149,16 @@ def _episode_counts(
 ) -> np.ndarray:
     """One row of counts per episode (see the module docstring): ``(episodes, 13)``."""
     union = y | flags[0] | flags[1]
-    starts, _ = segment_runs(union, segment)
+    ev_start, ev_end = segment_runs(y, segment)
+    # an episode is cut before each labelled event in it: a flood over many events is as
+    # many units as events, not one unit the bootstrap can only take or leave whole
+    starts = np.union1d(segment_runs(union, segment)[0], ev_start)
     episode = np.searchsorted(starts, np.arange(y.size), side="right") - 1
     n = starts.size
 
     def per_episode(rows: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         return np.bincount(episode[rows], weights=weights, minlength=n).astype(np.float64)
 
-    ev_start, ev_end = segment_runs(y, segment)
     cols = [per_episode(ev_start)]  # _EVENTS
     y_cum = np.concatenate(([0], np.cumsum(y)))
     for f in flags:

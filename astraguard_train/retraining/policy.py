@@ -15,13 +15,24 @@
     ks_alpha = 0.01
     new_verdicts = 50                # at least N verdicts since the champion was trained
     false_alarm_rate = 0.3           # share of false_alarm among them above this budget
-    max_age_days = 30                # the champion is older than this
+    max_age_days = 30                # the champion is older than this (clock time)
+    max_data_age_days = 7            # the newest row the champion was tested on is this much
+                                     # older than the data's newest row (data time)
+    alarm_rate_ratio = 3             # the champion's flagged share on the recent rows is above
+                                     # 3x, or below 1/3 of, the share it was accepted with
+    recent_days = 1                  # or recent_rows (per channel): the newest rows the drift
+                                     # and alarm-rate triggers judge (default: the whole file)
     cooldown_days = 3                # optional: no new challenger within 3 days (data time)
                                      # of the last one
 
     [window]
     last_days = 14                   # or last_rows (per channel); the data to retrain on
     include_training_data = false    # add the champion's own training rows
+    since_change = false             # start the window where the data last changed: the
+                                     # oldest recent period before it that drifted from the
+                                     # newest ends it (needs recent_days or recent_rows)
+    min_rows = 500                   # optional: fewer rows per channel in the window (e.g.
+                                     # just after a change) and no challenger is trained yet
     holdout = 0.3                    # latest share of the window, per channel: the A/B rows
 
     [retrain]
@@ -34,10 +45,12 @@
     key_metric = "f1"                # optional: event_f1 (time series) or f1 (rows)
 
 Everything is checked when the policy is read, before any data is: unknown tables and keys
-(with a did-you-mean), values out of range, a window given two ways, and a policy with no
-trigger at all (it could never retrain). :meth:`RetrainPolicy.check` then checks it against
-the champion's manifest (a drift trigger on more features than the champion has can never
-fire) and the registry (the decision rule exists and accepts its parameters).
+(with a did-you-mean), values out of range, a window given two ways, ``since_change`` without
+a recent period to compare with, and a policy with no trigger at all (it could never retrain).
+:meth:`RetrainPolicy.check` then checks it against the champion's manifest (a drift trigger on
+more features than the champion has can never fire; an alarm-rate trigger needs the
+champion's flagged share on its test rows) and the registry (the decision rule exists and
+accepts its parameters).
 """
 
 from __future__ import annotations
@@ -52,6 +65,7 @@ from typing import Any
 
 import attrs
 
+from ..bundle.evaluation import EVALUATION_FILE
 from ..config import _at_least, _check_fields, _choice, _did_you_mean, _expect_table, _share
 from ..errors import ConfigError
 from .comparison import KEY_METRICS
@@ -63,6 +77,12 @@ MODES = ("refit", "update", "tune")
 def _positive(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
     if value is not None and value <= 0:
         raise ConfigError(f"{attribute.name}: must be above 0, got {value!r}")
+
+
+def _above_one(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is not None and value <= 1:
+        raise ConfigError(f"{attribute.name}: must be above 1 (a factor either way), "
+                          f"got {value!r}")
 
 
 @attrs.frozen
@@ -92,11 +112,24 @@ class TriggersTable:
         _share(high_open=True)))
     min_verdicts: int = attrs.field(default=10, validator=_at_least(1))
     max_age_days: float | None = attrs.field(default=None, validator=_positive)
+    max_data_age_days: float | None = attrs.field(default=None, validator=_positive)
+    alarm_rate_ratio: float | None = attrs.field(default=None, validator=_above_one)
+    recent_days: float | None = attrs.field(default=None, validator=_positive)
+    recent_rows: int | None = attrs.field(default=None, validator=_at_least(10))
     cooldown_days: float | None = attrs.field(default=None, validator=_positive)
+
+    def __attrs_post_init__(self) -> None:
+        if self.recent_days is not None and self.recent_rows is not None:
+            raise ConfigError("recent_days, recent_rows: give one of them, not both")
 
     def set_any(self) -> bool:
         return any(v is not None for v in (self.drifted_features, self.new_verdicts,
-                                           self.false_alarm_rate, self.max_age_days))
+                                           self.false_alarm_rate, self.max_age_days,
+                                           self.max_data_age_days, self.alarm_rate_ratio))
+
+    def recent_set(self) -> bool:
+        """Whether the data triggers judge only the newest rows of the file."""
+        return self.recent_days is not None or self.recent_rows is not None
 
 
 @attrs.frozen
@@ -106,6 +139,8 @@ class WindowTable:
     last_days: float | None = attrs.field(default=None, validator=_positive)
     last_rows: int | None = attrs.field(default=None, validator=_at_least(10))
     include_training_data: bool = False
+    since_change: bool = False
+    min_rows: int | None = attrs.field(default=None, validator=_at_least(10))
     holdout: float = attrs.field(default=0.3, validator=_share(low_open=True, high_open=True))
 
     def __attrs_post_init__(self) -> None:
@@ -213,7 +248,14 @@ class RetrainPolicy:
         if not tables["triggers"].set_any():
             raise ConfigError(
                 f"{where}: [triggers] sets none of drifted_features, new_verdicts, "
-                "false_alarm_rate, max_age_days: the policy could never retrain"
+                "false_alarm_rate, max_age_days, max_data_age_days, alarm_rate_ratio: the "
+                "policy could never retrain"
+            )
+        if tables.get("window", WindowTable()).since_change and not tables[
+                "triggers"].recent_set():
+            raise ConfigError(
+                f"{where}: window.since_change compares the window's periods with the newest "
+                "one: set triggers.recent_days or triggers.recent_rows (the period)"
             )
         return cls(**tables, source=source)
 
@@ -232,8 +274,8 @@ class RetrainPolicy:
         """Refuse what can never work with this champion, before any data is read.
 
         :raises ConfigError: a drift trigger on more features than the champion has; an
-            unknown decision rule or parameters it refuses; ``update`` or ``tune`` without
-            what they need.
+            alarm-rate trigger for a champion without test metrics; an unknown decision rule
+            or parameters it refuses; ``update`` or ``tune`` without what they need.
         """
         where = self.source or "<policy>"
         n = len(manifest.get("input_features", ()))
@@ -242,6 +284,19 @@ class RetrainPolicy:
             raise ConfigError(
                 f"{where}: triggers.drifted_features = {k}, but the champion has {n} input "
                 f"feature(s): the trigger could never fire"
+            )
+        if self.triggers.max_data_age_days is not None and EVALUATION_FILE not in manifest.get(
+                "files", {}):
+            raise ConfigError(
+                f"{where}: triggers.max_data_age_days measures from the newest row the champion "
+                "was tested on, and it keeps no test rows (evaluation.npz); use max_age_days"
+            )
+        if self.triggers.alarm_rate_ratio is not None and not isinstance(
+                manifest.get("metrics", {}).get("flagged_share"), (int, float)):
+            raise ConfigError(
+                f"{where}: triggers.alarm_rate_ratio compares the champion's alarm rate with "
+                "its flagged share on its own test rows, and its manifest has none (trained "
+                "without a test split?)"
             )
         if not registry.has("decision_rule", self.decision.rule):
             names = registry.names("decision_rule")

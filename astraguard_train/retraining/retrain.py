@@ -132,22 +132,75 @@ def _ours(entry: dict[str, Any], champion: int) -> bool:
         entry.get("action") == "promote" and entry.get("challenger") == champion)
 
 
-def _window(frame: Frame, policy: RetrainPolicy) -> Frame:
-    """The newest rows the policy retrains on (per channel for ``last_rows``)."""
-    w = policy.window
-    if w.last_days is not None:
+def _newest(frame: Frame, days: float | None, rows: int | None, what: str) -> Frame:
+    """The newest rows: those of the last ``days`` (data time), or the last ``rows`` of each
+    channel; the whole frame when neither is given. ``what`` names the setting in errors."""
+    if days is not None:
         if frame.timestamps is None:
-            raise DataError(f"{frame.source or 'data'}: window.last_days needs timestamps; "
-                            "use window.last_rows")
+            raise DataError(f"{frame.source or 'data'}: {what}_days needs timestamps; "
+                            f"use {what}_rows")
         newest = frame.timestamps.max()
-        since = newest - np.timedelta64(int(w.last_days * 86400e9), "ns")
+        since = newest - np.timedelta64(int(days * 86400e9), "ns")
         return frame.take(frame.timestamps > since)
-    if w.last_rows is None:
+    if rows is None:
         return frame
     order, bounds = frame.channel_segments()
-    keep = np.concatenate([order[max(lo, hi - w.last_rows):hi]
+    keep = np.concatenate([order[max(lo, hi - rows):hi]
                            for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)])
     return frame.take(np.sort(keep))
+
+
+def _window(frame: Frame, policy: RetrainPolicy) -> Frame:
+    """The newest rows the policy retrains on (per channel for ``last_rows``)."""
+    return _newest(frame, policy.window.last_days, policy.window.last_rows, "window.last")
+
+
+def _period_age(frame: Frame, days: float | None, rows: int | None) -> np.ndarray:
+    """Per row, how many recent periods (``days`` of data time, or ``rows`` per channel)
+    before the newest one it lies in: 0 for the newest period."""
+    if days is not None:
+        if frame.timestamps is None:
+            raise DataError(f"{frame.source or 'data'}: triggers.recent_days needs "
+                            "timestamps; use triggers.recent_rows")
+        period = np.timedelta64(int(days * 86400e9), "ns")
+        return ((frame.timestamps.max() - frame.timestamps) // period).astype(np.int64)
+    assert rows is not None
+    order, bounds = frame.channel_segments()
+    age = np.empty(frame.n_rows, dtype=np.int64)
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        age[order[lo:hi]] = np.arange(hi - lo)[::-1] // rows
+    return age
+
+
+def _since_change(frame: Frame, policy: RetrainPolicy) -> tuple[Frame, str]:
+    """The window from where the data last changed, and the sentence that says where.
+
+    Going back from the newest recent period, each earlier period is compared with it (PSI
+    and KS with the drift trigger's thresholds, the newest period as the reference); the
+    first one on which at least ``drifted_features`` (default 1) features drifted ends the
+    window: the challenger learns the behaviour of now, not a mix with what came before."""
+    from ..bundle.drift import DriftThresholds, check_drift
+    from ..bundle.profile import profile_matrix, sample_rows
+
+    t = policy.triggers
+    age = _period_age(frame, t.recent_days, t.recent_rows)
+    newest = frame.take(age == 0)
+    reference = profile_matrix(newest.X, newest.columns)
+    thresholds = DriftThresholds(psi_threshold=t.psi_threshold, ks_alpha=t.ks_alpha)
+    need = t.drifted_features or 1
+    for p in range(1, int(age.max(initial=0)) + 1):
+        older = age == p
+        if not older.any():  # a gap in the data: nothing to compare, look further back
+            continue
+        report = check_drift(reference, sample_rows(newest.X), [frame.take(older)],
+                             thresholds=thresholds)
+        if len(report.drifted) >= need:
+            kept = frame.take(age < p)
+            return kept, (f"window since the last change: {p} recent period(s), "
+                          f"{kept.n_rows} row(s); the period before drifted from the newest "
+                          f"on {', '.join(report.drifted)}")
+    return frame, (f"window since the last change: no earlier period drifted from the newest; "
+                   f"the whole window, {frame.n_rows} row(s)")
 
 
 def _holdout(frame: Frame, share: float) -> tuple[Frame, Frame]:
@@ -173,10 +226,15 @@ def _verdicts(store: Path, version: int) -> Any:
 def check_triggers(
     policy: RetrainPolicy, bundle: Any, frame: Frame, now: datetime | None = None
 ) -> tuple[Trigger, ...]:
-    """Evaluate every trigger the policy set against the champion, the new data and the
-    operators' verdicts on the champion's alarms."""
+    """Evaluate every trigger the policy set against the champion, the new data (its newest
+    ``recent_days`` or ``recent_rows`` when set) and the operators' verdicts on the champion's
+    alarms."""
     t = policy.triggers
     out = []
+    recent = _newest(frame, t.recent_days, t.recent_rows, "triggers.recent")
+    which = ("the data" if not t.recent_set() else
+             f"the newest {t.recent_days:g} day(s)" if t.recent_days is not None else
+             f"the newest {t.recent_rows} row(s) per channel")
     if t.new_verdicts is not None or t.false_alarm_rate is not None:
         verdicts = _verdicts(bundle.path.parent, int(bundle.path.name)).verdict
         n = int(verdicts.size)
@@ -195,20 +253,84 @@ def check_triggers(
     if t.drifted_features is not None:
         from ..bundle.drift import DriftThresholds
 
-        report = bundle.drift(frame, thresholds=DriftThresholds(psi_threshold=t.psi_threshold,
+        report = bundle.drift(recent, thresholds=DriftThresholds(psi_threshold=t.psi_threshold,
                                                                  ks_alpha=t.ks_alpha))
         drifted = report.drifted
         fired = len(drifted) >= t.drifted_features
         out.append(Trigger("drifted_features", fired, (
-            f"{len(drifted)} input feature(s) drifted ({', '.join(drifted) or 'none'}); the "
+            f"{len(drifted)} input feature(s) drifted ({', '.join(drifted) or 'none'}) on "
+            f"{which}, {recent.n_rows} row(s); the "
             f"trigger needs {t.drifted_features} (PSI >= {t.psi_threshold} or KS p < "
             f"{t.ks_alpha})")))
+    if t.alarm_rate_ratio is not None:
+        out.append(_alarm_rate_trigger(bundle, recent, t.alarm_rate_ratio, which))
+    if t.max_data_age_days is not None:
+        out.append(_data_age_trigger(bundle, frame, t.max_data_age_days))
     if t.max_age_days is not None:
         created = datetime.fromisoformat(bundle.manifest["created"])
         age = ((now or datetime.now(UTC)) - created).total_seconds() / 86400
         out.append(Trigger("max_age_days", age > t.max_age_days, (
             f"the champion is {age:.1f} days old; the trigger fires above {t.max_age_days}")))
     return tuple(out)
+
+
+def _reference_alarm_rate(bundle: Any) -> tuple[float, str]:
+    """The flagged share the champion was accepted with, and where it comes from: for a
+    version this loop promoted, its alarm rate on the held-out rows of the A/B that promoted
+    it; else its flagged share on its own test rows (``metrics.flagged_share``)."""
+    version = int(bundle.path.name)
+    promoted = next((e for e in reversed(history(bundle.path.parent))
+                     if e.get("step") == "decision" and e.get("action") == "promote"
+                     and e.get("challenger") == version and e.get("comparison")), None)
+    if promoted is not None:
+        c = promoted["comparison"]
+        return float(c["challenger"]["alarm_rate"]), (
+            f"on the {c['n_rows']} held-out row(s) of the A/B that promoted it")
+    return float(bundle.manifest["metrics"]["flagged_share"]), "on its own test rows"
+
+
+def _alarm_rate_trigger(bundle: Any, recent: Frame, ratio: float, which: str) -> Trigger:
+    """Whether the champion floods or has gone quiet: its flagged share on the recent rows is
+    above ``ratio`` times, or below ``1 / ratio`` of, the share it was accepted with."""
+    reference, where = _reference_alarm_rate(bundle)
+    flags = np.asarray(bundle.score(recent).flags, dtype=bool)
+    rate = float(flags.mean()) if flags.size else 0.0
+    low, high = reference / ratio, reference * ratio
+    fired = rate > high or rate < low
+    return Trigger("alarm_rate_ratio", fired, (
+        f"the champion flagged {rate:.2%} of {which}, {flags.size} row(s), "
+        f"{'outside' if fired else 'within'} {low:.2%} to {high:.2%} (1/{ratio:g} to {ratio:g} "
+        f"times its {reference:.2%} {where})"))
+
+
+def _data_age_trigger(bundle: Any, frame: Frame, days: float) -> Trigger:
+    """Whether the newest row the champion was tested on (its kept evaluation: the end of
+    its training data for a time split) is more than ``days`` older than the data's newest
+    row. Data time, as ``cooldown_days``: a replayed history ages as live data does."""
+    from ..bundle.evaluation import load_evaluation
+
+    evaluation = load_evaluation(bundle.path, bundle.manifest)
+    end = _data_end(frame)
+    if evaluation is None or evaluation.timestamps is None or evaluation.n_rows == 0 or (
+            end is None):
+        raise DataError(f"triggers.max_data_age_days: version {bundle.path.name} keeps no "
+                        "timestamped test rows, or the data has no timestamps; use "
+                        "max_age_days (clock time)")
+    tested = evaluation.timestamps.max()
+    age = (np.datetime64(end) - tested) / np.timedelta64(1, "D")
+    return Trigger("max_data_age_days", bool(age > days), (
+        f"the champion was tested on rows up to {tested}, {age:.1f} days before the data's "
+        f"newest row; the trigger fires above {days}"))
+
+
+def _fewest_rows(frame: Frame) -> tuple[int, str | None]:
+    """The row count of the smallest channel (all rows without channels), and its name."""
+    order, bounds = frame.channel_segments()
+    sizes = np.diff(bounds)
+    if frame.channels is None or sizes.size == 0:
+        return frame.n_rows, None
+    i = int(np.argmin(sizes))
+    return int(sizes[i]), str(frame.channels[order[bounds[i]]])
 
 
 def _data_end(frame: Frame) -> str | None:
@@ -336,6 +458,20 @@ def retrain(
         _record(store, run_key, "decision", **_logged(outcome))
         return outcome
     window = _window(frame, policy)
+    window_reasons: tuple[str, ...] = ()
+    if policy.window.since_change:
+        window, since = _since_change(window, policy)
+        window_reasons = (since,)
+    if policy.window.min_rows is not None:
+        fewest, channel = _fewest_rows(window)
+        if fewest < policy.window.min_rows:
+            outcome = RetrainOutcome(run_key, "none", tuple(
+                f"trigger {t.name}: {t.reason}" for t in fired) + window_reasons + (
+                f"waiting for data: the window holds {fewest} row(s)"
+                f"{f' of channel {channel}' if channel else ''}; window.min_rows = "
+                f"{policy.window.min_rows}",), triggers, champion)
+            _record(store, run_key, "decision", **_logged(outcome))
+            return outcome
     train_rows, holdout = _holdout(window, policy.window.holdout)
     if policy.window.include_training_data:
         original = PipelineConfig.from_dict(bundle.manifest["config"]).loader
@@ -355,7 +491,7 @@ def retrain(
         _record(store, run_key, "challenger", champion=champion, version=challenger,
                 rows=train_rows.n_rows, holdout_rows=holdout.n_rows,
                 data_end=_data_end(frame))
-    fired_reasons = tuple(f"trigger {t.name}: {t.reason}" for t in fired)
+    fired_reasons = tuple(f"trigger {t.name}: {t.reason}" for t in fired) + window_reasons
     try:
         result = ab_test(
             bundle, store / str(challenger), holdout, labels=_labels(holdout, store, champion),
