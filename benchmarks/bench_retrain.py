@@ -9,10 +9,14 @@ injected before and after. Each day, the day's telemetry is scored by the detect
 - **never** keeps the first detector;
 - **daily** retrains on the last ``--window-days`` days and puts the result in service;
 - **policy** writes the last ``--window-days`` days to a gzip CSV, as a ground station would,
-  and runs ``retrain`` on it: a drift trigger (at least 2 features, no new challenger within
-  ``--cooldown-days`` of the last), a challenger trained on the last ``--policy-window-days``
-  days minus their latest 40%,
-  an A/B on that 40% (point F1, ``--key-metric``), promotion only when the rule says so.
+  and runs ``retrain`` on it with the settings an operator checking once a day would choose:
+  triggers judged on the newest day (``recent_days = 1``): drift on at least 2 features (one
+  alone is the sensors' slow ageing), the champion's alarm rate above 3x or below 1/3 of its
+  rate on its own test rows (a flood, or a detector gone quiet), or its data a week old
+  (``max_data_age_days = 7``); no new challenger within ``--cooldown-days`` of the last; the
+  window the same ``--policy-window-days`` days, cut at the last change
+  (``since_change``) and at least ``--min-days`` of rows long (else it waits); the latest 40%
+  of it held out for the A/B (point F1, ``--key-metric``), promotion only when the rule says so.
 
 Printed per strategy: event F1 and flagged share over the days after the shift, and how many
 times it trained. Then every promotion the policy made, checked against the rows the rule saw
@@ -112,7 +116,7 @@ def policy_loop(frame: Frame, part: np.ndarray, window: int, work: Path, first: 
         "triggers": triggers,
         "window": {"holdout": 0.4, **(policy_window or {})},
         "retrain": {"config": str(config_path)},
-        "decision": {"seed": seed, "key_metric": key_metric},
+        "decision": {"seed": seed, "key_metric": key_metric, "reevaluate": True},
     })
     promotions = []
     for k in range(int(part.max()) + 1):
@@ -151,6 +155,17 @@ def _row(name: str, labels: np.ndarray, flags: np.ndarray, segment: np.ndarray,
     return f1
 
 
+def _mission_triggers(args: argparse.Namespace) -> dict:
+    triggers = {"drifted_features": 2, "cooldown_days": args.cooldown_days}
+    if args.recent_days is not None:
+        triggers["recent_days"] = args.recent_days
+    if args.alarm_rate_ratio is not None:
+        triggers["alarm_rate_ratio"] = args.alarm_rate_ratio
+    if args.max_data_age_days is not None:
+        triggers["max_data_age_days"] = args.max_data_age_days
+    return triggers
+
+
 def run_mission(args: argparse.Namespace) -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     start = time.perf_counter()
@@ -175,9 +190,10 @@ def run_mission(args: argparse.Namespace) -> None:
                 print(f"seed {seed}:")
             out = policy_loop(served, day[later] - args.window_days, args.window_days, work,
                               first, config_path, write_mission_csv,
-                              {"drifted_features": 2, "cooldown_days": args.cooldown_days},
-                              seed, args.key_metric, args.verbose,
-                              {"last_days": args.policy_window_days})
+                              _mission_triggers(args), seed, args.key_metric, args.verbose,
+                              {"last_days": args.policy_window_days,
+                               "since_change": args.recent_days is not None,
+                               "min_rows": int(args.min_days * args.rows_per_day) or None})
         out["after"] = day[later] >= args.shift_day
         out["frame"] = served
         results.append(out)
@@ -261,10 +277,19 @@ def main(argv: list[str] | None = None) -> int:
                     help="what the A/B decides on (event F1 does not see an alarm flood: "
                     "one long alarm over an event counts as a true alarm)")
     ap.add_argument("--window-days", type=int, default=5)
-    ap.add_argument("--policy-window-days", type=float, default=3.0,
+    ap.add_argument("--policy-window-days", type=float, default=5.0,
                     help="the policy's window.last_days (of the --window-days file)")
     ap.add_argument("--cooldown-days", type=float, default=2.0,
                     help="the policy's triggers.cooldown_days")
+    ap.add_argument("--recent-days", type=float, default=1.0,
+                    help="the policy's triggers.recent_days, and the period window.since_change "
+                    "compares (0: judge the whole file, the window not cut at a change)")
+    ap.add_argument("--alarm-rate-ratio", type=float, default=3.0,
+                    help="the policy's triggers.alarm_rate_ratio (0: not set)")
+    ap.add_argument("--max-data-age-days", type=float, default=7.0,
+                    help="the policy's triggers.max_data_age_days (0: not set)")
+    ap.add_argument("--min-days", type=float, default=2.0,
+                    help="the policy's window.min_rows, in days of rows (0: not set)")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--verbose", action="store_true", help="print each day's decision")
     ap.add_argument("--msl", default=None, help="also run the loop on this MSL file")
@@ -273,6 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--msl-window", type=int, default=2, help="parts a challenger trains on")
     ap.add_argument("--skip-mission", action="store_true", help="run only the MSL loop")
     args = ap.parse_args(argv)
+    args.recent_days = args.recent_days or None
+    args.alarm_rate_ratio = args.alarm_rate_ratio or None
+    args.max_data_age_days = args.max_data_age_days or None
     if not args.skip_mission:
         run_mission(args)
     if args.msl:

@@ -193,6 +193,34 @@ def test_a_flooding_champion_fires_and_the_window_starts_at_the_change(mission_d
     assert outcome.challenger == 2
 
 
+def test_a_challenger_kept_for_want_of_evidence_is_compared_again_in_shadow(mission_data,
+                                                                           tmp_path):
+    store = _fresh_store(mission_data, tmp_path)
+
+    def policy(min_events: int, **decision) -> RetrainPolicy:
+        return RetrainPolicy.from_dict({
+            "champion": {"store": str(store)}, "data": {"path": str(mission_data["shifted"])},
+            "triggers": {"drifted_features": 2, "cooldown_days": 10},
+            "window": {"holdout": 0.4},
+            "decision": {"key_metric": "f1", "options": {"min_events": min_events},
+                         **decision},
+        })
+
+    first = retrain(policy(10_000), trusted=True)
+    assert first.action == "inconclusive" and first.challenger == 2
+    # without reevaluate the cooldown only waits; with it, the challenger is compared again
+    # on every row newer than its training rows, and nothing is trained
+    assert retrain(policy(3), trusted=True).action == "none"
+    again = retrain(policy(3, reevaluate=True), trusted=True)
+    assert again.challenger == 2 and again.action in ("promote", "keep")
+    assert versions(store) == [1, 2]
+    (made,) = [e for e in history(store) if e["step"] == "challenger"]
+    assert any(r.startswith(f"in shadow: challenger version 2, trained on rows up to "
+                            f"{made['train_end']}") for r in again.reasons)
+    assert again.comparison["n_rows"] == made["holdout_rows"]
+    assert registry.champion(store) == (2 if again.promoted else 1)
+
+
 def test_false_alarm_verdicts_trigger_and_label_the_comparison(mission_data, tmp_path, capsys):
     store = _fresh_store(mission_data, tmp_path)
     for hour in (1, 5, 9):

@@ -43,6 +43,9 @@
     rule = "confidently_better"      # a decision_rule plugin
     options = { min_events = 5 }
     key_metric = "f1"                # optional: event_f1 (time series) or f1 (rows)
+    reevaluate = true                # a challenger kept for want of evidence stays in shadow:
+                                     # while the cooldown holds, runs whose triggers fire
+                                     # compare it again on the rows newer than its training
 
 Everything is checked when the policy is read, before any data is: unknown tables and keys
 (with a did-you-mean), values out of range, a window given two ways, ``since_change`` without
@@ -165,6 +168,7 @@ class DecisionTable:
     key_metric: str | None = attrs.field(default=None, validator=_choice(None, *KEY_METRICS))
     bootstrap: int = attrs.field(default=2000, validator=_at_least(100))
     seed: int = 0
+    reevaluate: bool = False
 
 
 _TABLES: dict[str, type] = {

@@ -452,6 +452,13 @@ def retrain(
         return outcome
 
     waiting = _cooling_down(policy, store, frame, run_key)
+    shadow = None if waiting is None or not policy.decision.reevaluate else _in_shadow(
+        store, champion, frame)
+    if waiting is not None and shadow is not None:
+        version, rows, sentence = shadow
+        return _decide(policy, bundle, store, version, rows, tuple(
+            f"trigger {t.name}: {t.reason}" for t in fired) + (waiting, sentence), triggers,
+            run_key, registry, key, trusted)
     if waiting is not None:
         outcome = RetrainOutcome(run_key, "none", tuple(
             f"trigger {t.name}: {t.reason}" for t in fired) + (waiting,), triggers, champion)
@@ -490,28 +497,63 @@ def retrain(
         challenger = _train(policy, bundle, store, train_rows, registry)
         _record(store, run_key, "challenger", champion=champion, version=challenger,
                 rows=train_rows.n_rows, holdout_rows=holdout.n_rows,
-                data_end=_data_end(frame))
+                data_end=_data_end(frame), train_end=_data_end(train_rows))
     fired_reasons = tuple(f"trigger {t.name}: {t.reason}" for t in fired) + window_reasons
+    return _decide(policy, bundle, store, challenger, holdout, fired_reasons, triggers, run_key,
+                   registry, key, trusted)
+
+
+def _decide(policy: RetrainPolicy, bundle: Any, store: Path, challenger: int, rows: Frame,
+            reasons: tuple[str, ...], triggers: tuple[Trigger, ...], run_key: str,
+            registry: Any, key: Any, trusted: bool) -> RetrainOutcome:
+    """A/B ``challenger`` against the champion on ``rows``, record the decision, and promote
+    when the rule says so."""
+    champion = int(bundle.path.name)
     try:
         result = ab_test(
-            bundle, store / str(challenger), holdout, labels=_labels(holdout, store, champion),
+            bundle, store / str(challenger), rows, labels=_labels(rows, store, champion),
             rule=policy.decision.rule, rule_params=dict(policy.decision.options),
             key_metric=policy.decision.key_metric, n_boot=policy.decision.bootstrap,
             seed=policy.decision.seed, registry=registry, key=key, trusted=trusted,
         )
     except DataError as exc:  # e.g. a channel the challenger never learnt: it cannot serve
-        outcome = RetrainOutcome(run_key, "keep", fired_reasons + (
+        outcome = RetrainOutcome(run_key, "keep", reasons + (
             f"the challenger cannot score the held-out rows the champion scores: {exc}",),
             triggers, champion, challenger)
     else:
         outcome = RetrainOutcome(
-            run_key, result.decision.action, fired_reasons + result.decision.reasons,
+            run_key, result.decision.action, reasons + result.decision.reasons,
             triggers, champion, challenger, result.comparison.to_dict(),
         )
     _record(store, run_key, "decision", **_logged(outcome))
     if outcome.promoted:
         _promote(store, outcome, key)
     return outcome
+
+
+def _in_shadow(store: Path, champion: int, frame: Frame) -> tuple[int, Frame, str] | None:
+    """The last challenger made for ``champion`` when its A/B kept the champion for want of
+    evidence (keep or inconclusive, with figures), the rows of ``frame`` newer than its
+    training rows, and the sentence that says so; None when there is none to compare again
+    or no newer row."""
+    log = history(store)
+    made = next((e for e in reversed(log) if e.get("step") == "challenger"
+                 and e.get("champion") == champion and e.get("train_end")), None)
+    if made is None or frame.timestamps is None:
+        return None
+    decided = next((e for e in reversed(log) if e.get("step") == "decision"
+                    and e.get("challenger") == made["version"]
+                    and e.get("champion") == champion), None)
+    if decided is None or decided.get("action") not in ("keep", "inconclusive") or (
+            decided.get("comparison") is None):
+        return None
+    newer = frame.take(frame.timestamps > np.datetime64(made["train_end"]))
+    if newer.n_rows == 0:
+        return None
+    return made["version"], newer, (
+        f"in shadow: challenger version {made['version']}, trained on rows up to "
+        f"{made['train_end']}, compared again with the champion on the {newer.n_rows} "
+        "row(s) since, which neither was trained on")
 
 
 def _labels(holdout: Frame, store: Path, champion: int) -> np.ndarray:
