@@ -119,6 +119,7 @@ def policy_loop(frame: Frame, part: np.ndarray, window: int, work: Path, first: 
         "decision": {"seed": seed, "key_metric": key_metric, "reevaluate": True},
     })
     promotions = []
+    challengers: set[int] = set()
     for k in range(int(part.max()) + 1):
         rows = np.flatnonzero(part == k)
         context = np.flatnonzero((part == k - 1) | (part == k))
@@ -129,7 +130,10 @@ def policy_loop(frame: Frame, part: np.ndarray, window: int, work: Path, first: 
         trainings["daily"] += 1
         write(recent, data)
         outcome = retrain(policy, trusted=True)
-        trainings["policy"] += outcome.challenger is not None
+        # a challenger compared again in shadow was trained once, on its first day
+        if outcome.challenger is not None and outcome.challenger not in challengers:
+            challengers.add(outcome.challenger)
+            trainings["policy"] += 1
         if verbose:
             print(f"  part {k}: {outcome.action}: {'; '.join(outcome.reasons)}")
         if outcome.promoted:
