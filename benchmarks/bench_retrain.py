@@ -15,8 +15,10 @@ injected before and after. Each day, the day's telemetry is scored by the detect
   rate on its own test rows (a flood, or a detector gone quiet), or its data a week old
   (``max_data_age_days = 7``); no new challenger within ``--cooldown-days`` of the last; the
   window the same ``--policy-window-days`` days, cut at the last change
-  (``since_change``) and at least ``--min-days`` of rows long (else it waits); the latest 40%
-  of it held out for the A/B (point F1, ``--key-metric``), promotion only when the rule says so.
+  (``since_change``) and at least ``--min-days`` of rows long (else it waits); the latest
+  ``--holdout`` share of it held out for the A/B (point F1, ``--key-metric``), promotion only
+  when the rule says so; a challenger the rule kept stays in shadow (``reevaluate``) and is
+  compared again, on the rows since its training, while the cooldown holds.
 
 Printed per strategy: event F1 and flagged share over the days after the shift, and how many
 times it trained. Then every promotion the policy made, checked against the rows the rule saw
@@ -102,7 +104,7 @@ def _flags(bundle: Path, frame: Frame, context: np.ndarray, rows: np.ndarray) ->
 def policy_loop(frame: Frame, part: np.ndarray, window: int, work: Path, first: Path,
                 config_path: Path, write, triggers: dict, seed: int = 0,
                 key_metric: str | None = None, verbose: bool = False,
-                policy_window: dict | None = None) -> dict:
+                policy_window: dict | None = None, holdout: float = 0.4) -> dict:
     """Each part in turn: score it with each strategy's detector in service (the part
     before it as history), then retrain on the last ``window`` parts as each strategy does."""
     config = PipelineConfig.from_toml(config_path)
@@ -114,7 +116,7 @@ def policy_loop(frame: Frame, part: np.ndarray, window: int, work: Path, first: 
         "champion": {"store": str(first.parent)},
         "data": {"path": str(data)},
         "triggers": triggers,
-        "window": {"holdout": 0.4, **(policy_window or {})},
+        "window": {"holdout": holdout, **(policy_window or {})},
         "retrain": {"config": str(config_path)},
         "decision": {"seed": seed, "key_metric": key_metric, "reevaluate": True},
     })
@@ -197,13 +199,17 @@ def run_mission(args: argparse.Namespace) -> None:
                               _mission_triggers(args), seed, args.key_metric, args.verbose,
                               {"last_days": args.policy_window_days,
                                "since_change": args.recent_days is not None,
-                               "min_rows": int(args.min_days * args.rows_per_day) or None})
+                               "min_rows": int(args.min_days * args.rows_per_day) or None},
+                              args.holdout)
         out["after"] = day[later] >= args.shift_day
         out["frame"] = served
         results.append(out)
     print(f"mission: {args.days} days x {args.rows_per_day} rows x {args.channels} channels, "
           f"shift on day {args.shift_day}, new mode on day {args.mode_day}, window "
           f"{args.window_days} days, seeds {seeds} ({time.perf_counter() - start:.0f} s)")
+    print(f"policy: triggers {_mission_triggers(args)}, window last_days "
+          f"{args.policy_window_days:g}, since_change {args.recent_days is not None}, min_rows "
+          f"{int(args.min_days * args.rows_per_day)}, holdout {args.holdout:g}, reevaluate")
     print(f"{'strategy':<8} {'event F1 after shift':>21} {'flagged share':>14} {'trainings':>10}")
     mean = {}
     for s in STRATEGIES:
@@ -294,6 +300,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="the policy's triggers.max_data_age_days (0: not set)")
     ap.add_argument("--min-days", type=float, default=2.0,
                     help="the policy's window.min_rows, in days of rows (0: not set)")
+    ap.add_argument("--holdout", type=float, default=0.3,
+                    help="the policy's window.holdout: the latest share of the window the A/B "
+                    "compares on (a challenger kept on a short one is compared again in shadow)")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--verbose", action="store_true", help="print each day's decision")
     ap.add_argument("--msl", default=None, help="also run the loop on this MSL file")
