@@ -197,12 +197,14 @@ def main(argv: list[str] | None = None) -> int:
             f"data: {args.rows:,} rows x 7 sensors, {csv.stat().st_size / 2**20:.0f} MiB CSV; "
             f"{args.repeat} interleaved repeats of each whole process"
         )
-        ours_cmd = [sys.executable, "-m", "astraguard_train", "run", str(config), "--json",
-                    "--output", str(Path(tmp) / "models")]
         hand_cmd = [sys.executable, __file__, "--by-hand", str(csv), str(Path(tmp) / "hand")]
         ours_s, hand_s, ours_cpu, hand_cpu = [], [], [], []
         stages, phases = [], []
-        for _ in range(args.repeat):
+        for i in range(args.repeat):
+            # a fresh output directory each time: in the same one, a repeat finds the same
+            # config and data already saved and writes no bundle (persist's duplicate check)
+            ours_cmd = [sys.executable, "-m", "astraguard_train", "run", str(config), "--json",
+                        "--output", str(Path(tmp) / f"models{i}")]
             seconds, cpu, out = timed(ours_cmd)
             ours_s.append(seconds)
             ours_cpu.append(cpu)

@@ -451,6 +451,23 @@ def test_the_report_shows_each_alarms_top_features(channels):
         "why: top features at the alarm's peak" in html
 
 
+def test_evaluation_keeps_only_the_explained_rows_text_and_reads_a_text_per_row(tmp_path):
+    from astraguard_train.bundle.evaluation import Evaluation
+
+    why = np.array(["", "c2 +0.31; c5 +0.12", "", "", "c1 -0.2", ""])
+    rows = np.flatnonzero(why != "")
+    ev = Evaluation(index=np.arange(6), scores=np.linspace(0, 1, 6), thresholds=np.full(6, 0.5),
+                    flags=why != "", why_rows=rows, why_text=why[rows])
+    ev.save(tmp_path / "new.npz")
+    with np.load(tmp_path / "new.npz") as z:
+        assert "why" not in z.files and z["why_text"].tolist() == why[rows].tolist()
+    np.testing.assert_array_equal(Evaluation.load(tmp_path / "new.npz").why, why)
+    # a file written with one text per row (as bundles were before) reads the same
+    np.savez_compressed(tmp_path / "old.npz", index=ev.index, scores=ev.scores,
+                        thresholds=ev.thresholds, flags=ev.flags, why=why)
+    np.testing.assert_array_equal(Evaluation.load(tmp_path / "old.npz").why, why)
+
+
 def test_an_updated_bundle_keeps_its_parents_explainer(tabular, tmp_path):
     import shutil
 

@@ -4,14 +4,18 @@
 only) holds, per scored test row: its position in the source (``index``), the score, the
 threshold as applied (per row for ``dynamic``), the flag after post-processing, and the
 label, timestamp and channel when the data has them; channels are stored as codes into a
-table of their names. Beside them, ``drift`` holds the drift report of the test part against
-the training profile as JSON text. The file is listed in the manifest like every other, so
-its checksum is verified before it is read.
+table of their names, and explanations as the explained rows' positions (``why_rows``) and
+texts (``why_text``): the alarms are a few percent of the rows, and a text per row would make
+the file, and the time to write it, grow with the whole test part. Files that keep a text per
+row (``why``, as written before) are read too. Beside them, ``drift`` holds the drift report
+of the test part against the training profile as JSON text. The file is listed in the
+manifest like every other, so its checksum is verified before it is read.
 """
 
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,7 +23,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from ..explain.base import explanation_text
+from ..explain.base import explained_text
 from ..training.scored import Scored
 from .drift import check_drift
 
@@ -35,7 +39,8 @@ class Evaluation:
 
     :param channels: the channel of each row as text, or None without channels.
     :param drift: the test part's drift report (``DriftReport.to_dict()``), or None.
-    :param why: each row's explanation as text (empty when not explained), or None.
+    :param why_rows: the positions of the explained rows, or None without explanations.
+    :param why_text: the explanation of each of ``why_rows`` as text.
     """
 
     index: np.ndarray
@@ -46,16 +51,29 @@ class Evaluation:
     timestamps: np.ndarray | None = None
     channels: np.ndarray | None = None
     drift: dict[str, Any] | None = None
-    why: np.ndarray | None = None
+    why_rows: np.ndarray | None = None
+    why_text: np.ndarray | None = None
 
     @property
     def n_rows(self) -> int:
         return int(self.scores.shape[0])
 
+    @property
+    def why(self) -> np.ndarray | None:
+        """Each row's explanation as text (empty when not explained), or None."""
+        if self.why_rows is None or self.why_text is None:
+            return None
+        out = np.zeros(self.n_rows, dtype=self.why_text.dtype if self.why_text.size else "U1")
+        out[self.why_rows] = self.why_text
+        return out
+
     @classmethod
     def from_scored(cls, scored: Scored, drift: Mapping[str, Any] | None = None) -> Evaluation:
         """The evaluation of ``scored`` rows (as the evaluate stage scored them)."""
         frame = scored.frame
+        why_rows, why_text = (
+            (None, None) if scored.explanations is None else explained_text(scored.explanations)
+        )
         return cls(
             index=np.asarray(frame.index, dtype=np.int64),
             scores=np.asarray(scored.scores, dtype=np.float64),
@@ -65,7 +83,8 @@ class Evaluation:
             timestamps=frame.timestamps,
             channels=None if frame.channels is None else np.asarray(frame.channels).astype(str),
             drift=None if drift is None else dict(drift),
-            why=None if scored.explanations is None else explanation_text(scored.explanations),
+            why_rows=why_rows,
+            why_text=why_text,
         )
 
     def save(self, path: str | Path) -> None:
@@ -84,12 +103,12 @@ class Evaluation:
             names, codes = np.unique(self.channels, return_inverse=True)
             arrays["channel_names"] = names
             arrays["channel_codes"] = codes.astype(np.int32)
-        if self.why is not None:
-            arrays["why"] = np.asarray(self.why, dtype=str)
+        if self.why_rows is not None and self.why_text is not None:
+            arrays["why_rows"] = np.asarray(self.why_rows, dtype=np.int64)
+            arrays["why_text"] = np.asarray(self.why_text, dtype=str)
         if self.drift is not None:
             arrays["drift"] = np.array(json.dumps(self.drift, default=str))
-        with open(path, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
+        _save_npz(path, arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> Evaluation:
@@ -97,6 +116,13 @@ class Evaluation:
         with np.load(path, allow_pickle=False) as z:
             names = set(z.files)
             channels = None
+            why_rows = why_text = None
+            if "why_rows" in names:
+                why_rows, why_text = z["why_rows"], z["why_text"]
+            elif "why" in names:  # one text per row, as files were written before
+                why_text = z["why"]
+                why_rows = np.flatnonzero(why_text != "")
+                why_text = why_text[why_rows]
             if "channel_codes" in names:
                 channels = z["channel_names"][z["channel_codes"]]
             return cls(
@@ -108,8 +134,19 @@ class Evaluation:
                 timestamps=z["timestamps"] if "timestamps" in names else None,
                 channels=channels,
                 drift=json.loads(str(z["drift"])) if "drift" in names else None,
-                why=z["why"] if "why" in names else None,
+                why_rows=why_rows,
+                why_text=why_text,
             )
+
+
+def _save_npz(path: str | Path, arrays: Mapping[str, Any]) -> None:
+    """``np.savez_compressed`` at zlib's fastest level: scores and timestamps hardly shrink
+    at any level, so the default level (6) only doubles the time of writing a bundle. The
+    file is an ordinary ``.npz`` that ``np.load`` reads."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for name, array in arrays.items():
+            with zf.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
 
 
 def drift_of_scored(

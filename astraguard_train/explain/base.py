@@ -104,7 +104,8 @@ def reference_of(X: np.ndarray) -> dict[str, Any]:
     from sklearn.covariance import ledoit_wolf
 
     X = np.asarray(X, dtype=np.float64)
-    median = np.median(X, axis=0)
+    # each feature's values contiguous: numpy's partition then runs on unit-stride rows
+    median = np.median(np.ascontiguousarray(X.T), axis=1)
     mean = X.mean(axis=0)
     precision = None
     if X.shape[1] > 1 and X.shape[0] > X.shape[1]:
@@ -123,20 +124,24 @@ def conditional_reference(X: np.ndarray, mean: np.ndarray, precision: np.ndarray
     return X - (centred @ precision) / np.diag(precision)
 
 
-def explanation_text(columns: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Each row's explanation as one line, ``"c2 +0.31; c5 +0.12"`` (empty text on rows
-    not explained), from the explanation columns, for reports."""
-    k = 1
-    parts: list[np.ndarray] = []
-    while FEATURE_COLUMN.format(i=k) in columns:
-        name = columns[FEATURE_COLUMN.format(i=k)]
-        value = columns[CONTRIBUTION_COLUMN.format(i=k)]
-        shown = np.char.mod("%+.3g", np.nan_to_num(value))
-        parts.append(np.where(name != "", np.char.add(np.char.add(name, " "), shown), ""))
-        k += 1
-    if not parts:
-        return np.zeros(0, dtype="U1")
-    out = parts[0]
-    for more in parts[1:]:
-        out = np.where(more != "", np.char.add(np.char.add(out, "; "), more), out)
-    return out
+def explained_text(columns: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The explained rows (positions) and each one's explanation as one line,
+    ``"c2 +0.31; c5 +0.12"``, from the explanation columns, for reports. Only these rows (the
+    alarms, a few percent) get text: the others have none."""
+    names: list[np.ndarray] = []
+    values: list[np.ndarray] = []
+    while FEATURE_COLUMN.format(i=len(names) + 1) in columns:
+        names.append(columns[FEATURE_COLUMN.format(i=len(names) + 1)])
+        values.append(columns[CONTRIBUTION_COLUMN.format(i=len(names))])
+    if not names:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype="U1")
+    rows = np.flatnonzero(np.logical_or.reduce([name != "" for name in names]))
+    out: np.ndarray | None = None
+    for name, value in zip(names, values, strict=True):
+        name = name[rows]
+        shown = np.char.mod("%+.3g", np.nan_to_num(value[rows]))
+        part = np.where(name != "", np.char.add(np.char.add(name, " "), shown), "")
+        out = part if out is None else np.where(
+            part != "", np.char.add(np.char.add(out, "; "), part), out)
+    assert out is not None
+    return rows, out

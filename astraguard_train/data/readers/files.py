@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import gzip
+import io
 import zlib
 from pathlib import Path
 from typing import Any
@@ -33,8 +33,43 @@ def is_gzip(path: Path) -> bool:
 
 
 def open_stream(path: Path) -> pa.NativeFile:
-    """An arrow input stream over the file's (decompressed) bytes."""
-    return pa.input_stream(str(path), compression="gzip" if is_gzip(path) else None)
+    """An arrow input stream over the file's (decompressed) bytes.
+
+    A gzip file is inflated by ISA-L (``isal``), about twice as fast as zlib, which arrow
+    uses: inflating took longer than parsing the text it gives.
+    """
+    if is_gzip(path):
+        return pa.PythonFile(_Inflated(path), mode="r")
+    return pa.input_stream(str(path))
+
+
+class _Inflated(io.RawIOBase):
+    """A gzip file's decompressed bytes; corrupt data raises OSError, as a bad file does."""
+
+    def __init__(self, path: Path) -> None:
+        from isal import igzip
+
+        self._file = igzip.open(path, "rb")
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        from isal import isal_zlib
+
+        try:
+            return self._file.read(size)
+        except isal_zlib.error as exc:
+            raise OSError(f"invalid gzip data: {exc}") from None
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
 
 
 def read_bytes(path: Path) -> bytes:
@@ -44,7 +79,7 @@ def read_bytes(path: Path) -> bytes:
     """
     try:
         if is_gzip(path):
-            with gzip.open(path, "rb") as fh:
+            with _Inflated(path) as fh:
                 return fh.read()
         return path.read_bytes()
     except (OSError, EOFError, zlib.error) as exc:
