@@ -59,7 +59,7 @@ class _Inflated(io.RawIOBase):
 
         try:
             return self._file.read(size)
-        except isal_zlib.error as exc:
+        except isal_zlib.error as exc:  # type: ignore[misc]  # the stub calls it an instance
             raise OSError(f"invalid gzip data: {exc}") from None
 
     def readinto(self, buffer: Any) -> int:
