@@ -482,3 +482,36 @@ def test_an_updated_bundle_keeps_its_parents_explainer(tabular, tmp_path):
     assert (updated.path / "explainer.json").read_bytes() == (
         bundle.path / "explainer.json").read_bytes()
     assert updated.explain(str(path), rows=[7], top=1)["explain_1_feature"].tolist() == ["c2"]
+
+
+def test_a_limit_keeps_the_widest_threshold_crossings():
+    from astraguard_train.explain.request import Explaining
+
+    scores = np.array([5.0, 0.1, 9.0, 3.0, 7.0, 2.5])
+    thresholds = np.full(6, 2.0)
+    positions = np.arange(6)
+    assert Explaining({}, limit=None).wanted(scores, thresholds, positions).tolist() == [
+        0, 2, 3, 4, 5]
+    assert Explaining({}, limit=2).wanted(scores, thresholds, positions).tolist() == [2, 4]
+
+
+def test_a_run_explains_its_strongest_alarms_and_counts_the_rest(tmp_path, monkeypatch):
+    from astraguard_train.bundle.evaluation import load_evaluation
+    from astraguard_train.training import pipeline
+
+    monkeypatch.setattr(pipeline, "EXPLAIN_LIMIT", 3)
+    config = PipelineConfig.from_dict({
+        "split": {"strategy": "random", "test_size": 0.5},
+        "model": {"name": "iforest", "n_estimators": 20, "random_state": 0},
+        "threshold": {"name": "contamination", "contamination": 0.1},
+    })
+    frame = Frame(X=_correlated(600, 2), columns=[f"c{i}" for i in range(5)])
+    result = Pipeline(config).run(data=frame, output=str(tmp_path))
+    bundle = load_bundle(result.artifact, trusted=True)
+    kept = load_evaluation(bundle.path, bundle.manifest)
+    explained = kept.why != ""
+    assert explained.sum() == 3
+    assert kept.flags.sum() > 3
+    assert result.counts["test_alarm_rows_not_explained"] == kept.flags.sum() - 3
+    margin = kept.scores - kept.thresholds
+    assert margin[explained].min() >= margin[kept.flags & ~explained].max()

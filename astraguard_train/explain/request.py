@@ -22,12 +22,16 @@ class Explaining:
     :param top: how many features to name per row.
     :param all_rows: explain every scored row, flagged or not.
     :param rows: input row positions (the output's ``row``) to explain besides the flagged.
+    :param limit: explain at most this many flagged rows of a chain's chunk, the widest
+        threshold crossings first (a run's report needs the strongest alarms, not all of a
+        noisy test part's); ``None`` explains them all.
     """
 
     explainers: Mapping[Any, Any]
     top: int = 3
     all_rows: bool = False
     rows: np.ndarray | None = None
+    limit: int | None = None
 
     def __attrs_post_init__(self) -> None:
         if isinstance(self.top, bool) or not isinstance(self.top, int) or self.top < 1:
@@ -42,7 +46,11 @@ class Explaining:
         want = scores > thresholds
         if self.rows is not None:
             want |= np.isin(positions, self.rows)
-        return np.flatnonzero(want)
+        rows = np.flatnonzero(want)
+        if self.limit is not None and rows.size > self.limit:
+            margin = (scores - thresholds)[rows]
+            rows = np.sort(rows[np.argsort(-margin, kind="stable")[: self.limit]])
+        return rows
 
     def final(self, scored: Any) -> Any:
         """``scored`` (rows with final flags) with the explanations of rows neither flagged

@@ -165,14 +165,22 @@ def _score_test(ctx: RunContext, test: Frame) -> Scored:
     explained too (top 3 features), for the report beside each alarm. Without one, per-group
     detectors trained in parallel score their groups in parallel on the training backend
     (the same results; ``dask-local`` on local processes rather than a second cluster)."""
+    import numpy as np
+
+    from ..explain.base import FEATURE_COLUMN
     from ..explain.request import Explaining
     from .group_scoring import score_by_group
     from .streaming import Scorer
 
     assert ctx.detector is not None and ctx.split is not None
     if ctx.explainers:
-        explain = Explaining(ctx.explainers, top=EXPLAIN_TOP)
-        return explain.final(Scorer(ctx.detector, explain=explain).score_all(test))
+        explain = Explaining(ctx.explainers, top=EXPLAIN_TOP, limit=EXPLAIN_LIMIT)
+        scored = explain.final(Scorer(ctx.detector, explain=explain).score_all(test))
+        if scored.explanations is not None:
+            first = scored.explanations[FEATURE_COLUMN.format(i=1)]
+            ctx.count("test_alarm_rows_not_explained",
+                      int((np.asarray(scored.flags, dtype=bool) & (first == "")).sum()))
+        return scored
     train = ctx.config.train
     if ctx.detector.group_by is None or (train.n_jobs == 1 and train.backend != "dask"):
         return ctx.detector.score_frame(test)
@@ -213,6 +221,9 @@ def stage_persist(ctx: RunContext) -> dict[str, Any]:
 
 #: Features named per alarm of the test part (the report shows them beside each alarm).
 EXPLAIN_TOP = 3
+#: The most alarm rows per channel a run explains for its report, the strongest first: each
+#: costs several rescorings, and a noisy test part can raise tens of thousands.
+EXPLAIN_LIMIT = 1000
 
 STAGE_FUNCTIONS: dict[str, Callable[[RunContext], dict[str, Any]]] = {
     "load": stage_load,
