@@ -178,8 +178,9 @@ def _score_test(ctx: RunContext, test: Frame) -> Scored:
         scored = explain.final(Scorer(ctx.detector, explain=explain).score_all(test))
         if scored.explanations is not None:
             first = scored.explanations[FEATURE_COLUMN.format(i=1)]
-            ctx.count("test_alarm_rows_not_explained",
-                      int((np.asarray(scored.flags, dtype=bool) & (first == "")).sum()))
+            # rows post-processing flagged without a crossing have nothing to explain
+            crossed = np.asarray(scored.flags, dtype=bool) & (scored.scores > scored.thresholds)
+            ctx.count("test_alarm_rows_not_explained", int((crossed & (first == "")).sum()))
         return scored
     train = ctx.config.train
     if ctx.detector.group_by is None or (train.n_jobs == 1 and train.backend != "dask"):
