@@ -43,6 +43,13 @@ PIPELINE = {
 LINE = "document.querySelector('#timeline .scatterlayer .trace path.js-line')"
 
 
+#: Per map chart: the points of its training and scored traces, and the SVG points drawn.
+MAP_POINTS = """(id) => {
+  const gd = document.getElementById(id);
+  return [gd.data[0].x.length, gd.data[1].x.length,
+          gd.querySelectorAll('.scatterlayer .point').length];
+}"""
+
 #: The number of shapes, the data's first and last x, and the axis range, in milliseconds.
 SPANS = """() => {
   const gd = document.getElementById('timeline'), ax = gd._fullLayout.xaxis;
@@ -90,8 +97,13 @@ def test_report_renders_offline_and_the_picker_switches_channels(tmp_path):
     with sync_playwright() as p:
         context, page, blocked, errors = open_report(p, report, tmp_path / "profile")
         try:
-            for chart in ("timeline", "roc", "pr", "confusion"):
+            for chart in ("timeline", "roc", "pr", "confusion", "map-pca", "map-tsne"):
                 page.wait_for_selector(f"#{chart} svg.main-svg", timeout=20_000)
+            for chart in ("map-pca", "map-tsne"):
+                train, scored, drawn = page.evaluate(MAP_POINTS, chart)
+                assert train > 100 and scored > 100
+                assert drawn >= train + scored  # every sampled row is a point, marks on top
+            assert "% of variance" in page.text_content("#map-pca .xtitle")
             page.wait_for_function(f"{LINE} && {LINE}.getAttribute('d').length > 100")
             first = page.evaluate(f"{LINE}.getAttribute('d')")
             title = page.text_content("#timeline .gtitle")

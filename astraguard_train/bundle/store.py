@@ -8,6 +8,8 @@ Layout of ``OUTPUT/NAME``::
                               (see :mod:`astraguard_train.bundle.group_files`)
         profile_sample.npy    a sample of training rows for drift tests (no pickle)
         evaluation.npz        the test part's scores, thresholds and flags, for reports (no pickle)
+        data_map.npz          sampled training and test rows as the detector sees them, and
+                              their 2-D maps (PCA, t-SNE), for reports (no pickle)
         explainer.json        the explainer and what it learnt in training (no pickle)
         manifest.json         what produced the bundle, and the SHA-256 of every other file
         manifest.sha256       the SHA-256 of manifest.json itself
@@ -455,6 +457,7 @@ def save_version(ctx: Any, output: str | Path) -> SavedVersion:
 
     :raises BundleError: when the output directory cannot be written or the key not read.
     """
+    from .data_map import DATA_MAP_FILE, DataMap
     from .evaluation import EVALUATION_FILE, Evaluation, drift_of_scored
     from .profile import profile_matrix, sample_rows
 
@@ -505,6 +508,10 @@ def save_version(ctx: Any, output: str | Path) -> SavedVersion:
         if test is not None and test.n_rows:
             drift = drift_of_scored(profile or {}, sample, test)
             Evaluation.from_scored(test, drift).save(tmp / EVALUATION_FILE)
+            data_map = DataMap.build(ctx.detector, _training_part(ctx), test) if (
+                ctx.split is not None) else None
+            if data_map is not None:
+                data_map.save(tmp / DATA_MAP_FILE)
         if ctx.explainers:
             write_explainers(tmp, config.explain, ctx.explainers)
         files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()}

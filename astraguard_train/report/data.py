@@ -19,10 +19,12 @@ from typing import Any
 import attrs
 import numpy as np
 
+from ..bundle.data_map import DataMap
 from ..bundle.evaluation import Evaluation
 from ..timeseries.events import segment_runs
 from .decimate import plot_rows
 from .leaderboard import Leaderboard
+from .map_view import MapView, map_view
 
 #: Points per ROC / PR curve, at most (curves are drawn, not integrated, here).
 CURVE_POINTS = 2000
@@ -98,6 +100,8 @@ class ReportData:
     leaderboard: Leaderboard | None = None
     notes: tuple[str, ...] = ()
     n_rows: int = 0
+    #: the map of the data (None: the bundle keeps none)
+    data_map: MapView | None = None
 
 
 def _time_order(ev: Evaluation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -258,12 +262,14 @@ def assemble(
     title: str | None = None,
     leaderboard: Leaderboard | None = None,
     notes: tuple[str, ...] = (),
+    data_map: DataMap | None = None,
 ) -> ReportData:
     """Everything a report shows.
 
     :param manifest: the bundle's manifest (or one built in memory for an unsaved run).
     :param evaluation: the scored rows; None for a report of a leaderboard only.
     :param metrics: the figures to show (default: the manifest's, i.e. the run's).
+    :param data_map: the map of the training rows and ``evaluation``'s rows, when there is one.
     """
     config = manifest.get("config", {})
     model = config.get("model", {}).get("name", "?")
@@ -293,5 +299,6 @@ def assemble(
         time_axis="date" if ev.timestamps is not None else "row",
         timelines=_timelines(ev, order, codes, names, x),
         confusion=confusion, curves=curves, events=events, false_alarms=false_alarms,
-        drift=ev.drift, n_rows=ev.n_rows, **common,
+        drift=ev.drift, n_rows=ev.n_rows,
+        data_map=None if data_map is None else map_view(data_map, ev), **common,
     )

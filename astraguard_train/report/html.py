@@ -25,6 +25,7 @@ from ..bundle.group_files import n_groups
 from ..errors import MissingExtraError, OutputError
 from ..plain_values import jsonable
 from .data import EventTable, ReportData
+from .map_view import MapView
 
 #: Rows a table shows at most (the rest are counted, not listed).
 TABLE_ROWS = 500
@@ -79,7 +80,29 @@ def _payload(data: ReportData) -> dict[str, Any]:
         out["pr"] = {"x": _b64(c.recall, "<f4"), "y": _b64(c.precision, "<f4"), "auc": c.pr_auc}
     if data.confusion is not None:
         out["confusion"] = data.confusion
+    if data.data_map is not None:
+        out["map"] = _map_payload(data.data_map)
     return out
+
+
+def _map_payload(m: MapView) -> dict[str, Any]:
+    def side(pca: np.ndarray, tsne: np.ndarray, x: np.ndarray, ch: np.ndarray | None
+             ) -> dict[str, Any]:
+        return {"pca": _b64(pca, "<f4"), "tsne": _b64(tsne, "<f4"), "x": _b64(x, "<f8"),
+                "ch": None if ch is None else _b64(ch, "<i4")}
+
+    scored = side(m.scored_pca, m.scored_tsne, m.scored_x, m.scored_channel)
+    scored.update(s=_b64(m.scores, "<f4"), t=_b64(m.thresholds, "<f4"),
+                  flag=_b64(m.flags, "u1"),
+                  label=None if m.labels is None else _b64(m.labels == 1, "u1"))
+    # the colour scale spans the 1st to 99th percentile, so one huge score does not make
+    # every other point the same colour
+    lo, hi = (np.percentile(m.scores, [1, 99]).tolist() if m.scores.size else (0.0, 1.0))
+    return {
+        "explained": m.explained.tolist(), "channels": list(m.channels),
+        "train": side(m.train_pca, m.train_tsne, m.train_x, m.train_channel),
+        "scored": scored, "cmin": lo, "cmax": hi if hi > lo else lo + 1.0,
+    }
 
 
 def _e(value: Any) -> str:
@@ -269,6 +292,36 @@ def _leaderboard_section(data: ReportData) -> str:
     )
 
 
+def _map_section(data: ReportData) -> str:
+    head = '<h2 id="map-section">Map of the data</h2>'
+    m = data.data_map
+    if m is None:
+        return head + (
+            "<p class='note'>Absent: this bundle keeps no map of the data. A bundle written "
+            "before bundles kept one has none, nor does one whose channels' detectors see "
+            "different features (feature selection per channel). To get it, train the bundle "
+            "again with this version (<code>astraguard-train run CONFIG</code>) and run "
+            "<code>astraguard-train report</code> on the new version.</p>"
+        )
+    n_t, n_s = m.train_pca.shape[0], m.scored_pca.shape[0]
+    left = ""
+    if any(m.left_out):
+        left = (f" Left out of the draw (dropped by a transform's warm-up, a feature not "
+                f"finite, or no detector for their group): {m.left_out[0]} training and "
+                f"{m.left_out[1]} scored rows.")
+    return head + (
+        f"<p class='note'>{n_t} training rows (grey) and {n_s} scored rows (coloured by score) "
+        f"in the {m.n_features} features the detector sees (after its transforms and scaler), "
+        "drawn with a fixed seed, labelled anomalies and alarms first. PCA: the two axes of "
+        "the training sample's largest variance; t-SNE: neighbours stay neighbours, distances "
+        "between clusters mean little. Both are views: no detector sees them. Labelled "
+        f"anomalies are ringed, alarms crossed; hover a point for its time, channel and score."
+        f"{left}</p>"
+        '<div class="row"><div class="chart map" id="map-pca"></div>'
+        '<div class="chart map" id="map-tsne"></div></div>'
+    )
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
@@ -306,8 +359,9 @@ table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
 td,th{border:1px solid #ddd;padding:.2em .5em;text-align:left}th{background:#f4f4f4}
 tr.missed td,tr.drifted td{background:#fdecea}tr.winner td{background:#eaf6ea}
 .row{display:flex;flex-wrap:wrap;gap:1em}.chart.small{width:370px;height:340px}
-.chart.wide{width:100%;height:430px}pre{background:#f7f7f7;padding:.6em;overflow:auto;
-font-size:.8em;max-height:30em}select{font-size:1em}
+.chart.wide{width:100%;height:430px}.chart.map{width:580px;height:500px}
+pre{background:#f7f7f7;padding:.6em;overflow:auto;font-size:.8em;max-height:30em}
+select{font-size:1em}
 """
 
 SCRIPT = r"""
@@ -402,6 +456,64 @@ SCRIPT = r"""
     }], {title: {text: "confusion at the threshold"}, margin: {l: 100, r: 10, t: 40, b: 45}},
     config);
   }
+  function u8(b) { return Array.from(new Uint8Array(bytes(b))); }
+  function i32(b) { return Array.from(new Int32Array(bytes(b))); }
+  var map = data.map;
+  function when(v) {
+    return data.axis === "date" ? new Date(v).toISOString().replace("T", " ").replace("Z", "")
+                                : "row " + v;
+  }
+  function hover(side, what) {
+    var x = f64(side.x), ch = side.ch ? i32(side.ch) : null;
+    return x.map(function (v, i) {
+      return what(i) + "<br>" + when(v) + (ch ? "<br>channel " + map.channels[ch[i]] : "");
+    });
+  }
+  function drawMap(id, key, title, axes) {
+    var el = document.getElementById(id);
+    if (!el || !map) return;
+    var tr = f32(map.train[key]), sc = f32(map.scored[key]);
+    function xs(v) { return v.filter(function (_, i) { return i % 2 === 0; }); }
+    function ys(v) { return v.filter(function (_, i) { return i % 2 === 1; }); }
+    var s = f32(map.scored.s), t = f32(map.scored.t), flag = u8(map.scored.flag),
+        label = map.scored.label ? u8(map.scored.label) : null;
+    var text = hover(map.scored, function (i) {
+      return "scored: score " + s[i].toPrecision(4) + " (threshold " + t[i].toPrecision(4) + ")" +
+        (flag[i] ? ", alarm" : "") + (label && label[i] ? ", labelled anomaly" : "");
+    });
+    function marked(mask, name, symbol, color, size) {
+      var pick = [];
+      mask.forEach(function (v, i) { if (v) pick.push(i); });
+      return {x: pick.map(function (i) { return sc[2 * i]; }),
+              y: pick.map(function (i) { return sc[2 * i + 1]; }),
+              text: pick.map(function (i) { return text[i]; }), hoverinfo: "text",
+              mode: "markers", type: "scatter", name: name,
+              marker: {symbol: symbol, color: color, size: size, line: {color: color, width: 1.5}}};
+    }
+    var traces = [
+      {x: xs(tr), y: ys(tr), mode: "markers", type: "scatter", name: "training",
+       text: hover(map.train, function () { return "training"; }), hoverinfo: "text",
+       marker: {color: "#bbb", size: 4, opacity: 0.6}},
+      {x: xs(sc), y: ys(sc), mode: "markers", type: "scatter", name: "scored",
+       text: text, hoverinfo: "text",
+       marker: {color: s, colorscale: "Viridis", cmin: map.cmin, cmax: map.cmax, size: 5,
+                colorbar: {title: {text: "score"}, thickness: 12}}}
+    ];
+    if (label) traces.push(marked(label, "labelled anomaly", "circle-open", "#ff7f0e", 10));
+    traces.push(marked(flag, "alarm", "x-thin-open", "#d62728", 8));
+    Plotly.newPlot(el, traces, {
+      title: {text: title}, margin: {l: 60, r: 10, t: 40, b: 45}, hovermode: "closest",
+      xaxis: {title: {text: axes[0]}, zeroline: false},
+      yaxis: {title: {text: axes[1]}, zeroline: false},
+      legend: {orientation: "h", y: -0.15}
+    }, config);
+  }
+  if (map) {
+    var pct = map.explained.map(function (v) { return (100 * v).toFixed(1) + "%"; });
+    drawMap("map-pca", "pca", "PCA",
+            ["PC1 (" + pct[0] + " of variance)", "PC2 (" + pct[1] + " of variance)"]);
+    drawMap("map-tsne", "tsne", "t-SNE", ["t-SNE 1", "t-SNE 2"]);
+  }
 })();
 """
 
@@ -419,6 +531,7 @@ def render(data: ReportData) -> str:
         _timeline_section(data),
         _evaluation_section(data, names) if data.timelines else "",
         _drift_section(data.drift) if data.timelines else "",
+        _map_section(data) if data.timelines else "",
         _manifest_section(data.manifest) if data.manifest else "",
     ])
     return (

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..bundle.data_map import DataMap, load_data_map
 from ..bundle.evaluation import Evaluation, drift_of_scored, load_evaluation
 from ..bundle.store import (
     build_manifest,
@@ -52,6 +53,7 @@ def from_bundle(
         return assemble(
             manifest, evaluation, source=f"bundle {path}: its test part, as the run scored it",
             leaderboard=leaderboard,
+            data_map=load_data_map(path, manifest, evaluation.n_rows),
         )
     from ..bundle.scoring import load_bundle
     from ..training.evaluation import evaluate
@@ -67,9 +69,11 @@ def from_bundle(
     names = manifest["config"].get("evaluate", {}).get("metrics")
     metrics = evaluate(scored, loaded.registry, names)
     where = data if isinstance(data, str | Path) else type(data).__name__
+    kept = load_data_map(loaded.path, manifest)
     return assemble(
         manifest, Evaluation.from_scored(scored, drift), metrics=metrics,
         source=f"bundle {loaded.path}, scoring {where}", leaderboard=leaderboard,
+        data_map=None if kept is None else kept.with_scored(loaded.detector, scored),
     )
 
 
@@ -85,14 +89,17 @@ def from_run(ctx: Any, leaderboard: Leaderboard | None = None) -> ReportData:
 
     manifest = build_manifest(ctx, "", {})
     test = ctx.test_scores
-    evaluation = None
+    evaluation = data_map = None
     if test is not None and test.n_rows:
         X = training_matrix(ctx)
         sample = sample_rows(X) if X is not None else None
         drift = drift_of_scored(manifest["profile"], sample, test)
         evaluation = Evaluation.from_scored(test, drift)
+        data_map = DataMap.build(ctx.detector, ctx.split.train, test) if (
+            ctx.split is not None) else None
     return assemble(
         manifest, evaluation, source="an unsaved run: its test part", leaderboard=leaderboard,
+        data_map=data_map,
     )
 
 

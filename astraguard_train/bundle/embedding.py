@@ -1,0 +1,93 @@
+"""The arithmetic of the data map: a bounded, seeded, stratified sample of rows, and its 2-D
+embeddings (PCA, and t-SNE from scikit-learn).
+
+These are views for the report, never transforms: nothing here is registered as a plugin,
+and no detector is ever given their output. PCA is fitted on the training sample and projects
+any row; t-SNE has no projection, so it is fitted on the union of the training and scored
+samples each time scored rows change.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Rows kept per side (training, scored) at most.
+MAP_ROWS = 2000
+#: Seed of every random choice here, so that the same run keeps the same map.
+MAP_SEED = 0
+#: t-SNE's perplexity (lowered for samples too small for it).
+PERPLEXITY = 30.0
+#: t-SNE's optimisation steps: scikit-learn's smallest, which already separates clusters.
+TSNE_STEPS = 250
+#: Dimensions PCA reduces the features to before t-SNE (the usual practice above 50).
+TSNE_INPUT_DIMS = 50
+
+
+def sample_positions(
+    n_rows: int, keep: np.ndarray | None, budget: int = MAP_ROWS, seed: int = MAP_SEED
+) -> np.ndarray:
+    """Sorted positions of at most ``budget`` of ``n_rows`` rows, drawn without replacement.
+
+    Rows marked in ``keep`` (labelled anomalies, alarms) are rare and are what a reader looks
+    for, so they are drawn first, up to half the budget; the rest of the budget goes to the
+    other rows, then back to marked ones when the others run short.
+    """
+    if n_rows <= budget:
+        return np.arange(n_rows, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    marked = np.flatnonzero(keep) if keep is not None else np.zeros(0, dtype=np.int64)
+    other = np.setdiff1d(np.arange(n_rows, dtype=np.int64), marked, assume_unique=True)
+    n_marked = min(marked.size, max(budget // 2, budget - other.size))
+    n_other = min(other.size, budget - n_marked)
+    picked = np.concatenate([
+        rng.choice(marked, size=n_marked, replace=False),
+        rng.choice(other, size=n_other, replace=False),
+    ])
+    return np.sort(picked.astype(np.int64))
+
+
+def pca_axes(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The two principal axes of ``X`` (rows by features), by scikit-learn's PCA.
+
+    :returns: ``(mean, components, explained)``: the centre (d,), the axes (2, d) and the
+        share of ``X``'s variance each axis explains (2,). Axes that ``X`` cannot give (one
+        feature, constant features) are zero.
+    """
+    from sklearn.decomposition import PCA
+
+    n, d = X.shape
+    k = min(2, d, n)
+    components, explained = np.zeros((2, d)), np.zeros(2)
+    if k and np.ptp(X, axis=0).any():
+        pca = PCA(n_components=k, random_state=MAP_SEED).fit(X)
+        components[:k], explained[:k] = pca.components_, pca.explained_variance_ratio_
+    return (X.mean(axis=0) if n else np.zeros(d)), components, explained
+
+
+def project(X: np.ndarray, mean: np.ndarray, components: np.ndarray) -> np.ndarray:
+    """The coordinates of the rows of ``X`` on the axes of :func:`pca_axes`, shape ``(n, 2)``."""
+    return (np.asarray(X, dtype=np.float64) - mean) @ np.asarray(components).T
+
+
+def tsne(X: np.ndarray, seed: int = MAP_SEED) -> np.ndarray:
+    """A 2-D t-SNE of the rows of ``X`` (shape ``(n, 2)``), seeded.
+
+    scikit-learn's Barnes-Hut t-SNE runs on one thread: on a shared machine its threads wait
+    on each other, and one thread was 5 to 10 times quicker there for a few thousand rows.
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
+
+    n = X.shape[0]
+    if n < 3:  # too few rows for t-SNE's neighbourhoods: lay them on a line
+        return np.column_stack([np.arange(n, dtype=np.float64), np.zeros(n)])
+    X = np.asarray(X, dtype=np.float64)
+    with threadpool_limits(1):
+        if X.shape[1] > TSNE_INPUT_DIMS:
+            X = PCA(n_components=TSNE_INPUT_DIMS, random_state=seed).fit_transform(X)
+        model = TSNE(
+            n_components=2, perplexity=min(PERPLEXITY, (n - 1) / 3), init="pca",
+            max_iter=TSNE_STEPS, random_state=seed, n_jobs=1,
+        )
+        return np.asarray(model.fit_transform(X), dtype=np.float64)

@@ -1,0 +1,230 @@
+"""The map of the data: the seeded, bounded sample, its PCA and t-SNE, the kept (and verified)
+``data_map.npz``, and the report's section; t-SNE never reaches a detector."""
+
+from __future__ import annotations
+
+import attrs
+import joblib
+import numpy as np
+import pytest
+from bundle_helpers import rewrite_manifest
+
+from astraguard_train.bundle.data_map import DATA_MAP_FILE, DataMap, load_data_map
+from astraguard_train.bundle.embedding import pca_axes, project, sample_positions, tsne
+from astraguard_train.bundle.scoring import load_bundle
+from astraguard_train.bundle.store import resolve, verify
+from astraguard_train.config import PipelineConfig
+from astraguard_train.data.frame import Frame
+from astraguard_train.errors import BundleError, IntegrityError
+from astraguard_train.plugins import build_registry
+from astraguard_train.report import from_bundle, render
+from astraguard_train.training.pipeline import Pipeline
+
+pytest.importorskip("plotly", reason="the report needs the 'report' extra (in 'dev')")
+
+#: The flagship channel pipeline (forecast + dynamic + post-processing), small.
+CHANNELS = {
+    "loader": {"name": "synthetic", "n_samples": 900, "n_channels": 3},
+    "split": {"strategy": "time", "test_size": 0.5},
+    "train": {"group_by": "channel", "n_jobs": 1},
+    "scaler": {"name": "none"},
+    "model": {"name": "forecast", "target": "voltage", "window": 10},
+    "threshold": {"name": "dynamic", "window": 200, "step": 20},
+    "postprocess": {"merge_gap": 10, "min_event_length": 3},
+}
+
+
+def _tabular(n: int = 600, seed: int = 0) -> Frame:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4)) * [1.0, 2.0, 0.5, 3.0]
+    y = np.zeros(n, dtype=np.int8)
+    y[rng.choice(n, 30, replace=False)] = 1
+    X[y == 1] += 4.0
+    return Frame(X=X, columns=("a", "b", "c", "d"), labels=y)
+
+
+@pytest.fixture(scope="module")
+def channel_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("map")
+    pipeline = Pipeline(PipelineConfig.from_dict(CHANNELS))
+    return pipeline, pipeline.run(output=str(out))
+
+
+# -- the sample and the embeddings ------------------------------------------------------------
+
+
+def test_sample_is_bounded_seeded_and_keeps_marked_rows_first():
+    keep = np.zeros(50_000, dtype=bool)
+    keep[np.random.default_rng(1).choice(50_000, 300, replace=False)] = True
+    rows = sample_positions(50_000, keep, budget=1000)
+    assert rows.size == 1000 and np.array_equal(rows, np.unique(rows))
+    assert keep[rows].sum() == 300  # all marked rows, fewer than half the budget
+    assert np.array_equal(rows, sample_positions(50_000, keep, budget=1000))
+    assert not np.array_equal(rows, sample_positions(50_000, keep, budget=1000, seed=5))
+    # marked rows beyond half the budget share it with the others
+    many = sample_positions(50_000, np.ones(50_000, dtype=bool) & (np.arange(50_000) < 40_000),
+                            budget=1000)
+    assert many.size == 1000 and (many < 40_000).sum() == 1000 - (many >= 40_000).sum()
+    assert (many >= 40_000).sum() == 500
+    # short of rows: every one, in order
+    assert np.array_equal(sample_positions(7, None, budget=10), np.arange(7))
+
+
+def test_pca_axes_explain_the_variance_and_project_new_rows():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 3)) * [5.0, 1.0, 0.1]
+    mean, components, explained = pca_axes(X)
+    assert explained[0] > 0.9 and explained.sum() <= 1.0
+    assert abs(components[0, 0]) > 0.99  # the widest feature is the first axis
+    xy = project(X, mean, components)
+    assert xy.shape == (500, 2) and np.allclose(xy.mean(axis=0), 0.0)
+    assert np.allclose(project(X[:3] + [1.0, 0, 0], mean, components)[:, 0] - xy[:3, 0],
+                       components[0, 0])
+    # one feature: the second axis is empty, not an error
+    _, one, share = pca_axes(X[:, :1])
+    assert one.shape == (2, 1) and share[1] == 0.0
+
+
+def test_tsne_is_seeded_and_two_dimensional():
+    X = np.random.default_rng(3).normal(size=(120, 5))
+    a, b = tsne(X), tsne(X)
+    assert a.shape == (120, 2) and np.array_equal(a, b)
+    assert tsne(X[:2]).shape == (2, 2)
+
+
+# -- the kept map -----------------------------------------------------------------------------
+
+
+def test_bundle_keeps_a_bounded_pooled_map_of_what_the_chains_see(channel_run):
+    pipeline, result = channel_run
+    path = resolve(result.artifact)
+    manifest = verify(path)
+    assert DATA_MAP_FILE in manifest["files"]  # listed and checksummed like the others
+    ctx = pipeline.context
+    kept = load_data_map(path, manifest, ctx.test_scores.n_rows)
+    assert kept is not None and kept.features == tuple(ctx.detector.output_columns)
+    # every channel's rows, pooled, each in its own chain's features
+    assert set(kept.train_channels) == {"BUS-1", "BUS-2", "BUS-3"}
+    row = int(np.flatnonzero(ctx.split.train.index == kept.train_index[0])[0])
+    chain = ctx.detector.chains[kept.train_channels[0]]
+    one = chain.features(ctx.split.train.take(ctx.split.train.groups()[kept.train_channels[0]]))
+    at = int(np.flatnonzero(one.index == ctx.split.train.index[row])[0])
+    assert np.allclose(kept.train_X[0], one.X[at], rtol=1e-6)
+    # scored rows point into the kept evaluation, alarms and labelled anomalies kept
+    test = ctx.test_scores
+    assert kept.scored_rows.max() < test.n_rows
+    assert test.flags[kept.scored_rows].sum() == min(test.flags.sum(), kept.scored_rows.size)
+    # the PCA coordinates are the kept axes' projection
+    assert np.allclose(kept.train_pca, project(kept.train_X, kept.mean, kept.components),
+                       atol=1e-3)
+
+
+def test_map_sample_is_bounded_and_the_same_on_every_run():
+    frame = _tabular(3000)
+    config = PipelineConfig.from_dict({"model": {"name": "iforest", "random_state": 0}})
+    pipeline = Pipeline(config)
+    pipeline.run(frame, persist=False)
+    ctx = pipeline.context
+    a = DataMap.build(ctx.detector, ctx.split.train, ctx.test_scores, rows=200)
+    b = DataMap.build(ctx.detector, ctx.split.train, ctx.test_scores, rows=200)
+    assert a.train_X.shape == (200, 4) and a.scored_X.shape == (200, 4)
+    assert np.array_equal(a.train_index, b.train_index)
+    assert np.array_equal(a.scored_tsne, b.scored_tsne)
+    # labelled training anomalies are drawn first
+    assert a.train_labels.sum() == ctx.split.train.labels.sum()
+
+
+def test_no_detector_sees_the_map(channel_run):
+    pipeline, result = channel_run
+    ctx = pipeline.context
+    before = joblib.hash(ctx.detector)
+    DataMap.build(ctx.detector, ctx.split.train, ctx.test_scores, rows=100)
+    assert joblib.hash(ctx.detector) == before
+    # t-SNE is no plugin of any kind, and the bundle's pickles never name it
+    registry = build_registry()
+    for entry in registry.entries():
+        module = getattr(entry.factory, "__module__", "")
+        assert "tsne" not in entry.name and "embedding" not in module and "data_map" not in (
+            module), entry
+    path = resolve(result.artifact)
+    for f in [*path.glob("detector*"), *path.glob("groups/*")]:
+        assert b"sklearn.manifold" not in f.read_bytes() and b"data_map" not in f.read_bytes()
+    scored = load_bundle(path, trusted=True).score(ctx.split.test)
+    assert np.array_equal(scored.scores, ctx.test_scores.scores)
+
+
+def test_altered_map_is_refused(channel_run, tmp_path):
+    import shutil
+
+    _, result = channel_run
+    copy = tmp_path / "copy"
+    shutil.copytree(resolve(result.artifact), copy)
+    kept = DataMap.load(copy / DATA_MAP_FILE)
+    attrs.evolve(kept, train_pca=kept.train_pca + 1.0).save(copy / DATA_MAP_FILE)
+    with pytest.raises(IntegrityError, match="data_map.npz: SHA-256 does not match"):
+        from_bundle(copy)
+
+
+def test_map_that_does_not_fit_its_rows_is_refused(channel_run, tmp_path):
+    _, result = channel_run
+    kept = DataMap.load(resolve(result.artifact) / DATA_MAP_FILE)
+    with pytest.raises(BundleError, match="scored_rows point outside the 5 scored rows"):
+        kept.check(tmp_path / DATA_MAP_FILE, 5)
+
+
+def test_old_bundle_report_says_the_map_is_absent_and_how_to_get_it(channel_run, tmp_path):
+    import shutil
+
+    _, result = channel_run
+    old = tmp_path / "old"
+    shutil.copytree(resolve(result.artifact), old)
+    (old / DATA_MAP_FILE).unlink()
+    rewrite_manifest(old, lambda m: m["files"].pop(DATA_MAP_FILE))
+    data = from_bundle(old)
+    assert data.data_map is None and data.timelines
+    text = render(data)
+    assert "Absent: this bundle keeps no map of the data" in text
+    assert "astraguard-train run CONFIG" in text and 'id="map-pca"' not in text
+
+
+def test_report_of_new_data_maps_its_rows_on_the_kept_axes(channel_run):
+    _, result = channel_run
+    kept = DataMap.load(resolve(result.artifact) / DATA_MAP_FILE)
+    new = build_registry().create("loader", "synthetic",
+                                  {"n_samples": 400, "n_channels": 3, "seed": 9}).load()
+    data = from_bundle(result.artifact, new, trusted=True)
+    m = data.data_map
+    assert m is not None and m.scored_pca.shape[0] == m.scores.size > 0
+    assert m.scores.size <= data.n_rows
+    # the training side and the PCA axes are the kept ones; t-SNE was fitted again
+    assert np.allclose(m.train_pca, kept.train_pca, atol=1e-3)
+    assert m.train_tsne.shape == kept.train_tsne.shape
+    assert set(m.channels) == {"BUS-1", "BUS-2", "BUS-3"}
+
+
+def test_report_draws_the_map_with_explained_variance(channel_run):
+    _, result = channel_run
+    text = render(from_bundle(result.artifact))
+    assert 'id="map-pca"' in text and 'id="map-tsne"' in text
+    assert '"explained":[' in text and "of variance" in text
+
+
+class _Chain:
+    def __init__(self, columns):
+        self.columns = columns
+
+    def features(self, frame):
+        return frame.with_features(frame.X[:, : len(self.columns)], self.columns)
+
+
+class _Detector:
+    group_by = "channel"
+
+    def __init__(self):
+        self.chains = {"A": _Chain(("x", "y")), "B": _Chain(("x",))}
+
+
+def test_chains_that_see_different_features_keep_no_map():
+    frame = Frame(X=np.ones((10, 2)), columns=("x", "y"),
+                  channels=np.array(["A"] * 5 + ["B"] * 5))
+    assert DataMap.build(_Detector(), frame, None) is None
