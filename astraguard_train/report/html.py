@@ -95,9 +95,9 @@ def _map_payload(m: MapView) -> dict[str, Any]:
     scored.update(s=_b64(m.scores, "<f4"), t=_b64(m.thresholds, "<f4"),
                   flag=_b64(m.flags, "u1"),
                   label=None if m.labels is None else _b64(m.labels == 1, "u1"))
-    # the colour scale spans the 1st to 99th percentile, so one huge score does not make
-    # every other point the same colour
-    lo, hi = (np.percentile(m.scores, [1, 99]).tolist() if m.scores.size else (0.0, 1.0))
+    # the colour scale spans the 5th to 95th percentile, so a few huge scores (alarms are
+    # drawn first into the sample) do not make every other point the same colour
+    lo, hi = (np.percentile(m.scores, [5, 95]).tolist() if m.scores.size else (0.0, 1.0))
     return {
         "explained": m.explained.tolist(), "channels": list(m.channels),
         "train": side(m.train_pca, m.train_tsne, m.train_x, m.train_channel),
@@ -488,19 +488,21 @@ SCRIPT = r"""
               y: pick.map(function (i) { return sc[2 * i + 1]; }),
               text: pick.map(function (i) { return text[i]; }), hoverinfo: "text",
               mode: "markers", type: "scatter", name: name,
-              marker: {symbol: symbol, color: color, size: size, line: {color: color, width: 1.5}}};
+              marker: {symbol: symbol, color: color, size: size, opacity: 0.8,
+                       line: {color: color, width: 1}}};
     }
     var traces = [
       {x: xs(tr), y: ys(tr), mode: "markers", type: "scatter", name: "training",
        text: hover(map.train, function () { return "training"; }), hoverinfo: "text",
-       marker: {color: "#bbb", size: 4, opacity: 0.6}},
+       marker: {color: "#aaa", size: 4, opacity: 0.7}},
       {x: xs(sc), y: ys(sc), mode: "markers", type: "scatter", name: "scored",
        text: text, hoverinfo: "text",
-       marker: {color: s, colorscale: "Viridis", cmin: map.cmin, cmax: map.cmax, size: 5,
+       marker: {color: s, colorscale: "Viridis", cmin: map.cmin, cmax: map.cmax, size: 4,
+                opacity: 0.8,
                 colorbar: {title: {text: "score"}, thickness: 12}}}
     ];
-    if (label) traces.push(marked(label, "labelled anomaly", "circle-open", "#ff7f0e", 10));
-    traces.push(marked(flag, "alarm", "x-thin-open", "#d62728", 8));
+    if (label) traces.push(marked(label, "labelled anomaly", "circle-open", "#ff7f0e", 6));
+    traces.push(marked(flag, "alarm", "x-thin-open", "#d62728", 5));
     Plotly.newPlot(el, traces, {
       title: {text: title}, margin: {l: 60, r: 10, t: 40, b: 45}, hovermode: "closest",
       xaxis: {title: {text: axes[0]}, zeroline: false},

@@ -5,7 +5,8 @@
     python docs/images/capture_report.py /tmp/msl.html docs/images
 
 Writes ``report-timeline.png`` (the summary and a channel's timeline), ``report-evaluation.png``
-(curves, confusion matrix, event table) and ``report-drift.png``. Needs playwright and
+(curves, confusion matrix, event table), ``report-drift.png`` and ``report-map.png`` (the map
+of the data). Needs playwright and
 ``/usr/bin/chromium``; every request that is not a ``file:`` URL is refused.
 """
 
@@ -35,6 +36,7 @@ def main(report: Path, out: Path, channel: str = "T-5") -> None:
         page = context.new_page()
         page.goto(report.resolve().as_uri())
         page.wait_for_selector("#confusion svg.main-svg")
+        page.wait_for_selector("#map-tsne svg.main-svg")
         labels = page.eval_on_selector_all("#channel-picker option", "o => o.map(x => x.text)")
         index = next(i for i, label in enumerate(labels) if label.startswith(channel))
         page.select_option("#channel-picker", str(index))
@@ -42,7 +44,8 @@ def main(report: Path, out: Path, channel: str = "T-5") -> None:
                                f"'{channel}'")
         page.locator("#timeline-section").scroll_into_view_if_needed()
         page.screenshot(path=str(out / "report-timeline.png"))
-        for name, anchor in (("evaluation", "#roc"), ("drift", "#drift-section")):
+        for name, anchor in (("evaluation", "#roc"), ("drift", "#drift-section"),
+                             ("map", "#map-section")):
             page.locator(anchor).scroll_into_view_if_needed()
             page.evaluate(f"document.querySelector('{anchor}').scrollIntoView()")
             page.screenshot(path=str(out / f"report-{name}.png"))
