@@ -8,6 +8,7 @@ import joblib
 import numpy as np
 import pytest
 from bundle_helpers import rewrite_manifest
+from test_report import CHANNEL_PIPELINE, _tabular_frame
 
 from astraguard_train.bundle.data_map import DATA_MAP_FILE, DataMap, load_data_map
 from astraguard_train.bundle.embedding import pca_axes, project, sample_positions, tsne
@@ -22,25 +23,9 @@ from astraguard_train.training.pipeline import Pipeline
 
 pytest.importorskip("plotly", reason="the report needs the 'report' extra (in 'dev')")
 
-#: The flagship channel pipeline (forecast + dynamic + post-processing), small.
-CHANNELS = {
-    "loader": {"name": "synthetic", "n_samples": 900, "n_channels": 3},
-    "split": {"strategy": "time", "test_size": 0.5},
-    "train": {"group_by": "channel", "n_jobs": 1},
-    "scaler": {"name": "none"},
-    "model": {"name": "forecast", "target": "voltage", "window": 10},
-    "threshold": {"name": "dynamic", "window": 200, "step": 20},
-    "postprocess": {"merge_gap": 10, "min_event_length": 3},
-}
-
-
-def _tabular(n: int = 600, seed: int = 0) -> Frame:
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, 4)) * [1.0, 2.0, 0.5, 3.0]
-    y = np.zeros(n, dtype=np.int8)
-    y[rng.choice(n, 30, replace=False)] = 1
-    X[y == 1] += 4.0
-    return Frame(X=X, columns=("a", "b", "c", "d"), labels=y)
+#: The flagship channel pipeline (forecast + dynamic + post-processing), smaller.
+CHANNELS = {**CHANNEL_PIPELINE,
+            "loader": {"name": "synthetic", "n_samples": 900, "n_channels": 3}}
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +105,7 @@ def test_bundle_keeps_a_bounded_pooled_map_of_what_the_chains_see(channel_run):
 
 
 def test_map_sample_is_bounded_and_the_same_on_every_run():
-    frame = _tabular(3000)
+    frame = _tabular_frame(3000)
     config = PipelineConfig.from_dict({"model": {"name": "iforest", "random_state": 0}})
     pipeline = Pipeline(config)
     pipeline.run(frame, persist=False)
@@ -138,8 +123,12 @@ def test_no_detector_sees_the_map(channel_run):
     pipeline, result = channel_run
     ctx = pipeline.context
     before = joblib.hash(ctx.detector)
-    DataMap.build(ctx.detector, ctx.split.train, ctx.test_scores, rows=100)
+    small = DataMap.build(ctx.detector, ctx.split.train, ctx.test_scores, rows=90)
     assert joblib.hash(ctx.detector) == before
+    # bounded, each channel drawn in its share
+    assert small.train_X.shape[0] == 90 and small.scored_X.shape[0] == 90
+    _, counts = np.unique(small.train_channels, return_counts=True)
+    assert counts.size == 3 and counts.min() >= 25
     # t-SNE is no plugin of any kind, and the bundle's pickles never name it
     registry = build_registry()
     for entry in registry.entries():

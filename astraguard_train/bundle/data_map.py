@@ -75,13 +75,11 @@ class DataMap:
         :returns: None when there is nothing to draw, or when the detector's chains give
             their rows different features.
         """
-        got = _features(detector, train, fallback=False)
-        if got is None or not got[1].size:
+        marked = None if train.labels is None else train.labels == 1
+        got = _sample(detector, train, marked, rows, fallback=False)
+        if got is None or not got[2].size:
             return None
-        features, X, pos = got
-        keep = None if train.labels is None else train.labels[pos] == 1
-        pick = sample_positions(pos.size, keep, rows)
-        train_X, pos = X[pick], pos[pick]
+        features, train_X, pos, placed = got
         mean, components, explained = pca_axes(train_X)
         none, flat = np.zeros((0, 2)), np.zeros((0, train_X.shape[1]))
         return cls(
@@ -93,7 +91,7 @@ class DataMap:
             train_timestamps=None if train.timestamps is None else train.timestamps[pos],
             train_channels=None if train.channels is None else np.asarray(
                 train.channels[pos]).astype(str),
-            left_out=(train.n_rows - X.shape[0], 0),
+            left_out=(train.n_rows - placed, 0),
         ).with_scored(detector, scored, rows)
 
     def with_scored(self, detector: Any, scored: Scored, rows: int = MAP_ROWS) -> DataMap:
@@ -101,16 +99,14 @@ class DataMap:
         :meth:`build`): projected on the kept PCA axes, and t-SNE fitted again on the
         training sample and them."""
         X, at = np.zeros((0, self.train_X.shape[1])), np.zeros(0, dtype=np.int64)
-        left_out = 0
-        got = _features(detector, scored.frame, fallback=True)
+        left_out = scored.n_rows
+        marked = np.asarray(scored.flags, dtype=bool)
+        if scored.frame.labels is not None:
+            marked = marked | (scored.frame.labels == 1)
+        got = _sample(detector, scored.frame, marked, rows, fallback=True)
         if got is not None and got[0] == self.features:
-            _, X, at = got
-            left_out = scored.n_rows - at.size
-            marked = scored.flags[at]
-            if scored.frame.labels is not None:
-                marked = marked | (scored.frame.labels[at] == 1)
-            pick = sample_positions(at.size, marked, rows)
-            X, at = X[pick], at[pick]
+            _, X, at, placed = got
+            left_out = scored.n_rows - placed
         both = tsne(np.concatenate([self.train_X, X]))
         n = self.train_X.shape[0]
         return attrs.evolve(
@@ -194,16 +190,22 @@ def _groups(detector: Any, frame: Frame, fallback: bool) -> Iterator[tuple[Any, 
             yield detector.chains[None], rows
 
 
-def _features(
-    detector: Any, frame: Frame, fallback: bool
-) -> tuple[tuple[str, ...], np.ndarray, np.ndarray] | None:
-    """``(names, X, positions)``: the rows of ``frame`` as their chains' models see them, and
-    each row's position in ``frame``; rows with a non-finite feature are left out, as are
-    rows a transform drops. None when two chains give different features."""
+def _sample(
+    detector: Any, frame: Frame, marked: np.ndarray | None, rows: int, fallback: bool
+) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, int] | None:
+    """``(names, X, positions, placed)``: at most ``rows`` rows of ``frame`` as their chains'
+    models see them, drawn by :func:`sample_positions` (``marked`` rows first), each row's
+    position in ``frame``, and how many rows could be placed at all (a transform may drop
+    rows, and a row with a non-finite feature has no place). None when two chains give
+    different features.
+
+    Each group's features are computed whole (lags need their context), then cut to its
+    share of ``rows`` before the next group, so memory stays that of one group.
+    """
     names: tuple[str, ...] | None = None
-    parts, where = [], []
-    for chain, rows in _groups(detector, frame, fallback):
-        part = frame.take(rows)
+    parts, where, placed = [], [], 0
+    for chain, rows_of in _groups(detector, frame, fallback):
+        part = frame.take(rows_of)
         feats = chain.features(part)
         if names is None:
             names = feats.columns
@@ -211,15 +213,21 @@ def _features(
             return None
         # a transform may drop rows: find the survivors by their source index
         order = np.argsort(part.index, kind="stable")
-        at = rows[order[np.searchsorted(part.index, feats.index, sorter=order)]]
+        at = rows_of[order[np.searchsorted(part.index, feats.index, sorter=order)]]
         finite = np.isfinite(feats.X).all(axis=1)
-        parts.append(feats.X[finite])
-        where.append(at[finite])
+        at, X = at[finite], feats.X[finite]
+        placed += at.size
+        share = -(-rows * rows_of.size // max(frame.n_rows, 1))  # ceiling
+        pick = sample_positions(at.size, None if marked is None else marked[at], share)
+        parts.append(X[pick])
+        where.append(at[pick])
     if names is None:
         return None
     pos = np.concatenate(where)
     order = np.argsort(pos, kind="stable")
-    return names, np.concatenate(parts)[order], pos[order]
+    X, pos = np.concatenate(parts)[order], pos[order]
+    pick = sample_positions(pos.size, None if marked is None else marked[pos], rows)
+    return names, X[pick], pos[pick], placed
 
 
 def load_data_map(

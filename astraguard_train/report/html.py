@@ -298,7 +298,8 @@ def _map_section(data: ReportData) -> str:
     if m is None:
         return head + (
             "<p class='note'>Absent: this bundle keeps no map of the data. A bundle written "
-            "before bundles kept one has none, nor does one whose channels' detectors see "
+            "before bundles kept one has none, nor does a version made by "
+            "<code>astraguard-train update</code>, nor one whose channels' detectors see "
             "different features (feature selection per channel). To get it, train the bundle "
             "again with this version (<code>astraguard-train run CONFIG</code>) and run "
             "<code>astraguard-train report</code> on the new version.</p>"
