@@ -33,7 +33,8 @@ def report_path(report: str | None, config: Any, output: str | None) -> Path | N
 @subcommand(
     "report",
     "Write a bundle's HTML report: score over time with the threshold, alarms and events, "
-    "curves, the event table, drift and the manifest. One file that opens offline.\n\n"
+    "curves, the event table, drift, a map of the data (PCA, t-SNE) and the manifest. One "
+    "file that opens offline.\n\n"
     "BUNDLE is OUTPUT/NAME (uses 'latest') or a version directory. Without DATA, the report "
     "shows the test part as the run scored it (nothing is scored or unpickled); with DATA, "
     "that file scored with the bundle (needs --trusted or --key, as score does).",
