@@ -104,6 +104,10 @@ def test_report_renders_offline_and_the_picker_switches_channels(tmp_path):
                 assert train > 100 and scored > 100
                 assert drawn >= train + scored  # every sampled row is a point, marks on top
             assert "% of variance" in page.text_content("#map-pca .xtitle")
+            # a point's hover: its score and threshold, time and channel
+            hover = page.evaluate("document.getElementById('map-tsne').data[1].text[0]")
+            assert "score" in hover and "threshold" in hover and "channel BUS-" in hover
+            assert "1969-12-31" in hover or "1970-01-01" in hover
             page.wait_for_function(f"{LINE} && {LINE}.getAttribute('d').length > 100")
             first = page.evaluate(f"{LINE}.getAttribute('d')")
             title = page.text_content("#timeline .gtitle")
