@@ -7,9 +7,10 @@ temporary bundle store, timing the run (baseline, in the same process), then tim
   render, write), as the ``report`` command makes it;
 - ``run --report``: the report written at the end of a run, from its bundle;
 - the map of the data kept in the bundle (``data_map.npz``): building it when the bundle is
-  written (features of the sampled rows, PCA, t-SNE), in wall and CPU seconds, and its size;
-- ``report BUNDLE DATA``'s extra work for the map: t-SNE fitted again on the kept training
-  sample and the newly scored rows (here the bundle's own test part, scored again).
+  written (features of the sampled rows, PCA; no t-SNE), in wall and CPU seconds, and its size;
+- the map's t-SNE, fitted when a report is written (part of ``report BUNDLE``'s time);
+- ``report BUNDLE DATA``'s extra work for the map: the newly scored rows (here the bundle's
+  own test part, scored again) sampled and projected on the kept PCA axes.
 
 Targets (issue 15): the report is written in under 5 s and is under 15 MB.
 
@@ -59,13 +60,31 @@ def time_map(ctx: Any, path: Path) -> tuple[float, float]:
 
 
 def time_remap(bundle: Path, ctx: Any) -> tuple[float, float]:
-    """Wall and CPU seconds ``report BUNDLE DATA`` spends on the map of newly scored rows."""
+    """Wall and CPU seconds ``report BUNDLE DATA`` spends on the map of newly scored rows
+    (before its t-SNE, which every report fits)."""
     from astraguard_train.bundle.data_map import DATA_MAP_FILE, DataMap
 
     kept = DataMap.load(bundle / DATA_MAP_FILE)
     wall, cpu = time.perf_counter(), time.process_time()
     kept.with_scored(ctx.detector, ctx.test_scores)
     return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def time_tsne(bundle: Path) -> tuple[float, float, int]:
+    """Wall and CPU seconds a report spends on the map (its t-SNE, mostly), and its points."""
+    from astraguard_train.bundle.data_map import load_data_map
+    from astraguard_train.bundle.evaluation import load_evaluation
+    from astraguard_train.bundle.store import verify
+    from astraguard_train.report.map_view import map_view
+
+    manifest = verify(bundle)
+    ev = load_evaluation(bundle, manifest)
+    kept = load_data_map(bundle, manifest)
+    assert ev is not None and kept is not None
+    wall, cpu = time.perf_counter(), time.process_time()
+    view = map_view(kept, ev)
+    points = view.train_tsne.shape[0] + view.scored_tsne.shape[0]
+    return time.perf_counter() - wall, time.process_time() - cpu, points
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         map_kb = (bundle / "data_map.npz").stat().st_size / 1e3
         map_wall, map_cpu = time_map(pipeline.context, out / "map.npz")
         remap_wall, remap_cpu = time_remap(bundle, pipeline.context)
+        tsne_wall, tsne_cpu, tsne_points = time_tsne(bundle)
 
         start = time.perf_counter()
         data = from_bundle(result.artifact)
@@ -120,9 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     points = data.data_map.train_pca.shape[0] + data.data_map.scored_pca.shape[0] if (
         data.data_map) else 0
     print(f"data map kept in the bundle     {map_wall:7.2f} s  (CPU {map_cpu:.2f} s; "
-          f"{points} points; data_map.npz {map_kb:.0f} kB)")
-    print(f"report BUNDLE DATA: map again   {remap_wall:7.2f} s  (CPU {remap_cpu:.2f} s: "
-          "t-SNE fitted again on the kept training sample and the new rows)")
+          f"{points} points, features and PCA, no t-SNE; data_map.npz {map_kb:.0f} kB)")
+    print(f"report: the map's t-SNE         {tsne_wall:7.2f} s  (CPU {tsne_cpu:.2f} s; "
+          f"{tsne_points} points; part of report BUNDLE below)")
+    print(f"report BUNDLE DATA: map of DATA {remap_wall:7.2f} s  (CPU {remap_cpu:.2f} s: "
+          "the new rows sampled and projected on the kept PCA axes, before t-SNE)")
     met = "met" if report_seconds < TARGET_SECONDS else "MISSED"
     print(f"report BUNDLE                   {report_seconds:7.2f} s  "
           f"(assemble {assembled:.2f} s)  = {report_seconds / run_seconds:.1%} of the run  "

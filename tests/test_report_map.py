@@ -1,5 +1,6 @@
-"""The map of the data: the seeded, bounded sample, its PCA and t-SNE, the kept (and verified)
-``data_map.npz``, and the report's section; t-SNE never reaches a detector."""
+"""The map of the data: the seeded, bounded sample, its PCA, the kept (and verified)
+``data_map.npz``, t-SNE fitted by the report (never when a bundle is written) and the
+report's section; t-SNE never reaches a detector."""
 
 from __future__ import annotations
 
@@ -11,7 +12,14 @@ from bundle_helpers import rewrite_manifest
 from test_report import CHANNEL_PIPELINE, _tabular_frame
 
 from astraguard_train.bundle.data_map import DATA_MAP_FILE, DataMap, load_data_map
-from astraguard_train.bundle.embedding import pca_axes, project, sample_positions, tsne
+from astraguard_train.bundle.embedding import (
+    pca_axes,
+    project,
+    sample_positions,
+    stratified_positions,
+    tsne,
+)
+from astraguard_train.bundle.evaluation import load_evaluation
 from astraguard_train.bundle.scoring import load_bundle
 from astraguard_train.bundle.store import resolve, verify
 from astraguard_train.config import PipelineConfig
@@ -19,6 +27,7 @@ from astraguard_train.data.frame import Frame
 from astraguard_train.errors import BundleError, IntegrityError
 from astraguard_train.plugins import build_registry
 from astraguard_train.report import from_bundle, render
+from astraguard_train.report.map_view import map_view
 from astraguard_train.training.pipeline import Pipeline
 
 pytest.importorskip("plotly", reason="the report needs the 'report' extra (in 'dev')")
@@ -70,6 +79,18 @@ def test_pca_axes_explain_the_variance_and_project_new_rows():
     assert one.shape == (2, 1) and share[1] == 0.0
 
 
+def test_stratified_draw_gives_each_group_its_share_marked_rows_first():
+    groups = np.repeat([0, 1, 2], [600, 300, 100])
+    marked = np.zeros(1000, dtype=bool)
+    marked[[5, 650, 950]] = True
+    at = stratified_positions(marked, groups, 200)
+    assert at.size == 200 and np.array_equal(at, np.unique(at))
+    assert marked[at].sum() == 3
+    assert np.allclose(np.bincount(groups[at]), [120, 60, 20], atol=2)
+    assert np.array_equal(at, stratified_positions(marked, groups, 200))
+    assert np.array_equal(stratified_positions(marked, None, 2000), np.arange(1000))
+
+
 def test_tsne_is_seeded_and_two_dimensional():
     X = np.random.default_rng(3).normal(size=(120, 5))
     a, b = tsne(X), tsne(X)
@@ -114,7 +135,7 @@ def test_map_sample_is_bounded_and_the_same_on_every_run():
     b = DataMap.build(ctx.detector, ctx.split.train, ctx.test_scores, rows=200)
     assert a.train_X.shape == (200, 4) and a.scored_X.shape == (200, 4)
     assert np.array_equal(a.train_index, b.train_index)
-    assert np.array_equal(a.scored_tsne, b.scored_tsne)
+    assert np.array_equal(a.scored_pca, b.scored_pca)
     # labelled training anomalies are drawn first
     assert a.train_labels.sum() == ctx.split.train.labels.sum()
 
@@ -187,8 +208,46 @@ def test_report_of_new_data_maps_its_rows_on_the_kept_axes(channel_run):
     assert m.scores.size <= data.n_rows
     # the training side and the PCA axes are the kept ones; t-SNE was fitted again
     assert np.allclose(m.train_pca, kept.train_pca, atol=1e-3)
-    assert m.train_tsne.shape == kept.train_tsne.shape
+    assert m.scored_tsne.shape == (m.scored_tsne_at.size, 2) and m.scored_tsne_at.size
     assert set(m.channels) == {"BUS-1", "BUS-2", "BUS-3"}
+
+
+class _NoTSNE:
+    def __init__(self, *args, **kwargs):
+        raise AssertionError("t-SNE fitted while writing a bundle")
+
+
+def test_writing_a_bundle_fits_no_tsne_and_the_report_does(monkeypatch, tmp_path):
+    import sklearn.manifold
+
+    config = PipelineConfig.from_dict({"model": {"name": "iforest", "random_state": 0}})
+    with monkeypatch.context() as patch:
+        patch.setattr(sklearn.manifold, "TSNE", _NoTSNE)
+        result = Pipeline(config).run(_tabular_frame(1500), output=str(tmp_path))
+    path = resolve(result.artifact)
+    with np.load(path / DATA_MAP_FILE) as kept:
+        assert "train_pca" in kept.files and not [f for f in kept.files if "tsne" in f]
+    m = from_bundle(path).data_map
+    assert m is not None and m.train_tsne.shape == (m.train_tsne_at.size, 2)
+    assert np.isfinite(m.train_tsne).all() and m.train_tsne.std() > 0
+
+
+def test_report_tsne_is_bounded_drawn_like_the_sample_and_seeded(channel_run):
+    _, result = channel_run
+    path = resolve(result.artifact)
+    manifest = verify(path)
+    ev = load_evaluation(path, manifest)
+    kept = load_data_map(path, manifest, ev.n_rows)
+    a, b = map_view(kept, ev, tsne_rows=100), map_view(kept, ev, tsne_rows=100)
+    assert a.train_tsne.shape == (100, 2) and a.scored_tsne.shape == (100, 2)
+    assert np.array_equal(a.train_tsne, b.train_tsne)  # same bundle, same picture
+    assert np.array_equal(a.scored_tsne, b.scored_tsne)
+    # drawn from the kept points: alarms first, each channel its share
+    marked = a.flags.astype(bool) | (a.labels == 1)
+    assert 0 < marked.mean() < marked[a.scored_tsne_at].mean()
+    assert np.bincount(a.train_channel[a.train_tsne_at]).min() >= 30
+    # the PCA side keeps every kept point
+    assert a.train_pca.shape[0] == kept.train_X.shape[0] > 100
 
 
 def test_report_draws_the_map_with_explained_variance(channel_run):

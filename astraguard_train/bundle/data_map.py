@@ -1,5 +1,5 @@
 """The data map a bundle keeps for its report: a sample of training and scored rows as the
-detector sees them (after the transforms and the scaler), and their 2-D embeddings.
+detector sees them (after the transforms and the scaler), and their PCA coordinates.
 
 ``data_map.npz`` (no pickle: numeric, ``datetime64`` and fixed-width text arrays only) holds
 at most :data:`~astraguard_train.bundle.embedding.MAP_ROWS` training rows and as many scored
@@ -7,11 +7,11 @@ test rows, drawn with a fixed seed, labelled anomalies and alarms first (see
 :func:`~astraguard_train.bundle.embedding.sample_positions`): their feature vectors, where
 they came from (source row, time, channel, label for training rows; the position among the
 kept scored rows of ``evaluation.npz`` for scored ones), the PCA axes fitted on the training
-sample and both samples' PCA and t-SNE coordinates. The coordinates are computed when the
-bundle is written, so that ``report BUNDLE`` only reads them; ``report BUNDLE DATA`` samples
-the new scored rows, projects them on the kept PCA axes and fits t-SNE again on the kept
-training sample and the new one. Like every file of a bundle it is listed in the manifest
-and its checksum is verified before it is read.
+sample and both samples' PCA coordinates. Everything here is cheap, so every run pays for it;
+t-SNE is not, and is fitted from these feature vectors only when a report is written (see
+:mod:`astraguard_train.report.map_view`). ``report BUNDLE DATA`` samples the new scored rows
+and projects them on the kept PCA axes. Like every file of a bundle it is listed in the
+manifest and its checksum is verified before it is read.
 
 Per-group (per-channel) bundles keep one pooled map: every channel's rows in the features
 its own chain gives them, so the map shows what each detector saw, side by side. When the
@@ -31,14 +31,14 @@ import numpy as np
 from ..data.frame import Frame
 from ..errors import BundleError
 from ..training.scored import Scored
-from .embedding import MAP_ROWS, pca_axes, project, sample_positions, tsne
+from .embedding import MAP_ROWS, pca_axes, project, sample_positions
 
 DATA_MAP_FILE = "data_map.npz"
 
 
 @attrs.frozen(eq=False)
 class DataMap:
-    """Sampled training and scored rows, their features and their 2-D coordinates.
+    """Sampled training and scored rows, their features and their PCA coordinates.
 
     ``train_*`` arrays have one entry per sampled training row and ``scored_*`` ones per
     sampled scored row; ``scored_rows`` are positions among the scored rows (in scoring
@@ -56,8 +56,6 @@ class DataMap:
     explained: np.ndarray
     train_pca: np.ndarray
     scored_pca: np.ndarray
-    train_tsne: np.ndarray
-    scored_tsne: np.ndarray
     train_labels: np.ndarray | None = None
     train_timestamps: np.ndarray | None = None
     train_channels: np.ndarray | None = None
@@ -86,7 +84,7 @@ class DataMap:
             features=features, train_X=train_X, train_index=train.index[pos],
             scored_X=flat, scored_rows=np.zeros(0, dtype=np.int64),
             mean=mean, components=components, explained=explained,
-            train_pca=none, scored_pca=none, train_tsne=none, scored_tsne=none,
+            train_pca=project(train_X, mean, components), scored_pca=none,
             train_labels=None if train.labels is None else train.labels[pos],
             train_timestamps=None if train.timestamps is None else train.timestamps[pos],
             train_channels=None if train.channels is None else np.asarray(
@@ -96,8 +94,7 @@ class DataMap:
 
     def with_scored(self, detector: Any, scored: Scored, rows: int = MAP_ROWS) -> DataMap:
         """This map with ``scored`` as its scored rows (at most ``rows`` of them, drawn as in
-        :meth:`build`): projected on the kept PCA axes, and t-SNE fitted again on the
-        training sample and them."""
+        :meth:`build`), projected on the kept PCA axes."""
         X, at = np.zeros((0, self.train_X.shape[1])), np.zeros(0, dtype=np.int64)
         left_out = scored.n_rows
         marked = np.asarray(scored.flags, dtype=bool)
@@ -107,13 +104,9 @@ class DataMap:
         if got is not None and got[0] == self.features:
             _, X, at, placed = got
             left_out = scored.n_rows - placed
-        both = tsne(np.concatenate([self.train_X, X]))
-        n = self.train_X.shape[0]
         return attrs.evolve(
-            self, scored_X=X, scored_rows=at,
-            train_pca=project(self.train_X, self.mean, self.components),
-            scored_pca=project(X, self.mean, self.components),
-            train_tsne=both[:n], scored_tsne=both[n:], left_out=(self.left_out[0], left_out),
+            self, scored_X=X, scored_rows=at, scored_pca=project(X, self.mean, self.components),
+            left_out=(self.left_out[0], left_out),
         )
 
     def save(self, path: str | Path) -> None:
@@ -124,8 +117,7 @@ class DataMap:
             "mean": self.mean, "components": self.components, "explained": self.explained,
             "train_index": self.train_index, "scored_rows": self.scored_rows,
         }
-        for name in ("train_X", "scored_X", "train_pca", "scored_pca", "train_tsne",
-                     "scored_tsne"):
+        for name in ("train_X", "scored_X", "train_pca", "scored_pca"):
             arrays[name] = np.asarray(getattr(self, name), dtype=np.float32)
         if self.train_labels is not None:
             arrays["train_labels"] = self.train_labels
@@ -162,8 +154,7 @@ class DataMap:
         shapes = {
             "train_X": (n_t, d), "scored_X": (n_s, d), "train_index": (n_t,),
             "scored_rows": (n_s,), "mean": (d,), "components": (2, d), "explained": (2,),
-            "train_pca": (n_t, 2), "scored_pca": (n_s, 2), "train_tsne": (n_t, 2),
-            "scored_tsne": (n_s, 2),
+            "train_pca": (n_t, 2), "scored_pca": (n_s, 2),
         }
         for name in ("train_labels", "train_timestamps", "train_channels"):
             if getattr(self, name) is not None:

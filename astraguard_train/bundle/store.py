@@ -9,7 +9,8 @@ Layout of ``OUTPUT/NAME``::
         profile_sample.npy    a sample of training rows for drift tests (no pickle)
         evaluation.npz        the test part's scores, thresholds and flags, for reports (no pickle)
         data_map.npz          sampled training and test rows as the detector sees them, and
-                              their 2-D maps (PCA, t-SNE), for reports (no pickle)
+                              their PCA coordinates, for reports' maps (no pickle; t-SNE
+                              is fitted by the report, never here)
         explainer.json        the explainer and what it learnt in training (no pickle)
         manifest.json         what produced the bundle, and the SHA-256 of every other file
         manifest.sha256       the SHA-256 of manifest.json itself

@@ -86,12 +86,13 @@ def _payload(data: ReportData) -> dict[str, Any]:
 
 
 def _map_payload(m: MapView) -> dict[str, Any]:
-    def side(pca: np.ndarray, tsne: np.ndarray, x: np.ndarray, ch: np.ndarray | None
-             ) -> dict[str, Any]:
-        return {"pca": _b64(pca, "<f4"), "tsne": _b64(tsne, "<f4"), "x": _b64(x, "<f8"),
+    def side(pca: np.ndarray, tsne: np.ndarray, tsne_at: np.ndarray, x: np.ndarray,
+             ch: np.ndarray | None) -> dict[str, Any]:
+        return {"pca": _b64(pca, "<f4"), "tsne": _b64(tsne, "<f4"),
+                "tsne_at": _b64(tsne_at, "<i4"), "x": _b64(x, "<f8"),
                 "ch": None if ch is None else _b64(ch, "<i4")}
 
-    scored = side(m.scored_pca, m.scored_tsne, m.scored_x, m.scored_channel)
+    scored = side(m.scored_pca, m.scored_tsne, m.scored_tsne_at, m.scored_x, m.scored_channel)
     scored.update(s=_b64(m.scores, "<f4"), t=_b64(m.thresholds, "<f4"),
                   flag=_b64(m.flags, "u1"),
                   label=None if m.labels is None else _b64(m.labels == 1, "u1"))
@@ -100,7 +101,7 @@ def _map_payload(m: MapView) -> dict[str, Any]:
     lo, hi = (np.percentile(m.scores, [5, 95]).tolist() if m.scores.size else (0.0, 1.0))
     return {
         "explained": m.explained.tolist(), "channels": list(m.channels),
-        "train": side(m.train_pca, m.train_tsne, m.train_x, m.train_channel),
+        "train": side(m.train_pca, m.train_tsne, m.train_tsne_at, m.train_x, m.train_channel),
         "scored": scored, "cmin": lo, "cmax": hi if hi > lo else lo + 1.0,
     }
 
@@ -314,8 +315,10 @@ def _map_section(data: ReportData) -> str:
         f"<p class='note'>{n_t} training rows (grey) and {n_s} scored rows (coloured by score) "
         f"in the {m.n_features} features the detector sees (after its transforms and scaler), "
         "drawn with a fixed seed, labelled anomalies and alarms first. PCA: the two axes of "
-        "the training sample's largest variance; t-SNE: neighbours stay neighbours, distances "
-        "between clusters mean little. Both are views: no detector sees them. Labelled "
+        "the training sample's largest variance. t-SNE, fitted when this report was written "
+        f"on {m.train_tsne.shape[0]} training and {m.scored_tsne.shape[0]} scored rows of "
+        "these, drawn the same way: neighbours stay neighbours, distances between clusters "
+        "mean little. Both are views: no detector sees them. Labelled "
         f"anomalies are ringed, alarms crossed; hover a point for its time, channel and score."
         f"{left}</p>"
         '<div class="row"><div class="chart map" id="map-pca"></div>'
@@ -482,6 +485,15 @@ SCRIPT = r"""
       return "scored: score " + s[i].toPrecision(4) + " (threshold " + t[i].toPrecision(4) + ")" +
         (flag[i] ? ", alarm" : "") + (label && label[i] ? ", labelled anomaly" : "");
     });
+    var trainText = hover(map.train, function () { return "training"; });
+    // t-SNE holds only some of the points: keep what the hover and marks show of those
+    if (key === "tsne") {
+      var atT = i32(map.train.tsne_at), atS = i32(map.scored.tsne_at);
+      var pick = function (v, at) { return at.map(function (i) { return v[i]; }); };
+      trainText = pick(trainText, atT);
+      s = pick(s, atS); flag = pick(flag, atS); text = pick(text, atS);
+      if (label) label = pick(label, atS);
+    }
     function marked(mask, name, symbol, color, size) {
       var pick = [];
       mask.forEach(function (v, i) { if (v) pick.push(i); });
@@ -494,7 +506,7 @@ SCRIPT = r"""
     }
     var traces = [
       {x: xs(tr), y: ys(tr), mode: "markers", type: "scatter", name: "training",
-       text: hover(map.train, function () { return "training"; }), hoverinfo: "text",
+       text: trainText, hoverinfo: "text",
        marker: {color: "#aaa", size: 4, opacity: 0.7}},
       {x: xs(sc), y: ys(sc), mode: "markers", type: "scatter", name: "scored",
        text: text, hoverinfo: "text",
