@@ -202,9 +202,11 @@ def _sample(
             names = feats.columns
         elif feats.columns != names:
             return None
-        # a transform may drop rows: find the survivors by their source index
-        order = np.argsort(part.index, kind="stable")
-        at = rows_of[order[np.searchsorted(part.index, feats.index, sorter=order)]]
+        if feats.n_rows == part.n_rows and np.array_equal(feats.index, part.index):
+            at = rows_of
+        else:  # a transform dropped rows: find the survivors by their source index
+            order = np.argsort(part.index, kind="stable")
+            at = rows_of[order[np.searchsorted(part.index, feats.index, sorter=order)]]
         finite = np.isfinite(feats.X).all(axis=1)
         at, X = at[finite], feats.X[finite]
         placed += at.size
