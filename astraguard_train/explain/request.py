@@ -22,9 +22,9 @@ class Explaining:
     :param top: how many features to name per row.
     :param all_rows: explain every scored row, flagged or not.
     :param rows: input row positions (the output's ``row``) to explain besides the flagged.
-    :param limit: explain at most this many flagged rows of a chain's chunk, the widest
-        threshold crossings first (a run's report needs the strongest alarms, not all of a
-        noisy test part's); ``None`` explains them all.
+    :param limit: explain at most this many rows of a chain's chunk (flagged or asked for),
+        the widest threshold crossings first (a run's report needs the strongest alarms,
+        not all of a noisy test part's); ``None`` explains them all.
     """
 
     explainers: Mapping[Any, Any]
