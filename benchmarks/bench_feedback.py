@@ -14,7 +14,12 @@ Each updated version then scores the second halves as a new stream, as it would 
 stream continued. A second table scores every detector on the whole test stream (figures on
 the second halves) for comparison. Target: F1 at least 0.05 above the update without
 feedback, flagged share not higher. An arm with ``threshold.verdict_floor = true`` shows
-what raising each channel's floor above its false alarms' peak errors adds.
+what raising each channel's floor above its false alarms' peak errors adds. Each arm's
+flagged rows are split into those inside labelled events, outside them, and bridged (flagged
+without crossing the threshold: the post-processing's ``merge_gap``); a last line gives the
+flagged rows outside events, without feedback, of the channels judged false on the first
+halves: the most that learning from false alarms could remove. ``--msl`` reads another copy
+of the data.
 
 ``--experiment update``: ``update`` against a full retrain. Synthetic telemetry
 (``--channels`` x ``--rows`` rows, 6 full-precision float columns, ISO timestamps, a channel
@@ -169,37 +174,52 @@ def _verdicts(alarms: list[dict[str, Any]], per_channel: int | None) -> list[Any
                              a["start"], a["end"], a["channel"]) for a in chosen]
 
 
-def _figures(scored: Any, keep: np.ndarray) -> dict[str, float]:
-    """Event and flag figures of ``scored``'s rows in ``keep``, each channel in time order."""
+def _figures(scored: Any, keep: np.ndarray) -> dict[str, Any]:
+    """Event and flag figures of ``scored``'s rows in ``keep``, each channel in time order.
+
+    Besides the event figures: the flagged rows inside labelled events (``in_events``) and
+    outside them (``outside``), those flagged without their score crossing the threshold
+    (``bridged``: painted by the post-processing's ``merge_gap``), and each channel's flagged
+    rows outside events (``outside_by_channel``)."""
     from astraguard_train.timeseries.events import event_score
 
     frame = scored.frame.take(keep)
     flags = scored.flags[keep]
+    with np.errstate(invalid="ignore"):
+        crossed = scored.scores[keep] > scored.thresholds[keep]
     order = np.lexsort((frame.timestamps, frame.channels))
     ev = event_score(frame.labels[order], flags[order], frame.channels[order])
+    event = frame.labels.astype(bool)
+    outside = flags & ~event
+    by_channel = {str(c): int(outside[frame.channels == c].sum())
+                  for c in np.unique(frame.channels[outside])}
     return {"event_f1": ev.f1 or 0.0, "precision": ev.precision or 0.0,
             "recall": ev.recall or 0.0, "flagged_share": float(flags.mean()),
-            "events": ev.n_events, "detected": ev.n_detected}
+            "events": ev.n_events, "detected": ev.n_detected,
+            "in_events": int((flags & event).sum()), "outside": int(outside.sum()),
+            "bridged": int((flags & ~crossed).sum()), "outside_by_channel": by_channel}
 
 
-def _continued(detector: Any, test: Any) -> dict[str, float]:
+def _continued(detector: Any, test: Any) -> dict[str, Any]:
     """Figures on the second halves of each channel's whole test stream scored by
     ``detector``: the stream continued across the halves."""
     scored = detector.score_frame(test)
     return _figures(scored, ~_halves(scored.frame))
 
 
-def _new_stream(detector: Any, second: Any) -> dict[str, float]:
+def _new_stream(detector: Any, second: Any) -> dict[str, Any]:
     """Figures of ``detector`` scoring the second halves as a stream of their own."""
     scored = detector.score_frame(second)
     return _figures(scored, np.ones(scored.frame.n_rows, dtype=bool))
 
 
-def _print_arms(title: str, results: dict[str, dict[str, float]], base: str) -> None:
-    print(f"\n{title:<40} {'F1':>6} {'prec':>6} {'recall':>6} {'flagged':>8}")
+def _print_arms(title: str, results: dict[str, dict[str, Any]], base: str) -> None:
+    print(f"\n{title:<40} {'F1':>6} {'prec':>6} {'recall':>6} {'flagged':>8} "
+          f"{'in ev.':>6} {'outside':>7} {'bridged':>7}")
     for name, r in results.items():
         print(f"{name:<40} {r['event_f1']:6.3f} {r['precision']:6.3f} {r['recall']:6.3f} "
-              f"{r['flagged_share']:8.2%}   ({r['detected']}/{r['events']} events)")
+              f"{r['flagged_share']:8.2%} {r['in_events']:6} {r['outside']:7} "
+              f"{r['bridged']:7}   ({r['detected']}/{r['events']} events)")
     b = results[base]
     for name, r in results.items():
         if "reviewed" in name:
@@ -215,11 +235,11 @@ def experiment_msl(args: argparse.Namespace) -> int:
     from astraguard_train.plugins import build_registry
     from astraguard_train.training.update import feedback_rows, update_detector
 
-    if not MSL_DATA.is_file():
-        print(f"{MSL_DATA} is absent", file=sys.stderr)
+    if not args.msl.is_file():
+        print(f"{args.msl} is absent", file=sys.stderr)
         return 1
     config = PipelineConfig.from_toml(MSL_CONFIG).with_overrides(["train.n_jobs=1"])
-    params = {**config.loader.params, "path": str(MSL_DATA)}
+    params = {**config.loader.params, "path": str(args.msl)}
     frame = build_registry().create("loader", config.loader.name, params).load()
     is_train = frame.extras["split"] == "train"
     train, test = frame.take(is_train), frame.take(~is_train)
@@ -254,6 +274,14 @@ def experiment_msl(args: argparse.Namespace) -> int:
     new = {"parent (no update), stream continued": _continued(parent, test)}
     new.update({name: _new_stream(det, h2) for name, det in updated.items()})
     _print_arms("second halves, new version's own stream", new, "update, no feedback")
+    # What per-channel learning from false alarms could remove at most: the flagged rows
+    # outside events, in the second halves, of the channels that got a false-alarm verdict.
+    judged = sorted({str(a["channel"]) for a in alarms if not a["true"]})
+    spare = new["update, no feedback"]["outside_by_channel"]
+    print(f"channels with a false-alarm verdict: {', '.join(judged)}; their flagged rows "
+          f"outside events on the second halves (update, no feedback): "
+          f"{sum(spare.get(c, 0) for c in judged)} of "
+          f"{new['update, no feedback']['outside']}")
     # For comparison: every detector scoring each channel's whole test stream, so the updated
     # ones rescore the first half and their windows at the second half hold its errors.
     cont = {"parent (no update)": _continued(parent, test)}
@@ -825,7 +853,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-round", action="store_true",
                         help="review: figures after every round, not only the last")
     parser.add_argument("--csv", default=None, help="review: write the figures per round here")
-    parser.add_argument("--msl", type=Path, default=MSL_DATA, help="calibrate: MSL data")
+    parser.add_argument("--msl", type=Path, default=MSL_DATA, help="msl, calibrate: MSL data")
     parser.add_argument("--msl-channels", default=None,
                         help="calibrate: only these MSL channels (comma-separated)")
     parser.add_argument("--rate", type=float, default=0.01,
