@@ -182,6 +182,45 @@ def test_an_explainer_state_written_before_the_background_explains_as_before():
     assert ReplaceExplainer().load_state(new).method == "shapley"  # settings travel
 
 
+def _refuse(frame):
+    raise AssertionError("a detector whose score is a sum of terms needs no rescoring")
+
+
+def test_a_score_that_sums_per_feature_terms_is_explained_exactly_without_rescoring():
+    pytest.importorskip("pyod")
+    feats = Frame(X=_correlated(400, 4), columns=[f"c{i}" for i in range(5)])
+    model = build_registry(load_entrypoints=False).create("model", "pyod.ecod", {})
+    chain = Chain([], None, model).fit(feats)
+    scores, rows = chain.score_features(feats), np.array([0, 5, 9, 200])
+    terms = model.score_terms(feats.X[rows])
+    for method in ("pairwise", "single", "shapley"):
+        # background: each term above its mean over the training rows (exact interventional
+        # SHAP over the training distribution), whatever the method
+        explainer = ReplaceExplainer(method=method).fit(chain, feats)
+        state = json.loads(json.dumps(explainer.fitted_state()))
+        np.testing.assert_allclose(state["terms"], model.score_terms(feats.X).mean(axis=0))
+        found = ReplaceExplainer().load_state(state).explain(
+            chain, feats, scores, rows, Rescorer(_refuse, stateless=True))
+        np.testing.assert_allclose(found.values, terms - np.asarray(state["terms"]),
+                                   rtol=1e-12)
+        np.testing.assert_allclose(found.values.sum(axis=1),
+                                   scores[rows] - np.sum(state["terms"]), rtol=1e-9)
+    # median: the same as rescoring one feature at a time, since the score is row by row
+    median = ReplaceExplainer("median", "single").fit(chain, feats)
+    direct = median.explain(chain, feats, scores, rows, Rescorer(_refuse, stateless=True))
+    rescored = median.explain(chain, feats, scores, rows,
+                              Rescorer(chain.score_features, stateless=False))
+    np.testing.assert_allclose(direct.values, rescored.values, rtol=1e-9, atol=1e-12)
+    # a background fitted before terms were read is rescored, as it was then
+    old = {k: v for k, v in explainer.fitted_state().items() if k != "terms"}
+    calls = []
+    ReplaceExplainer().load_state(old).explain(
+        chain, feats, scores, rows,
+        Rescorer(lambda f: calls.append(f.n_rows) or chain.score_features(f), stateless=True))
+    assert calls
+    assert ReplaceExplainer().fit(*_fitted_forest()[:2]).fitted_state()["terms"] is None
+
+
 @pytest.mark.parametrize("name, model", [
     ("replace", None),
     ("forecast", ForecastDetector(window=4, smoothing=2, exogenous=["x*"])),

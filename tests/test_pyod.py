@@ -197,3 +197,57 @@ def test_a_detector_needing_an_absent_package_is_left_out(monkeypatch):
     finally:
         monkeypatch.undo()
         _clear_caches()
+
+
+def _skewed(n: int, seed: int) -> np.ndarray:
+    """Columns skewed right, left and right again (clearly: one row cannot flip a sign)."""
+    rng = np.random.default_rng(seed)
+    return np.column_stack([rng.exponential(size=n), -rng.gamma(2.0, size=n),
+                            np.round(rng.lognormal(size=n), 1)])  # the last with ties
+
+
+@pytest.mark.parametrize("name", ["pyod.ecod", "pyod.copod"])
+def test_ecod_and_copod_score_each_row_as_pyod_scores_it_alone(registry, name):
+    train, rows = _skewed(400, 0), _skewed(30, 1) * 1.5
+    rows[0] = [50.0, -50.0, 0.0]  # beyond the training values on both sides
+    det = registry.create("model", name, {}).fit(train)
+    pyod_alone = np.array([clone(det)._build().fit(train).decision_function(r[None])[0]
+                           for r in rows])
+    scores = det.score_samples(rows)
+    np.testing.assert_allclose(scores, pyod_alone, rtol=1e-12)
+    # PyOD's own batch scores depend on the batch; ours do not
+    np.testing.assert_array_equal(np.concatenate([det.score_samples(rows[:7]),
+                                                  det.score_samples(rows[7:])]), scores)
+    assert not np.allclose(det.estimator_.decision_function(rows), scores)
+    # the score is a sum of per-feature terms, exactly
+    terms = det.score_terms(rows)
+    assert terms.shape == rows.shape
+    np.testing.assert_allclose(terms.sum(axis=1), scores, rtol=1e-12)
+    # training scores stay PyOD's (the training rows against themselves)
+    assert np.array_equal(det.train_scores_, det.estimator_.decision_scores_)
+    again = pickle.loads(pickle.dumps(det))
+    assert "_tails" not in again.__dict__  # rebuilt from the training rows, not pickled
+    np.testing.assert_array_equal(again.score_terms(rows), terms)
+
+
+def test_a_refit_tail_detector_scores_against_its_new_training_rows(registry):
+    det = registry.create("model", "pyod.ecod", {})
+    row = np.array([[3.0, -3.0, 3.0]])
+    first = det.fit(_skewed(300, 2)).score_samples(row)
+    second = det.fit(_skewed(300, 3) * 4.0).score_samples(row)
+    np.testing.assert_allclose(second, clone(det).fit(_skewed(300, 3) * 4.0).score_samples(row))
+    assert not np.allclose(first, second)
+
+
+def test_a_missing_value_gives_a_nan_score_that_the_chain_reports(registry):
+    from astraguard_train.data.frame import Frame
+    from astraguard_train.errors import DataError
+    from astraguard_train.training.detector import Chain
+
+    columns = ("a", "b", "c")
+    chain = Chain([], None, registry.create("model", "pyod.ecod", {}))
+    chain.fit(Frame(X=_skewed(100, 4), columns=columns))
+    rows = _skewed(5, 5)
+    rows[3, 1] = np.nan
+    with pytest.raises(DataError, match="NaN scores for 1 rows"):
+        chain.score_features(Frame(X=rows, columns=columns))

@@ -37,6 +37,13 @@ rows (a forecaster) cannot score rows out of their stream, nor a reference row t
 occurred: it uses the leave-one-out effect alone, rescoring the chunk once per feature and
 replacement value, from the same carried state (``shapley`` is refused for it).
 
+A detector whose score is a sum of per-feature terms (the
+:class:`~astraguard_train.plugins.contracts.DecomposesScore` capability: ECOD, COPOD) is not
+rescored: for such a score every method gives each feature its term minus its reference's
+term, read directly, exactly. With ``background`` the reference's term is the term's mean over
+the training rows (fitted, in ``explainer.json``): the exact interventional Shapley value
+over the training distribution, which the quadrature and representative rows approximate.
+
 An ``explainer.json`` written before ``background`` and ``pairwise`` existed holds no
 ``settings``: it explains as it was written to, one-at-a-time replacement at the median
 unless its parameters say otherwise.
@@ -51,6 +58,7 @@ import numpy as np
 
 from ..data.frame import Frame
 from ..errors import ConfigError, NotFittedError
+from ..plugins import contracts
 from .base import Contributions, Rescorer, conditional_reference, reference_of
 
 REFERENCES = ("background", "median", "conditional")
@@ -100,19 +108,22 @@ class ReplaceExplainer:
         self.columns_ = tuple(features.columns)
         self.reference_ = reference_of(features.X)
         self.background_ = background_of(features.X)
+        self.terms_ = _mean_terms(chain, features.X)
         return self
 
     def fitted_state(self) -> dict[str, Any]:
         """The JSON-friendly fitted state: columns, references, and the settings used."""
         self._check()
         return {"columns": list(self.columns_), "reference": self.reference_,
-                "background": self.background_,
+                "background": self.background_, "terms": self.terms_,
                 "settings": {"reference": self.reference, "method": self.method}}
 
     def load_state(self, state: Mapping[str, Any]) -> ReplaceExplainer:
         """Restore :meth:`fitted_state`. Returns self."""
         self.columns_ = tuple(state["columns"])
         self.reference_ = dict(state["reference"])
+        # fitted before score terms were read: rescored, as then
+        self.terms_ = state.get("terms")
         if "settings" in state:
             self.reference = state["settings"]["reference"]
             self.method = state["settings"]["method"]
@@ -131,6 +142,8 @@ class ReplaceExplainer:
         d = features.n_features
         if rows.size == 0:
             values = np.zeros((0, d))
+        elif rescore.stateless and (terms := self._by_terms(chain, features.X[rows])) is not None:
+            values = terms
         elif not rescore.stateless:
             if self.method == "shapley":
                 raise ConfigError("explain.method: 'shapley' needs a detector that scores "
@@ -153,6 +166,19 @@ class ReplaceExplainer:
                 for i, step in _blocks(rows.size, cells)
             ])
         return Contributions(rows=rows, names=tuple(features.columns), values=values)
+
+    def _by_terms(self, chain: Any, X: np.ndarray) -> np.ndarray | None:
+        """The exact contributions of ``X``'s rows when the chain's model decomposes its score
+        into per-feature terms: each term minus its reference's term; None otherwise (or
+        with a ``background`` fitted before terms were read)."""
+        terms = None if chain is None else contracts.score_terms(chain.model, X)
+        if terms is None:
+            return None
+        if self.reference == "background":
+            return None if self.terms_ is None else terms - np.asarray(self.terms_)
+        base_terms = [(w, contracts.score_terms(chain.model, np.asarray(base)))
+                      for w, base in self._baselines(X)]
+        return terms - sum(w * np.asarray(t) for w, t in base_terms)
 
     def _replacements(self, X: np.ndarray | None) -> Weighted:
         """The values a left-out feature takes, weighted (``X`` None: only how many)."""
@@ -240,6 +266,18 @@ def background_of(X: np.ndarray) -> dict[str, Any]:
     weights = np.bincount(km.labels_, minlength=k) / X.shape[0]
     return {"quantiles": quantiles.tolist(), "rows": X[nearest].tolist(),
             "weights": weights.tolist()}
+
+
+def _mean_terms(chain: Any, X: np.ndarray) -> list[float] | None:
+    """The mean per-feature score term over (at most :data:`BACKGROUND_SAMPLE` sampled)
+    training rows ``X``, when the chain's model decomposes its score; else None."""
+    if chain is None:
+        return None
+    X = np.asarray(X, dtype=np.float64)
+    if X.shape[0] > BACKGROUND_SAMPLE:  # the background's sample: the same rows
+        X = X[np.random.default_rng(0).choice(X.shape[0], BACKGROUND_SAMPLE, replace=False)]
+    terms = contracts.score_terms(chain.model, X)
+    return None if terms is None else terms.mean(axis=0).tolist()
 
 
 def _swapped(X: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -24,6 +24,13 @@ Each registered name maps to a small wrapper class (a :class:`PyODDetector` subc
 it and ``get_params``/``clone`` work. PyOD's ``decision_function`` already means higher = more
 anomalous; its ``decision_scores_`` (scores of the training rows) become ``train_scores_``.
 
+ECOD and COPOD are the exception: PyOD scores a batch against the training rows and the batch
+itself, so a row's score would depend on the rows scored with it. Their wrappers
+(:class:`PyODTailDetector`) score each row on its own against the training rows
+(:mod:`astraguard_train.models.tail_terms`), as a sum of per-feature terms they also give
+(``score_terms``: the :class:`~astraguard_train.plugins.contracts.DecomposesScore`
+capability), which explainers use as each feature's exact share of the score.
+
 Defaults that are not plain values (rare) show as :data:`PYOD_DEFAULT` and are left to PyOD.
 """
 
@@ -42,9 +49,11 @@ import numpy as np
 from ..errors import ConfigError
 from .base import WrappedDetector
 from .pyod_table import DETECTORS, PREFIX, PYOD_DEFAULT, PyODSpec
+from .tail_terms import RULES, Tails, tail_terms
 
 __all__ = [
-    "DETECTORS", "EXCLUDED", "PREFIX", "PYOD_DEFAULT", "PyODDetector", "PyODSpec", "discover",
+    "DETECTORS", "EXCLUDED", "PREFIX", "PYOD_DEFAULT", "PyODDetector", "PyODSpec",
+    "PyODTailDetector", "discover",
 ]
 
 #: PyOD detectors left out although they import, by class name, with the reason.
@@ -154,6 +163,40 @@ class PyODDetector(WrappedDetector):
         return self.estimator_.decision_function(X)
 
 
+class PyODTailDetector(PyODDetector):
+    """Base of the ECOD and COPOD wrappers: each row scored on its own against the training
+    rows, as a sum of per-feature terms (see :mod:`astraguard_train.models.tail_terms`).
+    ``train_scores_`` stay PyOD's scores of the training rows against themselves."""
+
+    def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> PyODTailDetector:
+        """Fit as :meth:`PyODDetector.fit`; return ``self``."""
+        self.__dict__.pop("_tails", None)  # a refit has other training rows
+        super().fit(X, y)
+        return self
+
+    def score_terms(self, X: np.ndarray) -> np.ndarray:
+        """Return each row's per-feature terms, ``(rows, features)``; a row's terms add up to
+        its :meth:`score_samples` and term ``[i, j]`` depends on ``X[i, j]`` alone.
+
+        :raises sklearn.exceptions.NotFittedError: before :meth:`fit`.
+        """
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self, "estimator_")
+        tails = self.__dict__.get("_tails")
+        if tails is None:  # once per process: not pickled, so bundles of any age get it
+            tails = self._tails = Tails.of(self.estimator_.X_train)
+        return tail_terms(tails, X, self.spec.cls)
+
+    def _anomaly_scores(self, X: np.ndarray) -> np.ndarray:
+        return self.score_terms(X).sum(axis=1)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(super().__getstate__())
+        state.pop("_tails", None)
+        return state
+
+
 def _same(a: Any, b: Any) -> bool:
     try:
         return a is b or (type(a) is type(b) and bool(a == b))
@@ -180,7 +223,7 @@ def _wrapper(spec: PyODSpec) -> type[PyODDetector]:
     __init__.__qualname__ = f"{spec.wrapper_name}.__init__"
     return type(
         spec.wrapper_name,
-        (PyODDetector,),
+        (PyODTailDetector if spec.cls in RULES else PyODDetector,),
         {
             "__init__": __init__,
             "__doc__": spec.description,

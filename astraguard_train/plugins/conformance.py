@@ -123,7 +123,10 @@ def check_detector(
     and ``__init__`` fits nothing; scoring before ``fit`` raises; ``fit(X)`` returns ``self``;
     ``score_samples`` returns one finite float per row; a planted outlier scores above the
     inliers' median; ``train_scores_`` (when the detector keeps them) rank the training rows as
-    ``score_samples`` does; a pickle round trip scores the same; with ``random_state`` set, two
+    ``score_samples`` does; ``score_terms`` (when the detector decomposes its score) gives one term
+per row and feature, each row's adding up to its score, each term unchanged when the row's
+other features or the other rows change; a pickle round trip scores the same; with
+``random_state`` set, two
     fits score the same; a detector that ``uses_labels`` fits with one labelled anomaly and with
     none, and still ranks the planted outlier high. On a two-channel time series of ``n_rows``
     rows per channel (make it more than twice the detector's lookback): ``fit_frame`` returns
@@ -164,6 +167,8 @@ def check_detector(
             _fail(factory, f"train_scores_ and score_samples of the training rows have rank "
                            f"correlation {rho:.2f}: train_scores_ must be the detector's own "
                            f"scores (higher = more anomalous) of its training rows")
+    if isinstance(det, contracts.DecomposesScore):
+        _check_terms(factory, det, test, scores)
     again = pickle.loads(pickle.dumps(det))
     if not np.allclose(again.score_samples(test), scores, equal_nan=True):
         _fail(factory, "a pickled and unpickled detector scores differently")
@@ -177,6 +182,31 @@ def check_detector(
     if contracts.uses_labels(det):
         _check_labels(factory, params, train, test, planted)
     _check_detector_on_series(factory, params, n_rows)
+
+
+def _check_terms(factory: Factory, det: Any, test: np.ndarray, scores: np.ndarray) -> None:
+    """A :class:`~astraguard_train.plugins.contracts.DecomposesScore` detector: ``(rows,
+    features)`` terms adding up to the scores; a term depends on its own value alone (the
+    first feature's values shuffled between rows, or the rows scored in another batch, leave
+    the other terms as they were)."""
+    terms = contracts.score_terms(det, test)
+    assert terms is not None
+    if terms.shape != test.shape:
+        _fail(factory, f"score_terms returned shape {terms.shape}, expected {test.shape}")
+    if not np.allclose(terms.sum(axis=1), scores, rtol=1e-9, atol=1e-9):
+        _fail(factory, "score_terms of a row must add up to its score_samples")
+    shuffled = test.copy()
+    shuffled[:, 0] = test[::-1, 0]
+    changed = contracts.score_terms(det, shuffled)
+    assert changed is not None
+    if not np.allclose(changed[:, 1:], terms[:, 1:], rtol=1e-9, atol=1e-9):
+        _fail(factory, "a score term changed with another feature's value: term [i, j] must "
+                       "depend on X[i, j] alone")
+    alone = contracts.score_terms(det, test[:3])
+    assert alone is not None
+    if not np.allclose(alone, terms[:3], rtol=1e-9, atol=1e-9):
+        _fail(factory, "the score terms of rows scored in another batch differ: a term must "
+                       "not depend on the other rows scored with it")
 
 
 def _check_labels(

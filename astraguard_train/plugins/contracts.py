@@ -233,6 +233,19 @@ class ReportsCounts(Protocol):
 
 
 @runtime_checkable
+class DecomposesScore(Protocol):
+    """Optional: a detector whose score of a row is a sum of one term per feature, each term
+    a function of that feature's value alone (ECOD, COPOD). An explainer then reads each
+    feature's exact share of a score instead of rescoring changed rows."""
+
+    def score_terms(self, X: np.ndarray) -> np.ndarray:
+        """Return the ``(rows, features)`` terms of ``X``'s rows: term ``[i, j]`` depends on
+        ``X[i, j]`` alone, and each row's terms add up to its ``score_samples`` (up to
+        rounding)."""
+        ...
+
+
+@runtime_checkable
 class StreamingDetector(Protocol):
     """Optional carried state: a detector whose score for a row depends on every earlier row
     of its channel (not a bounded past), scored chunk by chunk with a :data:`State`."""
@@ -550,6 +563,7 @@ CAPABILITIES: dict[str, tuple[type, ...]] = {
         FrameDetector,
         SupervisedDetector,
         KeepsTrainScores,
+        DecomposesScore,
         NeedsHistory,
         StreamingDetector,
         ReportsCounts,
@@ -648,6 +662,14 @@ def train_scores(model: Detector) -> np.ndarray | None:
     """The detector's own scores of its training rows, or None when it keeps none."""
     if isinstance(model, KeepsTrainScores) and model.train_scores_ is not None:
         return np.asarray(model.train_scores_, dtype=np.float64)
+    return None
+
+
+def score_terms(model: Detector, X: np.ndarray) -> np.ndarray | None:
+    """The detector's per-feature score terms of ``X`` (:class:`DecomposesScore`), ``(rows,
+    features)``; None when its score is not such a sum."""
+    if isinstance(model, DecomposesScore):
+        return np.asarray(model.score_terms(X), dtype=np.float64)
     return None
 
 
