@@ -99,6 +99,29 @@ class Frame:
             if arr.shape != (n,):
                 raise DataError(f"extra column '{name}' has shape {arr.shape}, expected ({n},)")
 
+    # -- pickling --------------------------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        # A channel key repeats one name per row (a fleet's per-channel frames are half
+        # names); sent to workers by the thousand, its runs travel instead of its rows.
+        state = {name: getattr(self, name) for name in _FIELDS}
+        runs = _runs(self.channels)
+        if runs is not None:
+            state["channels"] = runs
+        index = self.index
+        if index.size and index[-1] - index[0] == index.size - 1 and np.all(np.diff(index) == 1):
+            state["index"] = range(int(index[0]), int(index[-1]) + 1)  # rows in source order
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        channels = state["channels"]
+        if isinstance(channels, tuple):  # (values, lengths) from __getstate__
+            state = {**state, "channels": np.repeat(*channels)}
+        if isinstance(state["index"], range):
+            index = state["index"]
+            state = {**state, "index": np.arange(index.start, index.stop, dtype=np.int64)}
+        for name in _FIELDS:
+            object.__setattr__(self, name, state[name])
+
     # -- shape -----------------------------------------------------------------------------
     @property
     def n_rows(self) -> int:
@@ -156,6 +179,20 @@ class Frame:
         bounds = np.cumsum(np.bincount(inverse, minlength=len(uniques)))[:-1]
         return {
             _scalar(u): rows for u, rows in zip(uniques, np.split(order, bounds), strict=True)
+        }
+
+    def parts(self, name: str = CHANNEL_KEY) -> dict[Any, Frame]:
+        """Each distinct value of key ``name`` with its rows as a frame, as :meth:`groups`
+        gives them. Rows already in sorted runs of the key (a fleet loaded channel by channel)
+        are sliced rather than gathered: no copy per group, no hashing of millions of names."""
+        values = self.key(name)
+        starts = _run_starts(values)
+        if starts is None or not np.all(values[starts][1:] > values[starts][:-1]):
+            return {key: self.take(rows) for key, rows in self.groups(name).items()}
+        ends = np.append(starts[1:], values.size)
+        return {
+            _scalar(values[a]): self.take(slice(int(a), int(b)))
+            for a, b in zip(starts, ends, strict=True)
         }
 
     # -- derivation ------------------------------------------------------------------------
@@ -289,6 +326,26 @@ class Frame:
 
     def _where(self) -> str:
         return f" in {self.source}" if self.source else ""
+
+
+_FIELDS = ("X", "columns", "timestamps", "labels", "channels", "extras", "index", "source")
+
+
+def _run_starts(values: np.ndarray | None) -> np.ndarray | None:
+    """Where each run of equal values starts in ``values``, or None for values other than
+    text, integers and booleans (a float's NaN is not equal to itself; objects define their
+    own equality) and for no values."""
+    if values is None or values.size == 0 or values.dtype.kind not in "UbiuS":
+        return None
+    return np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1])))
+
+
+def _runs(values: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """``values`` as runs (each run's value and length) when that is shorter, else None."""
+    starts = _run_starts(values)
+    if values is None or starts is None or starts.size * 2 > values.size:
+        return None
+    return values[starts], np.diff(np.append(starts, values.size))
 
 
 def _encode(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -6,8 +6,10 @@ groups when ``[train] fallback = true``), otherwise one global chain under the k
 
 from __future__ import annotations
 
+import pickle
 import time
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import attrs
 
@@ -23,6 +25,8 @@ from .detector import Chain, TrainedDetector, threshold_value
 from .threshold_context import ThresholdContext
 
 __all__ = ["ThresholdContext", "TrainingPlan", "fit_detector", "new_chain", "plan_training"]
+
+T = TypeVar("T")
 
 
 @attrs.define(eq=False)
@@ -71,6 +75,21 @@ def new_chain(config: PipelineConfig, registry: Registry) -> Chain:
     return Chain(transforms, scaler, model)
 
 
+def copies(make: Callable[[], T], n: int) -> Iterator[T]:
+    """``n`` objects as ``make()`` builds them: the first built, the others unpickled from it.
+
+    Building checks a plugin's parameters and contract each time, which for a fleet's
+    thousands of chains costs more than unpickling copies of one.
+    """
+    if n < 1:
+        return
+    first = make()
+    yield first
+    blob = pickle.dumps(first, pickle.HIGHEST_PROTOCOL)
+    for _ in range(n - 1):
+        yield pickle.loads(blob)
+
+
 def _model_uses_labels(config: PipelineConfig, registry: Registry) -> bool:
     model = registry.create("model", config.model.name, config.model.params, where="model")
     return contracts.uses_labels(model)
@@ -79,7 +98,7 @@ def _model_uses_labels(config: PipelineConfig, registry: Registry) -> bool:
 def _grouped(frame: Frame, group_by: str | None) -> dict[Any, Frame]:
     if group_by is None:
         return {None: frame}
-    return {key: frame.take(rows) for key, rows in frame.groups(group_by).items()}
+    return frame.parts(group_by)
 
 
 def plan_training(config: PipelineConfig, registry: Registry, split: Split) -> TrainingPlan:
@@ -107,8 +126,8 @@ def plan_training(config: PipelineConfig, registry: Registry, split: Split) -> T
     chains: dict[Any, Chain] = {}
     features: dict[Any, Frame] = {}
     seconds = 0.0
-    for key, frame in train_groups.items():
-        chain = new_chain(config, registry)
+    fresh = copies(lambda: new_chain(config, registry), len(train_groups))
+    for (key, frame), chain in zip(train_groups.items(), fresh, strict=True):
         start = time.perf_counter()
         features[key] = chain.fit_features(frame)
         seconds += time.perf_counter() - start
@@ -139,9 +158,9 @@ def fit_detector(
 
     keys = list(plan.chains)
     spec = config.threshold
-    strategies = {
-        k: registry.create("threshold", spec.name, spec.params, where="threshold") for k in keys
-    }
+    made = copies(lambda: registry.create("threshold", spec.name, spec.params,
+                                          where="threshold"), len(keys))
+    strategies = dict(zip(keys, made, strict=True))
     # strategies that look only at the validation part say so; the default is to score
     needs = contracts.needs_train_scores(strategies[keys[0]])
     fits = fit_groups(
