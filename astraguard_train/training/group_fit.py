@@ -28,8 +28,9 @@ from .threshold_context import threshold_context
 
 #: Jobs per worker when groups are batched: more evens out slow groups and the workers'
 #: finishing times (a worker left idle while the other fits its last batch), fewer save
-#: overhead; at 10,000 channels on 2 workers a job still holds ~300 channels.
-BATCHES_PER_WORKER = 16
+#: overhead; at 10,000 channels on 2 workers a job holds ~80 channels, a second or two of
+#: fitting, against a few milliseconds of a job's own cost.
+BATCHES_PER_WORKER = 64
 
 
 @attrs.frozen(eq=False)
