@@ -98,3 +98,56 @@ def test_without_timestamps_time_order_groups_channels_in_row_order():
 def test_channel_segments_of_a_frame_without_channels_is_one_run():
     order, bounds = make().without_labels().take(slice(0, 3)).channel_segments()
     assert bounds.tolist() == [0, 3]
+
+
+def _same(a: Frame, b: Frame) -> bool:
+    arrays = ("X", "timestamps", "labels", "channels", "index")
+    return (
+        a.columns == b.columns and a.source == b.source
+        and all(
+            (getattr(a, n) is None and getattr(b, n) is None)
+            or (getattr(a, n).dtype == getattr(b, n).dtype
+                and np.array_equal(getattr(a, n), getattr(b, n)))
+            for n in arrays
+        )
+        and a.extras.keys() == b.extras.keys()
+        and all(np.array_equal(a.extras[k], b.extras[k]) for k in a.extras)
+    )
+
+
+@pytest.mark.parametrize("rows", [slice(None), np.array([4, 1, 5]), slice(3, 3), slice(2, 6)])
+def test_a_frame_pickles_to_an_equal_one(rows):
+    import pickle
+
+    f = make().take(rows)
+    back = pickle.loads(pickle.dumps(f, pickle.HIGHEST_PROTOCOL))
+    assert _same(f, back)
+
+
+def test_a_channel_frame_pickles_its_key_as_runs_and_its_index_as_a_range():
+    import pickle
+
+    n = 1000
+    f = Frame(X=np.zeros((n, 1)), columns=["v"], channels=np.array(["CH-00001"] * n),
+              index=np.arange(5, 5 + n))
+    plain = Frame(X=f.X, columns=["v"], channels=np.array([f"CH-{i:05d}" for i in range(n)]),
+                  index=np.arange(n)[::-1])
+    small, large = (len(pickle.dumps(x, pickle.HIGHEST_PROTOCOL)) for x in (f, plain))
+    assert small < large - 2 * f.channels.nbytes // 3  # the names and the index left behind
+    assert _same(pickle.loads(pickle.dumps(f)), f)
+    assert _same(pickle.loads(pickle.dumps(plain)), plain)
+    keyed = Frame(X=np.zeros((4, 1)), columns=["v"], channels=np.array([1.5, 1.5, np.nan, np.nan]))
+    assert np.isnan(pickle.loads(pickle.dumps(keyed)).channels[2:]).all()  # floats as they are
+
+
+@pytest.mark.parametrize("rows", [np.arange(6), np.array([3, 4, 0, 1, 5, 2]), np.array([0, 3, 1])])
+def test_parts_are_the_groups_rows_and_sorted_runs_are_slices(rows):
+    f = make().take(rows)
+    parts = f.parts("channel")
+    groups = f.groups("channel")
+    assert list(parts) == list(groups)
+    for key, part in parts.items():
+        assert _same(part, f.take(groups[key]))
+    contiguous = rows.tolist() == list(range(6))
+    assert all(np.shares_memory(p.X, f.X) for p in parts.values()) == contiguous
+    assert list(f.parts("phase")) == ["eclipse", "sun"]  # not in runs: gathered

@@ -151,3 +151,28 @@ def test_a_group_whose_model_cannot_fit_is_named(registry):
     # three rows cannot give five neighbours
     with pytest.raises(StageError, match=r"group 'safe_mode' \(3 training rows\)"):
         Pipeline(config, registry).run(data=frame, persist=False)
+
+
+def test_copies_builds_one_and_unpickles_the_rest():
+    from astraguard_train.training.fit import copies
+
+    built = []
+
+    def make():
+        built.append(1)
+        return {"params": [1, 2]}
+
+    made = list(copies(make, 3))
+    assert len(built) == 1 and made == [{"params": [1, 2]}] * 3
+    assert len({id(m) for m in made}) == 3 and made[0]["params"] is not made[1]["params"]
+    assert list(copies(make, 0)) == [] and len(built) == 1
+
+
+def test_copies_builds_each_when_what_it_built_cannot_be_pickled():
+    from astraguard_train.training.fit import copies
+
+    class Local:  # defined in a function: pickle cannot find it
+        pass
+
+    made = list(copies(Local, 3))
+    assert len({id(m) for m in made}) == 3 and all(type(m) is Local for m in made)

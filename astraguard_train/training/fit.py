@@ -76,7 +76,8 @@ def new_chain(config: PipelineConfig, registry: Registry) -> Chain:
 
 
 def copies(make: Callable[[], T], n: int) -> Iterator[T]:
-    """``n`` objects as ``make()`` builds them: the first built, the others unpickled from it.
+    """``n`` objects as ``make()`` builds them: the first built, the others unpickled from it
+    (all built when it cannot be pickled).
 
     Building checks a plugin's parameters and contract each time, which for a fleet's
     thousands of chains costs more than unpickling copies of one.
@@ -85,7 +86,12 @@ def copies(make: Callable[[], T], n: int) -> Iterator[T]:
         return
     first = make()
     yield first
-    blob = pickle.dumps(first, pickle.HIGHEST_PROTOCOL)
+    try:
+        blob = pickle.dumps(first, pickle.HIGHEST_PROTOCOL)
+    except Exception:  # a plugin class defined in a function, say: fine in this process
+        for _ in range(n - 1):
+            yield make()
+        return
     for _ in range(n - 1):
         yield pickle.loads(blob)
 

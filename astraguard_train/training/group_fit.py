@@ -11,7 +11,6 @@ error (:class:`GroupFit`), and the others' work is kept; a job lost with its wor
 
 from __future__ import annotations
 
-import math
 import pickle
 import time
 from collections.abc import Sequence
@@ -86,9 +85,10 @@ def fit_batch(items: Sequence[tuple[Any, ...]] | bytes) -> list[GroupFit]:
 
 
 def batches(n: int, workers: int) -> list[slice]:
-    """Consecutive slices of ``range(n)``: about :data:`BATCHES_PER_WORKER` per worker."""
-    size = max(1, math.ceil(n / (BATCHES_PER_WORKER * max(1, workers))))
-    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+    """Consecutive slices of ``range(n)``, :data:`BATCHES_PER_WORKER` per worker (fewer when
+    there are fewer items), their sizes differing by one at most."""
+    k = min(n, BATCHES_PER_WORKER * max(1, workers))
+    return [slice(i * n // k, (i + 1) * n // k) for i in range(k)]
 
 
 def fit_groups(
