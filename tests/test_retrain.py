@@ -221,6 +221,33 @@ def test_a_challenger_kept_for_want_of_evidence_is_compared_again_in_shadow(miss
     assert registry.champion(store) == (2 if again.promoted else 1)
 
 
+def test_a_challenger_in_shadow_is_compared_again_when_no_trigger_fires(mission_data,
+                                                                        tmp_path):
+    # the age trigger fires when the challenger is trained, and no longer on the next run:
+    # the challenger is compared again all the same while its cooldown holds
+    store = _fresh_store(mission_data, tmp_path)
+    created = datetime.fromisoformat(load_bundle(store, trusted=True).manifest["created"])
+
+    def policy(min_events: int) -> RetrainPolicy:
+        return RetrainPolicy.from_dict({
+            "champion": {"store": str(store)}, "data": {"path": str(mission_data["shifted"])},
+            "triggers": {"max_age_days": 30, "cooldown_days": 10}, "window": {"holdout": 0.4},
+            "decision": {"key_metric": "f1", "options": {"min_events": min_events},
+                         "reevaluate": True},
+        })
+
+    first = retrain(policy(10_000), trusted=True, now=created + timedelta(days=31))
+    assert first.action == "inconclusive" and first.challenger == 2
+    again = retrain(policy(3), trusted=True, now=created + timedelta(days=1))
+    assert not again.triggers[0].fired
+    assert again.challenger == 2 and again.action in ("promote", "keep")
+    assert again.reasons[0] == "no trigger fired"
+    assert again.reasons[1].startswith("cooling down: the last challenger (version 2)")
+    assert again.reasons[2].startswith("in shadow: challenger version 2")
+    assert versions(store) == [1, 2]
+    assert registry.champion(store) == (2 if again.promoted else 1)
+
+
 def test_false_alarm_verdicts_trigger_and_label_the_comparison(mission_data, tmp_path, capsys):
     store = _fresh_store(mission_data, tmp_path)
     for hour in (1, 5, 9):

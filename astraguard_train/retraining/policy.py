@@ -44,8 +44,9 @@
     options = { min_events = 5 }
     key_metric = "f1"                # optional: event_f1 (time series) or f1 (rows)
     reevaluate = true                # a challenger kept for want of evidence stays in shadow:
-                                     # while the cooldown holds, runs whose triggers fire
-                                     # compare it again on the rows newer than its training
+                                     # while the cooldown holds, every run (a trigger firing
+                                     # or not) compares it again on the rows newer than its
+                                     # training
 
 Everything is checked when the policy is read, before any data is: unknown tables and keys
 (with a did-you-mean), values out of range, a window given two ways, ``since_change`` without

@@ -446,22 +446,24 @@ def retrain(
     frame = _load_policy_frame(policy, bundle)
     triggers = check_triggers(policy, bundle, frame, now)
     fired = [t for t in triggers if t.fired]
-    if not fired:
-        outcome = RetrainOutcome(run_key, "none", ("no trigger fired",), triggers, champion)
-        _record(store, run_key, "decision", **_logged(outcome))
-        return outcome
-
+    fired_reasons = tuple(f"trigger {t.name}: {t.reason}" for t in fired)
     waiting = _cooling_down(policy, store, frame, run_key)
     shadow = None if waiting is None or not policy.decision.reevaluate else _in_shadow(
         store, champion, frame)
     if waiting is not None and shadow is not None:
+        # a challenger in shadow is compared again on every run of its cooldown, whether
+        # or not a trigger still fires: the one that trained it did
         version, rows, sentence = shadow
-        return _decide(policy, bundle, store, version, rows, tuple(
-            f"trigger {t.name}: {t.reason}" for t in fired) + (waiting, sentence), triggers,
-            run_key, registry, key, trusted)
+        return _decide(policy, bundle, store, version, rows,
+                       (fired_reasons or ("no trigger fired",)) + (waiting, sentence),
+                       triggers, run_key, registry, key, trusted)
+    if not fired:
+        outcome = RetrainOutcome(run_key, "none", ("no trigger fired",), triggers, champion)
+        _record(store, run_key, "decision", **_logged(outcome))
+        return outcome
     if waiting is not None:
-        outcome = RetrainOutcome(run_key, "none", tuple(
-            f"trigger {t.name}: {t.reason}" for t in fired) + (waiting,), triggers, champion)
+        outcome = RetrainOutcome(run_key, "none", fired_reasons + (waiting,), triggers,
+                                 champion)
         _record(store, run_key, "decision", **_logged(outcome))
         return outcome
     window = _window(frame, policy)
@@ -472,8 +474,7 @@ def retrain(
     if policy.window.min_rows is not None:
         fewest, channel = _fewest_rows(window)
         if fewest < policy.window.min_rows:
-            outcome = RetrainOutcome(run_key, "none", tuple(
-                f"trigger {t.name}: {t.reason}" for t in fired) + window_reasons + (
+            outcome = RetrainOutcome(run_key, "none", fired_reasons + window_reasons + (
                 f"waiting for data: the window holds {fewest} row(s)"
                 f"{f' of channel {channel}' if channel else ''}; window.min_rows = "
                 f"{policy.window.min_rows}",), triggers, champion)
@@ -498,9 +499,8 @@ def retrain(
         _record(store, run_key, "challenger", champion=champion, version=challenger,
                 rows=train_rows.n_rows, holdout_rows=holdout.n_rows,
                 data_end=_data_end(frame), train_end=_data_end(train_rows))
-    fired_reasons = tuple(f"trigger {t.name}: {t.reason}" for t in fired) + window_reasons
-    return _decide(policy, bundle, store, challenger, holdout, fired_reasons, triggers, run_key,
-                   registry, key, trusted)
+    return _decide(policy, bundle, store, challenger, holdout, fired_reasons + window_reasons,
+                   triggers, run_key, registry, key, trusted)
 
 
 def _decide(policy: RetrainPolicy, bundle: Any, store: Path, challenger: int, rows: Frame,
