@@ -12,9 +12,12 @@ from astraguard_train.data.frame import Frame
 from astraguard_train.data.splits import split_frame
 from astraguard_train.models.pyod import DETECTORS, _wrapper
 from astraguard_train.models.supervised import (
+    BLEND_WEIGHTS,
     HistGBCDetector,
     StackedDetector,
+    _ranks_among,
     blend_weight,
+    gain_lower_bound,
     member_weights,
 )
 from astraguard_train.plugins import build_registry, contracts
@@ -152,6 +155,29 @@ def test_blend_weight_trusts_a_classifier_only_when_it_beats_the_members_out_of_
     U_top = U.copy()
     U_top[:10] = 2.0
     assert blend_weight(U_top, helpful, y, 1.0) == 0.0
+
+
+def test_blend_weight_prefers_the_steadiest_gain_to_the_largest():
+    rng = np.random.default_rng(0)
+    y = np.zeros(300, np.int8)
+    y[:6] = 1
+    U, P = rng.uniform(size=300), rng.uniform(size=300)
+    P[:6] = rng.uniform(0.5, 1, 6)
+    alone = _ranks_among(U, y)
+    gains = {w: _ranks_among((1 - w) * U + w * P, y) - alone for w in BLEND_WEIGHTS[1:]}
+    chosen = blend_weight(U, P, y, 1.0)
+    # w = 1 gains most on average, but less surely than the w chosen
+    assert max(gains, key=lambda w: gains[w].mean()) == 1.0
+    assert chosen == 0.75
+    bounds = {w: gain_lower_bound(g, 1.0) for w, g in gains.items()}
+    assert bounds[chosen] == max(bounds.values()) >= 0
+
+
+def test_gain_lower_bound():
+    assert gain_lower_bound(np.array([0.5]), 1.0) == float("-inf")
+    gain = np.array([0.1, 0.3])  # mean 0.2, standard error 0.1
+    assert gain_lower_bound(gain, 1.0) == pytest.approx(0.1)
+    assert gain_lower_bound(gain, 0.0) == pytest.approx(0.2)
 
 
 #: a small, fast stacked detector
