@@ -30,17 +30,21 @@ rows. Both times are end to end (reading the CSV, fitting, writing the bundle). 
 both new bundles score a held-out file; the largest score and threshold differences and the
 share of rows whose flags differ. Targets: update at least 10x faster; scores equal to 1e-9.
 
-``--experiment review`` (ODDS, simulated operator): for each of the nine ODDS sets, PyOD's
-protocol (random 60/40 split, seed 0, z-score, ``iforest`` fitted without labels, its bundle
-saved). Then five rounds: ``review --budget 10`` (the default ``mixed`` strategy) on the
-training part, the sheet answered from the true labels (``true_alarm`` / ``false_alarm``) and
-imported into the bundle's feedback store; the labels the store gives the training rows
-(``feedback_labels``: 1 under a true alarm, else 0) train the product's label-using detector
-(``stacked``, z-score, fitted through the ordinary training path as ``run`` fits it), whose
-test ROC-AUC is taken after each round. The baseline: the same number of training rows chosen
-at random, labelled, the same detector. Reported: each arm's gain over the unsupervised
-``iforest`` after five rounds, and their ratio (target: review at least 1.5x random). No label
-of the test part is used.
+``--experiment review`` (ODDS, simulated operator): for each of the nine ODDS sets and each
+seed (``--seed`` .. ``--seed + --seeds - 1``), PyOD's protocol (random 60/40 split, z-score,
+``iforest`` fitted without labels, its bundle saved). Then five rounds: ``review --budget 10``
+(the default ``mixed`` strategy) on the training part, the sheet answered from the true labels
+(``true_alarm`` / ``false_alarm``) and imported into the bundle's feedback store; the labels
+the store gives the training rows (``feedback_labels``: 1 under a true alarm, else 0) train the
+product's label-using detector (``stacked``, z-score, fitted through the ordinary training
+path as ``run`` fits it), whose test ROC-AUC is taken after each round. The baseline: the same
+number of training rows chosen at random, labelled, the same detector. Reported: each arm's
+gain over the unsupervised ``iforest`` after five rounds, per set (mean and standard error
+over seeds) and overall (one figure per seed, the mean over sets; mean and standard error
+over seeds). Target: review at least 1.5x random. The ratio is printed only when random
+labels gain beyond two standard errors; otherwise 1.5x of nothing is nothing, and the target
+asks review to gain beyond two standard errors, over zero and over random (paired by seed).
+No label of the test part is used.
 
 ``--experiment calibrate`` (MSL, verdicts calibrating thresholds): each channel's test stream
 cut in two halves in time; the first half becomes the validation part. Version 1 (``forecast``
@@ -67,12 +71,13 @@ over seeds never more than 0.01 below the default's.
 
     python benchmarks/bench_feedback.py --experiment msl
     python benchmarks/bench_feedback.py --experiment update --rows 100000 --channels 10
-    python benchmarks/bench_feedback.py --experiment review
+    python benchmarks/bench_feedback.py --experiment review --seeds 5
     python benchmarks/bench_feedback.py --experiment review --datasets cardio,wbc --rounds 3
     python benchmarks/bench_feedback.py --experiment calibrate
     python benchmarks/bench_feedback.py --experiment calibrate --msl-channels F-5,P-15,T-5
     python benchmarks/bench_feedback.py --experiment labels
     python benchmarks/bench_feedback.py --experiment labels --seeds 3 --models stacked
+    python benchmarks/bench_feedback.py --experiment labels --first-seed 3 --seeds 3
     python benchmarks/bench_feedback.py --experiment tune --sets pima --seeds 1
 """
 
@@ -460,8 +465,44 @@ def review_one(path: Path, rounds: int, budget: int, seed: int, workdir: Path,
     }
 
 
+def _review_job(path: Path, rounds: int, budget: int, seed: int, strategy: str,
+                params: dict[str, Any], every_round: bool) -> dict[str, Any]:
+    """:func:`review_one` in a temporary directory of its own (a joblib job)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        return review_one(path, rounds, budget, seed, Path(tmp), strategy, params, every_round)
+
+
+def _mean_se(values: list[float]) -> tuple[float, float]:
+    """The mean and its standard error (0 for fewer than two values)."""
+    a = np.asarray(values, dtype=np.float64)
+    se = float(a.std(ddof=1) / np.sqrt(len(a))) if len(a) > 1 else 0.0
+    return float(a.mean()), se
+
+
+def review_verdict(review_gains: list[float], random_gains: list[float]) -> tuple[str, bool]:
+    """The review target judged from per-seed mean gains (one value per seed, the mean over
+    the sets), as a sentence and met/missed.
+
+    The ratio of the mean gains means something only when random labels gain beyond their
+    noise (mean above two standard errors): then the target is review >= 1.5x random. When
+    random labels gain nothing measurable, 1.5x of it is zero, and review must gain beyond
+    its own noise (two standard errors) and beyond random's (paired by seed)."""
+    rev, rev_se = _mean_se(review_gains)
+    rnd, rnd_se = _mean_se(random_gains)
+    diff, diff_se = _mean_se([a - b for a, b in zip(review_gains, random_gains, strict=True)])
+    if rnd > 2 * rnd_se and rnd > 0:
+        met = rev >= 1.5 * rnd
+        return f"ratio {rev / rnd:.2f}x (target >= 1.5x): {'met' if met else 'MISSED'}", met
+    met = rev > 2 * rev_se and diff > 2 * diff_se
+    return (f"random labels gain nothing measurable ({rnd:+.4f} +/- {rnd_se:.4f}), so no ratio; "
+            f"review {rev:+.4f} +/- {rev_se:.4f}, review - random {diff:+.4f} +/- {diff_se:.4f} "
+            f"(target: both above 2 standard errors): {'met' if met else 'MISSED'}"), met
+
+
 def experiment_review(args: argparse.Namespace) -> int:
     """ODDS, simulated operator: ``review`` against random labels (module docstring)."""
+    import joblib
+
     names = [d.strip() for d in args.datasets.split(",") if d.strip()]
     paths = {d: args.data_dir / f"odds_{d}.csv" for d in names}
     missing = [str(p) for p in paths.values() if not p.exists()]
@@ -471,49 +512,62 @@ def experiment_review(args: argparse.Namespace) -> int:
     from astraguard_train.cli.score import parse_options
 
     params = parse_options(args.strategy_option, flag="--strategy-option")
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    jobs = [(d, seed) for d in names for seed in seeds]
+    jobs.sort(key=lambda j: -paths[j[0]].stat().st_size)  # the longest first
     start = time.perf_counter()
-    results = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for d in names:
-            work = Path(tmp) / d
-            work.mkdir()
-            results[d] = review_one(paths[d], args.rounds, args.budget, args.seed, work,
-                                    args.strategy, params, args.per_round)
+    done = joblib.Parallel(n_jobs=args.n_jobs)(
+        joblib.delayed(_review_job)(paths[d], args.rounds, args.budget, seed, args.strategy,
+                                    params, args.per_round) for d, seed in jobs)
+    results = {(d, seed): res for (d, seed), res in zip(jobs, done, strict=True)}
     seconds = time.perf_counter() - start
     print(f"ODDS, simulated operator: {args.rounds} rounds of review --budget {args.budget} "
-          f"({args.strategy}) vs as many random labelled rows; test ROC-AUC; seed {args.seed}; "
+          f"({args.strategy}) vs as many random labelled rows; test ROC-AUC gain over "
+          f"iforest; seeds {seeds[0]}..{seeds[-1]} (mean +/- standard error over seeds); "
           f"{seconds:.1f} s")
-    head = ("dataset", "iforest", "review", "random", "gain_rev", "gain_rnd", "labelled",
-            "anom rev", "anom rnd")
-    print("{:<11} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>9} {:>8}".format(*head))
-    gains_review, gains_random = [], []
-    for d, res in results.items():
-        base = res["unsupervised"]
-        g_rev, g_rnd = res["review"][-1] - base, res["random"][-1] - base
-        gains_review.append(g_rev)
-        gains_random.append(g_rnd)
-        anom = f"{res['labelled_anomalies']}/{res['train_anomalies']}"
-        print(f"{d:<11} {base:>7.4f} {res['review'][-1]:>7.4f} {res['random'][-1]:>7.4f} "
-              f"{g_rev:>+8.4f} {g_rnd:>+8.4f} {res['labelled_rows']:>8} {anom:>9} "
-              f"{res['random_anomalies']:>8}")
+    head = ("dataset", "iforest", "review", "random", "gain_rev", "+/-", "gain_rnd", "+/-",
+            "labelled", "anom rev", "anom rnd")
+    print("{:<11} {:>7} {:>7} {:>7} {:>8} {:>6} {:>8} {:>6} {:>8} {:>9} {:>8}".format(*head))
+    for d in names:
+        mine = [results[(d, seed)] for seed in seeds]
+        g_rev = [r["review"][-1] - r["unsupervised"] for r in mine]
+        g_rnd = [r["random"][-1] - r["unsupervised"] for r in mine]
+        (m_rev, se_rev), (m_rnd, se_rnd) = _mean_se(g_rev), _mean_se(g_rnd)
+        anom = (f"{np.mean([r['labelled_anomalies'] for r in mine]):.1f}/"
+                f"{np.mean([r['train_anomalies'] for r in mine]):.0f}")
+        print(f"{d:<11} {np.mean([r['unsupervised'] for r in mine]):>7.4f} "
+              f"{np.mean([r['review'][-1] for r in mine]):>7.4f} "
+              f"{np.mean([r['random'][-1] for r in mine]):>7.4f} {m_rev:>+8.4f} {se_rev:>6.4f} "
+              f"{m_rnd:>+8.4f} {se_rnd:>6.4f} "
+              f"{np.mean([r['labelled_rows'] for r in mine]):>8.1f} {anom:>9} "
+              f"{np.mean([r['random_anomalies'] for r in mine]):>8.1f}")
         if args.per_round:
-            rounds = " ".join(f"{a:.3f}/{b:.3f}" for a, b in
-                              zip(res["review"], res["random"], strict=True))
-            print(f"{'':<11} by round (review/random): {rounds}")
-    mean_rev, mean_rnd = float(np.mean(gains_review)), float(np.mean(gains_random))
-    ratio = mean_rev / mean_rnd if mean_rnd > 0 else float("inf")
-    verdict = "target met" if ratio >= 1.5 and mean_rev > 0 else "target missed"
-    print(f"summary mean gain: review {mean_rev:+.4f}, random {mean_rnd:+.4f}; ratio "
-          f"{ratio:.2f}x (target >= 1.5x): {verdict}")
+            for seed, r in zip(seeds, mine, strict=True):
+                rounds = " ".join(f"{a:.3f}/{b:.3f}" for a, b in
+                                  zip(r["review"], r["random"], strict=True))
+                print(f"{'':<11} seed {seed} by round (review/random): {rounds}")
+    # one figure per seed, the mean over the sets: the spread is that of whole repetitions
+    per_seed = {
+        arm: [float(np.mean([results[(d, seed)][arm][-1] - results[(d, seed)]["unsupervised"]
+                             for d in names])) for seed in seeds]
+        for arm in ("review", "random")
+    }
+    (m_rev, se_rev), (m_rnd, se_rnd) = _mean_se(per_seed["review"]), _mean_se(per_seed["random"])
+    print(f"summary mean gain over sets and seeds: review {m_rev:+.4f} +/- {se_rev:.4f}, "
+          f"random {m_rnd:+.4f} +/- {se_rnd:.4f} (per seed: review "
+          + " ".join(f"{g:+.4f}" for g in per_seed["review"]) + "; random "
+          + " ".join(f"{g:+.4f}" for g in per_seed["random"]) + ")")
+    sentence, _ = review_verdict(per_seed["review"], per_seed["random"])
+    print(f"target: {sentence}")
     if args.csv:
         with open(args.csv, "w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
-            writer.writerow(["dataset", "round", "iforest", "review", "random"])
-            for d, res in results.items():
+            writer.writerow(["dataset", "seed", "round", "iforest", "review", "random"])
+            for (d, seed), res in results.items():
                 first = args.rounds - len(res["review"]) + 1  # the last only, or every one
                 for r, (a, b) in enumerate(zip(res["review"], res["random"], strict=True),
                                            first):
-                    writer.writerow([d, r, res["unsupervised"], a, b])
+                    writer.writerow([d, seed, r, res["unsupervised"], a, b])
     return 0
 
 
@@ -717,7 +771,8 @@ def experiment_labels(args: argparse.Namespace) -> int:
     models = [m for m in args.models.split(",") if m] if args.models else None
     if models and JUDGED not in models:
         models.insert(0, JUDGED)
-    jobs = [(s, seed) for s in sets for seed in range(args.seeds)]
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    jobs = [(s, seed) for s in sets for seed in seeds]
     jobs.sort(key=lambda j: -(ODDS_DATA / f"odds_{j[0]}.csv").stat().st_size)
     start = time.perf_counter()
     rows = joblib.Parallel(n_jobs=args.n_jobs)(
@@ -726,7 +781,7 @@ def experiment_labels(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     models = [k for k in rows[0] if k not in ("set", "seed", "labelled", *BASELINES)]
     print(f"ODDS, 60/40 random split, z-score, {args.share:.0%} of the training anomalies "
-          f"labelled; test ROC-AUC, mean of {args.seeds} seed(s); {seconds:.0f} s")
+          f"labelled; test ROC-AUC, mean of seeds {seeds[0]}..{seeds[-1]}; {seconds:.0f} s")
     print(f"baseline = the better of {' and '.join(BASELINES)} per set (mean over seeds)")
     head = f"{'set':<11} {'labels':>6} {'iforest':>8} {'knn':>8} {'baseline':>8}"
     print(head + "".join(f" {m:>10} {'diff':>7}" for m in models))
@@ -796,7 +851,8 @@ def experiment_tune(args: argparse.Namespace) -> int:
     import joblib
 
     sets = [s for s in args.sets.split(",") if s]
-    jobs = [(s, seed) for s in sets for seed in range(args.seeds)]
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    jobs = [(s, seed) for s in sets for seed in seeds]
     jobs.sort(key=lambda j: -(ODDS_DATA / f"odds_{j[0]}.csv").stat().st_size)
     start = time.perf_counter()
     rows = joblib.Parallel(n_jobs=args.n_jobs)(
@@ -804,7 +860,7 @@ def experiment_tune(args: argparse.Namespace) -> int:
     )
     seconds = time.perf_counter() - start
     print(f"tune, pima protocol (stratified 60/40, validation_size 0.25, 3 scalers x iforest/"
-          f"lof/ocsvm), test ROC-AUC, mean of {args.seeds} seed(s); {seconds:.0f} s")
+          f"lof/ocsvm), test ROC-AUC, mean of seeds {seeds[0]}..{seeds[-1]}; {seconds:.0f} s")
     print(f"{'set':<11} {'default':>8} {'chosen':>8} {'diff':>7} {'folds':>5}  kept default / "
           "choices")
     worst = 0.0
@@ -846,7 +902,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="review: comma-separated ODDS names")
     parser.add_argument("--rounds", type=int, default=5, help="review: rounds")
     parser.add_argument("--budget", type=int, default=10, help="review: --budget per round")
-    parser.add_argument("--seed", type=int, default=0, help="review: split and scorer seed")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="review: the first seed (split, detectors, random labels)")
     parser.add_argument("--strategy", default="mixed", help="review: the review strategy")
     parser.add_argument("--strategy-option", action="append", default=[], metavar="KEY=VALUE",
                         help="review: a parameter of the strategy (repeatable)")
@@ -860,14 +917,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="calibrate: the false-alarm budget")
     parser.add_argument("--sets", default=",".join(SETS),
                         help="labels, tune: comma-separated ODDS names")
-    parser.add_argument("--seeds", type=int, default=5, help="labels, tune: seeds 0..N-1")
+    parser.add_argument("--seeds", type=int, default=5,
+                        help="labels, tune: seeds 0..N-1 (from --first-seed); review: seeds "
+                             "--seed..--seed+N-1")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="labels, tune: the first seed (seeds FIRST..FIRST+N-1)")
     parser.add_argument("--share", type=float, default=0.1,
                         help="labels: share of the training anomalies labelled (default 0.1)")
     parser.add_argument("--models", default=None,
                         help="labels: only these label-using detectors (comma-separated; "
                              f"{JUDGED} always), default every registered one")
     parser.add_argument("--n-jobs", type=int, default=2,
-                        help="labels, tune: parallel runs (joblib, loky)")
+                        help="labels, tune, review: parallel runs (joblib, loky)")
     args = parser.parse_args(argv)
     if args.experiment in ("labels", "tune"):
         names = [s for s in args.sets.split(",") if s]
@@ -875,6 +936,7 @@ def main(argv: list[str] | None = None) -> int:
         if missing:
             print(f"missing data: {', '.join(missing)} under {ODDS_DATA}", file=sys.stderr)
             return 2
+    if args.experiment in ("labels", "tune", "review"):
         # workers import this file by name (functions of __main__ do not unpickle there)
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         module = __import__("bench_feedback")
