@@ -800,7 +800,7 @@ def experiment_labels(args: argparse.Namespace) -> int:
     for m in models:
         d = np.array(diffs[m])
         worst = sets[int(np.argmin(d))]
-        print(f"summary {m:<10} mean diff {d.mean():+.4f}, worst {d.min():+.4f} ({worst})")
+        print(f"summary {m:<10} mean diff {d.mean():+.5f}, worst {d.min():+.5f} ({worst})")
     d = np.array(diffs[JUDGED])
     met = d.mean() >= 0.03 and d.min() >= -0.01
     print(f"target ({JUDGED}: mean >= +0.03, no set below -0.01): "
