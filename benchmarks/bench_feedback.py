@@ -492,7 +492,8 @@ def review_verdict(review_gains: list[float], random_gains: list[float]) -> tupl
     diff, diff_se = _mean_se([a - b for a, b in zip(review_gains, random_gains, strict=True)])
     if rnd > 2 * rnd_se and rnd > 0:
         met = rev >= 1.5 * rnd
-        return f"ratio {rev / rnd:.2f}x (target >= 1.5x): {'met' if met else 'MISSED'}", met
+        return (f"ratio {rev / rnd:.2f}x (target >= 1.5x): {'met' if met else 'MISSED'}; "
+                f"review - random {diff:+.4f} +/- {diff_se:.4f} (paired by seed)"), met
     met = rev > 2 * rev_se and diff > 2 * diff_se
     return (f"random labels gain nothing measurable ({rnd:+.4f} +/- {rnd_se:.4f}), so no ratio; "
             f"review {rev:+.4f} +/- {rev_se:.4f}, review - random {diff:+.4f} +/- {diff_se:.4f} "
