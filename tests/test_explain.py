@@ -167,6 +167,23 @@ def test_the_background_is_weighted_training_rows_and_quantiles():
                                scores[rows] - base @ background["weights"], rtol=1e-9)
 
 
+def test_a_long_training_part_is_summarised_from_one_seeded_sample(monkeypatch):
+    import astraguard_train.explain.replace as replace
+
+    feats = Frame(X=_correlated(400, 5), columns=[f"c{i}" for i in range(5)])
+    monkeypatch.setattr(replace, "FIT_SAMPLE", 100)
+    state = ReplaceExplainer().fit(None, feats).fitted_state()
+    assert state == ReplaceExplainer().fit(None, feats).fitted_state()  # seeded
+    rows = [r for r in feats.X.tolist() if r in state["background"]["rows"]]
+    assert len(rows) == len(state["background"]["rows"])  # still real training rows
+    # every reference comes from the same 100 rows, not from all 400
+    sample = feats.X[np.random.default_rng(0).choice(400, 100, replace=False)]
+    np.testing.assert_allclose(state["reference"]["median"], np.median(sample, axis=0))
+    np.testing.assert_allclose(state["background"]["quantiles"][1], np.median(sample, axis=0))
+    assert not np.allclose(state["reference"]["mean"], feats.X.mean(axis=0))
+    np.testing.assert_allclose(state["reference"]["mean"], sample.mean(axis=0))
+
+
 def test_an_explainer_state_written_before_the_background_explains_as_before():
     chain, feats, scores, rows = _fitted_forest()
     rescore = Rescorer(chain.score_features, stateless=True)

@@ -41,7 +41,7 @@ A detector whose score is a sum of per-feature terms (the
 :class:`~astraguard_train.plugins.contracts.DecomposesScore` capability: ECOD, COPOD) is not
 rescored: for such a score every method gives each feature its term minus its reference's
 term, read directly, exactly. With ``background`` the reference's term is the term's mean over
-the training rows (fitted, in ``explainer.json``): the exact interventional Shapley value
+the training rows (over the fit's sample; fitted, in ``explainer.json``): the exact interventional Shapley value
 over the training distribution, which the quadrature and representative rows approximate.
 
 An ``explainer.json`` written before ``background`` and ``pairwise`` existed holds no
@@ -67,8 +67,9 @@ METHODS = ("pairwise", "single", "shapley")
 QUANTILES = (1 / 6, 1 / 2, 5 / 6)
 #: Representative training rows the add-one-in effect starts from (``background``).
 BACKGROUND_ROWS = 8
-#: Training rows the background is chosen from at most (a seeded sample): bounds fit time.
-BACKGROUND_SAMPLE = 20_000
+#: Training rows the fit learns from at most (a seeded sample): the quantiles, background,
+#: medians, means and covariance are all sample statistics, and the sample bounds fit time.
+FIT_SAMPLE = 20_000
 #: Most features ``method = "shapley"`` takes: it scores 2**d coalitions per row.
 SHAPLEY_MAX_FEATURES = 12
 #: Cells (rows x features x features) scored per stacked call: bounds memory.
@@ -89,7 +90,8 @@ class ReplaceExplainer:
         self.method = method
 
     def fit(self, chain: Any, features: Frame) -> ReplaceExplainer:
-        """Learn the training reference of the chain's model features. Returns self."""
+        """Learn the training reference of the chain's model features, from a seeded sample
+        of at most :data:`FIT_SAMPLE` rows. Returns self."""
         if self.reference not in REFERENCES:
             raise ConfigError(
                 f"explain.reference: unknown value {self.reference!r}; accepted: "
@@ -106,9 +108,12 @@ class ReplaceExplainer:
                 f"method = \"pairwise\""
             )
         self.columns_ = tuple(features.columns)
-        self.reference_ = reference_of(features.X)
-        self.background_ = background_of(features.X)
-        self.terms_ = _mean_terms(chain, features.X)
+        X = features.X
+        if X.shape[0] > FIT_SAMPLE:
+            X = X[np.random.default_rng(0).choice(X.shape[0], FIT_SAMPLE, replace=False)]
+        self.reference_ = reference_of(X)
+        self.background_ = background_of(X)
+        self.terms_ = _mean_terms(chain, X)
         return self
 
     def fitted_state(self) -> dict[str, Any]:
@@ -254,8 +259,6 @@ def background_of(X: np.ndarray) -> dict[str, Any]:
     from threadpoolctl import threadpool_limits
 
     X = np.asarray(X, dtype=np.float64)
-    if X.shape[0] > BACKGROUND_SAMPLE:
-        X = X[np.random.default_rng(0).choice(X.shape[0], BACKGROUND_SAMPLE, replace=False)]
     quantiles = np.quantile(X, QUANTILES, axis=0)
     k = min(BACKGROUND_ROWS, len(np.unique(X, axis=0)))
     spread = X.std(axis=0)
