@@ -21,7 +21,7 @@ from astraguard_train.bundle.embedding import (
 )
 from astraguard_train.bundle.evaluation import load_evaluation
 from astraguard_train.bundle.scoring import load_bundle
-from astraguard_train.bundle.store import resolve, verify
+from astraguard_train.bundle.store import resolve, training_features, verify
 from astraguard_train.config import PipelineConfig
 from astraguard_train.data.frame import Frame
 from astraguard_train.errors import BundleError, IntegrityError
@@ -138,6 +138,34 @@ def test_map_sample_is_bounded_and_the_same_on_every_run():
     assert np.array_equal(a.scored_pca, b.scored_pca)
     # labelled training anomalies are drawn first
     assert a.train_labels.sum() == ctx.split.train.labels.sum()
+
+
+def test_the_map_takes_the_runs_training_features_as_it_would_compute_them(channel_run):
+    pipeline, _ = channel_run
+    ctx = pipeline.context
+    known = training_features(ctx)
+    assert known is ctx.plan.features and set(known) >= set(ctx.detector.chains)
+    given = DataMap.build(ctx.detector, ctx.split.train, ctx.test_scores, rows=300,
+                          features=known)
+    computed = DataMap.build(ctx.detector, ctx.split.train, ctx.test_scores, rows=300)
+    for name in ("train_index", "train_channels", "scored_rows"):
+        assert np.array_equal(getattr(given, name), getattr(computed, name)), name
+    for name in ("train_X", "scored_X", "train_pca", "components"):
+        assert np.allclose(getattr(given, name), getattr(computed, name)), name
+    assert given.left_out == computed.left_out
+
+
+def test_features_fitted_without_the_labelled_anomalies_are_not_the_maps():
+    config = PipelineConfig.from_dict({"model": {"name": "iforest", "random_state": 0},
+                                       "train": {"exclude_labelled_anomalies": True}})
+    pipeline = Pipeline(config)
+    pipeline.run(_tabular_frame(3000), persist=False)
+    ctx = pipeline.context
+    assert ctx.plan.train.n_rows < ctx.split.train.n_rows
+    assert training_features(ctx) is None
+    # so the map still draws the labelled training anomalies, first
+    kept = DataMap.build(ctx.detector, ctx.split.train, ctx.test_scores, rows=200)
+    assert kept.train_labels.sum() == ctx.split.train.labels.sum()
 
 
 def test_no_detector_sees_the_map(channel_run):

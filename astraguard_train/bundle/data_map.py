@@ -21,7 +21,7 @@ bundle keeps no map. Nothing here ever feeds a detector.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -65,23 +65,26 @@ class DataMap:
 
     @classmethod
     def build(
-        cls, detector: Any, train: Frame, scored: Scored, rows: int = MAP_ROWS
+        cls, detector: Any, train: Frame, scored: Scored, rows: int = MAP_ROWS,
+        features: Mapping[Any, Frame] | None = None,
     ) -> DataMap | None:
         """The map of ``train`` (the training part) and ``scored`` (its scored test rows).
 
         :param rows: rows drawn per side at most.
+        :param features: each chain's features of its rows of ``train``, by chain key, when
+            the run has them already (its training plan's): they are not computed again.
         :returns: None when there is nothing to draw, or when the detector's chains give
             their rows different features.
         """
         marked = None if train.labels is None else train.labels == 1
-        got = _sample(detector, train, marked, rows, fallback=False)
+        got = _sample(detector, train, marked, rows, fallback=False, known=features)
         if got is None or not got[2].size:
             return None
-        features, train_X, pos, placed = got
+        names, train_X, pos, placed = got
         mean, components, explained = pca_axes(train_X)
         none, flat = np.zeros((0, 2)), np.zeros((0, train_X.shape[1]))
         return cls(
-            features=features, train_X=train_X, train_index=train.index[pos],
+            features=names, train_X=train_X, train_index=train.index[pos],
             scored_X=flat, scored_rows=np.zeros(0, dtype=np.int64),
             mean=mean, components=components, explained=explained,
             train_pca=project(train_X, mean, components), scored_pca=none,
@@ -168,21 +171,25 @@ class DataMap:
             raise BundleError(f"{path}: scored_rows point outside the {n_scored} scored rows")
 
 
-def _groups(detector: Any, frame: Frame, fallback: bool) -> Iterator[tuple[Any, np.ndarray]]:
-    """Each chain with the positions of its rows in ``frame`` (the fallback chain for groups
-    without one, when ``fallback``; rows no chain scores are left out)."""
+def _groups(
+    detector: Any, frame: Frame, fallback: bool
+) -> Iterator[tuple[Any, Any, np.ndarray | None]]:
+    """Each chain's key, the chain and the positions of its rows in ``frame`` (None: all of
+    them; the fallback chain for groups without one, when ``fallback``; rows no chain scores
+    are left out)."""
     if detector.group_by is None:
-        yield detector.chains[None], np.arange(frame.n_rows)
+        yield None, detector.chains[None], None
         return
     for key, rows in frame.groups(detector.group_by).items():
         if key in detector.chains:
-            yield detector.chains[key], rows
+            yield key, detector.chains[key], rows
         elif fallback and None in detector.chains:
-            yield detector.chains[None], rows
+            yield None, detector.chains[None], rows
 
 
 def _sample(
-    detector: Any, frame: Frame, marked: np.ndarray | None, rows: int, fallback: bool
+    detector: Any, frame: Frame, marked: np.ndarray | None, rows: int, fallback: bool,
+    known: Mapping[Any, Frame] | None = None,
 ) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, int] | None:
     """``(names, X, positions, placed)``: at most ``rows`` rows of ``frame`` as their chains'
     models see them, drawn by :func:`sample_positions` (``marked`` rows first), each row's
@@ -190,27 +197,36 @@ def _sample(
     rows, and a row with a non-finite feature has no place). None when two chains give
     different features.
 
-    Each group's features are computed whole (lags need their context), then cut to its
-    share of ``rows`` before the next group, so memory stays that of one group.
+    Each group's features are computed whole (lags need their context), unless ``known``
+    has them by chain key, then cut to its share of ``rows`` before the next group, so
+    memory stays that of one group.
     """
     names: tuple[str, ...] | None = None
     parts, where, placed = [], [], 0
-    for chain, rows_of in _groups(detector, frame, fallback):
-        part = frame.take(rows_of)
-        feats = chain.features(part)
+    for key, chain, rows_of in _groups(detector, frame, fallback):
+        # a group served by the fallback chain has no features of its own in ``known``
+        feats = None if known is None or fallback else known.get(key)
+        if feats is None:
+            feats = chain.features(frame if rows_of is None else frame.take(rows_of))
         if names is None:
             names = feats.columns
         elif feats.columns != names:
             return None
-        if feats.n_rows == part.n_rows and np.array_equal(feats.index, part.index):
-            at = rows_of
+        index = frame.index if rows_of is None else frame.index[rows_of]
+        if feats.n_rows == index.size and np.array_equal(feats.index, index):
+            at = np.arange(index.size) if rows_of is None else rows_of
         else:  # a transform dropped rows: find the survivors by their source index
-            order = np.argsort(part.index, kind="stable")
-            at = rows_of[order[np.searchsorted(part.index, feats.index, sorter=order)]]
-        finite = np.isfinite(feats.X).all(axis=1)
-        at, X = at[finite], feats.X[finite]
+            order = np.argsort(index, kind="stable")
+            at = order[np.searchsorted(index, feats.index, sorter=order)]
+            at = at if rows_of is None else rows_of[at]
+        X = feats.X
+        with np.errstate(over="ignore", invalid="ignore"):
+            clean = bool(np.isfinite(X.sum()))  # no NaN or inf: nothing to leave out or copy
+        if not clean:
+            finite = np.isfinite(X).all(axis=1)
+            at, X = at[finite], X[finite]
         placed += at.size
-        share = -(-rows * rows_of.size // max(frame.n_rows, 1))  # ceiling
+        share = -(-rows * index.size // max(frame.n_rows, 1))  # ceiling
         pick = sample_positions(at.size, None if marked is None else marked[at], share)
         parts.append(X[pick])
         where.append(at[pick])

@@ -40,7 +40,9 @@ def sample_positions(
         return np.arange(n_rows, dtype=np.int64)
     rng = np.random.default_rng(seed)
     marked = np.flatnonzero(keep) if keep is not None else np.zeros(0, dtype=np.int64)
-    other = np.setdiff1d(np.arange(n_rows, dtype=np.int64), marked, assume_unique=True)
+    rest = np.ones(n_rows, dtype=bool)  # a mask, not a set difference: no sort of n_rows
+    rest[marked] = False
+    other = np.flatnonzero(rest)
     n_marked = min(marked.size, max(budget // 2, budget - other.size))
     n_other = min(other.size, budget - n_marked)
     picked = np.concatenate([

@@ -267,6 +267,15 @@ def training_matrix(ctx: Any) -> np.ndarray | None:
     return train.select(columns).X if train.columns != columns else train.X
 
 
+def training_features(ctx: Any) -> Any:
+    """The features the run computed per chain key, when they are those of its whole
+    training part (not when labelled anomalies were left out of the fit), else None."""
+    plan = getattr(ctx, "plan", None)
+    if plan is None or ctx.split is None or plan.train is not ctx.split.train:
+        return None
+    return plan.features
+
+
 def build_manifest(
     ctx: Any,
     detector_file: str,
@@ -509,8 +518,9 @@ def save_version(ctx: Any, output: str | Path) -> SavedVersion:
         if test is not None and test.n_rows:
             drift = drift_of_scored(profile or {}, sample, test)
             Evaluation.from_scored(test, drift).save(tmp / EVALUATION_FILE)
-            data_map = DataMap.build(ctx.detector, _training_part(ctx), test) if (
-                ctx.split is not None) else None
+            data_map = DataMap.build(
+                ctx.detector, _training_part(ctx), test, features=training_features(ctx)
+            ) if ctx.split is not None else None
             if data_map is not None:
                 data_map.save(tmp / DATA_MAP_FILE)
         if ctx.explainers:

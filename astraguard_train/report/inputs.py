@@ -85,7 +85,7 @@ def from_run(ctx: Any, leaderboard: Leaderboard | None = None) -> ReportData:
     if ctx.artifact:
         return from_bundle(ctx.artifact, leaderboard=leaderboard)
     from ..bundle.profile import sample_rows
-    from ..bundle.store import training_matrix
+    from ..bundle.store import training_features, training_matrix
 
     manifest = build_manifest(ctx, "", {})
     test = ctx.test_scores
@@ -95,8 +95,9 @@ def from_run(ctx: Any, leaderboard: Leaderboard | None = None) -> ReportData:
         sample = sample_rows(X) if X is not None else None
         drift = drift_of_scored(manifest["profile"], sample, test)
         evaluation = Evaluation.from_scored(test, drift)
-        data_map = DataMap.build(ctx.detector, ctx.split.train, test) if (
-            ctx.split is not None) else None
+        data_map = DataMap.build(
+            ctx.detector, ctx.split.train, test, features=training_features(ctx)
+        ) if ctx.split is not None else None
     return assemble(
         manifest, evaluation, source="an unsaved run: its test part", leaderboard=leaderboard,
         data_map=data_map,

@@ -44,6 +44,9 @@ class TrainingPlan:
     #: seconds spent fitting the chains whole (transforms, scaler, model and threshold),
     #: summed over the chains (models in whichever workers fitted them)
     fit_seconds: float = 0.0
+    #: the rows ``features`` come from: the split's training part, less the labelled
+    #: anomalies when ``[train] exclude_labelled_anomalies`` leaves them out
+    train: Frame | None = None
 
     @property
     def n_train(self) -> int:
@@ -149,7 +152,7 @@ def plan_training(config: PipelineConfig, registry: Registry, split: Split) -> T
     if filled:
         counts["values_filled_median"] = int(filled)
     selection = selection_reports(chains, config.transforms)
-    return TrainingPlan(chains, features, val_groups, counts, selection, seconds)
+    return TrainingPlan(chains, features, val_groups, counts, selection, seconds, train=train)
 
 
 def fit_detector(
