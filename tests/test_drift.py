@@ -9,10 +9,14 @@ from bundle_helpers import train
 from astraguard_train import Frame, load_bundle
 from astraguard_train.bundle.drift import DriftThresholds, check_drift, psi
 from astraguard_train.bundle.profile import (
+    EDGE_LEVELS,
     QUANTILES,
+    bin_counts,
+    bin_shares,
     feature_profile,
     profile_matrix,
     sample_rows,
+    sorted_quantiles,
 )
 from astraguard_train.errors import DataError
 
@@ -46,6 +50,25 @@ def test_feature_profile_matches_numpy():
     assert len(prof["bin_shares"]) == len(prof["bin_edges"]) + 1
     assert sum(prof["bin_shares"]) == pytest.approx(1.0)
     assert max(prof["bin_shares"]) < 0.15  # decile bins hold about a tenth each
+
+
+def test_quantiles_and_bins_read_off_sorted_values_are_numpys():
+    rng = np.random.default_rng(4)
+    levels = np.array(QUANTILES + EDGE_LEVELS + (0.333, 0.999999))
+    for n in (1, 2, 3, 10, 997):
+        for values in (rng.normal(size=n) * 1e6, np.round(rng.normal(size=n), 1)):
+            ordered = np.sort(values)
+            assert np.array_equal(sorted_quantiles(ordered, levels), np.quantile(values, levels))
+            edges = np.unique(np.quantile(values, EDGE_LEVELS))
+            bisected = bin_shares(values, edges) * n
+            assert np.array_equal(bin_counts(values, edges), np.round(bisected).astype(int))
+    # a matrix profiles as its columns do, and is left as it was
+    X = rng.gamma(2.0, size=(500, 3))
+    X[::7, 1] = np.nan
+    kept = X.copy()
+    assert profile_matrix(X, COLUMNS) == {c: feature_profile(X[:, j])
+                                          for j, c in enumerate(COLUMNS)}
+    assert np.array_equal(X, kept, equal_nan=True)
 
 
 def test_a_constant_or_empty_feature_still_profiles():

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..data.frame import Frame
 from ..errors import DataError
-from .profile import bin_shares
+from .profile import bin_counts, bin_shares
 
 PSI_FLOOR = 1e-4
 
@@ -114,23 +114,31 @@ class _Accumulator:
         self.keys = np.empty(0)
 
     def add(self, X: np.ndarray) -> None:
-        finite = np.isfinite(X)
         self.rows += X.shape[0]
-        self.missing += (~finite).sum(axis=0)
-        self.sums += np.where(finite, X, 0.0).sum(axis=0)
+        # each feature's values contiguous (one copy): every pass over a column runs on
+        # unit-stride memory; a finite sum means no NaN or inf, so no mask is needed
+        by_feature = np.array(X.T, order="C")
+        with np.errstate(over="ignore", invalid="ignore"):
+            clean = bool(np.isfinite(by_feature.sum()))
         for j, edges in enumerate(self.edges):
-            col = X[finite[:, j], j]
-            self.counts[j] += np.bincount(
-                np.searchsorted(edges, col, side="left"), minlength=edges.size + 1
-            )
+            col = by_feature[j]
+            if not clean:
+                col = col[np.isfinite(col)]
+                self.missing[j] += X.shape[0] - col.size
+            self.sums[j] += col.sum()
+            self.counts[j] += bin_counts(col, edges)
         # Reservoir by random keys: keeping the rows with the smallest keys seen so far is a
-        # uniform sample of every row read, whatever the chunk sizes.
+        # uniform sample of every row read, whatever the chunk sizes. Only the kept rows are
+        # copied, from the sample so far or from this chunk.
+        seen = self.keys.size
         keys = np.concatenate([self.keys, self.rng.random(X.shape[0])])
-        rows = np.concatenate([self.sample, X])
-        if keys.size > self.sample_rows:
-            keep = np.argpartition(keys, self.sample_rows)[: self.sample_rows]
-            keys, rows = keys[keep], rows[keep]
-        self.keys, self.sample = keys, rows
+        keep = (np.argpartition(keys, self.sample_rows)[: self.sample_rows]
+                if keys.size > self.sample_rows else np.arange(keys.size))
+        rows = np.empty((keep.size, X.shape[1]))
+        old = keep < seen
+        rows[old] = self.sample[keep[old]]
+        rows[~old] = X[keep[~old] - seen]
+        self.keys, self.sample = keys[keep], rows
 
 
 def _frame_matrix(frame: Frame, columns: tuple[str, ...]) -> np.ndarray:

@@ -282,11 +282,13 @@ def build_manifest(
     files: dict[str, str],
     profile: dict[str, Any] | None = None,
     weights: Mapping[str, int] | None = None,
+    training_data: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Return the manifest for the run in ``ctx`` whose files (name -> SHA-256) are ``files``.
 
     :param profile: the training profile when the caller has made it already.
     :param weights: the files holding model weights, each with its chain's position.
+    :param training_data: the training rows' fingerprint when the caller has made it already.
     """
     from ..features.selection import selection_reports
     from .group_files import GROUPS_INDEX, MANIFEST_KEY
@@ -298,7 +300,7 @@ def build_manifest(
     data_fp: Any
     if X is not None:
         profile = profile if profile is not None else profile_matrix(X, columns)
-        data_fp = fingerprint(X)
+        data_fp = training_data if training_data is not None else fingerprint(X)
     else:  # an update keeps its parent's drift reference
         profile, data_fp = getattr(ctx, "profile", {}), getattr(ctx, "training_data", None)
     lineage = getattr(ctx, "lineage", None)
@@ -469,7 +471,7 @@ def save_version(ctx: Any, output: str | Path) -> SavedVersion:
     """
     from .data_map import DATA_MAP_FILE, DataMap
     from .evaluation import EVALUATION_FILE, Evaluation, drift_of_scored
-    from .profile import profile_matrix, sample_rows
+    from .profile import fingerprint, profile_matrix, sample_rows
 
     config = ctx.config
     key_path = signing_key_path(config)
@@ -490,7 +492,9 @@ def save_version(ctx: Any, output: str | Path) -> SavedVersion:
         raise BundleError(f"{root}: cannot create the bundle directory: {exc.strerror}") from None
     for stale in stale_writes(root):
         shutil.rmtree(stale, ignore_errors=True)
-    ident = None if config.persist.allow_duplicate else identity(_identity_fields(ctx))
+    X = training_matrix(ctx)
+    data_fp = fingerprint(X) if X is not None else None  # for the duplicate check and manifest
+    ident = None if config.persist.allow_duplicate else identity(_identity_fields(ctx, data_fp))
     same = find_identical(root, ident)
     if same is not None:
         return SavedVersion(root / str(same), duplicate_of=same)
@@ -505,7 +509,6 @@ def save_version(ctx: Any, output: str | Path) -> SavedVersion:
             bundled, index, written = write_groups(bundled, persister, tmp)
             (tmp / GROUPS_INDEX).write_bytes(index)
         persister.dump(bundled, tmp / detector_file)
-        X = training_matrix(ctx)
         profile = sample = None
         if X is not None:
             profile = profile_matrix(X, tuple(ctx.detector.input_columns))
@@ -526,7 +529,7 @@ def save_version(ctx: Any, output: str | Path) -> SavedVersion:
         if ctx.explainers:
             write_explainers(tmp, config.explain, ctx.explainers)
         files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()}
-        manifest = build_manifest(ctx, detector_file, files, profile, weights)
+        manifest = build_manifest(ctx, detector_file, files, profile, weights, data_fp)
         text = json.dumps(manifest, indent=2, default=str, allow_nan=True)
         _write_text(tmp / MANIFEST, text)
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -554,16 +557,12 @@ def save_version(ctx: Any, output: str | Path) -> SavedVersion:
     return SavedVersion(final)
 
 
-def _identity_fields(ctx: Any) -> dict[str, Any]:
-    """The manifest keys :func:`identity` reads, for the run in ``ctx`` (before it is written)."""
-    from .profile import fingerprint
-
-    train = _training_part(ctx)
-    if train is None:
+def _identity_fields(ctx: Any, training_data: dict[str, Any] | None) -> dict[str, Any]:
+    """The manifest keys :func:`identity` reads, for the run in ``ctx`` (before it is written),
+    whose training rows have the fingerprint ``training_data`` (None: it has none)."""
+    if training_data is None:
         return {}
-    columns = tuple(ctx.detector.input_columns)
-    X = train.select(columns).X if train.columns != columns else train.X
-    return {"config": _manifest_config(ctx.config), "training_data": fingerprint(X)}
+    return {"config": _manifest_config(ctx.config), "training_data": training_data}
 
 
 def _manifest_config(config: Any) -> dict[str, Any]:
