@@ -54,6 +54,22 @@ def test_time_is_the_default_with_timestamps_and_random_without():
     assert split_frame(plain, SplitConfig()).strategy == "random"
 
 
+def test_a_time_split_of_rows_in_time_order_takes_views_of_the_same_rows():
+    frame = make(n=300, channels=1, events=False)
+    ordered = frame.take(frame.time_order())
+    config = SplitConfig(strategy="time", test_size=0.2, validation_size=0.1)
+    split = split_frame(ordered, config)
+    unordered = split_frame(frame, config)  # the same rows, gathered from their places
+    for part, copied in zip((split.train, split.validation, split.test),
+                            (unordered.train, unordered.validation, unordered.test),
+                            strict=True):
+        assert np.shares_memory(part.X, ordered.X) and not np.shares_memory(copied.X, frame.X)
+        same = np.argsort(part.index)  # the copies keep the source's row order
+        assert np.array_equal(part.index[same], copied.index)
+        assert np.array_equal(part.X[same], copied.X)
+        assert np.array_equal(part.timestamps[same], copied.timestamps)
+
+
 def test_time_split_is_per_channel_with_a_counted_gap():
     frame = make(n=200, events=False)
     split = split_frame(frame, SplitConfig(strategy="time", test_size=0.2, validation_size=0.1,
