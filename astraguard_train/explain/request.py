@@ -61,14 +61,17 @@ class Explaining:
         keep = np.asarray(scored.flags, dtype=bool)
         if self.rows is not None:
             keep = keep | np.isin(scored.frame.index, self.rows)
-        drop = np.flatnonzero(~keep)
-        if drop.size == 0:
+        if keep.all():
             return scored
+        # fresh blank columns with the kept rows copied in: alarms are a few percent of the
+        # rows, and copying whole text columns to blank most of them cost more
+        kept = np.flatnonzero(keep)
         cleared = {}
         for name, values in scored.explanations.items():
-            values = values.copy()
-            values[drop] = "" if values.dtype.kind == "U" else np.nan
-            cleared[name] = values
+            blank = (np.zeros(values.shape, values.dtype) if values.dtype.kind == "U"
+                     else np.full(values.shape, np.nan, values.dtype))
+            blank[kept] = values[kept]
+            cleared[name] = blank
         return attrs.evolve(scored, explanations=cleared)
 
     def columns(self, key: Any, chain: Any, feats: Frame, scores: np.ndarray,

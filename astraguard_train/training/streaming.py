@@ -189,14 +189,17 @@ class Scorer:
         self.rows_seen += chunk.n_rows
         counts: dict[str, int] = {}
         parts = []
-        for key, rows in det._keys(work).items():
+        keys = det._keys(work)
+        for key, rows in keys.items():
+            # one chain scoring every row (rows in order): the chunk itself, not a copy of it
+            part = work if len(keys) == 1 and rows.size == work.n_rows else work.take(rows)
             chain_key = key if key in det.chains else None
             chain = det.chains[chain_key]
             states = self.groups.get(channel_key(key))
             if states is None:
                 states = [None] * (len(chain.transforms) + 2)
             before = states[-2]
-            feats, scores, states = self._chain(chain, work.take(rows), states, counts)
+            feats, scores, states = self._chain(chain, part, states, counts)
             rule = det.thresholds[chain_key]
             if isinstance(rule, contracts.StreamingRule):
                 start = states[-1] if states[-1] is not None else rule.init_state()
@@ -209,7 +212,7 @@ class Scorer:
                 thresholds = np.full(scores.shape, float(rule))
             self.groups[channel_key(key)] = states
             thresholds = np.asarray(thresholds, dtype=np.float64)
-            part = _input_rows(work.take(rows), feats.index)
+            part = _input_rows(part, feats.index)
             explained = None
             if self.explain is not None:
                 explained = self.explain.columns(
