@@ -114,3 +114,27 @@ def test_version(capsys):
         main(["--version"])
     assert info.value.code == 0
     assert __version__ in capsys.readouterr().out
+
+
+def test_start_up_pauses_the_collector_and_freezes_its_objects_once(monkeypatch):
+    import gc
+
+    from astraguard_train.cli import startup
+
+    frozen: list[int] = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(1))  # this process stays as is
+    monkeypatch.setattr(gc, "get_freeze_count", lambda: len(frozen))
+    assert gc.isenabled()
+    with startup():
+        assert not gc.isenabled()
+    assert gc.isenabled() and frozen == [1]
+    with pytest.raises(RuntimeError), startup():  # an error inside restores it too
+        raise RuntimeError
+    assert gc.isenabled() and frozen == [1]  # frozen the first time only
+    gc.disable()
+    try:
+        with startup():
+            pass
+        assert not gc.isenabled()  # a caller's own choice is left alone
+    finally:
+        gc.enable()

@@ -14,6 +14,7 @@ from . import (
     format_metrics,
     json_option,
     load_config,
+    startup,
     subcommand,
 )
 from .report import report_option, report_path
@@ -37,22 +38,23 @@ from .report import report_option, report_path
 @json_option
 def command(config: str | None, overrides: tuple[str, ...], output: str | None,
             allow_duplicate: bool, report: str | None, as_json: bool) -> int:
-    from ..errors import StageError
-    from ..plugins.manager import build_registry
-    from ..progress import display
-    from ..training.pipeline import Pipeline
-    from .stages import StageProgress
+    with startup():
+        from ..errors import StageError
+        from ..plugins.manager import build_registry
+        from ..progress import display
+        from ..training.pipeline import Pipeline
+        from .stages import StageProgress
 
-    if allow_duplicate:
-        overrides = (*overrides, "persist.allow_duplicate=true")
-    pipeline_config = load_config(config, overrides)
-    if not as_json:
-        print(
-            f"astraguard-train {__version__}: "
-            f"{pipeline_config.source or 'embedded default pipeline'}",
-            file=sys.stderr,
-        )
-    registry = build_registry(plugins=[StageProgress()])
+        if allow_duplicate:
+            overrides = (*overrides, "persist.allow_duplicate=true")
+        pipeline_config = load_config(config, overrides)
+        if not as_json:
+            print(
+                f"astraguard-train {__version__}: "
+                f"{pipeline_config.source or 'embedded default pipeline'}",
+                file=sys.stderr,
+            )
+        registry = build_registry(plugins=[StageProgress()])
     try:
         with display():
             result = Pipeline(pipeline_config, registry).run(
