@@ -41,8 +41,9 @@ A detector whose score is a sum of per-feature terms (the
 :class:`~astraguard_train.plugins.contracts.DecomposesScore` capability: ECOD, COPOD) is not
 rescored: for such a score every method gives each feature its term minus its reference's
 term, read directly, exactly. With ``background`` the reference's term is the term's mean over
-the training rows (over the fit's sample; fitted, in ``explainer.json``): the exact interventional Shapley value
-over the training distribution, which the quadrature and representative rows approximate.
+the training rows (the fit's sample; kept in ``explainer.json``): the exact interventional
+Shapley value over the training distribution, which the quadrature and representative rows
+approximate.
 
 An ``explainer.json`` written before ``background`` and ``pairwise`` existed holds no
 ``settings``: it explains as it was written to, one-at-a-time replacement at the median
@@ -272,13 +273,11 @@ def background_of(X: np.ndarray) -> dict[str, Any]:
 
 
 def _mean_terms(chain: Any, X: np.ndarray) -> list[float] | None:
-    """The mean per-feature score term over (at most :data:`BACKGROUND_SAMPLE` sampled)
-    training rows ``X``, when the chain's model decomposes its score; else None."""
+    """The mean per-feature score term over training rows ``X`` (the fit's sample), when the
+    chain's model decomposes its score; else None."""
     if chain is None:
         return None
     X = np.asarray(X, dtype=np.float64)
-    if X.shape[0] > BACKGROUND_SAMPLE:  # the background's sample: the same rows
-        X = X[np.random.default_rng(0).choice(X.shape[0], BACKGROUND_SAMPLE, replace=False)]
     terms = contracts.score_terms(chain.model, X)
     return None if terms is None else terms.mean(axis=0).tolist()
 
