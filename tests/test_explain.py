@@ -15,7 +15,7 @@ from astraguard_train.bundle.scoring import load_bundle
 from astraguard_train.cli import main
 from astraguard_train.cli.explain import parse_rows
 from astraguard_train.errors import ConfigError, NoExplainerError
-from astraguard_train.explain.base import Rescorer
+from astraguard_train.explain.base import Contributions, Rescorer, explained_text, top_columns
 from astraguard_train.explain.replace import ReplaceExplainer
 from astraguard_train.models.sklearn import IForest
 from astraguard_train.plugins import build_registry
@@ -147,6 +147,20 @@ def test_pairwise_equals_exact_shapley_when_features_interact_in_pairs():
                        .explain(None, feats, scores, rows, rescore).values
                        for method in ("pairwise", "shapley"))
     assert not np.allclose(pairwise, exact)
+
+
+def test_a_feature_that_contributed_nothing_is_not_named():
+    """A forecast that no input moves (a channel constant in training) names no input; the
+    row still counts as explained (contribution 0, not NaN), unlike a row not asked about."""
+    found = Contributions(rows=np.array([0, 2]), names=("a", "b", "c"),
+                          values=np.array([[0.0, 0.5, 0.0], [0.0, 0.0, 0.0]]))
+    cols = top_columns(found, n_rows=3, top=2)
+    assert list(cols["explain_1_feature"]) == ["b", "", ""]
+    assert list(cols["explain_2_feature"]) == ["", "", ""]
+    np.testing.assert_array_equal(cols["explain_1_contribution"], [0.5, np.nan, 0.0])
+    np.testing.assert_array_equal(cols["explain_2_contribution"], [0.0, np.nan, 0.0])
+    rows, text = explained_text(cols)
+    assert list(rows) == [0] and list(text) == ["b +0.5"]
 
 
 def test_the_background_is_weighted_training_rows_and_quantiles():

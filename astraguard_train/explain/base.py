@@ -58,7 +58,12 @@ class Contributions:
 def top_columns(found: Contributions, n_rows: int, top: int) -> dict[str, np.ndarray]:
     """The output columns for ``n_rows`` rows, of which ``found.rows`` are explained: the
     ``top`` largest contributions by name and value (empty text and NaN elsewhere), then the
-    extras (NaN elsewhere)."""
+    extras (NaN elsewhere).
+
+    A contribution of exactly 0 names no feature (empty text, value 0): ranking features that
+    did nothing (every input of a forecast that is constant, say) would point an operator at
+    them.
+    """
     values = np.asarray(found.values, dtype=np.float64)
     k = min(top, values.shape[1])
     key = np.abs(values) if found.by_magnitude else values
@@ -69,8 +74,9 @@ def top_columns(found: Contributions, n_rows: int, top: int) -> dict[str, np.nda
         feature = np.zeros(n_rows, dtype=names.dtype if names.size else "U1")
         amount = np.full(n_rows, np.nan)
         if i < k:
-            feature[found.rows] = names[order[:, i]]
-            amount[found.rows] = np.take_along_axis(values, order[:, i : i + 1], axis=1)[:, 0]
+            ranked = np.take_along_axis(values, order[:, i : i + 1], axis=1)[:, 0]
+            feature[found.rows] = np.where(ranked == 0, "", names[order[:, i]])
+            amount[found.rows] = ranked
         out[FEATURE_COLUMN.format(i=i + 1)] = feature
         out[CONTRIBUTION_COLUMN.format(i=i + 1)] = amount
     for name, figures in found.extras.items():

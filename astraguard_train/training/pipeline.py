@@ -167,7 +167,7 @@ def _score_test(ctx: RunContext, test: Frame) -> Scored:
     (the same results; ``dask-local`` on local processes rather than a second cluster)."""
     import numpy as np
 
-    from ..explain.base import FEATURE_COLUMN
+    from ..explain.base import CONTRIBUTION_COLUMN
     from ..explain.request import Explaining
     from .group_scoring import score_by_group
     from .streaming import Scorer
@@ -177,10 +177,10 @@ def _score_test(ctx: RunContext, test: Frame) -> Scored:
         explain = Explaining(ctx.explainers, top=EXPLAIN_TOP, limit=EXPLAIN_LIMIT)
         scored = explain.final(Scorer(ctx.detector, explain=explain).score_all(test))
         if scored.explanations is not None:
-            first = scored.explanations[FEATURE_COLUMN.format(i=1)]
+            first = scored.explanations[CONTRIBUTION_COLUMN.format(i=1)]
             # rows post-processing flagged without a crossing have nothing to explain
             crossed = np.asarray(scored.flags, dtype=bool) & (scored.scores > scored.thresholds)
-            ctx.count("test_alarm_rows_not_explained", int((crossed & (first == "")).sum()))
+            ctx.count("test_alarm_rows_not_explained", int((crossed & np.isnan(first)).sum()))
         return scored
     train = ctx.config.train
     if ctx.detector.group_by is None or (train.n_jobs == 1 and train.backend != "dask"):
