@@ -25,7 +25,7 @@ EDGE_LEVELS: tuple[float, ...] = tuple(np.arange(1, PSI_BINS) / PSI_BINS)
 
 def bin_shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Return the share of finite ``values`` in each bin ``(-inf, e0], (e0, e1], ... (ek, inf)``."""
-    counts = np.bincount(np.searchsorted(edges, values, side="left"), minlength=edges.size + 1)
+    counts = bin_counts(values, edges)
     total = counts.sum()
     return counts / total if total else counts.astype(np.float64)
 

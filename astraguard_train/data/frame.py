@@ -107,9 +107,9 @@ class Frame:
         runs = _runs(self.channels)
         if runs is not None:
             state["channels"] = runs
-        index = self.index
-        if index.size and index[-1] - index[0] == index.size - 1 and np.all(np.diff(index) == 1):
-            state["index"] = range(int(index[0]), int(index[-1]) + 1)  # rows in source order
+        run = consecutive(self.index)
+        if run is not None:
+            state["index"] = range(run.start, run.stop)  # rows in source order
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -329,6 +329,14 @@ class Frame:
 
 
 _FIELDS = ("X", "columns", "timestamps", "labels", "channels", "extras", "index", "source")
+
+
+def consecutive(rows: np.ndarray) -> slice | None:
+    """``rows`` as the slice it spells when they are consecutive ascending integers
+    (``5, 6, 7``), else None (no rows included)."""
+    if rows.size == 0 or rows[-1] - rows[0] != rows.size - 1 or np.any(np.diff(rows) != 1):
+        return None
+    return slice(int(rows[0]), int(rows[-1]) + 1)
 
 
 def _run_starts(values: np.ndarray | None) -> np.ndarray | None:

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..config import SPLIT_STRATEGIES, SplitConfig
 from ..errors import ConfigError, DataError
-from .frame import Frame
+from .frame import Frame, consecutive
 
 STRATEGIES = SPLIT_STRATEGIES
 
@@ -103,9 +103,8 @@ def _take(frame: Frame, pieces: list[np.ndarray]) -> Frame:
     rows already in time order) are taken as a slice: views of the frame's arrays, not
     copies of a million rows."""
     rows = np.sort(np.concatenate(pieces)) if pieces else np.zeros(0, np.int64)
-    if rows.size and rows[-1] - rows[0] + 1 == rows.size:  # sorted and distinct: a run
-        return frame.take(slice(int(rows[0]), int(rows[-1]) + 1))
-    return frame.take(rows)
+    run = consecutive(rows)
+    return frame.take(rows if run is None else run)
 
 
 # -- random and stratified ------------------------------------------------------------------

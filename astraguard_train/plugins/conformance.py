@@ -123,18 +123,17 @@ def check_detector(
     and ``__init__`` fits nothing; scoring before ``fit`` raises; ``fit(X)`` returns ``self``;
     ``score_samples`` returns one finite float per row; a planted outlier scores above the
     inliers' median; ``train_scores_`` (when the detector keeps them) rank the training rows as
-    ``score_samples`` does; ``score_terms`` (when the detector decomposes its score) gives one term
-per row and feature, each row's adding up to its score, each term unchanged when the row's
-other features or the other rows change; a pickle round trip scores the same; with
-``random_state`` set, two
-    fits score the same; a detector that ``uses_labels`` fits with one labelled anomaly and with
-    none, and still ranks the planted outlier high. On a two-channel time series of ``n_rows``
-    rows per channel (make it more than twice the detector's lookback): ``fit_frame`` returns
-    self and ``score_frame`` gives one score per row (a frame detector); ``lookback()`` and
-    ``score_counts()`` are well formed; and scores that depend on earlier rows come with a
-    ``lookback()`` long enough, or with carried state (``score_stream``), to score a later chunk
-    as in the whole stream; an incremental detector's ``partial_fit_frame`` returns self, takes
-    an ``exclude`` mask and keeps the scores finite.
+    ``score_samples`` does; ``score_terms`` (when the detector decomposes its score) gives one
+    term per row and feature, each row's adding up to its score, each term unchanged when the
+    row's other features or the other rows change; a pickle round trip scores the same; with
+    ``random_state`` set, two fits score the same; a detector that ``uses_labels`` fits with one
+    labelled anomaly and with none, and still ranks the planted outlier high. On a two-channel
+    time series of ``n_rows`` rows per channel (make it more than twice the detector's
+    lookback): ``fit_frame`` returns self and ``score_frame`` gives one score per row (a frame
+    detector); ``lookback()`` and ``score_counts()`` are well formed; and scores that depend on
+    earlier rows come with a ``lookback()`` long enough, or with carried state
+    (``score_stream``), to score a later chunk as in the whole stream; an incremental detector's
+    ``partial_fit_frame`` returns self, takes an ``exclude`` mask and keeps the scores finite.
 
     :raises ConformanceError: naming the detector and the rule broken.
     """
