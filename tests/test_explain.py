@@ -160,7 +160,15 @@ def test_a_feature_that_contributed_nothing_is_not_named():
     np.testing.assert_array_equal(cols["explain_1_contribution"], [0.5, np.nan, 0.0])
     np.testing.assert_array_equal(cols["explain_2_contribution"], [0.0, np.nan, 0.0])
     rows, text = explained_text(cols)
-    assert list(rows) == [0] and list(text) == ["b +0.5"]
+    assert list(rows) == [0, 2] and list(text) == ["b +0.5", "no feature moves the score"]
+
+
+def test_an_alarm_no_input_explains_reads_observed_against_forecast():
+    """The report's text for a forecast alarm that no input moved: the residual itself."""
+    found = Contributions(rows=np.array([1]), names=("lag1",), values=np.array([[0.0]]),
+                          extras={"observed": np.array([4.25]), "forecast": np.array([1.0])})
+    rows, text = explained_text(top_columns(found, n_rows=2, top=1))
+    assert list(rows) == [1] and list(text) == ["observed 4.25 vs forecast 1"]
 
 
 def test_the_background_is_weighted_training_rows_and_quantiles():

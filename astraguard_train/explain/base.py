@@ -19,6 +19,8 @@ from ..data.frame import Frame
 #: Output column names for the ``i``-th ranked feature (from 1) and its contribution.
 FEATURE_COLUMN = "explain_{i}_feature"
 CONTRIBUTION_COLUMN = "explain_{i}_contribution"
+#: Extra output columns of forecast explanations: the target's value and its forecast.
+OBSERVED, FORECAST = "observed", "forecast"
 
 
 @attrs.frozen(eq=False)
@@ -133,7 +135,12 @@ def conditional_reference(X: np.ndarray, mean: np.ndarray, precision: np.ndarray
 def explained_text(columns: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """The explained rows (positions) and each one's explanation as one line,
     ``"c2 +0.31; c5 +0.12"``, from the explanation columns, for reports. Only these rows (the
-    alarms, a few percent) get text: the others have none."""
+    alarms, a few percent) get text: the others have none.
+
+    A row explained with no feature to name (every contribution exactly 0) still gets a line,
+    so a report does not show its alarm as unexplained: the observed value against its
+    forecast where the explainer gives them, else that no feature moves the score.
+    """
     names: list[np.ndarray] = []
     values: list[np.ndarray] = []
     while FEATURE_COLUMN.format(i=len(names) + 1) in columns:
@@ -141,7 +148,8 @@ def explained_text(columns: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.nd
         values.append(columns[CONTRIBUTION_COLUMN.format(i=len(names))])
     if not names:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype="U1")
-    rows = np.flatnonzero(np.logical_or.reduce([name != "" for name in names]))
+    # An explained row has a finite first contribution (NaN marks rows not asked about).
+    rows = np.flatnonzero(np.isfinite(values[0]))
     out: np.ndarray | None = None
     for name, value in zip(names, values, strict=True):
         name = name[rows]
@@ -150,4 +158,13 @@ def explained_text(columns: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.nd
         out = part if out is None else np.where(
             part != "", np.char.add(np.char.add(out, "; "), part), out)
     assert out is not None
-    return rows, out
+    return rows, np.where(out != "", out, _no_cause_text(columns, rows))
+
+
+def _no_cause_text(columns: Mapping[str, np.ndarray], rows: np.ndarray) -> np.ndarray | str:
+    if OBSERVED in columns and FORECAST in columns:
+        observed = np.char.mod("%.6g", columns[OBSERVED][rows])
+        forecast = np.char.mod("%.6g", columns[FORECAST][rows])
+        return np.char.add(np.char.add(np.char.add("observed ", observed), " vs forecast "),
+                           forecast)
+    return "no feature moves the score"

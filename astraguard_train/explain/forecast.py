@@ -18,10 +18,7 @@ import numpy as np
 
 from ..data.frame import Frame
 from ..errors import ConfigError, NotFittedError
-from .base import Contributions, Rescorer
-
-#: Extra output columns: the target's value and its forecast on an explained row.
-OBSERVED, FORECAST = "observed", "forecast"
+from .base import FORECAST, OBSERVED, Contributions, Rescorer
 
 
 def _forecaster(model: Any) -> Any:
