@@ -16,10 +16,15 @@ the second halves) for comparison. Target: F1 at least 0.05 above the update wit
 feedback, flagged share not higher. An arm with ``threshold.verdict_floor = true`` shows
 what raising each channel's floor above its false alarms' peak errors adds. Each arm's
 flagged rows are split into those inside labelled events, outside them, and bridged (flagged
-without crossing the threshold: the post-processing's ``merge_gap``); a last line gives the
-flagged rows outside events, without feedback, of the channels judged false on the first
-halves: the most that learning from false alarms could remove. ``--msl`` reads another copy
-of the data.
+without crossing the threshold: the post-processing's ``merge_gap``). Then: the flagged rows
+outside events, without feedback, of the channels judged false on the first halves (the most
+that learning from false alarms could remove); the rows the reviewed arm would flag with none
+outside events in any channel that got a verdict (the least a verdict-driven rule acting per
+channel can reach while its alarms keep their rows on events); and each event that one of
+the two arms detects and the other does not, with the alarm that reaches it, its crossings
+inside the event, and the event's peak score against the channel's highest outside events.
+``--msl`` reads another copy of the data; ``--msl-set KEY=VALUE`` (repeatable) overrides a
+setting of ``examples/msl.toml``, to see how the figures move with it.
 
 ``--experiment update``: ``update`` against a full retrain. Synthetic telemetry
 (``--channels`` x ``--rows`` rows, 6 full-precision float columns, ISO timestamps, a channel
@@ -70,6 +75,7 @@ ROC-AUC against the default ``iforest`` (z-score) on the same split. Target: per
 over seeds never more than 0.01 below the default's.
 
     python benchmarks/bench_feedback.py --experiment msl
+    python benchmarks/bench_feedback.py --experiment msl --msl-set postprocess.merge_gap=80
     python benchmarks/bench_feedback.py --experiment update --rows 100000 --channels 10
     python benchmarks/bench_feedback.py --experiment review --seeds 5
     python benchmarks/bench_feedback.py --experiment review --datasets cardio,wbc --rounds 3
@@ -212,10 +218,49 @@ def _continued(detector: Any, test: Any) -> dict[str, Any]:
     return _figures(scored, ~_halves(scored.frame))
 
 
-def _new_stream(detector: Any, second: Any) -> dict[str, Any]:
-    """Figures of ``detector`` scoring the second halves as a stream of their own."""
-    scored = detector.score_frame(second)
-    return _figures(scored, np.ones(scored.frame.n_rows, dtype=bool))
+def _event_changes(base: Any, arm: Any, min_length: int) -> list[str]:
+    """One line per labelled event that one of two scorings of the same rows detects and the
+    other does not: the event's rows, the alarm overlapping it, its rows inside the event
+    whose score crossed the threshold (a run shorter than ``min_length`` alone would be
+    dropped: it counts only through ``merge_gap``), its rows outside the event, and the
+    highest score inside the event against the highest outside it, in that alarm and in the
+    channel's rows outside events."""
+    from astraguard_train.timeseries.postprocess import runs
+
+    frame = base.frame
+    lines = []
+    for c in np.unique(frame.channels):
+        rows = np.flatnonzero(frame.channels == c)
+        rows = rows[np.argsort(frame.timestamps[rows], kind="stable")]
+        event = frame.labels[rows].astype(bool)
+        for a, b in zip(*runs(event), strict=True):
+            found = [bool(s.flags[rows[a:b]].any()) for s in (base, arm)]
+            if found[0] == found[1]:
+                continue
+            s = (base, arm)[found.index(True)]
+            flags, scores = s.flags[rows], s.scores[rows]
+            with np.errstate(invalid="ignore"):
+                crossed = scores > s.thresholds[rows]
+            lo, hi = runs(flags)
+            k = int(np.flatnonzero((lo < b) & (hi > a))[0])
+            alarm = slice(int(lo[k]), int(hi[k]))
+            inside = np.zeros(rows.size, dtype=bool)
+            inside[a:b] = True
+            st, en = runs(crossed & inside)
+            out = scores[alarm][~inside[alarm]]
+            out = out[np.isfinite(out)]
+            lines.append(
+                f"{c}: event rows {a}-{b - 1} ({b - a}), found by "
+                f"{'the baseline' if found[0] else 'the verdicts'} only: alarm rows "
+                f"{alarm.start}-{alarm.stop - 1} ({alarm.stop - alarm.start}), "
+                f"{int(flags[alarm][~inside[alarm]].sum())} outside the event; crossings "
+                f"inside it {int((en - st).sum())} rows, longest run "
+                f"{int((en - st).max(initial=0))} (min_event_length {min_length}); peak "
+                f"score inside {np.nanmax(scores[a:b]):.3f}, in the alarm outside it "
+                f"{out.max() if out.size else float('nan'):.3f}, in the channel outside "
+                f"events {np.nanmax(np.where(event, np.nan, scores)):.3f}"
+            )
+    return lines
 
 
 def _print_arms(title: str, results: dict[str, dict[str, Any]], base: str) -> None:
@@ -243,7 +288,8 @@ def experiment_msl(args: argparse.Namespace) -> int:
     if not args.msl.is_file():
         print(f"{args.msl} is absent", file=sys.stderr)
         return 1
-    config = PipelineConfig.from_toml(MSL_CONFIG).with_overrides(["train.n_jobs=1"])
+    config = PipelineConfig.from_toml(MSL_CONFIG).with_overrides(["train.n_jobs=1",
+                                                                  *args.msl_set])
     params = {**config.loader.params, "path": str(args.msl)}
     frame = build_registry().create("loader", config.loader.name, params).load()
     is_train = frame.extras["split"] == "train"
@@ -276,17 +322,33 @@ def experiment_msl(args: argparse.Namespace) -> int:
     # An updated version takes over at the second half: a stream state saved by the parent is
     # refused by another version, so it starts a new stream there (its dynamic windows start
     # with the history the update left). The parent runs on, its stream continued.
+    scored = {name: det.score_frame(h2) for name, det in updated.items()}
+    every = np.ones(h2.n_rows, dtype=bool)
     new = {"parent (no update), stream continued": _continued(parent, test)}
-    new.update({name: _new_stream(det, h2) for name, det in updated.items()})
-    _print_arms("second halves, new version's own stream", new, "update, no feedback")
+    new.update({name: _figures(s, every) for name, s in scored.items()})
+    base, judged_arm = "update, no feedback", "update, every alarm reviewed"
+    _print_arms("second halves, new version's own stream", new, base)
     # What per-channel learning from false alarms could remove at most: the flagged rows
     # outside events, in the second halves, of the channels that got a false-alarm verdict.
-    judged = sorted({str(a["channel"]) for a in alarms if not a["true"]})
-    spare = new["update, no feedback"]["outside_by_channel"]
-    print(f"channels with a false-alarm verdict: {', '.join(judged)}; their flagged rows "
-          f"outside events on the second halves (update, no feedback): "
-          f"{sum(spare.get(c, 0) for c in judged)} of "
-          f"{new['update, no feedback']['outside']}")
+    false_ch = sorted({str(a["channel"]) for a in alarms if not a["true"]})
+    spare = new[base]["outside_by_channel"]
+    print(f"channels with a false-alarm verdict: {', '.join(false_ch)}; their flagged rows "
+          f"outside events on the second halves ({base}): "
+          f"{sum(spare.get(c, 0) for c in false_ch)} of {new[base]['outside']}")
+    # The floor of any verdict-driven rule that acts per channel and keeps its alarms' rows
+    # on events: the reviewed arm with no flagged row outside events in a judged channel.
+    judged = sorted({str(a["channel"]) for a in alarms})
+    r, b = new[judged_arm], new[base]
+    cut = sum(r["outside_by_channel"].get(c, 0) for c in judged)
+    least = r["in_events"] + r["outside"] - cut
+    print(f"channels with any verdict: {', '.join(judged)}; their flagged rows outside events "
+          f"({judged_arm}): {cut}; without any of them it would flag {least} rows "
+          f"({least / h2.n_rows:.2%}), {base!r} flags {b['in_events'] + b['outside']} "
+          f"({b['flagged_share']:.2%})")
+    print(f"events detected by one of {base!r} and {judged_arm!r} only:")
+    for line in _event_changes(scored[base], scored[judged_arm],
+                               int(config.postprocess.min_event_length or 1)):
+        print(f"  {line}")
     # For comparison: every detector scoring each channel's whole test stream, so the updated
     # ones rescore the first half and their windows at the second half hold its errors.
     cont = {"parent (no update)": _continued(parent, test)}
@@ -912,6 +974,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="review: figures after every round, not only the last")
     parser.add_argument("--csv", default=None, help="review: write the figures per round here")
     parser.add_argument("--msl", type=Path, default=MSL_DATA, help="msl, calibrate: MSL data")
+    parser.add_argument("--msl-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="msl: override a setting of examples/msl.toml (repeatable), to "
+                             "see how the figures move with it")
     parser.add_argument("--msl-channels", default=None,
                         help="calibrate: only these MSL channels (comma-separated)")
     parser.add_argument("--rate", type=float, default=0.01,
