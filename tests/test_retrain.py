@@ -266,6 +266,37 @@ def test_false_alarm_verdicts_trigger_and_label_the_comparison(mission_data, tmp
     assert outcome.challenger == 2 and outcome.comparison["n_labelled_rows"] > 0
 
 
+def test_rows_operators_marked_anomalous_are_left_out_of_the_challenger(mission_data,
+                                                                       tmp_path, capsys):
+    # "same" is day 3 (2026-01-04), 240 rows a day per channel, one every 6 minutes; the
+    # holdout is its last 40%, from 14:24
+    later = datetime.now(UTC) + timedelta(days=400)
+    plain = _fresh_store(mission_data, tmp_path / "plain")
+    baseline = retrain(_policy(plain, mission_data["same"], max_age_days=1), trusted=True,
+                       now=later)
+    store = _fresh_store(mission_data, tmp_path)
+    marks = [  # (channel, start, end, what): rows covered in the training part
+        ("BUS-1", "01:00:00", "01:30:00", ["--verdict", "true_alarm"]),  # 6
+        ("BUS-2", "02:00:00", "02:12:00", ["--interval"]),  # 3
+        ("BUS-2", "05:00:00", "05:30:00", ["--verdict", "false_alarm"]),  # normal: kept
+        ("BUS-1", "20:00:00", "20:30:00", ["--verdict", "true_alarm"]),  # held out anyway
+    ]
+    for channel, start, end, what in marks:
+        assert main(["feedback", "add", str(store), "--channel", channel,
+                     "--start", f"2026-01-04T{start}", "--end", f"2026-01-04T{end}",
+                     *what, "--author", "ops"]) == 0
+    capsys.readouterr()
+    outcome = retrain(_policy(store, mission_data["same"], max_age_days=1), trusted=True,
+                      now=later)
+    assert ("9 row(s) under operators' true-alarm verdicts or labelled intervals left out of "
+            "the challenger's training rows") in outcome.reasons
+    trained = {s: next(e for e in history(s) if e["step"] == "challenger")
+               for s in (plain, store)}
+    assert trained[store]["rows"] == trained[plain]["rows"] - 9
+    assert trained[store]["holdout_rows"] == trained[plain]["holdout_rows"]
+    assert not any("left out" in r for r in baseline.reasons)
+
+
 def test_update_mode_writes_the_challenger_as_an_update(mission_data, tmp_path):
     store = _fresh_store(mission_data, tmp_path)
     later = datetime.now(UTC) + timedelta(days=400)

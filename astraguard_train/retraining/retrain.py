@@ -213,6 +213,29 @@ def _holdout(frame: Frame, share: float) -> tuple[Frame, Frame]:
     return frame.take(~held), frame.take(held)
 
 
+def _without_true_alarms(frame: Frame, store: Path) -> tuple[Frame, str | None]:
+    """``frame`` without the rows operators said are anomalous: a true-alarm verdict or a
+    labelled interval in the store's feedback (about any version: an anomaly stays one when
+    the champion changes), joined by channel and time range. A challenger trained on them would
+    learn the anomaly as normal. Also the sentence that says how many, or None for none."""
+    from ..feedback.labels import covered
+    from ..feedback.store import FeedbackStore
+
+    records = FeedbackStore(store).verdicts(kinds=("verdict", "interval"))
+    if frame.timestamps is None:  # records by row position name rows of another file
+        return frame, None
+    anomalous = np.zeros(frame.n_rows, dtype=bool)
+    for i in np.flatnonzero(records.labels == 1):
+        if not np.isnat(records.start[i]):
+            anomalous |= covered(frame, records, int(i))
+    n = int(anomalous.sum())
+    if n == 0:
+        return frame, None
+    return frame.take(~anomalous), (
+        f"{n} row(s) under operators' true-alarm verdicts or labelled intervals left out of "
+        "the challenger's training rows")
+
+
 # -- triggers --------------------------------------------------------------------------------
 
 
@@ -481,6 +504,9 @@ def retrain(
             _record(store, run_key, "decision", **_logged(outcome))
             return outcome
     train_rows, holdout = _holdout(window, policy.window.holdout)
+    if policy.retrain.mode != "update":  # update leaves them out itself (--feedback)
+        train_rows, left_out = _without_true_alarms(train_rows, store)
+        window_reasons += (left_out,) if left_out else ()
     if policy.window.include_training_data:
         original = PipelineConfig.from_dict(bundle.manifest["config"]).loader
         loaded = registry.create("loader", original.name, original.params).load()
