@@ -21,8 +21,10 @@ injected before and after. Each day, the day's telemetry is scored by the detect
   compared again, on the rows since its training, while the cooldown holds.
 
 Printed per strategy: event F1 and flagged share over the days after the shift, and how many
-times it trained. Then every promotion the policy made, checked against the rows the rule saw
-(a wrong promotion is one whose challenger was worse there) and against the next day's rows.
+times it trained; then its event F1 over each period after the shift (the level change's
+days, the quieter mode's), which says where it gains or loses. Then every promotion the
+policy made, checked against the rows the rule saw (a wrong promotion is one whose challenger
+was worse there) and against the next day's rows.
 
     python benchmarks/bench_retrain.py                 # 3 seeds, 30 days of 4 channels
     python benchmarks/bench_retrain.py --msl ../shared/data/msl.csv.gz
@@ -161,6 +163,17 @@ def _row(name: str, labels: np.ndarray, flags: np.ndarray, segment: np.ndarray,
     return f1
 
 
+def _period_f1(results: list[dict], strategy: str, lo: int, hi: int) -> float:
+    """Event F1 of ``strategy`` over the days ``lo`` to ``hi - 1`` of every seed."""
+    keep = [(r["day"] >= lo) & (r["day"] < hi) for r in results]
+    labels = np.concatenate([r["frame"].labels[k] for r, k in zip(results, keep, strict=True)])
+    flags = np.concatenate([r["flags"][strategy][k]
+                            for r, k in zip(results, keep, strict=True)])
+    segment = np.concatenate([np.char.add(f"{i}:", r["frame"].channels[k])
+                              for i, (r, k) in enumerate(zip(results, keep, strict=True))])
+    return event_score(labels, flags, segment=segment).f1 or 0.0
+
+
 def _mission_triggers(args: argparse.Namespace) -> dict:
     triggers = {"drifted_features": 2, "cooldown_days": args.cooldown_days}
     if args.recent_days is not None:
@@ -202,6 +215,7 @@ def run_mission(args: argparse.Namespace) -> None:
                                "min_rows": int(args.min_days * args.rows_per_day) or None},
                               args.holdout)
         out["after"] = day[later] >= args.shift_day
+        out["day"] = day[later]
         out["frame"] = served
         results.append(out)
     print(f"mission: {args.days} days x {args.rows_per_day} rows x {args.channels} channels, "
@@ -220,6 +234,13 @@ def run_mission(args: argparse.Namespace) -> None:
                                   for i, r in enumerate(results)])
         n = float(np.mean([r["trainings"][s] for r in results]))
         mean[s] = (_row(s, labels, flags, segment, n), n)
+    # where each strategy wins or loses: the level change's days, then the quieter mode's
+    periods = [(args.shift_day, args.mode_day), (args.mode_day, args.days)]
+    print("event F1 by period: " + ", ".join(f"days {lo}-{hi - 1}" for lo, hi in periods
+                                              if hi > lo))
+    for s in STRATEGIES:
+        figures = [_period_f1(results, s, lo, hi) for lo, hi in periods if hi > lo]
+        print(f"  {s:<8} " + "  ".join(f"{f:.3f}" for f in figures))
     wrong = 0
     print("promotions (seed, day, difference on the A/B rows [95% interval], on the next day):")
     for seed, r in zip(seeds, results, strict=True):
