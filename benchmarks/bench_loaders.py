@@ -14,7 +14,9 @@ Every reader turns the file into the same thing: the float64 feature matrix, the
 ``read_csv`` + ``to_numpy``; pyarrow: ``pyarrow.csv.read_csv`` + the columns stacked; polars:
 ``read_csv`` + ``to_numpy``). Each measurement runs in a fresh process that has imported all
 four libraries and loads the file ``--repeat`` times; the best time is kept (the machine is
-shared, so noise only adds). The target: our load stage at most 1.2x the fastest of the three
+shared, so noise only adds). The readers of a shape take turns, one load each, so that a burst
+of other work on the machine falls on all of them alike instead of on whichever was being
+measured at the time. The target: our load stage at most 1.2x the fastest of the three
 on every shape. The CPU seconds' ratio is printed as a second opinion when other work shares
 the machine.
 
@@ -23,6 +25,7 @@ reader on the same rows) and a list of dicts in memory (at least 1,000,000 recor
 
     python benchmarks/bench_loaders.py                 # 1M rows, a few minutes
     python benchmarks/bench_loaders.py --rows 10000000 # the 10M figures (files of ~1.5 GB)
+    python benchmarks/bench_loaders.py --shape "JSON lines, ISO, channel"  # one shape
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import math
 import os
 import resource
 import shutil
@@ -77,6 +81,7 @@ SHAPES = {
     "pyarrow floats, epoch ms, gzip": Shape("pyarrow_ms.csv.gz", "pyarrow", "ms", gz=True),
     "JSON lines, ISO, channel": Shape("data.jsonl", "polars", "iso", channels=True),
 }
+JSONL = "JSON lines, ISO, channel"
 BASELINES = ("pandas", "pyarrow", "polars")
 READERS = ("ours", *BASELINES)
 
@@ -84,8 +89,11 @@ READERS = ("ours", *BASELINES)
 # -- the files --------------------------------------------------------------------------------
 
 
-def write_files(directory: Path, rows: int, n_channels: int, seed: int = 0) -> None:
-    """Write every shape's file (each writer once per content; gzip copies of the plain)."""
+def write_files(
+    directory: Path, rows: int, n_channels: int, shapes: list[str], array: bool, seed: int = 0
+) -> None:
+    """Write the files of ``shapes`` (each writer once per content; gzip copies of the plain),
+    and with ``array`` the JSON array (made from the JSON lines file)."""
     import numpy as np
     import pandas as pd
     import polars as pl
@@ -106,7 +114,8 @@ def write_files(directory: Path, rows: int, n_channels: int, seed: int = 0) -> N
             out["channel"] = channel
         return {**out, **{c: values[:, j] for j, c in enumerate(FEATURES)}}
 
-    for shape in SHAPES.values():
+    wanted = [*shapes, *([JSONL] if array and JSONL not in shapes else [])]
+    for shape in (SHAPES[name] for name in wanted):
         path = directory / shape.file
         if path.exists():
             continue
@@ -129,6 +138,8 @@ def write_files(directory: Path, rows: int, n_channels: int, seed: int = 0) -> N
         if shape.gz:
             with open(plain, "rb") as src, gzip.open(path, "wb", compresslevel=6) as dst:
                 shutil.copyfileobj(src, dst, 1 << 22)
+    if not array or (directory / "data.json").exists():
+        return
     # The JSON array: the JSON lines file's objects between brackets.
     with open(directory / "data.jsonl") as lines, open(directory / "data.json", "w") as arr:
         arr.write("[")
@@ -205,13 +216,17 @@ def load(reader: str, shape: Shape, path: str):  # type: ignore[no-untyped-def]
 
 
 def child(what: str, directory: str, repeat: int) -> None:
-    """Run one measurement ``repeat`` times and print each as JSON (in its own process).
+    """Run one measurement up to ``repeat`` times, each when a line arrives on stdin, and print
+    each as a line of JSON (in its own process; see :class:`Child`).
 
     Every child imports the same modules first (the package, pandas, pyarrow's readers,
     polars), so the peak RSS figures differ only by what the measured reader itself uses.
     """
+    import gc
+
     import pandas  # noqa: F401
     import polars  # noqa: F401
+    import pyarrow as pa
     import pyarrow.csv  # noqa: F401
     import pyarrow.json as pajson
 
@@ -222,6 +237,8 @@ def child(what: str, directory: str, repeat: int) -> None:
         records = pajson.read_json(os.path.join(directory, "data.jsonl")).to_pylist()
     before = _status_mb("VmRSS")
     for _ in range(repeat):
+        if not sys.stdin.readline():
+            return
         cpu = os.times()
         start = time.perf_counter()
         if what == "records":
@@ -242,43 +259,92 @@ def child(what: str, directory: str, repeat: int) -> None:
         used = os.times()
         cpu_seconds = (used.user - cpu.user) + (used.system - cpu.system)
         print(json.dumps({"rows": n, "seconds": seconds, "cpu_seconds": cpu_seconds,
-                          "peak_rss_mb": _status_mb("VmHWM"), "import_rss_mb": before}))
+                          "peak_rss_mb": _status_mb("VmHWM"), "import_rss_mb": before}),
+              flush=True)
+        # Untimed: hand freed memory back, so the readers waiting for their turn beside this
+        # one hold no more than their imports.
+        gc.collect()
+        pa.default_memory_pool().release_unused()
 
 
-def run_child(what: str, directory: Path, repeat: int) -> list[dict[str, float]]:
-    """One measurement's rounds, in a fresh process."""
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", what, str(directory), str(repeat)],
-        capture_output=True, text=True,
-    )
-    if out.returncode:
-        raise SystemExit(f"measurement {what} failed:\n{out.stderr}")
-    return [json.loads(line) for line in out.stdout.strip().splitlines()[-repeat:]]
+class Child:
+    """One measurement's process, which loads once each time :meth:`round` is called."""
+
+    def __init__(self, what: str, directory: Path, repeat: int) -> None:
+        self.what = what
+        self.errors = tempfile.TemporaryFile(mode="w+")
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--child", what, str(directory), str(repeat)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errors, text=True,
+        )
+
+    def round(self) -> dict[str, float]:
+        """Load once; the figures of that load."""
+        assert self.process.stdin and self.process.stdout
+        self.process.stdin.write("go\n")
+        self.process.stdin.flush()
+        for line in self.process.stdout:
+            if line.startswith("{"):
+                return json.loads(line)
+        self.close()
+        raise SystemExit(f"measurement {self.what} failed:\n{self._stderr()}")
+
+    def close(self) -> None:
+        assert self.process.stdin
+        self.process.stdin.close()
+        if self.process.wait():
+            raise SystemExit(f"measurement {self.what} failed:\n{self._stderr()}")
+
+    def _stderr(self) -> str:
+        self.errors.seek(0)
+        return self.errors.read()
 
 
-def measure_all(directory: Path, repeat: int) -> dict[str, list[dict[str, float]]]:
-    """Every round's figures of every measurement."""
-    whats = [f"{name}|{reader}" for name in SHAPES for reader in READERS] + ["json", "records"]
-    return {what: run_child(what, directory, repeat) for what in whats}
+def measure_all(
+    directory: Path, repeat: int, shapes: list[str], extras: bool = True
+) -> dict[str, list[dict[str, float]]]:
+    """Every round's figures of every measurement.
+
+    The readers of a shape take turns, one load each per round (the first reader of a round
+    rotates), each in its own process that stays up between its turns: the machine is shared,
+    and measured one after the other, whichever reader ran during a burst of other work would
+    lose to the rest by that burst alone.
+    """
+    runs: dict[str, list[dict[str, float]]] = {}
+    groups = [[f"{name}|{reader}" for reader in READERS] for name in shapes]
+    if extras:
+        groups += [["json"], ["records"]]
+    for whats in groups:
+        children = [Child(what, directory, repeat) for what in whats]
+        for i in range(repeat):
+            for child in children[i % len(children):] + children[: i % len(children)]:
+                runs.setdefault(child.what, []).append(child.round())
+        for child in children:
+            child.close()
+    return runs
 
 
 def _best(rs: list[dict[str, float]], key: str) -> float:
     return min(r[key] for r in rs)
 
 
-def report(runs: dict[str, list[dict[str, float]]], directory: Path) -> bool:
+def report(
+    runs: dict[str, list[dict[str, float]]], directory: Path, shapes: list[str], extras: bool
+) -> bool:
     """Print every figure and ratio; True when every target is met."""
     ok = True
     print(f"{'shape':<36}{'reader':<9}{'MB':>7}{'seconds':>9}{'cpu s':>7}{'peak MB':>9}"
           f"{'/fastest':>10}{'cpu/least':>11}")
-    for name, shape in SHAPES.items():
+    for name in shapes:
+        shape = SHAPES[name]
         mb = (directory / shape.file).stat().st_size / 1e6
         rs = {reader: runs[f"{name}|{reader}"] for reader in READERS}
         fastest = min(BASELINES, key=lambda r: _best(rs[r], "seconds"))
         least_cpu = min(_best(rs[r], "cpu_seconds") for r in BASELINES)
         for reader in READERS:
             ratio = _best(rs[reader], "seconds") / _best(rs[fastest], "seconds")
-            cpu_ratio = _best(rs[reader], "cpu_seconds") / least_cpu
+            # os.times counts in clock ticks: a tiny file can take none
+            cpu_ratio = _best(rs[reader], "cpu_seconds") / least_cpu if least_cpu else math.nan
             print(f"{name if reader == 'ours' else '':<36}{reader:<9}{mb:>7.0f}"
                   f"{_best(rs[reader], 'seconds'):>9.3f}{_best(rs[reader], 'cpu_seconds'):>7.2f}"
                   f"{_best(rs[reader], 'peak_rss_mb'):>9.0f}{ratio:>9.2f}x{cpu_ratio:>10.2f}x")
@@ -287,7 +353,9 @@ def report(runs: dict[str, list[dict[str, float]]], directory: Path) -> bool:
         ok &= met
         print(f"{'':<36}-> ours / {fastest} {ratio:.2f}x, target <= {TARGET}x: "
               f"{'met' if met else 'MISSED'}")
-    jsonl = min(_best(runs[f"JSON lines, ISO, channel|{r}"], "seconds") for r in BASELINES)
+    if not extras:
+        return ok
+    jsonl = min(_best(runs[f"{JSONL}|{r}"], "seconds") for r in BASELINES)
     ratio = _best(runs["json"], "seconds") / jsonl
     met = ratio <= ARRAY_TARGET
     ok &= met
@@ -308,6 +376,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--channels", type=int, default=50, help="distinct channels")
     parser.add_argument("--repeat", type=int, default=3, help="loads per measurement (best kept)")
     parser.add_argument("--dir", type=Path, help="keep the files here (reused when present)")
+    parser.add_argument("--shape", action="append", choices=list(SHAPES), metavar="SHAPE",
+                        help="measure only this shape (repeatable; skips the JSON array and "
+                        "records figures); default: every shape")
     parser.add_argument("--child", nargs=3, metavar=("WHAT", "DIR", "REPEAT"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -318,14 +389,17 @@ def main(argv: list[str] | None = None) -> int:
         directory = args.dir or Path(tmp)
         directory.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
-        write_files(directory, args.rows, args.channels)
+        shapes = args.shape or list(SHAPES)
+        extras = not args.shape
+        write_files(directory, args.rows, args.channels, shapes, extras)
         print(f"{args.rows:,} rows x (timestamp + {len(FEATURES)} floats), {args.channels} "
               f"channels; files ready in {time.perf_counter() - start:.0f}s; cores: "
               f"{os.cpu_count()}")
-        runs = measure_all(directory, args.repeat)
+        runs = measure_all(directory, args.repeat, shapes, extras)
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-        print(f"best of {args.repeat} loads in a fresh process each; load average now {load:.1f}")
-        ok = report(runs, directory)
+        print(f"best of {args.repeat} loads, a process per reader, readers taking turns; load "
+              f"average now {load:.1f}")
+        ok = report(runs, directory, shapes, extras)
     return 0 if ok else 1
 
 
