@@ -311,9 +311,11 @@ def measure_all(
     lose to the rest by that burst alone.
     """
     runs: dict[str, list[dict[str, float]]] = {}
-    groups = [[f"{name}|{reader}" for reader in READERS] for name in shapes]
-    if extras:
-        groups += [["json"], ["records"]]
+    # The JSON array takes turns with the JSON lines readers it is compared with.
+    groups = [[f"{name}|{reader}" for reader in READERS]
+              + (["json"] if extras and name == JSONL else []) for name in shapes]
+    if extras:  # every shape, so the JSON lines readers are among them
+        groups.append(["records"])
     for whats in groups:
         children = [Child(what, directory, repeat) for what in whats]
         for i in range(repeat):
