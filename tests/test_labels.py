@@ -13,6 +13,7 @@ from astraguard_train.data.splits import split_frame
 from astraguard_train.models.pyod import DETECTORS, _wrapper
 from astraguard_train.models.supervised import (
     BLEND_WEIGHTS,
+    PRIOR_WEIGHT,
     HistGBCDetector,
     StackedDetector,
     _ranks_among,
@@ -141,20 +142,25 @@ def test_member_weights_follow_labels_only_beyond_their_noise():
     assert member_weights(np.vstack([good, alike]), y).max() < 0.9
 
 
-def test_blend_weight_trusts_a_classifier_only_when_it_beats_the_members_out_of_fold():
+def test_blend_weight_leaves_the_equal_blend_only_on_out_of_fold_evidence():
     rng = np.random.default_rng(1)
     y = np.zeros(500, np.int8)
     y[:10] = 1
     U = rng.uniform(size=500)
     helpful = rng.uniform(size=500)
     helpful[:10] = rng.uniform(0.95, 1.0, size=10)
-    assert blend_weight(U, helpful, y, 1.0) > 0
-    # a classifier no better than chance on held-out labels gets no weight
-    assert blend_weight(U, rng.uniform(size=500), y, 1.0) == 0.0
-    # members that already rank every labelled anomaly first leave nothing to gain
+    # a classifier that ranks the held-out labels on top, members that do not: the classifier
+    assert blend_weight(U, helpful, y, 1.0) == 1.0
+    # members that rank them on top, a classifier no better than chance: the members alone
+    U_good = U.copy()
+    U_good[:10] = rng.uniform(0.95, 1.0, size=10)
+    assert blend_weight(U_good, rng.uniform(size=500), y, 1.0) == 0.0
+    # no evidence either way (two scores that rank alike, or every label already first under
+    # the equal blend): the prior, an equal blend
+    assert blend_weight(U, U.copy(), y, 1.0) == PRIOR_WEIGHT == 0.5
     U_top = U.copy()
     U_top[:10] = 2.0
-    assert blend_weight(U_top, helpful, y, 1.0) == 0.0
+    assert blend_weight(U_top, helpful, y, 1.0) == PRIOR_WEIGHT
 
 
 def test_blend_weight_prefers_the_steadiest_gain_to_the_largest():
@@ -163,14 +169,15 @@ def test_blend_weight_prefers_the_steadiest_gain_to_the_largest():
     y[:6] = 1
     U, P = rng.uniform(size=300), rng.uniform(size=300)
     P[:6] = rng.uniform(0.5, 1, 6)
-    alone = _ranks_among(U, y)
-    gains = {w: _ranks_among((1 - w) * U + w * P, y) - alone for w in BLEND_WEIGHTS[1:]}
+    prior = _ranks_among((1 - PRIOR_WEIGHT) * U + PRIOR_WEIGHT * P, y)
+    gains = {w: _ranks_among((1 - w) * U + w * P, y) - prior
+             for w in BLEND_WEIGHTS if w != PRIOR_WEIGHT}
     chosen = blend_weight(U, P, y, 1.0)
     # w = 1 gains most on average, but less surely than the w chosen
     assert max(gains, key=lambda w: gains[w].mean()) == 1.0
     assert chosen == 0.75
     bounds = {w: gain_lower_bound(g, 1.0) for w, g in gains.items()}
-    assert bounds[chosen] == max(bounds.values()) >= 0
+    assert bounds[chosen] == max(bounds.values()) > 0
 
 
 def test_gain_lower_bound():

@@ -19,16 +19,20 @@ labels, by rules that account for their noise, how far to follow them.
    stratified), from classifiers that did not see its label. ``P`` is the mean of the
    classifiers' probabilities, each turned into its share of out-of-fold probabilities below
    it, so training rows and new rows share one [0, 1] scale.
-3. **Trust.** ``score = (1 - w) * U + w * P`` with ``w`` chosen per fit from
-   ``0, 0.25, 0.5, 0.75, 1`` on the training part's labels, out of fold. Each labelled
-   anomaly's gain is its rank among the other training rows under the blend less its rank
-   under ``U`` alone; a ``w > 0`` is judged by the mean gain less ``min_gain_se`` paired
-   standard errors (a lower bound), and the ``w`` with the highest bound is taken when that
-   bound is not below 0, else ``w = 0``. A pessimistic choice: with a handful of labels the
-   ``w`` with the largest mean gain is often the luckiest, and the bound prefers the ``w``
-   whose gain holds across the labels. A set with a few labels that disagree with each
-   other keeps ``U``; one whose labels the classifiers predict well from the other folds
-   follows the classifiers.
+3. **Trust.** ``score = (1 - w) * U + w * P`` with ``w`` from ``0, 0.25, 0.5, 0.75, 1``. Before
+   the labels are consulted the two scores are equally credible, so the prior is the equal
+   blend ``w = 0.5``; the labels move ``w`` from it, either way, only when they show it out of
+   fold. Each labelled anomaly's gain is its rank among the other training rows under a blend
+   less its rank under the prior blend; another ``w`` is judged by the mean gain less
+   ``min_gain_se`` paired standard errors (a lower bound), and the ``w`` with the highest bound
+   is taken when that bound is above 0, else ``w = 0.5``. A pessimistic choice: with a handful
+   of labels the ``w`` with the largest mean gain is often the luckiest, and the bound prefers
+   the ``w`` whose gain holds across the labels. Labels the classifiers cannot predict from
+   the other folds pull ``w`` to 0 (the members alone); labels they predict well pull it to 1.
+   Why not the members as the prior: the unlabelled rows taken as 0 hide many anomalies, so
+   the out-of-fold gain of a classifier is measured against noisy zeros and rarely clears a
+   bound from 0, though it helps on most sets; starting from the middle, both moves need the
+   same evidence.
 
 ``stacked`` (the XGBOD idea: unsupervised scores are strong features for a classifier with few
 positives) feeds the features *and* the members' ranks to two classifiers that need few
@@ -37,9 +41,10 @@ and class-balanced extra trees. ``hist_gbc`` feeds the features only to scikit-l
 ``HistGradientBoostingClassifier`` (class-balanced).
 
 The defaults (``min_labels = 3``, ``min_gain_se = 1``, the member rule's two standard errors,
-the classifiers' settings) were chosen on the ODDS sets of ``benchmarks/bench_feedback.py
---experiment labels``, which also measures them: principled rules, but not evaluated on data
-held out from that choice.
+the prior ``w = 0.5``, the classifiers' settings) were chosen on the ODDS sets of
+``benchmarks/bench_feedback.py --experiment labels``, which also measures them: principled
+rules, checked on splits of those sets (other seeds) not used in the choice, but not on other
+data.
 """
 
 from __future__ import annotations
@@ -63,6 +68,9 @@ DEFAULT_MEMBERS: tuple[Mapping[str, Any], ...] = ({"name": "iforest"}, {"name": 
 MEMBER_FULL_TRUST_SE = 2.0
 #: The classifier's share of the score that a fit may choose.
 BLEND_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+#: The classifier's share before the labels are consulted: the label-free and the label-based
+#: scores equally (the members, too, start with equal weights).
+PRIOR_WEIGHT = 0.5
 
 
 def _ranks_among(scores: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -115,17 +123,21 @@ def gain_lower_bound(gain: np.ndarray, n_se: float) -> float:
 
 def blend_weight(U: np.ndarray, P: np.ndarray, y: np.ndarray, min_gain_se: float) -> float:
     """The classifier's share ``w`` of ``(1 - w) * U + w * P`` (``P`` out of fold): of the
-    :data:`BLEND_WEIGHTS` whose blend ranks the labelled anomalies above ``U`` alone (a
-    positive mean gain), the one whose gain is largest ``min_gain_se`` paired standard errors
-    below its mean, if that bound is not below 0 (the smallest ``w`` on a tie); else 0."""
-    alone = _ranks_among(U, y)
-    best, chosen = 0.0, 0.0
-    for w in BLEND_WEIGHTS[1:]:
-        gain = _ranks_among((1 - w) * U + w * P, y) - alone
+    :data:`BLEND_WEIGHTS` other than :data:`PRIOR_WEIGHT`, the one whose gain over the prior
+    blend (the labelled anomalies' ranks) is largest ``min_gain_se`` paired standard errors
+    below its mean, if that bound is above 0 (the smallest ``w`` on a tie); else the prior."""
+    def ranks(w: float) -> np.ndarray:
+        return _ranks_among((1 - w) * U + w * P, y)
+
+    prior = ranks(PRIOR_WEIGHT)
+    best, chosen = 0.0, PRIOR_WEIGHT
+    for w in BLEND_WEIGHTS:
+        if w == PRIOR_WEIGHT:
+            continue
         # the pessimistic figure: with a handful of labels a large mean gain is often luck,
         # and the weight whose gain is steadiest across them is the one to trust
-        bound = gain_lower_bound(gain, min_gain_se)
-        if bound >= 0 and gain.mean() > 0 and (chosen == 0.0 or bound > best):
+        bound = gain_lower_bound(ranks(w) - prior, min_gain_se)
+        if bound > best:
             best, chosen = bound, w
     return chosen
 
@@ -264,8 +276,8 @@ class StackedDetector(LabelledDetector):
         pyod.knn, those registered).
     :param min_labels: fewer labelled anomalies than this: the members alone.
     :param min_gain_se: paired standard errors below its mean gain at which a blend's gain
-        over the members alone (the labelled anomalies' out-of-fold ranks) is judged; a blend
-        is chosen only when that bound is not below 0.
+        over the equal blend (the labelled anomalies' out-of-fold ranks) is judged; another
+        blend is chosen only when that bound is above 0.
     :param C: the logistic regression's inverse regularisation.
     :param n_estimators: the extra trees' trees.
     :param cv: folds for the classifiers' out-of-fold training scores.
