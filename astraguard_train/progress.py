@@ -148,6 +148,9 @@ def display(console: Any = None, transient: bool = False) -> Iterator[Any]:
         transient=transient,
         # stdout may carry results (--json, CSV on '-'): the display never takes it over.
         redirect_stdout=False,
+        # elsewhere than a terminal nothing is drawn until the display closes: a thread
+        # redrawing it ten times a second would only take the work's CPU (and its GIL)
+        auto_refresh=console.is_terminal or console.is_jupyter,
     )
     token = _ACTIVE.set(progress)
     try:

@@ -154,3 +154,12 @@ def test_progress_display_draws_steps_on_its_console_only():
         pass
     assert quiet.getvalue() == ""  # a transient display leaves nothing in a log
     assert format_seconds(3700) == "1:01:40"
+
+
+def test_progress_display_redraws_only_on_a_terminal():
+    from rich.console import Console
+
+    with display(console=Console(file=io.StringIO())) as progress:
+        assert progress.live._refresh_thread is None  # a log gets the final state only
+    with display(console=Console(file=io.StringIO(), force_terminal=True)) as progress:
+        assert progress.live._refresh_thread is not None
