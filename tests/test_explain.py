@@ -189,6 +189,20 @@ def test_the_background_is_weighted_training_rows_and_quantiles():
                                scores[rows] - base @ background["weights"], rtol=1e-9)
 
 
+@pytest.mark.parametrize("distinct", [3, 8, 11])
+def test_the_background_has_as_many_rows_as_distinct_training_rows_up_to_eight(distinct):
+    from astraguard_train.explain.replace import background_of
+
+    rng = np.random.default_rng(4)
+    rows = rng.normal(size=(distinct, 3))
+    # the first 200 rows repeat one row: a count of the first rows alone would say 1
+    X = np.vstack([np.repeat(rows[:1], 200, axis=0), rows[rng.integers(0, distinct, 300)],
+                   rows])
+    background = background_of(X)
+    assert len(background["rows"]) == len(background["weights"]) == min(distinct, 8)
+    assert len({tuple(r) for r in background["rows"]}) == min(distinct, 8)
+
+
 def test_a_long_training_part_is_summarised_from_one_seeded_sample(monkeypatch):
     import astraguard_train.explain.replace as replace
 
