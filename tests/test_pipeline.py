@@ -105,6 +105,42 @@ def test_two_identical_runs_write_one_version_unless_duplicates_are_allowed(tmp_
     assert Path(second).name == "2" and Path(second).is_dir()
 
 
+def test_the_training_summary_is_made_during_evaluate_only_for_a_run_that_persists(
+        tmp_path, monkeypatch):
+    import astraguard_train.bundle.store as store
+    from astraguard_train.bundle.profile import fingerprint, profile_matrix
+
+    config = PipelineConfig(loader=StageSpec("synthetic", {"n_samples": 500, "n_channels": 1}))
+    made = []
+    summarise = store.summarise_training
+    monkeypatch.setattr(store, "summarise_training", lambda ctx: made.append(1) or summarise(ctx))
+    pipe = Pipeline(config)
+    pipe.run(stop_after="evaluate")
+    assert pipe.context.training_summary is None and not made
+    pipe.run(persist=False)
+    assert pipe.context.training_summary is None and not made
+    result = pipe.run(output=str(tmp_path))
+    assert pipe.context.training_summary.done() and made == [1]  # made once, ahead
+    X = pipe.context.split.train.X
+    manifest = store.read_manifest(Path(result.artifact))
+    assert manifest["training_data"] == fingerprint(X)
+    assert manifest["profile"] == profile_matrix(X, result.feature_names)
+
+
+def test_a_failed_training_summary_fails_the_persist_stage(tmp_path, monkeypatch):
+    import astraguard_train.bundle.store as store
+
+    def broken(ctx):
+        raise OSError("no room for the profile")
+
+    monkeypatch.setattr(store, "summarise_training", broken)
+    config = PipelineConfig(loader=StageSpec("synthetic", {"n_samples": 500, "n_channels": 1}))
+    result = Pipeline(config).run(output=str(tmp_path), raise_on_error=False)
+    assert result.failed_stage == "persist" and "no room for the profile" in result.error
+    assert [s.name for s in result.stages][-2:] == ["evaluate", "persist"]
+    assert not list(tmp_path.rglob("manifest.json"))
+
+
 def _plugin_with(model_cls):
     class Plugin:
         @hookimpl

@@ -50,6 +50,7 @@ import secrets
 import shutil
 import warnings
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -267,6 +268,40 @@ def training_matrix(ctx: Any) -> np.ndarray | None:
     return train.select(columns).X if train.columns != columns else train.X
 
 
+@attrs.frozen(eq=False)
+class TrainingSummary:
+    """What a bundle keeps of the run's training rows: their fingerprint, drift profile and
+    sample (all None without a split: an update brings its parent's)."""
+
+    fingerprint: dict[str, Any] | None = None
+    profile: dict[str, Any] | None = None
+    sample: np.ndarray | None = None
+
+
+def summarise_training(ctx: Any) -> TrainingSummary:
+    """The :class:`TrainingSummary` of the run in ``ctx`` (its detector fitted)."""
+    from .profile import fingerprint, profile_matrix, sample_rows
+
+    X = training_matrix(ctx)
+    if X is None:
+        return TrainingSummary()
+    return TrainingSummary(
+        fingerprint(X), profile_matrix(X, tuple(ctx.detector.input_columns)), sample_rows(X)
+    )
+
+
+def summarise_ahead(ctx: Any) -> Future[TrainingSummary]:
+    """:func:`summarise_training` started now on a thread of its own, for a run that will
+    persist: its evaluate stage scores the test part meanwhile. Hashing and sorting the
+    training rows leave the GIL free, so on a second core the summary is ready by the time
+    persist needs it, instead of adding its time there."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="astraguard-summary")
+    try:
+        return pool.submit(summarise_training, ctx)
+    finally:
+        pool.shutdown(wait=False)
+
+
 def training_features(ctx: Any) -> Any:
     """The features the run computed per chain key, when they are those of its whole
     training part (not when labelled anomalies were left out of the fit), else None."""
@@ -471,7 +506,6 @@ def save_version(ctx: Any, output: str | Path) -> SavedVersion:
     """
     from .data_map import DATA_MAP_FILE, DataMap
     from .evaluation import EVALUATION_FILE, Evaluation, drift_of_scored
-    from .profile import fingerprint, profile_matrix, sample_rows
 
     config = ctx.config
     key_path = signing_key_path(config)
@@ -492,8 +526,9 @@ def save_version(ctx: Any, output: str | Path) -> SavedVersion:
         raise BundleError(f"{root}: cannot create the bundle directory: {exc.strerror}") from None
     for stale in stale_writes(root):
         shutil.rmtree(stale, ignore_errors=True)
-    X = training_matrix(ctx)
-    data_fp = fingerprint(X) if X is not None else None  # for the duplicate check and manifest
+    ahead = getattr(ctx, "training_summary", None)  # a run's, started in its evaluate stage
+    summary = ahead.result() if ahead is not None else summarise_training(ctx)
+    data_fp = summary.fingerprint  # for the duplicate check and manifest
     ident = None if config.persist.allow_duplicate else identity(_identity_fields(ctx, data_fp))
     same = find_identical(root, ident)
     if same is not None:
@@ -509,10 +544,8 @@ def save_version(ctx: Any, output: str | Path) -> SavedVersion:
             bundled, index, written = write_groups(bundled, persister, tmp)
             (tmp / GROUPS_INDEX).write_bytes(index)
         persister.dump(bundled, tmp / detector_file)
-        profile = sample = None
-        if X is not None:
-            profile = profile_matrix(X, tuple(ctx.detector.input_columns))
-            sample = sample_rows(X)
+        profile, sample = summary.profile, summary.sample
+        if sample is not None:
             np.save(tmp / SAMPLE_FILE, sample, allow_pickle=False)
         elif getattr(ctx, "sample", None) is not None:  # an update's, from its parent
             sample = ctx.sample

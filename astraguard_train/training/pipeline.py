@@ -53,6 +53,11 @@ class RunContext:
     #: the fitted explainer per chain key (``[explain]``); written to the bundle beside it
     explainers: dict[Any, Any] = attrs.field(factory=dict)
     test_scores: Scored | None = None
+    #: the persist stage will run: work for the bundle may start before it
+    persisting: bool = False
+    #: the bundle's summary of the training rows, being made while evaluate runs
+    #: (:func:`~astraguard_train.bundle.store.summarise_ahead`)
+    training_summary: Any = None
     metrics: dict[str, Any] = attrs.field(factory=dict)
     artifact: str | None = None
     counts: dict[str, int] = attrs.field(factory=dict)
@@ -148,6 +153,10 @@ def stage_evaluate(ctx: RunContext) -> dict[str, Any]:
     from .evaluation import evaluate
 
     assert ctx.detector is not None and ctx.split is not None
+    if ctx.persisting:
+        from ..bundle.store import summarise_ahead
+
+        ctx.training_summary = summarise_ahead(ctx)
     test = _without_failed_groups(ctx, ctx.split.test)
     if test.n_rows == 0:
         ctx.warnings.append("evaluate: the test part is empty; no metrics computed")
@@ -352,6 +361,7 @@ class Pipeline:
         run_id: str,
     ) -> tuple[RunResult, Exception | None]:
         ctx = RunContext(config=self.config, registry=self.registry, data=data, output=output)
+        ctx.persisting = persist and stop_after in (None, "persist")
         self.context = ctx
         done: list[StageResult] = []
         hook = self._hook
