@@ -105,26 +105,43 @@ def test_two_identical_runs_write_one_version_unless_duplicates_are_allowed(tmp_
     assert Path(second).name == "2" and Path(second).is_dir()
 
 
-def test_the_training_summary_is_made_during_evaluate_only_for_a_run_that_persists(
+def test_the_bundle_summaries_are_made_during_evaluate_only_for_a_run_that_persists(
         tmp_path, monkeypatch):
     import astraguard_train.bundle.store as store
+    from astraguard_train.bundle.evaluation import load_evaluation
     from astraguard_train.bundle.profile import fingerprint, profile_matrix
 
     config = PipelineConfig(loader=StageSpec("synthetic", {"n_samples": 500, "n_channels": 1}))
     made = []
-    summarise = store.summarise_training
-    monkeypatch.setattr(store, "summarise_training", lambda ctx: made.append(1) or summarise(ctx))
+
+    def counting(name):
+        make = getattr(store, name)
+
+        def counted(*args):
+            made.append(name)
+            return make(*args)
+
+        return counted
+
+    for name in ("summarise_training", "summarise_test"):
+        monkeypatch.setattr(store, name, counting(name))
     pipe = Pipeline(config)
     pipe.run(stop_after="evaluate")
     assert pipe.context.training_summary is None and not made
     pipe.run(persist=False)
-    assert pipe.context.training_summary is None and not made
+    assert pipe.context.test_summary is None and not made
     result = pipe.run(output=str(tmp_path))
-    assert pipe.context.training_summary.done() and made == [1]  # made once, ahead
-    X = pipe.context.split.train.X
+    ctx = pipe.context
+    assert ctx.training_summary.done() and ctx.test_summary.done()
+    assert made == ["summarise_training", "summarise_test"]  # each made once, ahead
+    X = ctx.split.train.X
     manifest = store.read_manifest(Path(result.artifact))
     assert manifest["training_data"] == fingerprint(X)
     assert manifest["profile"] == profile_matrix(X, result.feature_names)
+    kept = load_evaluation(result.artifact, manifest)
+    assert kept.drift == ctx.test_summary.result().drift
+    assert kept.drift["rows"] == ctx.test_scores.n_rows
+    assert (Path(result.artifact) / "data_map.npz").is_file()
 
 
 def test_a_failed_training_summary_fails_the_persist_stage(tmp_path, monkeypatch):

@@ -290,14 +290,49 @@ def summarise_training(ctx: Any) -> TrainingSummary:
     )
 
 
+@attrs.frozen(eq=False)
+class TestSummary:
+    """What a bundle keeps of the run's scored test part beside its scores: the drift report
+    against the training profile, and the data map (each None when there is none)."""
+
+    drift: dict[str, Any] | None = None
+    data_map: Any = None
+
+
+def summarise_test(ctx: Any, training: TrainingSummary) -> TestSummary:
+    """The :class:`TestSummary` of the run in ``ctx`` (its test part scored), whose training
+    rows are summarised as ``training``."""
+    from .data_map import DataMap
+    from .evaluation import drift_of_scored
+
+    test = ctx.test_scores
+    if test is None or not test.n_rows:
+        return TestSummary()
+    drift = drift_of_scored(training.profile or {}, training.sample, test)
+    data_map = DataMap.build(
+        ctx.detector, _training_part(ctx), test, features=training_features(ctx)
+    ) if ctx.split is not None else None
+    return TestSummary(drift, data_map)
+
+
 def summarise_ahead(ctx: Any) -> Future[TrainingSummary]:
     """:func:`summarise_training` started now on a thread of its own, for a run that will
     persist: its evaluate stage scores the test part meanwhile. Hashing and sorting the
     training rows leave the GIL free, so on a second core the summary is ready by the time
     persist needs it, instead of adding its time there."""
+    return _on_own_thread(summarise_training, ctx)
+
+
+def summarise_test_ahead(ctx: Any, training: Future[TrainingSummary]) -> Future[TestSummary]:
+    """:func:`summarise_test` started now on a thread of its own, once ``training`` is
+    ready: the evaluate stage computes its metrics meanwhile."""
+    return _on_own_thread(lambda: summarise_test(ctx, training.result()))
+
+
+def _on_own_thread(function: Any, *args: Any) -> Future[Any]:
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="astraguard-summary")
     try:
-        return pool.submit(summarise_training, ctx)
+        return pool.submit(function, *args)
     finally:
         pool.shutdown(wait=False)
 
@@ -504,8 +539,8 @@ def save_version(ctx: Any, output: str | Path) -> SavedVersion:
 
     :raises BundleError: when the output directory cannot be written or the key not read.
     """
-    from .data_map import DATA_MAP_FILE, DataMap
-    from .evaluation import EVALUATION_FILE, Evaluation, drift_of_scored
+    from .data_map import DATA_MAP_FILE
+    from .evaluation import EVALUATION_FILE, Evaluation
 
     config = ctx.config
     key_path = signing_key_path(config)
@@ -552,13 +587,12 @@ def save_version(ctx: Any, output: str | Path) -> SavedVersion:
             np.save(tmp / SAMPLE_FILE, sample, allow_pickle=False)
         test = ctx.test_scores
         if test is not None and test.n_rows:
-            drift = drift_of_scored(profile or {}, sample, test)
-            Evaluation.from_scored(test, drift).save(tmp / EVALUATION_FILE)
-            data_map = DataMap.build(
-                ctx.detector, _training_part(ctx), test, features=training_features(ctx)
-            ) if ctx.split is not None else None
-            if data_map is not None:
-                data_map.save(tmp / DATA_MAP_FILE)
+            ahead_test = getattr(ctx, "test_summary", None)  # a run's, from its evaluate stage
+            scored = (ahead_test.result() if ahead_test is not None
+                      else summarise_test(ctx, summary))
+            Evaluation.from_scored(test, scored.drift).save(tmp / EVALUATION_FILE)
+            if scored.data_map is not None:
+                scored.data_map.save(tmp / DATA_MAP_FILE)
         if ctx.explainers:
             write_explainers(tmp, config.explain, ctx.explainers)
         files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()}

@@ -55,9 +55,10 @@ class RunContext:
     test_scores: Scored | None = None
     #: the persist stage will run: work for the bundle may start before it
     persisting: bool = False
-    #: the bundle's summary of the training rows, being made while evaluate runs
-    #: (:func:`~astraguard_train.bundle.store.summarise_ahead`)
+    #: the bundle's summaries of the training rows and of the scored test part, being made
+    #: while evaluate runs (:func:`~astraguard_train.bundle.store.summarise_ahead`)
     training_summary: Any = None
+    test_summary: Any = None
     metrics: dict[str, Any] = attrs.field(factory=dict)
     artifact: str | None = None
     counts: dict[str, int] = attrs.field(factory=dict)
@@ -162,6 +163,10 @@ def stage_evaluate(ctx: RunContext) -> dict[str, Any]:
         ctx.warnings.append("evaluate: the test part is empty; no metrics computed")
         return {"skipped": True}
     ctx.test_scores = _score_test(ctx, test)
+    if ctx.training_summary is not None:
+        from ..bundle.store import summarise_test_ahead
+
+        ctx.test_summary = summarise_test_ahead(ctx, ctx.training_summary)
     ctx.count("test_rows_not_scored", test.n_rows - ctx.test_scores.n_rows)
     for key, n in ctx.test_scores.counts.items():
         ctx.count(f"test_{key}", n)
