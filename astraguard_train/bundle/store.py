@@ -48,9 +48,10 @@ import platform
 import re
 import secrets
 import shutil
+import threading
 import warnings
 from collections.abc import Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -330,11 +331,21 @@ def summarise_test_ahead(ctx: Any, training: Future[TrainingSummary]) -> Future[
 
 
 def _on_own_thread(function: Any, *args: Any) -> Future[Any]:
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="astraguard-summary")
-    try:
-        return pool.submit(function, *args)
-    finally:
-        pool.shutdown(wait=False)
+    """``function(*args)`` on a daemon thread, as a future: it only computes (the caller
+    writes the files), so a run stopped meanwhile (Ctrl-C) exits without waiting for it."""
+    future: Future[Any] = Future()
+
+    def work() -> None:
+        future.set_running_or_notify_cancel()
+        try:
+            result = function(*args)
+        except BaseException as exc:
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+
+    threading.Thread(target=work, name="astraguard-summary", daemon=True).start()
+    return future
 
 
 def training_features(ctx: Any) -> Any:
