@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import os
+import pickle
 import time
 import warnings
 
@@ -11,7 +14,13 @@ import pytest
 from astraguard_train.config import PipelineConfig
 from astraguard_train.data.frame import Frame
 from astraguard_train.errors import ConfigError
-from astraguard_train.parallel import iter_parallel, run_parallel
+from astraguard_train.parallel import (
+    Packed,
+    gc_paused,
+    iter_parallel,
+    run_parallel,
+    start_workers,
+)
 from astraguard_train.selection.tuning import tune
 
 
@@ -114,3 +123,63 @@ def test_per_group_training_is_the_same_in_parallel(registry):
     parallel = Pipeline(threaded, registry).run(persist=False)
     assert serial.metrics == parallel.metrics
     assert serial.threshold_info["per_group"] == parallel.threshold_info["per_group"]
+
+
+def _pid_and_sum(packed: Packed) -> Packed:
+    return Packed((os.getpid(), sum(f.X.sum() for f in packed.value)))
+
+
+def test_packed_travels_as_one_pickle_and_keeps_what_its_items_share():
+    shared = np.arange(5.0)
+    back = pickle.loads(pickle.dumps(Packed([shared, shared])))
+    assert isinstance(back, Packed)
+    first, second = back.value
+    assert first is second and first.tolist() == shared.tolist()
+
+
+def test_packed_jobs_and_results_cross_loky_workers():
+    frames = [Frame(X=np.full((3, 1), float(i)), columns=["v"]) for i in range(4)]
+    jobs = [(Packed(frames[:2]),), (Packed(frames[2:]),)]
+    done = run_parallel(_pid_and_sum, jobs, n_jobs=2, backend="loky")
+    assert [d.value[1] for d in done] == [3.0, 15.0]
+    assert os.getpid() not in {d.value[0] for d in done}
+
+
+def _note_pid(path: str) -> None:
+    with open(path, "a") as fh:
+        fh.write(f"{os.getpid()}\n")
+
+
+class _NotesWhereUnpickled:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (_note_pid, (self.path,))
+
+
+def test_started_workers_receive_the_payload_and_serve_the_next_call(tmp_path):
+    notes = tmp_path / "pids"
+    ready = start_workers("loky", 2, _NotesWhereUnpickled(str(notes)))
+    ready()
+    started = {int(line) for line in notes.read_text().split()}
+    assert started and os.getpid() not in started
+    used = set(run_parallel(os.getpid, [()] * 6, n_jobs=2, backend="loky"))
+    assert started <= used
+
+
+@pytest.mark.parametrize(("backend", "n_jobs"), [("loky", 1), ("threading", 2), ("dask", 2)])
+def test_no_workers_are_started_for_one_worker_or_other_backends(backend, n_jobs):
+    assert start_workers(backend, n_jobs, None)() is None
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_gc_paused_restores_the_collector_as_it_was(enabled):
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        with gc_paused():
+            assert not gc.isenabled()
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()

@@ -6,6 +6,7 @@ groups when ``[train] fallback = true``), otherwise one global chain under the k
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +20,7 @@ from ..data.missing import MedianImputer
 from ..data.splits import Split
 from ..errors import DataError
 from ..features.selection import selection_reports
+from ..parallel import gc_paused, start_workers
 from ..plugins import contracts
 from ..plugins.registry import Registry
 from .detector import Chain, TrainedDetector, threshold_value
@@ -27,6 +29,10 @@ from .threshold_context import ThresholdContext
 __all__ = ["ThresholdContext", "TrainingPlan", "fit_detector", "new_chain", "plan_training"]
 
 T = TypeVar("T")
+
+
+def _no_workers() -> None:
+    return None
 
 
 @attrs.define(eq=False)
@@ -47,6 +53,8 @@ class TrainingPlan:
     #: the rows ``features`` come from: the split's training part, less the labelled
     #: anomalies when ``[train] exclude_labelled_anomalies`` leaves them out
     train: Frame | None = None
+    #: waits until the workers that fit the groups' models are up (started beforehand)
+    workers_ready: Callable[[], None] = _no_workers
 
     @property
     def n_train(self) -> int:
@@ -136,11 +144,16 @@ def plan_training(config: PipelineConfig, registry: Registry, split: Split) -> T
     features: dict[Any, Frame] = {}
     seconds = 0.0
     fresh = copies(lambda: new_chain(config, registry), len(train_groups))
-    for (key, frame), chain in zip(train_groups.items(), fresh, strict=True):
-        start = time.perf_counter()
-        features[key] = chain.fit_features(frame)
-        seconds += time.perf_counter() - start
-        chains[key] = chain
+    ready = _no_workers
+    if len(train_groups) > 1:  # the groups' models are fitted in workers: start them now
+        ready = start_workers(
+            config.train.backend, config.train.n_jobs, new_chain(config, registry))
+    with gc_paused() if len(train_groups) > 1 else contextlib.nullcontext():
+        for (key, frame), chain in zip(train_groups.items(), fresh, strict=True):
+            start = time.perf_counter()
+            features[key] = chain.fit_features(frame)
+            seconds += time.perf_counter() - start
+            chains[key] = chain
     dropped = sum(c.rows_dropped_ for c in chains.values())
     if dropped:
         counts["train_rows_dropped_by_transforms"] = dropped
@@ -152,7 +165,10 @@ def plan_training(config: PipelineConfig, registry: Registry, split: Split) -> T
     if filled:
         counts["values_filled_median"] = int(filled)
     selection = selection_reports(chains, config.transforms)
-    return TrainingPlan(chains, features, val_groups, counts, selection, seconds, train=train)
+    return TrainingPlan(
+        chains, features, val_groups, counts, selection, seconds, train=train,
+        workers_ready=ready,
+    )
 
 
 def fit_detector(
@@ -172,6 +188,7 @@ def fit_detector(
     strategies = dict(zip(keys, made, strict=True))
     # strategies that look only at the validation part say so; the default is to score
     needs = contracts.needs_train_scores(strategies[keys[0]])
+    plan.workers_ready()
     fits = fit_groups(
         [(plan.chains[k], plan.features[k], plan.validation.get(k), strategies[k], needs, k)
          for k in keys],

@@ -11,7 +11,6 @@ error (:class:`GroupFit`), and the others' work is kept; a job lost with its wor
 
 from __future__ import annotations
 
-import pickle
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -20,7 +19,7 @@ import attrs
 
 from ..data.frame import Frame
 from ..errors import AstraGuardError, DataError
-from ..parallel import JobFailed, run_parallel, worker_count
+from ..parallel import JobFailed, Packed, run_parallel, worker_count
 from ..plugins import contracts
 from .detector import Chain, as_threshold
 from .threshold_context import threshold_context
@@ -73,15 +72,10 @@ def fit_group(
     return GroupFit(group, chain, threshold, info, seconds=time.perf_counter() - start)
 
 
-def fit_batch(items: Sequence[tuple[Any, ...]] | bytes) -> list[GroupFit]:
-    """:func:`fit_group` for each item's arguments, in order (one job's work).
-
-    ``items`` may come pickled, as one blob: Dask would serialize a list argument item by
-    item (thousands of small frames and chains), and lose what a chain shares with its
-    features; one pickle keeps it as joblib's does.
-    """
-    batch: Sequence[tuple[Any, ...]] = pickle.loads(items) if isinstance(items, bytes) else items
-    return [fit_group(*item) for item in batch]
+def fit_batch(items: Packed) -> Packed:
+    """:func:`fit_group` for each item's arguments, in order (one job's work); the items and
+    the results each travel as one pickle (:class:`~astraguard_train.parallel.Packed`)."""
+    return Packed([fit_group(*item) for item in items.value])
 
 
 def batches(n: int, workers: int) -> list[slice]:
@@ -101,11 +95,9 @@ def fit_groups(
     if len(items) == 1 and items[0][-1] is None:  # the one global chain: errors as raised
         return [fit_group(*items[0])]
     parts = batches(len(items), worker_count(backend, n_jobs))
-    whole = backend.startswith("dask")
     done = run_parallel(
         fit_batch,
-        [(pickle.dumps(items[part], pickle.HIGHEST_PROTOCOL) if whole else items[part],)
-         for part in parts],
+        [(Packed(items[part]),) for part in parts],
         n_jobs=n_jobs,
         backend=backend,
         scheduler=scheduler,
@@ -120,7 +112,7 @@ def fit_groups(
                 for item in items[part]
             )
         else:
-            out.extend(result)
+            out.extend(result.value)
     return out
 
 
