@@ -151,3 +151,13 @@ def test_parts_are_the_groups_rows_and_sorted_runs_are_slices(rows):
     contiguous = rows.tolist() == list(range(6))
     assert all(np.shares_memory(p.X, f.X) for p in parts.values()) == contiguous
     assert list(f.parts("phase")) == ["eclipse", "sun"]  # not in runs: gathered
+
+
+@pytest.mark.parametrize(
+    "channels",
+    [list("aabbcc"), list("bbaacc"), list("abacbc")],
+    ids=["sorted runs", "unsorted runs", "interleaved"],
+)
+def test_summary_counts_distinct_channels_however_they_come(channels):
+    f = Frame(X=np.zeros((6, 1)), columns=["v"], channels=np.array(channels))
+    assert f.summary()["channels"] == len(set(channels))

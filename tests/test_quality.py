@@ -85,6 +85,19 @@ def test_duplicate_and_backward_timestamps_are_judged_within_each_channel():
     assert _failed(report, "timestamps_backwards").rows == (7,)
 
 
+@pytest.mark.parametrize("names", [("A", "B"), ("B", "A")], ids=["sorted", "unsorted"])
+def test_repeated_timestamps_are_found_with_channels_in_time_order_or_not(names):
+    """Rows in time order are compared in place, others after sorting: the same rows."""
+    frame = clean(n=8)
+    ts = frame.timestamps.copy()
+    ts[2], ts[5] = ts[1], ts[4]  # a repeat in each channel, time never going back
+    channels = np.repeat(names, 4)
+    report = check_frame(_with(frame, timestamps=ts, channels=channels),
+                         ValidationConfig(min_samples=1))
+    assert _failed(report, "duplicate_timestamps").rows == (2, 5)
+    assert report.check("timestamps_backwards").passed
+
+
 def test_interleaved_channels_are_not_mistaken_for_time_going_backwards():
     n = 10
     ts = np.repeat(np.datetime64("2026-01-01T00:00:00") + np.arange(n // 2).astype(
