@@ -72,10 +72,15 @@ def fit_group(
     return GroupFit(group, chain, threshold, info, seconds=time.perf_counter() - start)
 
 
-def fit_batch(items: Packed) -> Packed:
-    """:func:`fit_group` for each item's arguments, in order (one job's work); the items and
-    the results each travel as one pickle (:class:`~astraguard_train.parallel.Packed`)."""
-    return Packed([fit_group(*item) for item in items.value])
+def fit_batch(items: Packed, pack: bool = True) -> Packed | list[GroupFit]:
+    """:func:`fit_group` for each item's arguments, in order (one job's work).
+
+    The items travel as one pickle (:class:`~astraguard_train.parallel.Packed`), and with
+    ``pack`` the results too; Dask sends results with the C pickler already, and the
+    arrays of fitted models beside the pickle rather than copied into it.
+    """
+    done = [fit_group(*item) for item in items.value]
+    return Packed(done) if pack else done
 
 
 def batches(n: int, workers: int) -> list[slice]:
@@ -97,7 +102,7 @@ def fit_groups(
     parts = batches(len(items), worker_count(backend, n_jobs))
     done = run_parallel(
         fit_batch,
-        [(Packed(items[part]),) for part in parts],
+        [(Packed(items[part]), not backend.startswith("dask")) for part in parts],
         n_jobs=n_jobs,
         backend=backend,
         scheduler=scheduler,
@@ -112,7 +117,7 @@ def fit_groups(
                 for item in items[part]
             )
         else:
-            out.extend(result.value)
+            out.extend(result.value if isinstance(result, Packed) else result)
     return out
 
 
