@@ -148,6 +148,7 @@ def test_packed_jobs_and_results_cross_loky_workers():
 def _note_pid(path: str) -> None:
     with open(path, "a") as fh:
         fh.write(f"{os.getpid()}\n")
+    time.sleep(0.5)  # busy meanwhile, so each worker receives one of the payloads
 
 
 class _NotesWhereUnpickled:
@@ -163,9 +164,10 @@ def test_started_workers_receive_the_payload_and_serve_the_next_call(tmp_path):
     ready = start_workers("loky", 2, _NotesWhereUnpickled(str(notes)))
     ready()
     started = {int(line) for line in notes.read_text().split()}
-    assert started and os.getpid() not in started
+    assert len(started) == 2 and os.getpid() not in started
+    # quick jobs may all go to one worker; none goes to a worker started afresh
     used = set(run_parallel(os.getpid, [()] * 6, n_jobs=2, backend="loky"))
-    assert started <= used
+    assert used and used <= started
 
 
 @pytest.mark.parametrize(("backend", "n_jobs"), [("loky", 1), ("threading", 2), ("dask", 2)])
