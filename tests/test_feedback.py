@@ -21,7 +21,7 @@ from astraguard_train import Frame, Pipeline, PipelineConfig, load_bundle
 from astraguard_train.cli import main
 from astraguard_train.errors import ConformanceError, FeedbackError
 from astraguard_train.feedback import FeedbackStore, feedback_labels
-from astraguard_train.feedback.review import candidates, review
+from astraguard_train.feedback.review import Candidates, candidates, review
 from astraguard_train.feedback.sheets import import_sheet
 from astraguard_train.feedback.strategies import Mixed, Random, Spread, Top, Uncertainty
 from astraguard_train.testing import check_review_strategy
@@ -339,6 +339,27 @@ def test_mixed_takes_the_highest_and_a_sample_across_the_ranking(channels):
     assert np.array_equal(picked, Mixed(top_share=0.5, min_separation=0).select(pool, 8))
     assert not np.array_equal(picked, Mixed(top_share=0.5, seed=1, min_separation=0).select(
         pool, 8))
+
+
+def test_mixed_draws_afresh_when_a_round_has_shrunk_the_pool(channels):
+    """Rounds of review remove judged candidates; the next round's sample is a new draw, not
+    the same place in each slice of the ranking again."""
+    pool = candidates(load_bundle(channels[0], trusted=True).score(channels[2]))
+    mixed = Mixed(top_share=0.0, min_separation=0)
+
+    def places(sub: Candidates) -> np.ndarray:
+        """Where in its slice of the ranking each pick fell, as a share of the slice."""
+        picked = mixed.select(sub, 3)
+        ranked = np.lexsort((np.arange(len(sub)), -sub.margin))
+        slices = np.array_split(ranked, 3)
+        return np.array([np.flatnonzero(part == i)[0] / len(part)
+                         for part, i in zip(slices, picked, strict=True)])
+
+    first = places(pool)
+    shrunk = pool.take(np.setdiff1d(np.arange(len(pool)), mixed.select(pool, 3)))
+    second = places(shrunk)
+    assert np.abs(first - second).max() > 0.1
+    assert np.array_equal(places(shrunk), second)  # the same pool, the same picks
 
 
 def test_candidates_do_not_depend_on_the_files_row_order(channels):

@@ -129,9 +129,14 @@ class Mixed:
     detector already ranks first (and make it look right), so the rest of the budget draws one
     candidate at random (``seed``) from each of equal slices of the ranking, as an unbiased
     sample would, missed events included. Picks alternate: highest first, then a slice.
+
+    The draw depends on the pool's size as well as ``seed``: a round of review shrinks the
+    pool, so the next round draws afresh instead of taking the same place in each slice again
+    (rounds of a fixed draw cluster their picks at neighbouring ranks). The same pool always
+    gets the same picks.
     """
 
-    def __init__(self, top_share: float = 0.5, seed: int = 0, min_separation: int = 100) -> None:
+    def __init__(self, top_share: float = 0.2, seed: int = 0, min_separation: int = 100) -> None:
         if isinstance(top_share, bool) or not isinstance(top_share, (int, float)) or not (
             0 <= top_share <= 1
         ):
@@ -153,7 +158,7 @@ class Mixed:
         spread = np.zeros(0, dtype=np.int64)
         if n_spread and len(rest):
             ranked = rest[np.lexsort((rest, -candidates.margin[rest]))]
-            rng = np.random.default_rng(self.seed)
+            rng = np.random.default_rng([self.seed, n])
             slices = np.array_split(ranked, min(n_spread, len(ranked)))
             spread = np.array([part[rng.integers(len(part))] for part in slices], np.int64)
         out: list[int] = []
