@@ -270,7 +270,7 @@ def start_workers(backend: str, n_jobs: int, payload: Any) -> Callable[[], None]
     """
     workers = worker_count(backend, n_jobs)
     if backend != "loky" or workers < 2:
-        return _nothing
+        return workers_up
 
     def warm() -> None:
         # a failure here is the coming call's to report, with its own jobs
@@ -287,7 +287,9 @@ def _received(payload: Packed) -> None:
     return None
 
 
-def _nothing() -> None:
+def workers_up() -> None:
+    """What :func:`start_workers` returns when it starts nothing: there is nothing to wait
+    for."""
     return None
 
 

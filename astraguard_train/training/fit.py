@@ -20,7 +20,7 @@ from ..data.missing import MedianImputer
 from ..data.splits import Split
 from ..errors import DataError
 from ..features.selection import selection_reports
-from ..parallel import gc_paused, start_workers
+from ..parallel import gc_paused, start_workers, workers_up
 from ..plugins import contracts
 from ..plugins.registry import Registry
 from .detector import Chain, TrainedDetector, threshold_value
@@ -29,10 +29,6 @@ from .threshold_context import ThresholdContext
 __all__ = ["ThresholdContext", "TrainingPlan", "fit_detector", "new_chain", "plan_training"]
 
 T = TypeVar("T")
-
-
-def _no_workers() -> None:
-    return None
 
 
 @attrs.define(eq=False)
@@ -54,7 +50,7 @@ class TrainingPlan:
     #: anomalies when ``[train] exclude_labelled_anomalies`` leaves them out
     train: Frame | None = None
     #: waits until the workers that fit the groups' models are up (started beforehand)
-    workers_ready: Callable[[], None] = _no_workers
+    workers_ready: Callable[[], None] = workers_up
 
     @property
     def n_train(self) -> int:
@@ -144,7 +140,7 @@ def plan_training(config: PipelineConfig, registry: Registry, split: Split) -> T
     features: dict[Any, Frame] = {}
     seconds = 0.0
     fresh = copies(lambda: new_chain(config, registry), len(train_groups))
-    ready = _no_workers
+    ready = workers_up
     if len(train_groups) > 1:  # the groups' models are fitted in workers: start them now
         ready = start_workers(
             config.train.backend, config.train.n_jobs, new_chain(config, registry))
