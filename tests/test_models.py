@@ -271,3 +271,53 @@ def test_detectors_clone_with_their_parameters():
     twin = clone(det)
     assert twin.get_params() == det.get_params()
     assert twin is not det
+
+
+def test_iforest_scores_many_rows_in_threads_exactly_as_in_one(monkeypatch):
+    import joblib
+
+    from astraguard_train.models import row_threads
+
+    X = np.random.default_rng(3).normal(size=(2_003, 4))
+    model = IForest(n_estimators=30, random_state=0).fit(X[:500])
+    whole = -model.estimator_.score_samples(X)
+    blocks: list[int] = []
+    scorer = model.estimator_.score_samples
+    monkeypatch.setattr(model.estimator_, "score_samples",
+                        lambda part: blocks.append(len(part)) or scorer(part))
+    monkeypatch.setattr(row_threads, "MIN_ROWS_PER_THREAD", 100)
+    monkeypatch.setattr(joblib, "cpu_count", lambda: 3)
+    scores = model.score_samples(X)
+    assert sorted(blocks) == [667, 668, 668]
+    assert np.array_equal(scores, whole)  # bit for bit, not merely close
+
+
+def test_scoring_threads_follow_n_jobs_the_cores_and_the_rows(monkeypatch):
+    import joblib
+    from joblib import Parallel, delayed
+
+    from astraguard_train.models.row_threads import MIN_ROWS_PER_THREAD, thread_count
+
+    monkeypatch.setattr(joblib, "cpu_count", lambda: 4)
+    many = 10 * MIN_ROWS_PER_THREAD
+    assert [thread_count(n, many) for n in (None, -1, -2, 1, 2, 8)] == [4, 4, 3, 1, 2, 4]
+    assert thread_count(None, 2 * MIN_ROWS_PER_THREAD + 1) == 2
+    assert thread_count(None, MIN_ROWS_PER_THREAD - 1) == 1
+    # a worker of a parallel job already has its core
+    inner = Parallel(n_jobs=2, backend="threading")(
+        delayed(thread_count)(None, many) for _ in range(2))
+    assert inner == [1, 1]
+
+
+def test_an_error_in_a_scoring_thread_reaches_the_caller():
+    from astraguard_train.models.row_threads import score_in_blocks
+
+    def score(part):
+        if part[0, 0] >= 50:
+            raise ValueError("bad block")
+        return part[:, 0]
+
+    X = np.arange(100.0).reshape(-1, 1)
+    assert np.array_equal(score_in_blocks(lambda p: p[:, 0], X, 3), X[:, 0])
+    with pytest.raises(ValueError, match="bad block"):
+        score_in_blocks(score, X, 2)

@@ -14,10 +14,15 @@ import numpy as np
 
 from ..data.frame import Frame
 from .base import WrappedDetector, config_errors
+from .row_threads import score_in_blocks, thread_count
 
 
 class IForest(WrappedDetector):
-    """Isolation Forest (scikit-learn): shorter average path length = more anomalous."""
+    """Isolation Forest (scikit-learn): shorter average path length = more anomalous.
+
+    ``n_jobs`` also sets how many threads score many rows, in row blocks (every core when
+    None; :mod:`~astraguard_train.models.row_threads`): the scores are those of one thread.
+    """
 
     name = "iforest"
 
@@ -43,7 +48,8 @@ class IForest(WrappedDetector):
         return IsolationForest(**self.get_params())
 
     def _anomaly_scores(self, X: np.ndarray) -> np.ndarray:
-        return -self.estimator_.score_samples(X)
+        threads = thread_count(self.n_jobs, len(X))
+        return -score_in_blocks(self.estimator_.score_samples, X, threads)
 
 
 class OCSVM(WrappedDetector):
