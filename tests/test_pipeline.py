@@ -147,7 +147,7 @@ def test_the_bundle_summaries_are_made_during_evaluate_only_for_a_run_that_persi
 def test_a_failed_training_summary_fails_the_persist_stage(tmp_path, monkeypatch):
     import astraguard_train.bundle.store as store
 
-    def broken(ctx):
+    def broken(ctx, columns=None):
         raise OSError("no room for the profile")
 
     monkeypatch.setattr(store, "summarise_training", broken)

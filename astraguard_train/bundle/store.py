@@ -260,12 +260,13 @@ def _plugins(config: Any, registry: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
-def training_matrix(ctx: Any) -> np.ndarray | None:
-    """The run's training rows over the detector's input features, or None without a split."""
+def training_matrix(ctx: Any, columns: tuple[str, ...] | None = None) -> np.ndarray | None:
+    """The run's training rows over the detector's input features (or ``columns``), or None
+    without a split."""
     train = _training_part(ctx)
     if train is None:
         return None
-    columns = tuple(ctx.detector.input_columns)
+    columns = tuple(ctx.detector.input_columns) if columns is None else columns
     return train.select(columns).X if train.columns != columns else train.X
 
 
@@ -279,16 +280,16 @@ class TrainingSummary:
     sample: np.ndarray | None = None
 
 
-def summarise_training(ctx: Any) -> TrainingSummary:
-    """The :class:`TrainingSummary` of the run in ``ctx`` (its detector fitted)."""
+def summarise_training(ctx: Any, columns: tuple[str, ...] | None = None) -> TrainingSummary:
+    """The :class:`TrainingSummary` of the run in ``ctx`` over the detector's input features
+    (its detector fitted), or over ``columns`` (the same, known before the fit)."""
     from .profile import fingerprint, profile_matrix, sample_rows
 
-    X = training_matrix(ctx)
+    columns = tuple(ctx.detector.input_columns) if columns is None else columns
+    X = training_matrix(ctx, columns)
     if X is None:
         return TrainingSummary()
-    return TrainingSummary(
-        fingerprint(X), profile_matrix(X, tuple(ctx.detector.input_columns)), sample_rows(X)
-    )
+    return TrainingSummary(fingerprint(X), profile_matrix(X, columns), sample_rows(X))
 
 
 @attrs.frozen(eq=False)
@@ -318,10 +319,12 @@ def summarise_test(ctx: Any, training: TrainingSummary) -> TestSummary:
 
 def summarise_ahead(ctx: Any) -> Future[TrainingSummary]:
     """:func:`summarise_training` started now on a thread of its own, for a run that will
-    persist: its evaluate stage scores the test part meanwhile. Hashing and sorting the
-    training rows leave the GIL free, so on a second core the summary is ready by the time
-    persist needs it, instead of adding its time there."""
-    return _on_own_thread(summarise_training, ctx)
+    persist, as its train stage begins (the features fitted, the models not yet): fitting a
+    forest holds the GIL and one core, hashing and sorting the training rows leave the GIL
+    free, so on the second core the summary is ready long before persist needs it."""
+    # the chains' input columns are the detector's; read now, as the fit replaces the chains
+    first = next(iter(ctx.plan.chains.values()))
+    return _on_own_thread(summarise_training, ctx, tuple(first.input_columns))
 
 
 def summarise_test_ahead(ctx: Any, training: Future[TrainingSummary]) -> Future[TestSummary]:

@@ -56,7 +56,7 @@ class RunContext:
     #: the persist stage will run: work for the bundle may start before it
     persisting: bool = False
     #: the bundle's summaries of the training rows and of the scored test part, being made
-    #: while evaluate runs (:func:`~astraguard_train.bundle.store.summarise_ahead`)
+    #: while train and evaluate run (:func:`~astraguard_train.bundle.store.summarise_ahead`)
     training_summary: Any = None
     test_summary: Any = None
     metrics: dict[str, Any] = attrs.field(factory=dict)
@@ -123,6 +123,10 @@ def stage_features(ctx: RunContext) -> dict[str, Any]:
 
 def stage_train(ctx: RunContext) -> dict[str, Any]:
     assert ctx.plan is not None and ctx.split is not None
+    if ctx.persisting:
+        from ..bundle.store import summarise_ahead
+
+        ctx.training_summary = summarise_ahead(ctx)
     before = dict(ctx.plan.counts)  # the features stage has counted these already
     ctx.detector = training.fit_detector(ctx.config, ctx.registry, ctx.plan, ctx.split)
     explain = ctx.config.explain
@@ -154,10 +158,6 @@ def stage_evaluate(ctx: RunContext) -> dict[str, Any]:
     from .evaluation import evaluate
 
     assert ctx.detector is not None and ctx.split is not None
-    if ctx.persisting:
-        from ..bundle.store import summarise_ahead
-
-        ctx.training_summary = summarise_ahead(ctx)
     test = _without_failed_groups(ctx, ctx.split.test)
     if test.n_rows == 0:
         ctx.warnings.append("evaluate: the test part is empty; no metrics computed")
