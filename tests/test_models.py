@@ -277,14 +277,15 @@ def test_iforest_scores_many_rows_in_threads_exactly_as_in_one(monkeypatch):
     import joblib
 
     from astraguard_train.models import row_threads
+    from astraguard_train.models import sklearn as wrappers
 
     X = np.random.default_rng(3).normal(size=(2_003, 4))
     model = IForest(n_estimators=30, random_state=0).fit(X[:500])
     whole = -model.estimator_.score_samples(X)
     blocks: list[int] = []
-    scorer = model.estimator_.score_samples
-    monkeypatch.setattr(model.estimator_, "score_samples",
-                        lambda part: blocks.append(len(part)) or scorer(part))
+    scorer = wrappers.anomaly_scores
+    monkeypatch.setattr(wrappers, "anomaly_scores",
+                        lambda forest, part: blocks.append(len(part)) or scorer(forest, part))
     monkeypatch.setattr(row_threads, "MIN_ROWS_PER_THREAD", 100)
     monkeypatch.setattr(joblib, "cpu_count", lambda: 3)
     scores = model.score_samples(X)
@@ -321,3 +322,20 @@ def test_an_error_in_a_scoring_thread_reaches_the_caller():
     assert np.array_equal(score_in_blocks(lambda p: p[:, 0], X, 3), X[:, 0])
     with pytest.raises(ValueError, match="bad block"):
         score_in_blocks(score, X, 2)
+
+
+@pytest.mark.parametrize("params", [
+    {}, {"max_samples": 1}, {"max_samples": 2}, {"bootstrap": True, "max_samples": 0.05},
+    {"max_features": 0.5},  # trees on some features: scikit-learn scores them itself
+], ids=str)
+def test_iforest_scores_are_scikit_learns_bit_for_bit(params):
+    from astraguard_train.models.forest_paths import anomaly_scores
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(3_000, 5))
+    model = IForest(n_estimators=40, random_state=1, n_jobs=1, **params).fit(X[:1_000])
+    X[3, 2], X[4, 0], X[5, 1] = np.nan, np.inf, -np.inf
+    expected = -model.estimator_.score_samples(X)
+    assert np.array_equal(anomaly_scores(model.estimator_, X), expected)
+    assert np.array_equal(model.score_samples(X), expected)
+    assert np.array_equal(model.score_samples(X[:1]), expected[:1])
