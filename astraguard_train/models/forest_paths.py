@@ -31,8 +31,8 @@ def anomaly_scores(forest: Any, X: np.ndarray) -> np.ndarray:
         return -forest.score_samples(X)
     X = np.asarray(X, dtype=np.float32)  # as scikit-learn's input check converts it
     depths = np.zeros(X.shape[0])
-    for tree, length, average in zip(forest.estimators_, lengths, averages, strict=True):
-        depths += (length + average - 1.0)[tree.apply(X, check_input=False)]
+    for i, tree in enumerate(forest.estimators_):  # by the trees, as scikit-learn goes
+        depths += (lengths[i] + averages[i] - 1.0)[tree.apply(X, check_input=False)]
     denominator = len(forest.estimators_) * average_of([forest._max_samples])
     # one training row gives a denominator of 0 and every score 1, as in scikit-learn
     ratio = np.divide(depths, denominator, out=np.ones_like(depths), where=denominator != 0)
