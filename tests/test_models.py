@@ -294,6 +294,8 @@ def test_iforest_scores_many_rows_in_threads_exactly_as_in_one(monkeypatch):
 
 
 def test_scoring_threads_follow_n_jobs_the_cores_and_the_rows(monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
     import joblib
     from joblib import Parallel, delayed
 
@@ -304,10 +306,12 @@ def test_scoring_threads_follow_n_jobs_the_cores_and_the_rows(monkeypatch):
     assert [thread_count(n, many) for n in (None, -1, -2, 1, 2, 8)] == [4, 4, 3, 1, 2, 4]
     assert thread_count(None, 2 * MIN_ROWS_PER_THREAD + 1) == 2
     assert thread_count(None, MIN_ROWS_PER_THREAD - 1) == 1
-    # a worker of a parallel job already has its core
+    # a worker of a parallel job, or any thread but the main one, shares the cores already
     inner = Parallel(n_jobs=2, backend="threading")(
         delayed(thread_count)(None, many) for _ in range(2))
     assert inner == [1, 1]
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(thread_count, None, many).result() == 1
 
 
 def test_an_error_in_a_scoring_thread_reaches_the_caller():

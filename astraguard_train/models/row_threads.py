@@ -23,12 +23,14 @@ MIN_ROWS_PER_THREAD = 20_000
 def thread_count(n_jobs: int | None, n_rows: int) -> int:
     """How many threads score ``n_rows`` rows: ``n_jobs`` as joblib reads it (a count, or
     ``-1`` for every core), every core when None; never more than the cores, nor a thread
-    per fewer than :data:`MIN_ROWS_PER_THREAD` rows, and one inside a joblib job (a worker
-    of a parallel fit already has its core)."""
+    per fewer than :data:`MIN_ROWS_PER_THREAD` rows. One inside a joblib job or off the
+    main thread: a worker of a parallel fit, or a task of a thread pool or a Dask worker,
+    already shares the cores with the others."""
     import joblib
     from joblib.parallel import get_active_backend
 
-    if (getattr(get_active_backend()[0], "nesting_level", 0) or 0) > 0:
+    if threading.current_thread() is not threading.main_thread() or (
+            getattr(get_active_backend()[0], "nesting_level", 0) or 0) > 0:
         return 1
     cores = joblib.cpu_count()
     wanted = cores if n_jobs is None else n_jobs if n_jobs > 0 else cores + 1 + n_jobs
