@@ -683,3 +683,26 @@ def test_a_line_or_value_longer_than_the_csv_reader_allows_is_named(tmp_path, re
     with pytest.raises(DataError, match=r"long.csv: line 12 is wider than the CSV reader allows "
                        r"\(1024 bytes\)"):
         list(registry.create("loader", "csv", {"path": str(path)}).iter_chunks(2))
+
+
+@pytest.mark.parametrize("name", ["data.csv", "data.jsonl"])
+def test_readers_build_their_tables_in_the_readers_memory_pool(tmp_path, name):
+    # Where pyarrow has jemalloc, tables come from it rather than the default pool (see
+    # files.memory_pool): a change that drops the pool from one read fails here.
+    from astraguard_train.data.readers import files
+    from astraguard_train.data.readers import json as json_reader
+
+    path = tmp_path / name
+    rows = [{"t": i, "x": float(i) / 3} for i in range(5000)]
+    if name.endswith(".csv"):
+        path.write_text(_csv_text(rows))
+        read = lambda: csv_reader.read_csv_table(path)  # noqa: E731
+    else:
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        read = lambda: json_reader.read_jsonl_table(path)  # noqa: E731
+    pool = files.memory_pool()
+    before = pool.bytes_allocated()
+    table = read()
+    assert pool.bytes_allocated() - before >= table.nbytes
+    if pool is not pa.default_memory_pool():
+        assert pool.backend_name == "jemalloc"

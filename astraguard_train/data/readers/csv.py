@@ -21,7 +21,7 @@ import pyarrow.csv as pacsv
 
 from ...errors import DataError
 from .chunks import check_rows, rebatch
-from .files import is_gzip, is_utf8, open_stream, read_text
+from .files import is_gzip, is_utf8, memory_pool, open_stream, read_text
 from .roles import DEFAULT_LABEL, NS_RANGE, Locator, is_time_text
 
 #: A header name that is a number (written in digits: "nan" could be a name).
@@ -62,7 +62,8 @@ def _options(
         column_types=types or {}, strings_can_be_null=True,
         **({"null_values": list(null_values)} if null_values is not None else {}),
     )
-    return {"read_options": read, "parse_options": parse, "convert_options": convert}
+    return {"read_options": read, "parse_options": parse, "convert_options": convert,
+            "memory_pool": memory_pool()}
 
 
 def read_csv_table(

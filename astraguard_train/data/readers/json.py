@@ -27,6 +27,7 @@ from .files import (
     check_text,
     is_gzip,
     is_utf8,
+    memory_pool,
     open_text_stream,
     read_bytes,
     read_text,
@@ -72,7 +73,9 @@ def read_jsonl_table(path: Path, encoding: str | None = "utf-8") -> pa.Table:
     """
     try:
         with open_text_stream(path, encoding) as stream:
-            table = pajson.read_json(stream, read_options=_read_options())
+            table = pajson.read_json(
+                stream, read_options=_read_options(), memory_pool=memory_pool()
+            )
     except (pa.ArrowInvalid, OSError, EOFError) as exc:
         raise _jsonl_error(exc, path, encoding) from None
     check_text(table, path, encoding)
@@ -97,7 +100,8 @@ def iter_jsonl_tables(
         parse = pajson.ParseOptions(explicit_schema=fixed, unexpected_field_behavior="error")
         with open_text_stream(path, encoding) as stream:
             reader = pajson.open_json(
-                stream, read_options=_read_options(True), parse_options=parse
+                stream, read_options=_read_options(True), parse_options=parse,
+                memory_pool=memory_pool(),
             )
             for offset, chunk in rebatch(reader, reader.schema, rows):
                 check_text(chunk, path, encoding)
@@ -144,6 +148,7 @@ def read_json_array_table(
                 table = pajson.read_json(
                     pa.BufferReader(pa.py_buffer(buf)), read_options=_read_options(),
                     parse_options=pajson.ParseOptions(newlines_in_values=spread),
+                    memory_pool=memory_pool(),
                 )
             except pa.ArrowInvalid:
                 continue
