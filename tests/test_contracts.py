@@ -69,6 +69,67 @@ def test_every_builtin_keeps_its_kind_contract(builtins):
         assert isinstance(built, contracts.CONTRACTS[entry.kind]), (entry.kind, entry.name)
 
 
+# -- capabilities: keeps() answers as isinstance does, looking methods up once per class ---------
+
+
+def _capable_objects(builtins):
+    """Every built-in, built; and fitted where its capabilities' attributes come with fit."""
+    objects = []
+    for entry in builtins.entries():
+        params = quick_params(entry)
+        if entry.kind == "threshold" and entry.name == "fixed":
+            params = {"value": 1.0}
+        objects.append((entry.kind, entry.factory(**params)))
+    objects.append(("model", ForecastDetector(window=5, smoothing=3).fit_frame(_series_frame(80))))
+    objects.append(("threshold", _dynamic_rule()))
+    objects.append(("threshold", 1.5))
+    return objects
+
+
+def test_keeps_answers_as_isinstance_for_every_builtin_and_capability(builtins):
+    protocols = {p for caps in contracts.CAPABILITIES.values() for p in caps}
+    protocols |= {*contracts.CONTRACTS.values(), contracts.ThresholdRule, contracts.StreamingRule,
+                  contracts.UpdatableRule, contracts.LearnsVerdicts}
+    seen = {True: 0, False: 0}
+    for kind, obj in _capable_objects(builtins):
+        for protocol in protocols:
+            expected = isinstance(obj, protocol)
+            assert contracts.keeps(obj, protocol) is expected, (kind, obj, protocol.__name__)
+            seen[expected] += 1
+    assert seen[True] > 20 and seen[False] > 100  # both answers were asked for
+
+
+class _Explains:
+    def choose(self, context):
+        self.info_ = {"chose": 1.0}
+        return 1.0
+
+
+class _FrameMethodsBlocked(ForecastDetector):
+    fit_frame = None  # a subclass that opts out of a capability, as isinstance allows
+
+
+def test_keeps_reads_attributes_from_the_object_and_methods_from_its_class():
+    strategy = _Explains()
+    assert not contracts.keeps(strategy, contracts.ExplainsChoice)  # no info_ before choose
+    strategy.choose(None)
+    assert contracts.keeps(strategy, contracts.ExplainsChoice)  # the class's answer not reused
+    assert contracts.choice_info(strategy) == {"chose": 1.0}
+    assert not contracts.keeps(_Explains(), contracts.ExplainsChoice)
+    blocked = _FrameMethodsBlocked()
+    assert not isinstance(blocked, contracts.FrameDetector)
+    assert not contracts.keeps(blocked, contracts.FrameDetector)
+    assert contracts.keeps(ForecastDetector(), contracts.FrameDetector)
+
+
+def test_keeps_asks_a_class_about_its_own_attributes():
+    # a registry's factories are classes: label-using models are listed without building one
+    from astraguard_train.models.supervised import StackedDetector
+
+    assert contracts.uses_labels(StackedDetector)
+    assert not contracts.uses_labels(ForecastDetector)
+
+
 # -- built-ins pass their checks ----------------------------------------------------------------
 
 

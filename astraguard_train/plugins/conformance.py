@@ -166,7 +166,7 @@ def check_detector(
             _fail(factory, f"train_scores_ and score_samples of the training rows have rank "
                            f"correlation {rho:.2f}: train_scores_ must be the detector's own "
                            f"scores (higher = more anomalous) of its training rows")
-    if isinstance(det, contracts.DecomposesScore):
+    if contracts.keeps(det, contracts.DecomposesScore):
         _check_terms(factory, det, test, scores)
     again = pickle.loads(pickle.dumps(det))
     if not np.allclose(again.score_samples(test), scores, equal_nan=True):
@@ -235,12 +235,12 @@ def _check_detector_on_series(factory: Factory, params: Mapping[str, Any], n: in
     # training rows (whose scores tie exactly with the training scores)
     train, frame = _series_frame(n), _series_frame(n, seed=1)
     det = factory(**params)
-    if isinstance(det, contracts.FrameDetector) and det.fit_frame(train) is not det:
+    if contracts.keeps(det, contracts.FrameDetector) and det.fit_frame(train) is not det:
         _fail(factory, "fit_frame(frame) must return self")
     contracts.fit_detector(det, train)
     _check_lookback(factory, det)
     _check_incremental(factory, det, frame)
-    if isinstance(det, contracts.ReportsCounts):
+    if contracts.keeps(det, contracts.ReportsCounts):
         counts = det.score_counts(frame)
         if not isinstance(counts, Mapping) or not all(
             isinstance(k, str) and isinstance(v, (int, np.integer)) for k, v in counts.items()
@@ -255,7 +255,7 @@ def _check_detector_on_series(factory: Factory, params: Mapping[str, Any], n: in
         return dict(zip(part.index.tolist(), out.reshape(-1, 1), strict=True))
 
     def stream(parts: list[Frame]) -> dict[int, np.ndarray]:
-        assert isinstance(det, contracts.StreamingDetector)
+        assert contracts.keeps(det, contracts.StreamingDetector)
         state, out = det.init_state(), dict[int, np.ndarray]()
         for part in parts:
             before = pickle.dumps(state)
@@ -267,7 +267,7 @@ def _check_detector_on_series(factory: Factory, params: Mapping[str, Any], n: in
             state = pickle.loads(pickle.dumps(after))  # what a scorer saves must restore
         return out
 
-    stateful = isinstance(det, contracts.StreamingDetector)
+    stateful = contracts.keeps(det, contracts.StreamingDetector)
     _check_history(factory, frame, score, contracts.lookback(det), stream if stateful else None)
 
 
@@ -275,7 +275,7 @@ def _check_incremental(factory: Factory, fitted: Any, frame: Frame) -> None:
     """An :class:`~astraguard_train.plugins.contracts.IncrementalDetector` that says it can
     update returns itself from ``partial_fit_frame``, accepts an ``exclude`` mask, keeps
     scoring every row with a finite float, and leaves any ``train_scores_`` one per new row."""
-    if not isinstance(fitted, contracts.IncrementalDetector):
+    if not contracts.keeps(fitted, contracts.IncrementalDetector):
         return
     reason = fitted.partial_fit_blocker()
     if reason is not None:
@@ -298,7 +298,7 @@ def _check_incremental(factory: Factory, fitted: Any, frame: Frame) -> None:
 
 
 def _check_lookback(factory: Factory, step: Any) -> None:
-    if not isinstance(step, contracts.NeedsHistory):
+    if not contracts.keeps(step, contracts.NeedsHistory):
         return
     need = step.lookback()
     ok = (
@@ -547,7 +547,7 @@ def check_threshold(factory: Factory, params: Mapping[str, Any] | None = None) -
     ):
         _fail(factory, f"choose(context) returned {chosen!r}; expected a finite float or a "
                        f"ThresholdRule (value, apply(scores, frame))")
-    if isinstance(strategy, contracts.ExplainsChoice):
+    if contracts.keeps(strategy, contracts.ExplainsChoice):
         info = strategy.info_
         if not isinstance(info, Mapping) or not _jsonable(info):
             _fail(factory, f"info_ is {info!r}; expected a JSON-friendly dict")
@@ -590,7 +590,7 @@ def check_threshold_rule(rule: Any) -> None:
         _fail(who, "a pickled and unpickled rule gives different thresholds")
 
     def stream(parts: list[Frame]) -> dict[int, np.ndarray]:
-        assert isinstance(rule, contracts.StreamingRule)
+        assert contracts.keeps(rule, contracts.StreamingRule)
         state, out = rule.init_state(), dict[int, np.ndarray]()
         for part in parts:
             before = pickle.dumps(state)
@@ -602,7 +602,7 @@ def check_threshold_rule(rule: Any) -> None:
             state = pickle.loads(pickle.dumps(after))
         return out
 
-    stateful = isinstance(rule, contracts.StreamingRule)
+    stateful = contracts.keeps(rule, contracts.StreamingRule)
     _check_history(
         who, frame, run, contracts.NO_HISTORY, stream if stateful else None,
         remedy="each chunk would restart its history; carry it in state: init_state() and "
@@ -700,7 +700,7 @@ def check_loader(
         _fail(factory, f"load returned {type(frame).__name__}, expected a Frame")
     if not np.array_equal(frame.index, np.arange(frame.n_rows)):
         _fail(factory, "load(source)'s frame must have index 0..n-1, the rows' positions")
-    if not isinstance(loader, contracts.ChunkedLoader):
+    if not contracts.keeps(loader, contracts.ChunkedLoader):
         return
     size = rows or max(1, -(-frame.n_rows // 3))
     chunks = list(loader.iter_chunks(size, source))

@@ -5,7 +5,8 @@ has a :class:`~typing.Protocol` here, in :data:`CONTRACTS`: a plugin keeps it st
 without inheriting anything. Optional capabilities are small named protocols of their own
 (:class:`FrameDetector`, :class:`NeedsHistory`, :class:`StreamingRule`...). The core never
 looks an optional method up by name: it calls the functions at the end of this module, which
-ask ``isinstance(obj, Capability)`` and fall back to the plain contract.
+ask :func:`keeps` ``(obj, Capability)`` (``isinstance``, with the methods looked up once per
+class) and fall back to the plain contract.
 :mod:`astraguard_train.testing` checks a plugin against its contract by behaviour.
 
 Rows before the current one (history)
@@ -31,9 +32,10 @@ checks (they score a frame whole and its tail alone, and compare).
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator, Mapping
+import functools
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Protocol, TypeGuard, runtime_checkable
+from typing import Any, Protocol, TypeGuard, TypeVar, cast, runtime_checkable
 
 import numpy as np
 
@@ -47,6 +49,8 @@ State = dict[Hashable, Any]
 History = tuple[int, float]
 
 NO_HISTORY: History = (0, 0.0)
+
+C = TypeVar("C")
 
 
 # -- loader -------------------------------------------------------------------------------------
@@ -592,6 +596,43 @@ def members(contract: type) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+@functools.cache
+def _surface(contract: type) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``contract``'s methods and its other members (attributes), each by name."""
+    names = members(contract)
+    methods = tuple(n for n in names if callable(getattr(contract, n, None)))
+    return methods, tuple(n for n in names if n not in methods)
+
+
+@functools.cache
+def _class_has_methods(cls: type, contract: type) -> bool:
+    # looked up in the class's own namespaces: getattr on a class also finds its metaclass's
+    # methods (every class has a __call__ that way)
+    return all(
+        next((k.__dict__[name] for k in cls.__mro__ if name in k.__dict__), None) is not None
+        for name in _surface(contract)[0]
+    )
+
+
+def keeps(obj: Any, contract: Callable[..., C]) -> TypeGuard[C]:
+    """True when ``obj`` has every member of the protocol ``contract``: its methods on its
+    class, its attributes on ``obj`` itself (they are set by ``fit`` or ``__init__``).
+
+    What ``isinstance(obj, contract)`` asks of a runtime protocol, but the methods are looked
+    up once per class: a runtime protocol's ``isinstance`` collects the protocol's members
+    afresh each call (5-10 us), paid per channel, several times over, by a fleet's thousands
+    of chains. A method must be defined on the class (as the contracts' stubs show), not
+    set on the instance; a method set to None on the class is missing, as for ``isinstance``.
+    """
+    protocol = cast(type, contract)  # a Callable to mypy, which takes no protocol as a type
+    if isinstance(obj, type):  # a class asked about (a plugin's factory): its own attributes
+        return isinstance(obj, protocol)
+    cls: type = obj.__class__
+    return _class_has_methods(cls, protocol) and all(
+        hasattr(obj, name) for name in _surface(protocol)[1]
+    )
+
+
 def missing(obj: Any, contract: type) -> list[str]:
     """The members of ``contract`` that ``obj`` lacks."""
     return [n for n in members(contract) if not hasattr(obj, n)]
@@ -617,7 +658,7 @@ def require(obj: Any, kind: str, where: str) -> Any:
 
 def uses_labels(model: Any) -> TypeGuard[SupervisedDetector]:
     """True when ``model`` is a :class:`SupervisedDetector` that declared ``uses_labels``."""
-    return isinstance(model, SupervisedDetector) and bool(model.uses_labels)
+    return keeps(model, SupervisedDetector) and bool(model.uses_labels)
 
 
 def label_using_models(registry: Any) -> list[str]:
@@ -637,7 +678,7 @@ def fit_detector(model: Detector, features: Frame) -> None:
 
     ``features`` is the training part only, so only its labels can reach a detector.
     """
-    if isinstance(model, FrameDetector):
+    if keeps(model, FrameDetector):
         model.fit_frame(features)
     elif uses_labels(model):
         model.fit(features.X, features.labels)
@@ -648,20 +689,19 @@ def fit_detector(model: Detector, features: Frame) -> None:
 def score_detector(model: Detector, features: Frame) -> np.ndarray:
     """Score ``features``: ``score_frame`` for a :class:`FrameDetector`, else
     ``score_samples(features.X)``."""
-    if isinstance(model, FrameDetector):
+    if keeps(model, FrameDetector):
         return model.score_frame(features)
     return model.score_samples(features.X)
 
 
 def persists_bytes(persister: Persister) -> TypeGuard[PersistsBytes]:
     """True when ``persister`` writes and reads bytes in memory (:class:`PersistsBytes`)."""
-    return isinstance(persister, PersistsBytes)
+    return keeps(persister, PersistsBytes)
 
 
 def train_scores(model: Detector) -> np.ndarray | None:
     """The detector's own scores of its training rows, or None when it keeps none."""
-    # isinstance(model, KeepsTrainScores) asks just this, but a runtime protocol's check
-    # costs ~50 us, paid by every chain unpickled (a fleet's thousands from its workers)
+    # keeps(model, KeepsTrainScores), and the attribute read, in one lookup
     own = getattr(model, "train_scores_", None)
     return None if own is None else np.asarray(own, dtype=np.float64)
 
@@ -669,14 +709,14 @@ def train_scores(model: Detector) -> np.ndarray | None:
 def score_terms(model: Detector, X: np.ndarray) -> np.ndarray | None:
     """The detector's per-feature score terms of ``X`` (:class:`DecomposesScore`), ``(rows,
     features)``; None when its score is not such a sum."""
-    if isinstance(model, DecomposesScore):
+    if keeps(model, DecomposesScore):
         return np.asarray(model.score_terms(X), dtype=np.float64)
     return None
 
 
 def lookback(step: Any) -> History:
     """A transform's or detector's :meth:`NeedsHistory.lookback`, ``(0, 0.0)`` without one."""
-    if isinstance(step, NeedsHistory):
+    if keeps(step, NeedsHistory):
         rows, seconds = step.lookback()
         return int(rows), float(seconds)
     return NO_HISTORY
@@ -684,21 +724,21 @@ def lookback(step: Any) -> History:
 
 def selection_report(step: Any) -> dict[str, Any] | None:
     """A transform's :class:`ReportsSelection` report, None when it selects nothing."""
-    if isinstance(step, ReportsSelection):
+    if keeps(step, ReportsSelection):
         return dict(step.selection_)
     return None
 
 
 def score_counts(model: Detector, frame: Frame) -> dict[str, int]:
     """The detector's :meth:`ReportsCounts.score_counts` for ``frame``, ``{}`` without one."""
-    if isinstance(model, ReportsCounts):
+    if keeps(model, ReportsCounts):
         return {str(k): int(v) for k, v in model.score_counts(frame).items()}
     return {}
 
 
 def update_blocker(model: Detector) -> str | None:
     """Why ``model`` cannot absorb new rows incrementally, or None when it can."""
-    if not isinstance(model, IncrementalDetector):
+    if not keeps(model, IncrementalDetector):
         return f"{type(model).__name__} has no incremental update (partial_fit_frame)"
     return model.partial_fit_blocker()
 
@@ -706,7 +746,7 @@ def update_blocker(model: Detector) -> str | None:
 def absorb(threshold: Any, scores: np.ndarray, frame: Frame) -> Any:
     """``threshold`` after taking in the absorbed rows' ``scores``: a new rule for an
     :class:`UpdatableRule`, else ``threshold`` itself (a fixed number stays as chosen)."""
-    if isinstance(threshold, UpdatableRule):
+    if keeps(threshold, UpdatableRule):
         return threshold.absorb(scores, frame)
     return threshold
 
@@ -714,7 +754,7 @@ def absorb(threshold: Any, scores: np.ndarray, frame: Frame) -> Any:
 def learn_verdicts(threshold: Any, normal_peaks: np.ndarray, event_peaks: np.ndarray) -> Any:
     """``threshold`` taught by verdicts' peak scores when it keeps :class:`LearnsVerdicts`,
     else ``threshold`` itself (a number stays as chosen)."""
-    if isinstance(threshold, LearnsVerdicts):
+    if keeps(threshold, LearnsVerdicts):
         return threshold.learn_verdicts(normal_peaks, event_peaks)
     return threshold
 
@@ -725,7 +765,7 @@ def detach_weights(model: Detector, directory: Path, stem: str) -> tuple[Any, st
     :returns: the model as the persister should write it (without its weights) and the
         weights file's name; ``(model, None)`` for a model without weight files.
     """
-    if not isinstance(model, KeepsWeightFiles):
+    if not keeps(model, KeepsWeightFiles):
         return model, None
     name = f"{stem}{model.weights_suffix}"
     model.save_weights(directory / name)
@@ -737,7 +777,7 @@ def attach_weights(model: Detector, path: Path, where: str) -> None:
 
     :raises PluginError: naming ``where`` when the model keeps no weight files.
     """
-    if not isinstance(model, KeepsWeightFiles):
+    if not keeps(model, KeepsWeightFiles):
         raise PluginError(
             f"{where}: {type(model).__name__} has no load_weights, but {path.name} holds "
             f"weights for it"
@@ -747,25 +787,25 @@ def attach_weights(model: Detector, path: Path, where: str) -> None:
 
 def is_rule(threshold: Any) -> TypeGuard[ThresholdRule]:
     """True when ``threshold`` is a per-row :class:`ThresholdRule`, not a number."""
-    return isinstance(threshold, ThresholdRule)
+    return keeps(threshold, ThresholdRule)
 
 
 def needs_train_scores(strategy: ThresholdStrategy) -> bool:
     """False only when the strategy declared that it never reads the training scores."""
-    if isinstance(strategy, DeclaresTrainScoreNeed):
+    if keeps(strategy, DeclaresTrainScoreNeed):
         return bool(strategy.needs_train_scores)
     return True
 
 
 def choice_info(strategy: ThresholdStrategy) -> dict[str, Any]:
     """How the strategy chose its threshold (its ``info_``), ``{}`` when it does not say."""
-    if isinstance(strategy, ExplainsChoice):
+    if keeps(strategy, ExplainsChoice):
         return dict(strategy.info_ or {})
     return {}
 
 
 def read_chunks(loader: Loader, rows: int, source: Any = None) -> Iterator[Frame]:
     """``loader``'s chunks of ``rows`` rows, or its whole frame when it cannot stream."""
-    if isinstance(loader, ChunkedLoader):
+    if keeps(loader, ChunkedLoader):
         return loader.iter_chunks(rows, source)
     return iter([loader.load(source)])

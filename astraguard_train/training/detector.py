@@ -7,7 +7,7 @@ checks and tuning all call it, so none of them re-implements the chain.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import numpy as np
@@ -28,7 +28,9 @@ def as_threshold(chosen: Any) -> float | ThresholdRule:
 
 def threshold_value(threshold: float | ThresholdRule) -> float:
     """A single figure for a threshold: the float itself or the rule's ``value``."""
-    return float(threshold.value if isinstance(threshold, ThresholdRule) else threshold)
+    if contracts.is_rule(threshold):
+        return float(threshold.value)
+    return float(cast(float, threshold))
 
 
 #: In a pickled chain, in place of training scores that are the model's own.

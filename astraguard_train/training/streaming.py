@@ -61,7 +61,7 @@ def _partial_rows(counts: dict[str, int], key: str, before: Any, after: Any) -> 
 
 def transform_step(step: Any, frame: Frame, state: State | None) -> tuple[Frame, State | None]:
     """Run one transform on the next chunk, continuing its state."""
-    if isinstance(step, contracts.StreamingTransform):
+    if contracts.keeps(step, contracts.StreamingTransform):
         return step.transform_stream(frame, state)
     rows, seconds = contracts.lookback(step)
     if rows <= 0 and seconds <= 0:
@@ -71,7 +71,7 @@ def transform_step(step: Any, frame: Frame, state: State | None) -> tuple[Frame,
 
 def model_step(chain: Any, feats: Frame, state: State | None) -> tuple[np.ndarray, State | None]:
     """Score the next chunk's features with the chain's model, continuing its state."""
-    if isinstance(chain.model, contracts.StreamingDetector):
+    if contracts.keeps(chain.model, contracts.StreamingDetector):
         scores, state = chain.model.score_stream(
             feats, state if state is not None else chain.model.init_state())
         return chain.check_scores(np.asarray(scores, dtype=np.float64), feats), state
@@ -91,7 +91,8 @@ def rescorer(chain: Any, before: State | None) -> Rescorer:
     the model needs no history (and is no frame detector), else the whole chunk from the
     model's state ``before`` it."""
     model = chain.model
-    if not isinstance(model, (contracts.StreamingDetector, contracts.FrameDetector)) and (
+    if not (contracts.keeps(model, contracts.StreamingDetector)
+            or contracts.keeps(model, contracts.FrameDetector)) and (
             contracts.lookback(model) == contracts.NO_HISTORY):
         return Rescorer(score=chain.score_features, stateless=True)
     return Rescorer(score=lambda f: model_step(chain, f, before)[0], stateless=False,
@@ -156,8 +157,8 @@ class Scorer:
             return bool(known)
         for chain in det.chains.values():
             for step in [*chain.transforms, chain.model]:
-                streams = isinstance(step, (contracts.StreamingTransform,
-                                            contracts.StreamingDetector))
+                streams = contracts.keeps(step, contracts.StreamingTransform) or (
+                    contracts.keeps(step, contracts.StreamingDetector))
                 if streams or contracts.lookback(step) != contracts.NO_HISTORY:
                     return False
         return not any(contracts.is_rule(t) for t in det.thresholds.values())
@@ -201,7 +202,7 @@ class Scorer:
             before = states[-2]
             feats, scores, states = self._chain(chain, part, states, counts)
             rule = det.thresholds[chain_key]
-            if isinstance(rule, contracts.StreamingRule):
+            if contracts.keeps(rule, contracts.StreamingRule):
                 start = states[-1] if states[-1] is not None else rule.init_state()
                 thresholds, states[-1] = rule.apply_stream(scores, feats, start)
                 _partial_rows(counts, "rows_scored_with_partial_threshold_window", start,
@@ -245,7 +246,7 @@ class Scorer:
         feats = chain.scale(frame)
         before = states[-2]
         scores, states[-2] = model_step(chain, feats, before)
-        if isinstance(chain.model, contracts.StreamingDetector):
+        if contracts.keeps(chain.model, contracts.StreamingDetector):
             _partial_rows(counts, "rows_scored_with_partial_window", before, states[-2])
         else:
             for name, n in contracts.score_counts(chain.model, feats).items():

@@ -300,7 +300,7 @@ def _update_chain(
     if reason is None:
         chain.model.partial_fit_frame(feats, exclude=exclude if exclude.any() else None)
         scores = contracts.train_scores(chain.model)
-        if isinstance(threshold, contracts.UpdatableRule):
+        if contracts.keeps(threshold, contracts.UpdatableRule):
             if scores is None:
                 scores = chain.score_features(feats)
             # a row whose score reaches back to an anomalous row (lags, smoothing) is not a
