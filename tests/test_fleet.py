@@ -4,6 +4,7 @@ channels named, a worker killed mid-run, and bundles that read only the channels
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -118,6 +119,28 @@ def test_channels_are_batched_in_consecutive_runs_covering_all():
     assert len(parts) == 2 * BATCHES_PER_WORKER
     assert [i for p in parts for i in range(p.start, p.stop)] == list(range(10_000))
     assert len(batches(3, 8)) == 3
+
+
+def test_the_collector_is_paused_while_the_fitted_chains_come_back(monkeypatch):
+    from astraguard_train.training import group_fit
+
+    seen = []
+
+    def run(func, jobs, **kwargs):
+        seen.append(gc.isenabled())
+        return [func(*job) for job in jobs]
+
+    monkeypatch.setattr(group_fit, "run_parallel", run)
+    monkeypatch.setattr(group_fit, "fit_group", lambda *item: group_fit.GroupFit(item[-1]))
+    was = gc.isenabled()
+    gc.enable()
+    try:
+        fits = group_fit.fit_groups([(None, None, None, None, True, k) for k in "abc"],
+                                    n_jobs=2, backend="loky", scheduler=None)
+        assert seen == [False] and gc.isenabled()
+    finally:
+        (gc.enable if was else gc.disable)()
+    assert [f.group for f in fits] == ["a", "b", "c"]
 
 
 def test_a_dask_cluster_trains_the_same_bundle_as_local(scheduler, fleet, local_bundle,

@@ -19,7 +19,7 @@ import attrs
 
 from ..data.frame import Frame
 from ..errors import AstraGuardError, DataError
-from ..parallel import JobFailed, Packed, run_parallel, worker_count
+from ..parallel import JobFailed, Packed, gc_paused, run_parallel, worker_count
 from ..plugins import contracts
 from .detector import Chain, as_threshold
 from .threshold_context import threshold_context
@@ -100,15 +100,18 @@ def fit_groups(
     if len(items) == 1 and items[0][-1] is None:  # the one global chain: errors as raised
         return [fit_group(*items[0])]
     parts = batches(len(items), worker_count(backend, n_jobs))
-    done = run_parallel(
-        fit_batch,
-        [(Packed(items[part]), not backend.startswith("dask")) for part in parts],
-        n_jobs=n_jobs,
-        backend=backend,
-        scheduler=scheduler,
-        label="training groups" if len(parts) > 1 else None,
-        keep_going=True,
-    )
+    # the fitted chains pile up, all kept, while this process waits: a collection it started
+    # would scan the fleet's objects (and those coming in) for cycles it never finds
+    with gc_paused():
+        done = run_parallel(
+            fit_batch,
+            [(Packed(items[part]), not backend.startswith("dask")) for part in parts],
+            n_jobs=n_jobs,
+            backend=backend,
+            scheduler=scheduler,
+            label="training groups" if len(parts) > 1 else None,
+            keep_going=True,
+        )
     out: list[GroupFit] = []
     for part, result in zip(parts, done, strict=True):
         if isinstance(result, JobFailed):  # its worker(s) died, retries included
