@@ -161,3 +161,51 @@ def test_parts_are_the_groups_rows_and_sorted_runs_are_slices(rows):
 def test_summary_counts_distinct_channels_however_they_come(channels):
     f = Frame(X=np.zeros((6, 1)), columns=["v"], channels=np.array(channels))
     assert f.summary()["channels"] == len(set(channels))
+
+
+@pytest.mark.parametrize(
+    ("rows", "spelled"),
+    [([5, 6, 7], slice(5, 8)), ([3], slice(3, 4)), ([], None), ([5, 7, 6], None),
+     ([5, 6, 6, 8], None), ([5, 4, 5], None), ([2, 3, 5, 4, 6], None)],
+)
+def test_consecutive_rows_spell_a_slice(rows, spelled):
+    from astraguard_train.data.frame import consecutive
+
+    assert consecutive(np.array(rows, dtype=np.int64)) == spelled
+
+
+def _stacked(frames):
+    import pickle
+
+    from astraguard_train.data.frame_stack import FrameStack
+
+    stack = FrameStack(frames)
+    return pickle.loads(pickle.dumps(stack, pickle.HIGHEST_PROTOCOL)).frames, stack.__reduce__()
+
+
+def test_a_frame_stack_gives_back_each_frame_with_its_rows_as_slices():
+    whole = make()
+    frames = [whole.take(slice(0, 3)), None, whole.take(slice(3, 6)), whole.take(slice(2, 2)),
+              whole.take(np.array([5, 0, 1]))]  # in runs and a range, none, empty, gathered
+    back, (rebuild, _) = _stacked(frames)
+    assert rebuild.__name__ == "_unstack"  # one layout: stacked
+    assert back[1] is None and len(back) == len(frames)
+    for sent, got in zip(frames, back, strict=True):
+        assert sent is None or _same(sent, got)
+    assert back[0].X.base is not None and back[0].X.base is back[2].X.base  # views of one array
+    # channels that are not in runs, and index positions that are not a range
+    mixed = whole.take(np.array([0, 3, 1, 4]))
+    back, _ = _stacked([mixed, whole])
+    assert _same(back[0], mixed) and _same(back[1], whole)
+
+
+def test_frames_of_different_layouts_travel_one_by_one():
+    f = make()
+    other = Frame(X=f.X, columns=["a", "c"], timestamps=f.timestamps, channels=f.channels)
+    narrower = Frame(X=f.X[:2], columns=f.columns, channels=np.array(["x", "y"]))  # <U1
+    wider = Frame(X=f.X[:2], columns=f.columns, channels=np.array(["xx", "y"]))  # <U2
+    for frames in ([f, other], [narrower, wider], [None, None]):
+        back, (rebuild, _) = _stacked(frames)
+        assert rebuild.__name__ == "FrameStack"
+        for sent, got in zip(frames, back, strict=True):
+            assert (sent is None and got is None) or _same(sent, got)

@@ -337,7 +337,8 @@ _FIELDS = ("X", "columns", "timestamps", "labels", "channels", "extras", "index"
 def consecutive(rows: np.ndarray) -> slice | None:
     """``rows`` as the slice it spells when they are consecutive ascending integers
     (``5, 6, 7``), else None (no rows included)."""
-    if rows.size == 0 or rows[-1] - rows[0] != rows.size - 1 or np.any(np.diff(rows) != 1):
+    # rising at every step and spanning size - 1 in all: every step is one
+    if rows.size == 0 or rows[-1] - rows[0] != rows.size - 1 or not (rows[1:] > rows[:-1]).all():
         return None
     return slice(int(rows[0]), int(rows[-1]) + 1)
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
 from ..data.frame import Frame
+from ..data.frame_stack import FrameStack
 from ..errors import AstraGuardError, DataError
 from ..parallel import JobFailed, Packed, gc_paused, run_parallel, worker_count
 from ..plugins import contracts
@@ -72,14 +73,23 @@ def fit_group(
     return GroupFit(group, chain, threshold, info, seconds=time.perf_counter() - start)
 
 
-def fit_batch(items: Packed, pack: bool = True) -> Packed | list[GroupFit]:
-    """:func:`fit_group` for each item's arguments, in order (one job's work).
+def fit_batch(
+    items: Packed, features: FrameStack, validation: FrameStack, pack: bool = True
+) -> Packed | list[GroupFit]:
+    """:func:`fit_group` for each group, in order (one job's work).
 
-    The items travel as one pickle (:class:`~astraguard_train.parallel.Packed`), and with
-    ``pack`` the results too; Dask sends results with the C pickler already, and the
-    arrays of fitted models beside the pickle rather than copied into it.
+    :param items: each group's ``(chain, strategy, needs_train_scores, group)``, travelling
+        as one pickle (:class:`~astraguard_train.parallel.Packed`);
+    :param features: each group's training features, and ``validation`` its validation rows
+        (or None), stacked (:class:`~astraguard_train.data.frame_stack.FrameStack`).
+    :param pack: the results travel as one pickle too; Dask sends results with the C pickler
+        already, and the arrays of fitted models beside the pickle rather than copied into it.
     """
-    done = [fit_group(*item) for item in items.value]
+    done = [
+        fit_group(chain, cast(Frame, feats), val, strategy, needs, group)
+        for (chain, strategy, needs, group), feats, val in zip(
+            items.value, features.frames, validation.frames, strict=True)
+    ]
     return Packed(done) if pack else done
 
 
@@ -105,7 +115,7 @@ def fit_groups(
     with gc_paused():
         done = run_parallel(
             fit_batch,
-            [(Packed(items[part]), not backend.startswith("dask")) for part in parts],
+            [_job(items[part], pack=not backend.startswith("dask")) for part in parts],
             n_jobs=n_jobs,
             backend=backend,
             scheduler=scheduler,
@@ -122,6 +132,16 @@ def fit_groups(
         else:
             out.extend(result.value if isinstance(result, Packed) else result)
     return out
+
+
+def _job(items: Sequence[tuple[Any, ...]], pack: bool) -> tuple[Any, ...]:
+    """:func:`fit_batch`'s arguments for ``items`` (:func:`fit_group`'s arguments)."""
+    return (
+        Packed([(chain, strategy, needs, group) for chain, _, _, strategy, needs, group in items]),
+        FrameStack([item[1] for item in items]),
+        FrameStack([item[2] for item in items]),
+        pack,
+    )
 
 
 def failure_message(failed: Sequence[GroupFit], group_by: str | None) -> str:
