@@ -176,3 +176,32 @@ def test_copies_builds_each_when_what_it_built_cannot_be_pickled():
 
     made = list(copies(Local, 3))
     assert len({id(m) for m in made}) == 3 and all(type(m) is Local for m in made)
+
+
+@pytest.mark.parametrize(("stop_after", "started"), [(None, True), ("train", True),
+                                                      ("features", False), ("load", False)])
+def test_group_workers_start_as_the_data_loads_when_the_run_trains(registry, monkeypatch,
+                                                                   stop_after, started):
+    from astraguard_train.training import fit
+
+    calls = []
+    waited = []
+
+    def start(config, reg):
+        calls.append(pipe.context.frame)  # the frame is not loaded yet
+        return lambda: waited.append(True)
+
+    monkeypatch.setattr(fit, "start_group_workers", start)
+    pipe = Pipeline(_config(group_by="channel", n_jobs=2), registry)
+    pipe.run(persist=False, stop_after=stop_after)
+    if started:  # once, before loading; and the train stage waited for them
+        assert calls == [None] and waited == [True]
+    else:  # the features stage starts them itself, for several groups
+        assert calls == ([] if stop_after == "load" else [pipe.context.frame]) and not waited
+
+
+def test_a_run_without_groups_starts_no_workers(registry):
+    from astraguard_train.parallel import workers_up
+    from astraguard_train.training.fit import start_group_workers
+
+    assert start_group_workers(_config(n_jobs=2), registry) is workers_up

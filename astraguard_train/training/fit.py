@@ -103,6 +103,25 @@ def copies(make: Callable[[], T], n: int) -> Iterator[T]:
         yield pickle.loads(blob)
 
 
+def start_group_workers(config: PipelineConfig, registry: Registry) -> Callable[[], None]:
+    """Start the worker processes that will fit the groups' models (``[train] group_by`` with
+    a ``loky`` backend on several cores), having them import what a chain needs; return a
+    function that waits until they are up (:func:`~astraguard_train.parallel.start_workers`).
+
+    Called as the run starts, so that their imports (a second or more each) overlap with
+    loading the data, which leaves cores idle, rather than with the stages that fit. Nothing
+    is started without groups; a chain that cannot be built starts nothing either (the
+    ``features`` stage reports why).
+    """
+    if config.train.group_by is None:
+        return workers_up
+    try:
+        payload = new_chain(config, registry)
+    except Exception:
+        return workers_up
+    return start_workers(config.train.backend, config.train.n_jobs, payload)
+
+
 def _model_uses_labels(config: PipelineConfig, registry: Registry) -> bool:
     model = registry.create("model", config.model.name, config.model.params, where="model")
     return contracts.uses_labels(model)
@@ -114,8 +133,17 @@ def _grouped(frame: Frame, group_by: str | None) -> dict[Any, Frame]:
     return frame.parts(group_by)
 
 
-def plan_training(config: PipelineConfig, registry: Registry, split: Split) -> TrainingPlan:
-    """Build and fit each chain's transforms and scaler on its training rows."""
+def plan_training(
+    config: PipelineConfig,
+    registry: Registry,
+    split: Split,
+    workers_ready: Callable[[], None] | None = None,
+) -> TrainingPlan:
+    """Build and fit each chain's transforms and scaler on its training rows.
+
+    :param workers_ready: waits for the workers :func:`start_group_workers` started; None
+        starts them here when there are several groups.
+    """
     counts: dict[str, int] = {}
     train = split.train
     # A detector that learns from labels needs the labelled anomalies it would lose here.
@@ -140,10 +168,9 @@ def plan_training(config: PipelineConfig, registry: Registry, split: Split) -> T
     features: dict[Any, Frame] = {}
     seconds = 0.0
     fresh = copies(lambda: new_chain(config, registry), len(train_groups))
-    ready = workers_up
-    if len(train_groups) > 1:  # the groups' models are fitted in workers: start them now
-        ready = start_workers(
-            config.train.backend, config.train.n_jobs, new_chain(config, registry))
+    ready = workers_ready or workers_up
+    if workers_ready is None and len(train_groups) > 1:  # the groups' models are fitted in
+        ready = start_group_workers(config, registry)  # workers: start them now
     with gc_paused() if len(train_groups) > 1 else contextlib.nullcontext():
         for (key, frame), chain in zip(train_groups.items(), fresh, strict=True):
             start = time.perf_counter()

@@ -55,11 +55,16 @@ class RunContext:
     test_scores: Scored | None = None
     #: the persist stage will run: work for the bundle may start before it
     persisting: bool = False
+    #: the train stage will run
+    fitting_groups: bool = False
     #: the bundle's summaries of the training rows and of the scored test part, being made
     #: while train and evaluate run (:func:`~astraguard_train.bundle.store.summarise_ahead`)
     training_summary: Any = None
     test_summary: Any = None
     metrics: dict[str, Any] = attrs.field(factory=dict)
+    #: waits for the workers started for per-group training as the run began
+    #: (:func:`~astraguard_train.training.fit.start_group_workers`); None: none started
+    workers_ready: Callable[[], None] | None = None
     artifact: str | None = None
     counts: dict[str, int] = attrs.field(factory=dict)
     warnings: list[str] = attrs.field(factory=list)
@@ -74,6 +79,8 @@ class RunContext:
 
 def stage_load(ctx: RunContext) -> dict[str, Any]:
     spec = ctx.config.loader
+    if ctx.fitting_groups:  # their workers start importing while the data loads
+        ctx.workers_ready = training.start_group_workers(ctx.config, ctx.registry)
     if isinstance(ctx.data, Frame):
         ctx.frame = ctx.data
     else:
@@ -115,7 +122,7 @@ def stage_prepare(ctx: RunContext) -> dict[str, Any]:
 
 def stage_features(ctx: RunContext) -> dict[str, Any]:
     assert ctx.split is not None
-    ctx.plan = training.plan_training(ctx.config, ctx.registry, ctx.split)
+    ctx.plan = training.plan_training(ctx.config, ctx.registry, ctx.split, ctx.workers_ready)
     for key, n in ctx.plan.counts.items():
         ctx.count(key, n)
     return ctx.plan.summary()
@@ -367,6 +374,8 @@ class Pipeline:
     ) -> tuple[RunResult, Exception | None]:
         ctx = RunContext(config=self.config, registry=self.registry, data=data, output=output)
         ctx.persisting = persist and stop_after in (None, "persist")
+        ctx.fitting_groups = self.config.train.group_by is not None and (
+            stop_after not in STAGES[: STAGES.index("train")])
         self.context = ctx
         done: list[StageResult] = []
         hook = self._hook
