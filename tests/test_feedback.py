@@ -21,7 +21,7 @@ from astraguard_train import Frame, Pipeline, PipelineConfig, load_bundle
 from astraguard_train.cli import main
 from astraguard_train.errors import ConformanceError, FeedbackError
 from astraguard_train.feedback import FeedbackStore, feedback_labels
-from astraguard_train.feedback.review import Candidates, candidates, review
+from astraguard_train.feedback.review import Candidates, Judged, candidates, review
 from astraguard_train.feedback.sheets import import_sheet
 from astraguard_train.feedback.strategies import Mixed, Random, Spread, Top, Uncertainty
 from astraguard_train.testing import check_review_strategy
@@ -360,6 +360,81 @@ def test_mixed_draws_afresh_when_a_round_has_shrunk_the_pool(channels):
     second = places(shrunk)
     assert np.abs(first - second).max() > 0.1
     assert np.array_equal(places(shrunk), second)  # the same pool, the same picks
+
+
+def _two_kinds_of_events() -> tuple[Candidates, Judged]:
+    """Tabular candidates: events of one kind score high (the detector finds them), events of
+    another score low but stand out in feature ``b``; the verdicts so far found both kinds."""
+    rng = np.random.default_rng(3)
+    n = 400
+    features = rng.normal(size=(n, 2))
+    margin = rng.normal(size=n) - 1.0
+    found, missed = np.arange(0, 40, 4), np.arange(2, 80, 4)
+    margin[found] += 4.0
+    features[missed, 1] += 6.0
+    pool = Candidates(
+        channel=np.full(n, None, dtype=object), first=np.arange(n), last=np.arange(n),
+        first_row=np.arange(n), last_row=np.arange(n),
+        start=np.full(n, np.datetime64("NaT", "ns")), end=np.full(n, np.datetime64("NaT", "ns")),
+        peak=margin, threshold=np.zeros(n), margin=margin, flagged=margin > 0,
+        rows=np.ones(n, dtype=np.int64), features=features,
+    )
+    asked = np.r_[found[:3], missed[:3], 100, 101, 102, 103]  # three of each kind, 4 normal
+    truth = np.zeros(n, dtype=np.int8)
+    truth[found], truth[missed] = 1, 1
+    judged = Judged(pool.take(asked), truth[asked])
+    left = np.setdiff1d(np.arange(n), asked)
+    return pool.take(left), judged
+
+
+def test_mixed_spends_part_of_the_budget_where_the_verdicts_say_the_detector_misses():
+    pool, judged = _two_kinds_of_events()
+    missed = pool.features[:, 1] > 3.0  # the low-scoring kind still unjudged
+    mixed = Mixed(learned_share=0.5)
+    plain = mixed.select(pool, 10)
+    learned = mixed.select_judged(pool, 10, judged)
+    assert len(np.unique(learned)) == 10
+    # without verdicts it is the sample across the ranking; with them, half of the budget
+    # goes to the low-scoring kind the operator confirmed
+    assert missed[plain].sum() <= 2
+    assert missed[learned].sum() >= 5
+    assert np.array_equal(learned, mixed.select_judged(pool, 10, judged))
+    # the highest-scoring candidate keeps its place
+    assert learned[0] == plain[0] == int(np.argmax(pool.margin))
+    # no learning: without features, with learned_share 0, or with too few false alarms
+    bare = pool.take(np.ones(len(pool), dtype=bool))
+    bare = Candidates(**{**{k: getattr(bare, k) for k in (
+        "channel", "first", "last", "first_row", "last_row", "start", "end", "peak",
+        "threshold", "margin", "flagged", "rows")}})
+    assert np.array_equal(mixed.select_judged(bare, 10, judged), mixed.select(bare, 10))
+    assert np.array_equal(Mixed(learned_share=0.0).select_judged(pool, 10, judged), plain)
+    only_true = Judged(judged.candidates.take(judged.labels == 1),
+                       judged.labels[judged.labels == 1])
+    assert np.array_equal(mixed.select_judged(pool, 10, only_true), plain)
+
+
+def test_review_learns_from_the_verdicts_it_collected_and_still_takes_turns(channels, tmp_path):
+    bundle, data, test = channels
+    bundle = _fresh(bundle, tmp_path)
+    first = review(load_bundle(bundle, trusted=True), test, 6)
+    assert first.to_dict()["already_judged"] == 0
+    sheet = tmp_path / "round1.csv"
+    from astraguard_train.feedback.sheets import write_sheet
+
+    verdicts = ["true_alarm", "false_alarm", "true_alarm", "false_alarm", "unsure",
+                "false_alarm"]
+    write_sheet(sheet, [{**r, "verdict": v, "author": "ana"}
+                        for r, v in zip(first.rows, verdicts, strict=True)])
+    import_sheet(sheet)
+    detector = load_bundle(bundle, trusted=True)
+    second = review(detector, test, 6)
+    assert second.to_dict()["already_judged"] == 6
+    # two true and three false alarms: mixed learns from them, so its picks differ from the
+    # same strategy blind to them, and still cover every channel, six episodes
+    blind = review(detector, test, 6, params={"learned_share": 0.0})
+    assert not np.array_equal(second.picked, blind.picked)
+    assert len({r["channel"] for r in second.rows}) == 3
+    assert len({(r["channel"], r["start"]) for r in second.rows}) == 6
 
 
 def test_candidates_do_not_depend_on_the_files_row_order(channels):

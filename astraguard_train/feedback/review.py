@@ -24,6 +24,7 @@ import attrs
 import numpy as np
 
 from ..errors import ConfigError, PluginError
+from ..plugins.contracts import ReadsVerdicts
 from ..training.scored import Scored
 from .records import FeedbackRecords, format_time
 from .store import FeedbackStore
@@ -46,6 +47,8 @@ class Candidates:
         the less sure the detector is.
     :param flagged: whether it is an alarm (else a near miss).
     :param rows: how many scored rows it spans.
+    :param features: the input's feature values at its peak row (candidates x columns; None
+        when not known), for strategies that compare candidates by what they look like.
     """
 
     channel: np.ndarray
@@ -60,13 +63,51 @@ class Candidates:
     margin: np.ndarray
     flagged: np.ndarray
     rows: np.ndarray
+    features: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.peak.shape[0])
 
     def take(self, rows: Any) -> Candidates:
         """The candidates selected by a mask or index array."""
-        return Candidates(**{k: v[rows] for k, v in attrs.asdict(self, recurse=False).items()})
+        columns: dict[str, Any] = {k: None if v is None else v[rows]
+                                   for k, v in attrs.asdict(self, recurse=False).items()}
+        return Candidates(**columns)
+
+
+@attrs.frozen(eq=False)
+class Judged:
+    """The candidates that earlier verdicts cover, with what the verdicts said: what a
+    strategy that reads verdicts (:class:`~astraguard_train.plugins.contracts.ReadsVerdicts`)
+    learns from.
+
+    :param candidates: the judged candidates (not offered again).
+    :param labels: per candidate, 1 for a true alarm or labelled event, 0 for a false alarm
+        (the verdict written last wins; ``unsure`` verdicts and notes are left out).
+    """
+
+    candidates: Candidates
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+def _covers(pool: Candidates, records: FeedbackRecords, i: int) -> np.ndarray:
+    """The mask of candidates that record ``i`` covers (same channel, overlapping time range,
+    or overlapping rows when either has no times)."""
+    same = np.ones(len(pool), dtype=bool) if records.channel[i] is None else np.array(
+        [c is not None and str(c) == records.channel[i] for c in pool.channel], dtype=bool
+    )
+    out = np.zeros(len(pool), dtype=bool)
+    if not np.isnat(records.start[i]):
+        timed = ~np.isnat(pool.start)
+        out |= same & timed & (pool.start <= records.end[i]) & (pool.end >= records.start[i])
+    if records.first_row[i] >= 0:
+        out |= same & (pool.first_row <= records.last_row[i]) & (
+            pool.last_row >= records.first_row[i]
+        )
+    return out
 
 
 def judged(pool: Candidates, records: FeedbackRecords) -> np.ndarray:
@@ -74,18 +115,19 @@ def judged(pool: Candidates, records: FeedbackRecords) -> np.ndarray:
     channel, overlapping time range, or overlapping rows when either has no times)."""
     out = np.zeros(len(pool), dtype=bool)
     for i in range(len(records)):
-        if records.kind[i] == "note":
-            continue
-        same = np.ones(len(pool), dtype=bool) if records.channel[i] is None else np.array(
-            [c is not None and str(c) == records.channel[i] for c in pool.channel], dtype=bool
-        )
-        if not np.isnat(records.start[i]):
-            timed = ~np.isnat(pool.start)
-            out |= same & timed & (pool.start <= records.end[i]) & (pool.end >= records.start[i])
-        if records.first_row[i] >= 0:
-            out |= same & (pool.first_row <= records.last_row[i]) & (
-                pool.last_row >= records.first_row[i]
-            )
+        if records.kind[i] != "note":
+            out |= _covers(pool, records, i)
+    return out
+
+
+def verdict_labels(pool: Candidates, records: FeedbackRecords) -> np.ndarray:
+    """Per candidate, the label the verdicts and intervals of ``records`` covering it give:
+    1 anomaly, 0 normal, -1 none (unsure, notes, or not covered); the record written last
+    wins."""
+    out = np.full(len(pool), -1, dtype=np.int8)
+    labels = records.labels
+    for i in np.flatnonzero(labels >= 0):
+        out[_covers(pool, records, int(i))] = labels[i]
     return out
 
 
@@ -146,6 +188,7 @@ def candidates(scored: Scored) -> Candidates:
         margin=margin[peak_at],
         flagged=flags[starts].astype(bool),
         rows=(ends - starts).astype(np.int64),
+        features=np.asarray(frame.X[rows], dtype=np.float64),
     )
 
 
@@ -157,15 +200,24 @@ def _per_run(ufunc: Any, values: np.ndarray, starts: np.ndarray, ends: np.ndarra
     return ufunc.reduceat(np.append(values, 0), bounds)[::2].astype(np.int64)
 
 
-def select(strategy: Any, pool: Candidates, budget: int) -> np.ndarray:
-    """The candidates ``strategy`` picks, at most ``budget``, most useful first.
+def select(strategy: Any, pool: Candidates, budget: int,
+           history: Judged | None = None) -> np.ndarray:
+    """The candidates ``strategy`` picks, at most ``budget``, most useful first; a strategy
+    that reads verdicts (:class:`~astraguard_train.plugins.contracts.ReadsVerdicts`) also
+    gets ``history`` (the candidates judged before; none when None).
 
     :raises ConfigError: when the budget is not positive.
     :raises PluginError: when the strategy returns something other than distinct positions.
     """
     if budget < 1:
         raise ConfigError(f"--budget: must be at least 1, got {budget}")
-    picked = np.asarray(strategy.select(pool, budget), dtype=np.int64).reshape(-1)
+    if isinstance(strategy, ReadsVerdicts):
+        if history is None:
+            history = Judged(pool.take(np.zeros(len(pool), dtype=bool)), np.zeros(0, np.int8))
+        chosen = strategy.select_judged(pool, budget, history)
+    else:
+        chosen = strategy.select(pool, budget)
+    picked = np.asarray(chosen, dtype=np.int64).reshape(-1)
     if len(picked) > budget or len(np.unique(picked)) != len(picked) or (
         len(picked) and (picked.min() < 0 or picked.max() >= len(pool))
     ):
@@ -224,7 +276,8 @@ def review(bundle: Any, data: Any, budget: int, strategy: str = "mixed",
     """Score ``data`` with ``bundle`` (a :class:`~astraguard_train.bundle.scoring.
     BundleDetector`) and pick ``budget`` alarms or near misses with the review strategy
     ``strategy``. Candidates that a stored verdict or interval on this bundle version already
-    covers are not offered again (:attr:`Review.already_judged` counts them).
+    covers are not offered again (:attr:`Review.already_judged` counts them); a strategy that
+    reads verdicts learns from them.
 
     :raises ConfigError: for a budget below 1 or a strategy parameter out of range.
     :raises UnknownPluginError: for a strategy nobody registered.
@@ -237,9 +290,12 @@ def review(bundle: Any, data: Any, budget: int, strategy: str = "mixed",
     pool = candidates(scored)
     store = FeedbackStore(bundle.path)  # refuses a bundle outside a store OUTPUT/NAME/N
     root, version = store.root, int(bundle.path.name)
-    done = judged(pool, store.verdicts(version=version))
+    records = store.verdicts(version=version)
+    done = judged(pool, records)
+    labels = verdict_labels(pool, records)
+    history = Judged(pool.take(labels >= 0), labels[labels >= 0])
     pool = pool.take(~done)
-    picked = select(chooser, pool, budget)
+    picked = select(chooser, pool, budget, history)
     rows = sheet_rows(pool, picked, str(root), version)
     return Review(rows=rows, candidates=pool, picked=picked, scored_rows=scored.n_rows,
                   already_judged=int(done.sum()))

@@ -2,7 +2,9 @@
 and ``random``.
 
 A strategy's ``select(candidates, budget)`` returns the positions of at most ``budget``
-:class:`~astraguard_train.feedback.review.Candidates`, most useful first.
+:class:`~astraguard_train.feedback.review.Candidates`, most useful first. ``mixed`` also reads
+the verdicts given before (``select_judged``,
+:class:`~astraguard_train.plugins.contracts.ReadsVerdicts`).
 """
 
 from __future__ import annotations
@@ -119,10 +121,50 @@ class Spread:
             np.int64)
 
 
+#: True and false alarms each that earlier verdicts must hold before ``mixed`` learns from them.
+MIN_VERDICTS = 2
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """Each value's rank among ``values``, in [0, 1) (ties in order of position)."""
+    order = np.argsort(values, kind="stable")
+    out = np.empty(len(values), dtype=np.float64)
+    out[order] = np.arange(len(values)) / max(len(values), 1)
+    return out
+
+
+def verdict_gain(candidates: Any, judged: Any) -> np.ndarray | None:
+    """Per candidate, how much higher the verdicts rank it than the detector does: its rank
+    under a classifier fitted on the judged candidates (true against false alarms, from their
+    features at the peak and their margin's rank) less its margin's rank, both among
+    ``candidates``. None without features, or with fewer than :data:`MIN_VERDICTS` true or
+    false alarms judged."""
+    past = judged.candidates
+    if candidates.features is None or past.features is None or len(candidates) == 0 or min(
+        int((judged.labels == 1).sum()), int((judged.labels == 0).sum())
+    ) < MIN_VERDICTS:
+        return None
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    # the margin's rank among every candidate, judged or not: where the detector puts it
+    rank = _ranks(np.concatenate([past.margin, candidates.margin]))
+    inputs = np.nan_to_num(np.column_stack([
+        np.vstack([past.features, candidates.features]), rank]), posinf=0.0, neginf=0.0)
+    # a few dozen verdicts: a strongly regularised linear model, balanced as alarms are not
+    model = make_pipeline(StandardScaler(), LogisticRegression(
+        C=0.1, class_weight="balanced", max_iter=1000))
+    model.fit(inputs[: len(past)], (judged.labels == 1).astype(np.int8))
+    proba = model.predict_proba(inputs[len(past):])[:, 1]
+    return _ranks(proba) - _ranks(candidates.margin)
+
+
 class Mixed:
     """Part of the budget (``top_share``) to the highest-scoring candidates, the rest spread
     over the whole ranking; channels take turns and, within a channel, picks keep apart in
-    time.
+    time. Once earlier verdicts hold true and false alarms, part of the budget
+    (``learned_share``) goes to the candidates they suggest the detector misses.
 
     The highest scores are the likeliest real events: their verdicts give a label-using
     detector positives to learn from. Labels taken only there teach it what the unsupervised
@@ -134,18 +176,44 @@ class Mixed:
     pool, so the next round draws afresh instead of taking the same place in each slice again
     (rounds of a fixed draw cluster their picks at neighbouring ranks). The same pool always
     gets the same picks.
+
+    With at least :data:`MIN_VERDICTS` true and false alarms judged before, a classifier fitted
+    on those verdicts (the candidates' features at their peaks, and where the detector ranks
+    them) ranks the candidates; ``learned_share`` of the budget goes to those it ranks
+    furthest above the detector's ranking (:func:`verdict_gain`), channels taking turns, and
+    the rest to the picks above, in their order. Events like those the operator confirmed,
+    which the detector scores low, are what a label-using detector cannot learn from the
+    highest scores and rarely meets in a sample; a false alarm there costs one verdict.
     """
 
-    def __init__(self, top_share: float = 0.2, seed: int = 0, min_separation: int = 100) -> None:
-        if isinstance(top_share, bool) or not isinstance(top_share, (int, float)) or not (
-            0 <= top_share <= 1
-        ):
-            raise ConfigError(f"review.top_share: must be a number in [0, 1], got {top_share!r}")
+    def __init__(self, top_share: float = 0.2, seed: int = 0, min_separation: int = 100,
+                 learned_share: float = 0.5) -> None:
+        for name, value in (("top_share", top_share), ("learned_share", learned_share)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                0 <= value <= 1
+            ):
+                raise ConfigError(f"review.{name}: must be a number in [0, 1], got {value!r}")
         _check_int("seed", seed, 0)
         _check_int("min_separation", min_separation, 0)
         self.top_share = top_share
         self.seed = seed
         self.min_separation = min_separation
+        self.learned_share = learned_share
+
+    def select_judged(self, candidates: Any, budget: int, judged: Any) -> np.ndarray:
+        """:meth:`select`, with ``learned_share`` of the budget to what the verdicts in
+        ``judged`` suggest the detector misses (the class docstring)."""
+        picked = self.select(candidates, budget)
+        n_learned = int(round(min(budget, len(candidates)) * self.learned_share))
+        gain = verdict_gain(candidates, judged) if n_learned else None
+        if gain is None:
+            return picked
+        learned = in_turns(candidates, -gain, n_learned, self.min_separation)
+        kept = picked[~np.isin(picked, learned)][: len(picked) - len(learned)]
+        out: list[int] = []
+        for i in range(max(len(kept), len(learned))):
+            out += [int(a[i]) for a in (kept, learned) if i < len(a)]
+        return np.asarray(out, dtype=np.int64)
 
     def select(self, candidates: Any, budget: int) -> np.ndarray:
         n = len(candidates.margin)

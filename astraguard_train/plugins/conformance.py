@@ -817,13 +817,17 @@ def _review_pool() -> Any:
         channel=channel, first=first, last=first + 2, first_row=first, last_row=first + 2,
         start=start, end=start + np.timedelta64(2, "s"), peak=margin + 3.0,
         threshold=np.full(n, 3.0), margin=margin, flagged=margin > 0, rows=np.full(n, 3),
+        features=rng.normal(size=(n, 3)),
     )
 
 
 def check_review_strategy(factory: Factory, params: Mapping[str, Any] | None = None) -> None:
     """Check a review strategy (:class:`~astraguard_train.plugins.contracts.ReviewStrategy`):
     for budgets below, at and above the number of candidates, ``select`` returns at most
-    ``budget`` distinct positions among them, the same twice, without modifying them.
+    ``budget`` distinct positions among them, the same twice, without modifying them. A
+    strategy that reads verdicts (:class:`~astraguard_train.plugins.contracts.ReadsVerdicts`)
+    is checked the same way after half of the candidates were judged, and must equal
+    ``select`` when nothing was.
 
     :raises ConformanceError: naming the strategy and the rule broken.
     """
@@ -851,6 +855,34 @@ def check_review_strategy(factory: Factory, params: Mapping[str, Any] | None = N
     now = attrs.asdict(pool, recurse=False)
     if not all(np.array_equal(before[k], now[k]) for k in before):
         _fail(factory, "select() modified the candidates it was given")
+    if isinstance(strategy, contracts.ReadsVerdicts):
+        _check_reads_verdicts(factory, params, pool)
+
+
+def _check_reads_verdicts(factory: Factory, params: Mapping[str, Any], pool: Any) -> None:
+    from ..feedback.review import Judged
+
+    strategy = factory(**params)
+    nothing = Judged(pool.take(np.zeros(len(pool), dtype=bool)), np.zeros(0, np.int8))
+    if not np.array_equal(np.asarray(strategy.select_judged(pool, 7, nothing)).reshape(-1),
+                          np.asarray(strategy.select(pool, 7)).reshape(-1)):
+        _fail(factory, "select_judged() with nothing judged differs from select()")
+    half = np.arange(len(pool)) % 2 == 0
+    judged = Judged(pool.take(half), (pool.margin[half] > 0).astype(np.int8))
+    rest = pool.take(~half)
+    n = len(rest)
+    for budget in (1, 7, n + 5):
+        got = np.asarray(strategy.select_judged(rest, budget, judged)).reshape(-1)
+        if len(got) > budget or len(np.unique(got)) != len(got) or (
+            len(got) and (got.min() < 0 or got.max() >= n)
+        ):
+            _fail(factory, f"select_judged(candidates, {budget}, judged) returned "
+                           f"{got.tolist()}; expected at most {budget} distinct positions "
+                           f"in 0..{n - 1}")
+        again = np.asarray(factory(**params).select_judged(rest, budget, judged)).reshape(-1)
+        if not np.array_equal(got, again):
+            _fail(factory, f"select_judged(candidates, {budget}, judged) gave other positions "
+                           f"the second time; a strategy must be deterministic")
 
 
 CHECKS: dict[str, Callable[..., None]] = {

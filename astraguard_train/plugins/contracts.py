@@ -521,6 +521,19 @@ class ReviewStrategy(Protocol):
         ...
 
 
+@runtime_checkable
+class ReadsVerdicts(Protocol):
+    """Optional: a review strategy that also learns from the verdicts given before; ``review``
+    calls :meth:`select_judged` instead of ``select``."""
+
+    def select_judged(self, candidates: Any, budget: int, judged: Any) -> Any:
+        """As ``select``, knowing ``judged``
+        (:class:`~astraguard_train.feedback.review.Judged`: the candidates earlier verdicts
+        cover, and what they said); ``select_judged(candidates, budget, <nothing judged>)``
+        equals ``select(candidates, budget)``. Neither argument is modified."""
+        ...
+
+
 # -- not a registered kind, but pluggable by import path ----------------------------------------
 
 

@@ -124,6 +124,9 @@ def register_review_strategies(register: Any) -> None:
     ``select`` returns the positions of at most ``budget`` of the
     :class:`~astraguard_train.feedback.review.Candidates` (alarms and near misses), most
     useful first; ``astraguard-train review --strategy NAME`` writes them as a review sheet.
+    A strategy that also has ``select_judged(candidates, budget, judged)``
+    (:class:`~astraguard_train.plugins.contracts.ReadsVerdicts`) is called with the verdicts
+    given before instead.
 
     :param register: call ``register(name, factory, description=...)`` once per strategy.
 
