@@ -38,8 +38,10 @@ share of rows whose flags differ. Targets: update at least 10x faster; scores eq
 ``--experiment review`` (ODDS, simulated operator): for each of the nine ODDS sets and each
 seed (``--seed`` .. ``--seed + --seeds - 1``), PyOD's protocol (random 60/40 split, z-score,
 ``iforest`` fitted without labels, its bundle saved). Then five rounds: ``review --budget 10``
-(the default ``mixed`` strategy) on the training part, the sheet answered from the true labels
-(``true_alarm`` / ``false_alarm``) and imported into the bundle's feedback store; the labels
+(the default ``mixed`` strategy, which from the second round on also learns from the verdicts
+of the rounds before; ``--strategy-option learned_share=0``: blind to them) on the training
+part, the sheet answered from the true labels (``true_alarm`` / ``false_alarm``) and
+imported into the bundle's feedback store; the labels
 the store gives the training rows (``feedback_labels``: 1 under a true alarm, else 0) train the
 product's label-using detector (``stacked``, z-score, fitted through the ordinary training
 path as ``run`` fits it), whose test ROC-AUC is taken after each round. The baseline: the same
