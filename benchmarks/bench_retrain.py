@@ -48,7 +48,7 @@ import numpy as np
 import tomli_w
 
 from astraguard_train import Frame, Pipeline, PipelineConfig, load_bundle
-from astraguard_train.data.synthetic import mission
+from astraguard_train.data.synthetic import mission, mission_orbit_rows
 from astraguard_train.plugins import build_registry
 from astraguard_train.retraining.comparison import compare
 from astraguard_train.retraining.policy import RetrainPolicy
@@ -66,6 +66,18 @@ CONFIG = {
     "postprocess": {"merge_gap": 5, "min_event_length": 2},
 }
 STRATEGIES = ("never", "daily", "policy")
+
+
+def mission_config(rows_per_day: int, raw_temperature: bool = False) -> dict:
+    """The detector every strategy trains: ``CONFIG`` with the temperature measured against
+    the same point of the previous orbit (``diff`` by one orbit's rows). The sensors' ageing
+    is a slow creep of the temperature; against the orbit before, it is gone, while the
+    orbit's own swing, the anomalies and the quieter mode's smaller swing stay."""
+    if raw_temperature:
+        return CONFIG
+    orbit = {"name": "diff", "periods": mission_orbit_rows(rows_per_day),
+             "columns": ["temperature"], "keep": False}
+    return {**CONFIG, "transforms": [orbit]}
 
 
 def write_mission_csv(frame: Frame, path: Path) -> None:
@@ -198,7 +210,8 @@ def run_mission(args: argparse.Namespace) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
             config_path = work / "mission.toml"
-            config_path.write_bytes(tomli_w.dumps(CONFIG).encode())
+            config_path.write_bytes(tomli_w.dumps(
+                mission_config(args.rows_per_day, args.raw_temperature)).encode())
             config = PipelineConfig.from_toml(config_path)
             first = _train(config, frame.take(day < args.window_days), work / "models")
             later = np.flatnonzero(day >= args.window_days)
@@ -221,6 +234,9 @@ def run_mission(args: argparse.Namespace) -> None:
     print(f"mission: {args.days} days x {args.rows_per_day} rows x {args.channels} channels, "
           f"shift on day {args.shift_day}, new mode on day {args.mode_day}, window "
           f"{args.window_days} days, seeds {seeds} ({time.perf_counter() - start:.0f} s)")
+    print("detector: temperature " + ("raw" if args.raw_temperature else
+                                       f"against the orbit before (diff by "
+                                       f"{mission_orbit_rows(args.rows_per_day)} rows)"))
     print(f"policy: triggers {_mission_triggers(args)}, window last_days "
           f"{args.policy_window_days:g}, since_change {args.recent_days is not None}, min_rows "
           f"{int(args.min_days * args.rows_per_day)}, holdout {args.holdout:g}, reevaluate")
@@ -324,6 +340,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--holdout", type=float, default=0.3,
                     help="the policy's window.holdout: the latest share of the window the A/B "
                     "compares on (a challenger kept on a short one is compared again in shadow)")
+    ap.add_argument("--raw-temperature", action="store_true",
+                    help="train every strategy on the raw temperature, not against the orbit "
+                    "before (the sensors' ageing then makes a detector stale in days)")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--verbose", action="store_true", help="print each day's decision")
     ap.add_argument("--msl", default=None, help="also run the loop on this MSL file")

@@ -124,6 +124,37 @@ def test_data_age_fires_in_data_time_and_a_short_window_waits(mission_data, tmp_
     assert not [e for e in history(store) if e["step"] == "challenger"]
 
 
+def test_data_age_counts_from_the_rows_of_an_ab_the_champion_held(mission_data, tmp_path):
+    # the champion was tested on rows up to the end of day 2, and "same" (day 3) is a day
+    # newer: the age trigger fires and a challenger is trained on day 3's first 60%
+    store = _fresh_store(mission_data, tmp_path)
+    end = str(mission_data["frame"].take(mission_data["day"] == 3).timestamps.max())
+
+    def policy(age: float, **options) -> RetrainPolicy:
+        return RetrainPolicy.from_dict({
+            "champion": {"store": str(store)}, "data": {"path": str(mission_data["same"])},
+            "triggers": {"max_data_age_days": age}, "window": {"holdout": 0.4},
+            "decision": {"key_metric": "f1", "options": options},
+        })
+
+    # a comparison too thin to judge is no evidence: the age still counts from day 2
+    unsure = retrain(policy(0.5, min_events=10_000), trusted=True)
+    assert unsure.action == "inconclusive" and unsure.challenger == 2
+    # a challenger over the alarm budget is kept out on its figures: the champion held on
+    # day 3's last 40%, so it was tested on rows up to the data's newest row
+    held = retrain(policy(0.6, min_events=1, alarm_budget=1e-6), trusted=True)
+    assert held.triggers[0].fired and "1.0 days before" in held.triggers[0].reason
+    assert held.action == "keep" and held.comparison is not None
+    decision = [e for e in history(store) if e["step"] == "decision"][-1]
+    assert decision["compared_end"] == end
+    fresh = retrain(policy(0.8), trusted=True)
+    assert not fresh.triggers[0].fired and fresh.action == "none"
+    assert fresh.triggers[0].reason == (
+        f"the champion was tested on rows up to {end} (in the A/B that kept it against "
+        f"version {held.challenger}), 0.0 days before the data's newest row; the trigger "
+        "fires above 0.8")
+
+
 def test_drift_trains_a_challenger_and_decides(mission_data, tmp_path):
     store = _fresh_store(mission_data, tmp_path)
     outcome = retrain(_policy(store, mission_data["shifted"]), trusted=True)

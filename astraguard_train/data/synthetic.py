@@ -122,6 +122,12 @@ def _inject(
         y[sl] = 1
 
 
+def mission_orbit_rows(rows_per_day: int) -> int:
+    """Rows per orbit in :func:`mission`: 16 orbits a day (a low Earth orbit of 90 minutes),
+    at least 10 rows each."""
+    return max(rows_per_day // 16, 10)
+
+
 def mission(
     days: int = 30,
     rows_per_day: int = 1440,
@@ -159,7 +165,7 @@ def mission(
     cuts = sorted({0, shift, mode, n})
     blocks, labels = [], []
     for c in range(n_channels):
-        X = _normal_block(t, max(rows_per_day // 16, 10), rng, c)
+        X = _normal_block(t, mission_orbit_rows(rows_per_day), rng, c)
         sd = X.std(axis=0)
         if c % 2 == 0:
             X[shift:, [0, 5]] += shift_size * sd[[0, 5]]

@@ -326,10 +326,30 @@ def _alarm_rate_trigger(bundle: Any, recent: Frame, ratio: float, which: str) ->
         f"times its {reference:.2%} {where})"))
 
 
+def _last_held(bundle: Any) -> tuple[np.datetime64, str] | None:
+    """The newest row of an A/B comparison this version came out of as the champion: the
+    one that promoted it, or one it held against a challenger (``keep``, with figures), and
+    which; None when the log has none."""
+    version = int(bundle.path.name)
+    held = [e for e in history(bundle.path.parent) if e.get("step") == "decision"
+            and e.get("comparison") and e.get("compared_end") and (
+                (e.get("action") == "promote" and e.get("challenger") == version)
+                or (e.get("action") == "keep" and e.get("champion") == version))]
+    if not held:
+        return None
+    last = max(held, key=lambda e: np.datetime64(e["compared_end"]))
+    how = "that promoted it" if last["action"] == "promote" else (
+        f"that kept it against version {last['challenger']}")
+    return np.datetime64(last["compared_end"]), how
+
+
 def _data_age_trigger(bundle: Any, frame: Frame, days: float) -> Trigger:
-    """Whether the newest row the champion was tested on (its kept evaluation: the end of
-    its training data for a time split) is more than ``days`` older than the data's newest
-    row. Data time, as ``cooldown_days``: a replayed history ages as live data does."""
+    """Whether the newest row the champion was tested on is more than ``days`` older than
+    the data's newest row. Tested on: its kept evaluation (the end of its training data for
+    a time split), or the rows of an A/B comparison it came out of as the champion, which
+    are newer: a challenger trained on fresher data that was not better says the champion
+    has not gone stale, and training another one at every run would only repeat it. Data
+    time, as ``cooldown_days``: a replayed history ages as live data does."""
     from ..bundle.evaluation import load_evaluation
 
     evaluation = load_evaluation(bundle.path, bundle.manifest)
@@ -339,11 +359,14 @@ def _data_age_trigger(bundle: Any, frame: Frame, days: float) -> Trigger:
         raise DataError(f"triggers.max_data_age_days: version {bundle.path.name} keeps no "
                         "timestamped test rows, or the data has no timestamps; use "
                         "max_age_days (clock time)")
-    tested = evaluation.timestamps.max()
+    tested, where = evaluation.timestamps.max(), ""
+    held = _last_held(bundle)
+    if held is not None and held[0] > tested:
+        tested, where = held[0], f" (in the A/B {held[1]})"
     age = (np.datetime64(end) - tested) / np.timedelta64(1, "D")
     return Trigger("max_data_age_days", bool(age > days), (
-        f"the champion was tested on rows up to {tested}, {age:.1f} days before the data's "
-        f"newest row; the trigger fires above {days}"))
+        f"the champion was tested on rows up to {tested}{where}, {age:.1f} days before the "
+        f"data's newest row; the trigger fires above {days}"))
 
 
 def _fewest_rows(frame: Frame) -> tuple[int, str | None]:
@@ -551,7 +574,9 @@ def _decide(policy: RetrainPolicy, bundle: Any, store: Path, challenger: int, ro
             run_key, result.decision.action, reasons + result.decision.reasons,
             triggers, champion, challenger, result.comparison.to_dict(),
         )
-    _record(store, run_key, "decision", **_logged(outcome))
+    # the newest row both sides were judged on: the data-age trigger measures from it
+    compared = {} if outcome.comparison is None else {"compared_end": _data_end(rows)}
+    _record(store, run_key, "decision", **_logged(outcome), **compared)
     if outcome.promoted:
         _promote(store, outcome, key)
     return outcome
