@@ -3,8 +3,10 @@ retraining every day.
 
 A synthetic mission (``astraguard_train.data.synthetic.mission``) shifts its normal behaviour:
 a level change in half the channels, a new operating mode, slow sensor ageing, with anomalies
-injected before and after. Each day, the day's telemetry is scored by the detector in service
-(its alarms are what operators would see); then
+injected before and after. Every strategy trains the same detector (``mission_config``: the
+temperature measured against the same point of the orbit before, so the sensors' slow ageing
+does not make it stale; ``--raw-temperature`` for the raw one). Each day, the day's telemetry
+is scored by the detector in service (its alarms are what operators would see); then
 
 - **never** keeps the first detector;
 - **daily** retrains on the last ``--window-days`` days and puts the result in service;

@@ -16,8 +16,9 @@
     new_verdicts = 50                # at least N verdicts since the champion was trained
     false_alarm_rate = 0.3           # share of false_alarm among them above this budget
     max_age_days = 30                # the champion is older than this (clock time)
-    max_data_age_days = 7            # the newest row the champion was tested on is this much
-                                     # older than the data's newest row (data time)
+    max_data_age_days = 7            # the newest row the champion was tested on (its test
+                                     # rows, or an A/B it held against a challenger) is this
+                                     # much older than the data's newest row (data time)
     alarm_rate_ratio = 3             # the champion's flagged share on the recent rows is above
                                      # 3x, or below 1/3 of, the share it was accepted with
     recent_days = 1                  # or recent_rows (per channel): the newest rows the drift

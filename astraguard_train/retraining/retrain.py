@@ -326,30 +326,26 @@ def _alarm_rate_trigger(bundle: Any, recent: Frame, ratio: float, which: str) ->
         f"times its {reference:.2%} {where})"))
 
 
-def _last_held(bundle: Any) -> tuple[np.datetime64, str] | None:
-    """The newest row of an A/B comparison this version came out of as the champion: the
-    one that promoted it, or one it held against a challenger (``keep``, with figures), and
-    which; None when the log has none."""
+def _last_held(bundle: Any) -> tuple[np.datetime64, int] | None:
+    """The newest row of the last A/B comparison this version held as the champion against
+    a challenger (``keep``, with figures), and that challenger; None when it held none."""
     version = int(bundle.path.name)
     held = [e for e in history(bundle.path.parent) if e.get("step") == "decision"
-            and e.get("comparison") and e.get("compared_end") and (
-                (e.get("action") == "promote" and e.get("challenger") == version)
-                or (e.get("action") == "keep" and e.get("champion") == version))]
+            and e.get("action") == "keep" and e.get("champion") == version
+            and e.get("comparison") and e.get("compared_end")]
     if not held:
         return None
     last = max(held, key=lambda e: np.datetime64(e["compared_end"]))
-    how = "that promoted it" if last["action"] == "promote" else (
-        f"that kept it against version {last['challenger']}")
-    return np.datetime64(last["compared_end"]), how
+    return np.datetime64(last["compared_end"]), int(last["challenger"])
 
 
 def _data_age_trigger(bundle: Any, frame: Frame, days: float) -> Trigger:
     """Whether the newest row the champion was tested on is more than ``days`` older than
     the data's newest row. Tested on: its kept evaluation (the end of its training data for
-    a time split), or the rows of an A/B comparison it came out of as the champion, which
-    are newer: a challenger trained on fresher data that was not better says the champion
-    has not gone stale, and training another one at every run would only repeat it. Data
-    time, as ``cooldown_days``: a replayed history ages as live data does."""
+    a time split), or the rows of an A/B comparison it held against a challenger, when newer:
+    a challenger trained on fresher data that was not better says the champion has not gone
+    stale, and training another one at every run would only repeat it. Data time, as
+    ``cooldown_days``: a replayed history ages as live data does."""
     from ..bundle.evaluation import load_evaluation
 
     evaluation = load_evaluation(bundle.path, bundle.manifest)
@@ -362,7 +358,7 @@ def _data_age_trigger(bundle: Any, frame: Frame, days: float) -> Trigger:
     tested, where = evaluation.timestamps.max(), ""
     held = _last_held(bundle)
     if held is not None and held[0] > tested:
-        tested, where = held[0], f" (in the A/B {held[1]})"
+        tested, where = held[0], f" (in the A/B that kept it against version {held[1]})"
     age = (np.datetime64(end) - tested) / np.timedelta64(1, "D")
     return Trigger("max_data_age_days", bool(age > days), (
         f"the champion was tested on rows up to {tested}{where}, {age:.1f} days before the "
