@@ -25,6 +25,7 @@ import gc
 import os
 import pickle
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -274,14 +275,43 @@ def start_workers(backend: str, n_jobs: int, payload: Any) -> Callable[[], None]
         return workers_up
 
     def warm() -> None:
-        # a failure here is the coming call's to report, with its own jobs
-        with contextlib.suppress(Exception):
-            run_parallel(_received, [(Packed(payload),)] * workers, n_jobs=n_jobs,
-                         backend=backend)
+        try:
+            # a failure here is the coming call's to report, with its own jobs
+            with contextlib.suppress(Exception):
+                run_parallel(_received, [(Packed(payload),)] * workers, n_jobs=n_jobs,
+                             backend=backend)
+        finally:
+            _starting.discard(threading.current_thread())
 
     thread = threading.Thread(target=warm, name="start-workers", daemon=True)
+    _starting.add(thread)
     thread.start()
     return thread.join
+
+
+#: Threads of :func:`start_workers` whose workers are not up yet.
+_starting: set[threading.Thread] = set()
+
+
+def stop_starting_workers(timeout: float = 1.0) -> None:
+    """Stop workers that :func:`start_workers` is still starting, and wait (at most
+    ``timeout`` seconds) for its thread to clean up after them.
+
+    Called when a command is interrupted. Left running, the thread would meet the workers'
+    end while the interpreter exits, and joblib would clean up its temporary folders on that
+    thread and in its exit hooks at once: each folder's second notice to loky's resource
+    tracker makes it print a ``KeyError`` traceback after the command's last line.
+    """
+    if not _starting:
+        return
+    from joblib.externals.loky import reusable_executor
+
+    executor = getattr(reusable_executor, "_executor", None)  # the workers being started
+    if executor is not None:
+        executor.shutdown(wait=False, kill_workers=True)
+    deadline = time.monotonic() + timeout
+    for thread in list(_starting):
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def _received(payload: Packed) -> None:

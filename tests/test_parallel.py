@@ -20,6 +20,7 @@ from astraguard_train.parallel import (
     iter_parallel,
     run_parallel,
     start_workers,
+    stop_starting_workers,
 )
 from astraguard_train.selection.tuning import tune
 
@@ -168,6 +169,22 @@ def test_started_workers_receive_the_payload_and_serve_the_next_call(tmp_path):
     # quick jobs may all go to one worker; none goes to a worker started afresh
     used = set(run_parallel(os.getpid, [()] * 6, n_jobs=2, backend="loky"))
     assert used and used <= started
+
+
+class _SlowToUnpickle:
+    def __reduce__(self):
+        return (time.sleep, (30.0,))
+
+
+def test_an_interrupted_start_of_workers_is_stopped_and_its_thread_ends():
+    ready = start_workers("loky", 2, _SlowToUnpickle())
+    time.sleep(1.0)  # the workers are up and unpickling: the start-up call is waiting
+    start = time.monotonic()
+    stop_starting_workers(timeout=10)
+    ready()  # its thread has ended: nothing to wait for
+    assert time.monotonic() - start < 5  # not the 30 s the payload would take
+    # the next call gets fresh workers
+    assert len(run_parallel(os.getpid, [()] * 4, n_jobs=2, backend="loky")) == 4
 
 
 @pytest.mark.parametrize(("backend", "n_jobs"), [("loky", 1), ("threading", 2), ("dask", 2)])

@@ -221,6 +221,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         code, message, error = EXIT_FAILED, f"error: {exc}", exc
     except (KeyboardInterrupt, click.Abort) as exc:  # click turns Ctrl-C into Abort
         code, message, error = EXIT_INTERRUPTED, "interrupted", exc
+        parallel = sys.modules.get("astraguard_train.parallel")  # imported if it ran
+        if parallel is not None:
+            parallel.stop_starting_workers()
     if state["debug"]:
         traceback.print_exception(error)
     print(f"{PROG}: {message}", file=sys.stderr)
