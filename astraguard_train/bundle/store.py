@@ -48,7 +48,6 @@ import platform
 import re
 import secrets
 import shutil
-import threading
 import warnings
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future
@@ -75,6 +74,7 @@ from ..errors import (
 from ..explain.attach import EXPLAINER_FILE, write_explainers
 from ..plain_values import jsonable
 from ..plugins import contracts
+from ..threads import on_daemon_thread
 from . import signing
 from .legacy import legacy_modules
 
@@ -324,31 +324,15 @@ def summarise_ahead(ctx: Any) -> Future[TrainingSummary]:
     free, so on the second core the summary is ready long before persist needs it."""
     # the chains' input columns are the detector's; read now, as the fit replaces the chains
     first = next(iter(ctx.plan.chains.values()))
-    return _on_own_thread(summarise_training, ctx, tuple(first.input_columns))
+    return on_daemon_thread(summarise_training, ctx, tuple(first.input_columns),
+                            name="astraguard-summary")
 
 
 def summarise_test_ahead(ctx: Any, training: Future[TrainingSummary]) -> Future[TestSummary]:
     """:func:`summarise_test` started now on a thread of its own, once ``training`` is
     ready: the evaluate stage computes its metrics meanwhile."""
-    return _on_own_thread(lambda: summarise_test(ctx, training.result()))
-
-
-def _on_own_thread(function: Any, *args: Any) -> Future[Any]:
-    """``function(*args)`` on a daemon thread, as a future: it only computes (the caller
-    writes the files), so a run stopped meanwhile (Ctrl-C) exits without waiting for it."""
-    future: Future[Any] = Future()
-
-    def work() -> None:
-        future.set_running_or_notify_cancel()
-        try:
-            result = function(*args)
-        except BaseException as exc:
-            future.set_exception(exc)
-        else:
-            future.set_result(result)
-
-    threading.Thread(target=work, name="astraguard-summary", daemon=True).start()
-    return future
+    return on_daemon_thread(lambda: summarise_test(ctx, training.result()),
+                            name="astraguard-summary")
 
 
 def training_features(ctx: Any) -> Any:

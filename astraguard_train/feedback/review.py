@@ -24,7 +24,7 @@ import attrs
 import numpy as np
 
 from ..errors import ConfigError, PluginError
-from ..plugins.contracts import ReadsVerdicts
+from ..plugins.contracts import ReadsVerdicts, keeps
 from ..training.scored import Scored
 from .records import FeedbackRecords, format_time
 from .store import FeedbackStore
@@ -211,7 +211,7 @@ def select(strategy: Any, pool: Candidates, budget: int,
     """
     if budget < 1:
         raise ConfigError(f"--budget: must be at least 1, got {budget}")
-    if isinstance(strategy, ReadsVerdicts):
+    if keeps(strategy, ReadsVerdicts):
         if history is None:
             history = Judged(pool.take(np.zeros(len(pool), dtype=bool)), np.zeros(0, np.int8))
         chosen = strategy.select_judged(pool, budget, history)

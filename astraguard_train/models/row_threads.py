@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
 
 import numpy as np
+
+from ..threads import on_daemon_thread
 
 #: The fewest rows a thread takes: a smaller block saves less than starting its thread costs.
 MIN_ROWS_PER_THREAD = 20_000
@@ -49,20 +50,7 @@ def score_in_blocks(
     if threads <= 1:
         return score(X)
     bounds = np.linspace(0, len(X), threads + 1).astype(int)
-    others = [_on_thread(score, X[a:b]) for a, b in zip(bounds[1:-1], bounds[2:], strict=True)]
+    others = [on_daemon_thread(score, X[a:b], name="astraguard-scoring")
+              for a, b in zip(bounds[1:-1], bounds[2:], strict=True)]
     first = score(X[: bounds[1]])
     return np.concatenate([first, *(f.result() for f in others)])
-
-
-def _on_thread(score: Callable[[np.ndarray], np.ndarray], X: np.ndarray) -> Future[np.ndarray]:
-    future: Future[np.ndarray] = Future()
-
-    def work() -> None:
-        future.set_running_or_notify_cancel()
-        try:
-            future.set_result(score(X))
-        except BaseException as exc:
-            future.set_exception(exc)
-
-    threading.Thread(target=work, name="astraguard-scoring", daemon=True).start()
-    return future

@@ -855,7 +855,7 @@ def check_review_strategy(factory: Factory, params: Mapping[str, Any] | None = N
     now = attrs.asdict(pool, recurse=False)
     if not all(np.array_equal(before[k], now[k]) for k in before):
         _fail(factory, "select() modified the candidates it was given")
-    if isinstance(strategy, contracts.ReadsVerdicts):
+    if contracts.keeps(strategy, contracts.ReadsVerdicts):
         _check_reads_verdicts(factory, params, pool)
 
 
