@@ -41,11 +41,12 @@ seed (``--seed`` .. ``--seed + --seeds - 1``), PyOD's protocol (random 60/40 spl
 (the default ``mixed`` strategy, which from the second round on also learns from the verdicts
 of the rounds before; ``--strategy-option learned_share=0``: blind to them) on the training
 part, the sheet answered from the true labels (``true_alarm`` / ``false_alarm``) and
-imported into the bundle's feedback store; the labels
-the store gives the training rows (``feedback_labels``: 1 under a true alarm, else 0) train the
+imported into the bundle's feedback store; the labels the store gives the training rows
+(``feedback_labels``: 1 under a true alarm, 0 under a false one, -1 elsewhere) train the
 product's label-using detector (``stacked``, z-score, fitted through the ordinary training
 path as ``run`` fits it), whose test ROC-AUC is taken after each round. The baseline: the same
-number of training rows chosen at random, labelled, the same detector. Reported: each arm's
+number of training rows chosen at random, labelled (1 or 0, the others -1), the same detector
+(``--learner-option KEY=VALUE``: a parameter of that detector, in both arms). Reported: each arm's
 gain over the unsupervised ``iforest`` after five rounds, per set (mean and standard error
 over seeds) and overall (one figure per seed, the mean over sets; mean and standard error
 over seeds). Target: review at least 1.5x random. The ratio is printed only when random
@@ -436,20 +437,21 @@ def experiment_update(args: argparse.Namespace) -> int:
 REVIEW_LEARNER = "stacked"
 
 
-def label_scores(train: Any, known: np.ndarray, test: Any, seed: int) -> np.ndarray:
+def label_scores(train: Any, known: np.ndarray, test: Any, seed: int,
+                 learner: dict[str, Any] | None = None) -> np.ndarray:
     """Test scores of the product's label-using detector (:data:`REVIEW_LEARNER`, z-score)
-    fitted through the ordinary training path on ``train`` with the labels known (1, 0, -1
-    unknown; the detector takes 1 for a known anomaly and 0 for a normal or unlabelled row)."""
+    fitted through the ordinary training path on ``train`` with the labels known (1 anomaly,
+    0 normal, -1 not judged, as the detector takes them); ``learner``: its parameters."""
     import attrs
 
     from astraguard_train import PipelineConfig
 
     config = PipelineConfig.from_dict({
         "scaler": {"name": "zscore"},
-        "model": {"name": REVIEW_LEARNER, "random_state": seed},
+        "model": {"name": REVIEW_LEARNER, "random_state": seed, **(learner or {})},
         "threshold": {"name": "contamination", "contamination": 0.1},
     })
-    labelled = attrs.evolve(train, labels=(known == 1).astype(np.int8))
+    labelled = attrs.evolve(train, labels=known)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         detector = _fit_detector(config, labelled)
@@ -471,7 +473,8 @@ def _answer(sheet_rows: list[dict[str, Any]], labels: np.ndarray, path: Path) ->
 
 def review_one(path: Path, rounds: int, budget: int, seed: int, workdir: Path,
                strategy: str = "mixed", params: dict[str, Any] | None = None,
-               every_round: bool = False) -> dict[str, Any]:
+               every_round: bool = False,
+               learner: dict[str, Any] | None = None) -> dict[str, Any]:
     """One ODDS set: the unsupervised figure, then each arm's figure after the last round
     (``every_round``: after every round)."""
     from sklearn.metrics import roc_auc_score
@@ -513,7 +516,8 @@ def review_one(path: Path, rounds: int, budget: int, seed: int, workdir: Path,
         if r < rounds and not every_round:
             continue
         known = feedback_labels(train, store.verdicts())
-        by_review.append(float(roc_auc_score(y_test, label_scores(train, known, test, seed))))
+        by_review.append(float(roc_auc_score(
+            y_test, label_scores(train, known, test, seed, learner))))
         asked = int((known >= 0).sum())
         anomalies.append(int((known == 1).sum()))
         random_known = np.full(train.n_rows, -1, dtype=np.int8)
@@ -521,7 +525,7 @@ def review_one(path: Path, rounds: int, budget: int, seed: int, workdir: Path,
         random_known[picked] = train.labels[picked]
         random_anomalies = int(train.labels[picked].sum())
         by_random.append(float(roc_auc_score(
-            y_test, label_scores(train, random_known, test, seed))))
+            y_test, label_scores(train, random_known, test, seed, learner))))
     return {
         "unsupervised": unsupervised, "review": by_review, "random": by_random,
         "labelled_rows": asked, "labelled_anomalies": anomalies[-1],
@@ -530,10 +534,12 @@ def review_one(path: Path, rounds: int, budget: int, seed: int, workdir: Path,
 
 
 def _review_job(path: Path, rounds: int, budget: int, seed: int, strategy: str,
-                params: dict[str, Any], every_round: bool) -> dict[str, Any]:
+                params: dict[str, Any], every_round: bool,
+                learner: dict[str, Any]) -> dict[str, Any]:
     """:func:`review_one` in a temporary directory of its own (a joblib job)."""
     with tempfile.TemporaryDirectory() as tmp:
-        return review_one(path, rounds, budget, seed, Path(tmp), strategy, params, every_round)
+        return review_one(path, rounds, budget, seed, Path(tmp), strategy, params, every_round,
+                          learner)
 
 
 def _mean_se(values: list[float]) -> tuple[float, float]:
@@ -577,13 +583,14 @@ def experiment_review(args: argparse.Namespace) -> int:
     from astraguard_train.cli.score import parse_options
 
     params = parse_options(args.strategy_option, flag="--strategy-option")
+    learner = parse_options(args.learner_option, flag="--learner-option")
     seeds = list(range(args.seed, args.seed + args.seeds))
     jobs = [(d, seed) for d in names for seed in seeds]
     jobs.sort(key=lambda j: -paths[j[0]].stat().st_size)  # the longest first
     start = time.perf_counter()
     done = joblib.Parallel(n_jobs=args.n_jobs)(
         joblib.delayed(_review_job)(paths[d], args.rounds, args.budget, seed, args.strategy,
-                                    params, args.per_round) for d, seed in jobs)
+                                    params, args.per_round, learner) for d, seed in jobs)
     results = {(d, seed): res for (d, seed), res in zip(jobs, done, strict=True)}
     seconds = time.perf_counter() - start
     print(f"ODDS, simulated operator: {args.rounds} rounds of review --budget {args.budget} "
@@ -972,6 +979,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strategy", default="mixed", help="review: the review strategy")
     parser.add_argument("--strategy-option", action="append", default=[], metavar="KEY=VALUE",
                         help="review: a parameter of the strategy (repeatable)")
+    parser.add_argument("--learner-option", action="append", default=[], metavar="KEY=VALUE",
+                        help=f"review: a parameter of the label-using detector "
+                             f"({REVIEW_LEARNER}); repeatable")
     parser.add_argument("--per-round", action="store_true",
                         help="review: figures after every round, not only the last")
     parser.add_argument("--csv", default=None, help="review: write the figures per round here")

@@ -3,12 +3,13 @@ and selection that a few labels cannot fool."""
 
 from __future__ import annotations
 
+import attrs
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
 from astraguard_train.config import PipelineConfig
-from astraguard_train.data.frame import Frame
+from astraguard_train.data.frame import UNLABELLED, Frame
 from astraguard_train.data.splits import split_frame
 from astraguard_train.models.pyod import DETECTORS, _wrapper
 from astraguard_train.models.supervised import (
@@ -17,6 +18,7 @@ from astraguard_train.models.supervised import (
     HistGBCDetector,
     StackedDetector,
     _ranks_among,
+    _row_weights,
     blend_weight,
     gain_lower_bound,
     member_weights,
@@ -300,3 +302,143 @@ def test_tune_includes_label_users_when_labels_exist():
     result = tune(config, data=frame, persist=False)
     assert result.excluded == {}
     assert "hist_gbc" in {e.params.get("model.name") for e in result.leaderboard}
+
+
+# -- three states: known anomaly (1), known normal (0), not judged (-1) -------------------------
+
+
+def _judged(frame: Frame, seed: int = 0) -> Frame:
+    """``frame`` as verdicts leave it: a few rows judged (their true label), the rest -1."""
+    rng = np.random.default_rng(seed)
+    labels = np.full(frame.n_rows, UNLABELLED, np.int8)
+    judged = rng.choice(frame.n_rows, size=frame.n_rows // 5, replace=False)
+    labels[judged] = frame.labels[judged]
+    return attrs.evolve(frame, labels=labels)
+
+
+def test_unlabelled_rows_reach_label_users_as_such_and_stay_in_training(spy_registry):
+    frame = _judged(_frame())
+    config = _config(train={"exclude_labelled_anomalies": True})
+    result = Pipeline(config, spy_registry).run(data=frame, persist=False)
+    (rows, y), = LabelSpy.fits
+    assert y is not None and np.array_equal(y, frame.labels[rows])
+    assert set(np.unique(y)) == {1, 0, UNLABELLED}
+    # the test part's metrics count a row not judged as normal, as metric plugins take 0/1
+    split = split_frame(frame, config.split)
+    y_test = (split.test.labels == 1).astype(int)
+    assert result.metrics["roc_auc"] == pytest.approx(
+        roc_auc_score(y_test, split.test.X[:, 1]))
+
+
+def test_excluding_labelled_anomalies_keeps_the_rows_not_judged():
+    frame = _judged(_frame())
+    config = _config(model={"name": "iforest", "n_estimators": 10},
+                     train={"exclude_labelled_anomalies": True})
+    result = Pipeline(config).run(data=frame, persist=False, stop_after="train")
+    train = split_frame(frame, config.split).train
+    assert result.counts["train_rows_excluded_anomalies"] == int((train.labels == 1).sum())
+    assert result.n_train_samples == int((train.labels != 1).sum())  # -1 rows kept
+
+
+def test_tune_takes_labels_with_unjudged_rows(spy_registry):
+    frame = _judged(_frame())
+    # only true alarms judged: 1 and -1, no 0 (folds stratify by anomaly, not by the -1s)
+    frame = attrs.evolve(frame, labels=np.where(frame.labels == 0, UNLABELLED, frame.labels))
+    config = _config(search={"metric": "roc_auc", "cv": 3, "space": {"model.name": ["label_spy"]}})
+    result = tune(config, registry=spy_registry, data=frame, persist=False)
+    assert result.excluded == {}
+    for rows, y in LabelSpy.fits:
+        assert y is not None and np.array_equal(y, frame.labels[rows])
+
+
+def test_label_values_are_checked_and_collapsed_for_0_1_learners():
+    y = np.array([1, 0, UNLABELLED, 0], np.int8)
+    np.testing.assert_array_equal(contracts.labels_as_binary(y, 4), [1, 0, 0, 0])
+    np.testing.assert_array_equal(contracts.check_labels(None, 3), [UNLABELLED] * 3)
+    with pytest.raises(ValueError, match="got 2"):
+        contracts.check_labels(np.array([1, 2, 0]), 3)
+    with pytest.raises(ValueError, match="one label per row"):
+        contracts.check_labels(np.array([1, 0]), 3)
+
+
+def test_a_wrapped_label_user_gets_unjudged_rows_as_normal():
+    from astraguard_train.models.base import WrappedDetector
+
+    class Seen:
+        def fit(self, X, y):
+            self.y = y
+            return self
+
+    class Wrapped(WrappedDetector):
+        uses_labels = True
+
+        def _build(self):
+            return Seen()
+
+    det = Wrapped().fit(np.zeros((4, 1)), np.array([1, 0, UNLABELLED, UNLABELLED]))
+    np.testing.assert_array_equal(det.estimator_.y, [1, 0, 0, 0])
+
+
+def test_validation_accepts_unjudged_rows_and_refuses_other_values():
+    from astraguard_train.config import ValidationConfig
+    from astraguard_train.data.quality import _labels
+
+    frame = _judged(_frame())
+    finding = _labels(frame, ValidationConfig())
+    assert finding is not None and finding.count == 0
+    assert f"{int((frame.labels == UNLABELLED).sum())} unlabelled" in finding.message
+    assert frame.summary()["anomalies"] == int((frame.labels == 1).sum())
+    bad = attrs.evolve(frame, labels=np.where(frame.labels == UNLABELLED, 2, frame.labels))
+    assert _labels(bad, ValidationConfig()).count == int((frame.labels == UNLABELLED).sum())
+
+
+def test_0_1_labels_fit_as_labels_with_every_zero_unjudged():
+    # a label column's 0 and a row nobody judged are the same to stacked when no row of the
+    # other kind exists: fully labelled data fits exactly as before the third state
+    X, y = _hidden_anomalies()
+    y = y.copy()
+    y[np.flatnonzero(y)[25:]] = 0  # 25 labelled anomalies
+    unjudged = np.where(y == 0, UNLABELLED, y).astype(np.int8)
+    a = StackedDetector(**SMALL, random_state=0).fit(X, y)
+    b = StackedDetector(**SMALL, random_state=0).fit(X, unjudged)
+    np.testing.assert_array_equal(a.member_weights_, b.member_weights_)
+    assert a.label_weight_ == b.label_weight_
+    np.testing.assert_array_equal(a.score_samples(X), b.score_samples(X))
+    np.testing.assert_array_equal(member_weights(np.vstack([X[:, 0], X[:, 1]]), y),
+                                  member_weights(np.vstack([X[:, 0], X[:, 1]]), unjudged))
+
+
+def _with_false_alarms(seed: int, n: int = 800) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_hidden_anomalies` with 40 normal rows moved far out on one column: alarms of
+    every unsupervised member that an operator would judge false."""
+    X, y = _hidden_anomalies(seed, n)
+    far = np.random.default_rng(seed).choice(np.flatnonzero(y == 0), 40, replace=False)
+    X[far, 2] += 6
+    return X, y, far
+
+
+def test_a_false_alarm_verdict_changes_what_stacked_learns():
+    X, y, far = _with_false_alarms(1)
+    Xt, yt, far_t = _with_false_alarms(11)
+    unjudged = np.full(len(y), UNLABELLED, np.int8)
+    unjudged[np.flatnonzero(y)[:15]] = 1  # true alarms
+    judged = unjudged.copy()
+    judged[far[:10]] = 0  # ten false alarms among the far rows
+    a = StackedDetector(**SMALL, random_state=0).fit(X, unjudged)
+    b = StackedDetector(**SMALL, random_state=0).fit(X, judged)
+    assert b.n_known_normal_ == 10 and a.n_known_normal_ == 0
+    # rows like the false alarms score lower once some are known normal, anomalies as high
+    sa, sb = a.score_samples(Xt), b.score_samples(Xt)
+    assert sb[far_t].mean() < sa[far_t].mean() - 0.02
+    assert roc_auc_score(yt, sb) >= roc_auc_score(yt, sa) - 0.002
+
+
+def test_known_normal_rows_weigh_more_without_moving_the_class_balance():
+    y = np.array([1, 0, 0, UNLABELLED, UNLABELLED, UNLABELLED, UNLABELLED, UNLABELLED])
+    w = _row_weights(y, 10.0)
+    assert w[0] == 1.0
+    assert w[1] == w[2] == pytest.approx(10 * w[3])
+    assert w[1:].sum() == pytest.approx(7)  # the rows not labelled 1 keep their total
+    # 0/1 labels, or no known normal row: every row weighs 1, as before the third state
+    np.testing.assert_array_equal(_row_weights(np.array([1, 0, 0]), 10.0), 1.0)
+    np.testing.assert_array_equal(_row_weights(np.array([1, UNLABELLED]), 10.0), 1.0)

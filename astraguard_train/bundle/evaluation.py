@@ -81,7 +81,7 @@ class Evaluation:
             scores=np.asarray(scored.scores, dtype=np.float64),
             thresholds=np.asarray(scored.thresholds, dtype=np.float64),
             flags=np.asarray(scored.flags, dtype=bool),
-            labels=None if frame.labels is None else np.asarray(frame.labels, dtype=np.int8),
+            labels=frame.binary_labels(),  # as the metrics saw them
             timestamps=frame.timestamps,
             channels=None if frame.channels is None else np.asarray(frame.channels).astype(str),
             drift=None if drift is None else dict(drift),

@@ -40,13 +40,18 @@ def _as_channels(value: Any) -> np.ndarray | None:
     return None if value is None else np.asarray(value)
 
 
+#: The label of a row nobody judged (scikit-learn's semi-supervised convention): a frame's
+#: labels are 1 (a known anomaly), 0 (a known normal row) or this.
+UNLABELLED = -1
+
+
 def _as_labels(value: Any) -> np.ndarray | None:
     if value is None:
         return None
     labels = np.asarray(value)
     if labels.dtype.kind == "f":
         if not np.all(np.isfinite(labels)):
-            raise DataError("labels must be finite 0/1 values")
+            raise DataError("labels must be finite 1/0/-1 values")
     return labels.astype(np.int8, copy=False)
 
 
@@ -61,7 +66,8 @@ class Frame:
     :param X: float64 array of shape ``(n_rows, n_features)``.
     :param columns: the feature names, one per column of ``X``.
     :param timestamps: ``datetime64[ns]`` per row, or None.
-    :param labels: ``int8`` 0/1 per row (1 = anomaly), or None.
+    :param labels: ``int8`` per row: 1 = anomaly, 0 = normal, :data:`UNLABELLED` (-1) = not
+        judged (labels joined from verdicts), or None. A label column gives 0/1.
     :param channels: the channel (group) key per row, or None.
     :param extras: other per-row columns kept beside the features, by name.
     :param index: each row's position in the source it was loaded from, so that rows a stage
@@ -233,6 +239,11 @@ class Frame:
     def without_labels(self) -> Frame:
         return attrs.evolve(self, labels=None)
 
+    def binary_labels(self) -> np.ndarray | None:
+        """The labels as 0/1 ``int8`` for what cannot tell a known normal row from one not
+        judged: 1 for a known anomaly, 0 for the others (None without labels)."""
+        return None if self.labels is None else (self.labels == 1).astype(np.int8)
+
     def time_order(self) -> np.ndarray:
         """Row positions sorted by channel, then timestamp (stable); without timestamps, each
         channel's rows keep their row order."""
@@ -319,7 +330,7 @@ class Frame:
         """A small JSON-friendly description, for stage summaries."""
         out: dict[str, Any] = {"rows": self.n_rows, "features": self.n_features}
         if self.labels is not None:
-            out["anomalies"] = int(self.labels.sum())
+            out["anomalies"] = int((self.labels == 1).sum())
         if self.channels is not None:
             # a fleet's channels come in sorted runs: counted so, without sorting every row
             starts = _sorted_run_starts(self.channels)

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..config import QUALITY_LEVELS, ValidationConfig
 from ..errors import ConfigError
-from .frame import Frame
+from .frame import UNLABELLED, Frame
 
 LEVELS = QUALITY_LEVELS
 
@@ -341,11 +341,14 @@ def _timestamps_backwards(frame: Frame, config: ValidationConfig) -> Finding | N
 def _labels(frame: Frame, config: ValidationConfig) -> Finding | None:
     if frame.labels is None:
         return None
-    bad = np.flatnonzero((frame.labels != 0) & (frame.labels != 1))
+    bad = np.flatnonzero(~np.isin(frame.labels, (0, 1, UNLABELLED)))
     if len(bad):
         values = ", ".join(str(v) for v in np.unique(frame.labels[bad])[:5])
-        return Finding(len(bad), f"{len(bad)} labels not 0/1 (values: {values})", bad)
-    return Finding(0, f"{int(frame.labels.sum())} anomalous rows of {frame.n_rows}")
+        return Finding(len(bad), f"{len(bad)} labels not 1/0/{UNLABELLED} (values: {values})",
+                       bad)
+    unlabelled = int((frame.labels == UNLABELLED).sum())
+    return Finding(0, f"{int((frame.labels == 1).sum())} anomalous rows of {frame.n_rows}"
+                   + (f", {unlabelled} unlabelled" if unlabelled else ""))
 
 
 def _label_share(frame: Frame, config: ValidationConfig) -> Finding | None:

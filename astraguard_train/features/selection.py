@@ -162,7 +162,7 @@ class SelectLabelled(_Selector):
 
         names = self._resolve_columns(frame, self.columns)
         n_keep = self._count(self.keep, len(names))
-        y = frame.labels
+        y = frame.binary_labels()  # a row not judged counts as normal
         if y is None or np.unique(y).size < 2:
             self.relevance_ = {}
             self._decide(frame, {}, note="no labelled anomalies and normal rows in the "

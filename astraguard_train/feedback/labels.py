@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.frame import Frame
+from ..data.frame import UNLABELLED, Frame
 from ..training.update import FeedbackInterval
 from .records import FeedbackRecords
 
-#: A row no record labels.
-UNLABELLED = -1
-
+__all__ = ["UNLABELLED", "covered", "feedback_labels", "update_intervals"]
 
 def covered(frame: Frame, records: FeedbackRecords, i: int) -> np.ndarray:
     """The mask of ``frame``'s rows that record ``i`` covers."""

@@ -26,7 +26,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ..errors import ConfigError
-from ..plugins.contracts import uses_labels
+from ..plugins.contracts import labels_as_binary, uses_labels
 
 _PARAM_NAME = re.compile(r"The '([^']+)' parameter")
 
@@ -74,14 +74,15 @@ class WrappedDetector(BaseEstimator):
 
     def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> WrappedDetector:
         """Fit the wrapped estimator on ``X``; return ``self``. ``y`` is ignored unless the
-        detector declares ``uses_labels`` (then rows without a label count as normal).
+        detector declares ``uses_labels`` (then it takes 0/1 labels: unlabelled rows, -1,
+        count as normal).
 
         :raises ConfigError: naming ``model.<param>`` when a hyperparameter value is invalid.
         """
         X = np.asarray(X, dtype=np.float64)
         args: tuple[np.ndarray, ...] = (X,)
         if uses_labels(self):
-            args = (X, np.zeros(len(X), np.int8) if y is None else np.asarray(y, np.int8))
+            args = (X, labels_as_binary(y, len(X)))
         with config_errors(self.name):
             self.estimator_ = self._build().fit(*args)
         self.n_features_in_ = X.shape[1]

@@ -56,6 +56,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils.validation import check_is_fitted
 
+from ..data.frame import UNLABELLED
 from ..errors import ConfigError
 from ..plugins import contracts
 from .ensemble import ScoreNormalizer, build_members, member_registry
@@ -71,12 +72,15 @@ BLEND_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 #: The classifier's share before the labels are consulted: the label-free and the label-based
 #: scores equally (the members, too, start with equal weights).
 PRIOR_WEIGHT = 0.5
+#: How many unlabelled rows a known normal row (a ``false_alarm`` verdict's) weighs in the
+#: classifiers' fits.
+NORMAL_WEIGHT = 10.0
 
 
 def _ranks_among(scores: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Each labelled anomaly's rank among the rows labelled 0, in [0, 1] (mid-rank for
-    ties)."""
-    others = np.sort(scores[y == 0])
+    """Each labelled anomaly's rank among the other rows (known normal or not judged), in
+    [0, 1] (mid-rank for ties)."""
+    others = np.sort(scores[y != 1])
     pos = scores[y == 1]
     if not len(others):
         return np.full(len(pos), 0.5)
@@ -102,7 +106,7 @@ def member_weights(ranks: np.ndarray, y: np.ndarray) -> np.ndarray:
     labelled anomalies highest, ``t`` its smallest paired t-statistic against another."""
     m = len(ranks)
     equal = np.full(m, 1.0 / m)
-    if m == 1 or int(y.sum()) < 2:
+    if m == 1 or int((y == 1).sum()) < 2:
         return equal
     at = np.vstack([_ranks_among(r, y) for r in ranks])
     best = int(np.argmax(at.mean(axis=1)))
@@ -148,13 +152,14 @@ class LabelledDetector(OutlierMixin, BaseEstimator):
 
     Subclasses say which matrix the classifiers see (:meth:`_classifier_input`) and which
     classifiers they are (:meth:`_classifiers`); their ``__init__`` sets ``members``,
-    ``min_labels``, ``min_gain_se``, ``cv`` and ``random_state``.
+    ``min_labels``, ``min_gain_se``, ``normal_weight``, ``cv`` and ``random_state``.
     """
 
     uses_labels = True
     members: Sequence[Mapping[str, Any]] | None
     min_labels: int
     min_gain_se: float
+    normal_weight: float
     cv: int
     random_state: int | None
 
@@ -167,6 +172,10 @@ class LabelledDetector(OutlierMixin, BaseEstimator):
             self.min_gain_se, (int, float)
         ) or not self.min_gain_se >= 0:
             raise ConfigError(f"model.min_gain_se: a number >= 0, got {self.min_gain_se!r}")
+        if isinstance(self.normal_weight, bool) or not isinstance(
+            self.normal_weight, (int, float)
+        ) or not self.normal_weight > 0:
+            raise ConfigError(f"model.normal_weight: a number > 0, got {self.normal_weight!r}")
         if isinstance(self.cv, bool) or not isinstance(self.cv, int) or self.cv < 2:
             raise ConfigError(f"model.cv: an integer >= 2, got {self.cv!r}")
 
@@ -180,14 +189,15 @@ class LabelledDetector(OutlierMixin, BaseEstimator):
         """Fit the members on every row, then (with at least ``min_labels`` labelled
         anomalies) the classifiers on the labels, and choose the weights. Returns ``self``.
 
-        :param y: 1 = known anomaly, 0 = normal or unlabelled; None = no labels at all.
+        :param y: 1 = known anomaly, 0 = known normal, -1 = unlabelled; None = no labels at
+            all (every row unlabelled). A known normal row weighs ``normal_weight``
+            unlabelled ones in the classifiers' fits.
         :raises ConfigError: naming ``model.<param>`` for an invalid setting.
+        :raises ValueError: for labels other than 1, 0 and -1, or not one per row.
         """
         self._check()
         X = np.asarray(X, dtype=np.float64)
-        y = np.zeros(len(X), np.int8) if y is None else np.asarray(y).astype(np.int8)
-        if y.shape != (len(X),):
-            raise ValueError(f"y: one label per row expected ({len(X)}), got shape {y.shape}")
+        y = contracts.check_labels(y, len(X))
         if self.members is not None:
             tables = list(self.members)
         else:  # the defaults that are registered (pyod.knn needs PyOD)
@@ -205,7 +215,8 @@ class LabelledDetector(OutlierMixin, BaseEstimator):
             self.normalizers_.append(norm)
             rows.append(norm.transform(raw))
         N = np.vstack(rows)
-        self.n_labelled_ = int(y.sum())
+        self.n_labelled_ = int((y == 1).sum())
+        self.n_known_normal_ = int((y == 0).sum())
         self.member_weights_ = member_weights(N, y)
         U = self._unsupervised(N)
         self.classifiers_: list[Any] = []
@@ -214,29 +225,33 @@ class LabelledDetector(OutlierMixin, BaseEstimator):
         if self.n_labelled_ < self.min_labels or self.n_labelled_ == len(y):
             return self
         F = self._classifier_input(X, N)
-        oof = self._out_of_fold(F, y)
+        target = (y == 1).astype(np.int8)
+        weight = _row_weights(y, float(self.normal_weight))
+        oof = self._out_of_fold(F, target, weight)
         self.proba_normalizers_ = [ScoreNormalizer("rank").fit(o) for o in oof]
         P = np.mean([n.transform(o) for n, o in zip(self.proba_normalizers_, oof,
                                                         strict=True)], axis=0)
         w = blend_weight(U, P, y, float(self.min_gain_se))
         if w == 0.0:
             return self
-        self.classifiers_ = [c.fit(F, y) for c in self._classifiers()]
+        self.classifiers_ = [_fit_weighted(c, F, target, weight) for c in self._classifiers()]
         self.label_weight_ = w
         self.train_scores_ = (1 - w) * U + w * P
         return self
 
-    def _out_of_fold(self, F: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+    def _out_of_fold(self, F: np.ndarray, target: np.ndarray,
+                     weight: np.ndarray) -> list[np.ndarray]:
         """Each classifier's probability for each training row, from a fit without its
         fold."""
         from sklearn.model_selection import StratifiedKFold
 
-        k = min(self.cv, int(y.sum()))
-        out = [np.empty(len(y)) for _ in self._classifiers()]
+        k = min(self.cv, int(target.sum()))
+        out = [np.empty(len(target)) for _ in self._classifiers()]
         folds = StratifiedKFold(k, shuffle=True, random_state=self.random_state or 0)
-        for tr, va in folds.split(F, y):
+        for tr, va in folds.split(F, target):
             for i, c in enumerate(self._classifiers()):
-                out[i][va] = c.fit(F[tr], y[tr]).predict_proba(F[va])[:, 1]
+                fitted = _fit_weighted(c, F[tr], target[tr], weight[tr])
+                out[i][va] = fitted.predict_proba(F[va])[:, 1]
         return out
 
     def _unsupervised(self, N: np.ndarray) -> np.ndarray:
@@ -289,6 +304,7 @@ class StackedDetector(LabelledDetector):
         members: Sequence[Mapping[str, Any]] | None = None,
         min_labels: int = 3,
         min_gain_se: float = 1.0,
+        normal_weight: float = NORMAL_WEIGHT,
         C: float = 0.1,
         n_estimators: int = 100,
         cv: int = 3,
@@ -297,6 +313,7 @@ class StackedDetector(LabelledDetector):
         self.members = members
         self.min_labels = min_labels
         self.min_gain_se = min_gain_se
+        self.normal_weight = normal_weight
         self.C = C
         self.n_estimators = n_estimators
         self.cv = cv
@@ -351,6 +368,7 @@ class HistGBCDetector(LabelledDetector):
         members: Sequence[Mapping[str, Any]] | None = None,
         min_labels: int = 3,
         min_gain_se: float = 1.0,
+        normal_weight: float = NORMAL_WEIGHT,
         max_iter: int = 100,
         learning_rate: float = 0.1,
         max_leaf_nodes: int = 15,
@@ -360,6 +378,7 @@ class HistGBCDetector(LabelledDetector):
         self.members = members
         self.min_labels = min_labels
         self.min_gain_se = min_gain_se
+        self.normal_weight = normal_weight
         self.max_iter = max_iter
         self.learning_rate = learning_rate
         self.max_leaf_nodes = max_leaf_nodes
@@ -384,6 +403,28 @@ class HistGBCDetector(LabelledDetector):
             class_weight="balanced",
             random_state=self.random_state,
         )]
+
+
+def _row_weights(y: np.ndarray, normal_weight: float) -> np.ndarray:
+    """Each row's weight in the classifiers' fits: a known normal row weighs
+    ``normal_weight`` unlabelled ones, scaled so that the rows not labelled 1 keep their total
+    (the classes' balance does not move); 1 everywhere when no row or every row is unlabelled
+    among them, so 0/1 labels fit as they always did."""
+    out = np.ones(len(y))
+    known, unlabelled = y == 0, y == UNLABELLED
+    if known.any() and unlabelled.any():
+        out[known] = normal_weight
+        negatives = known | unlabelled
+        out[negatives] *= negatives.sum() / out[negatives].sum()
+    return out
+
+
+def _fit_weighted(classifier: Any, F: np.ndarray, target: np.ndarray,
+                  weight: np.ndarray) -> Any:
+    """``classifier`` fitted with a weight per row (a pipeline's last step takes it)."""
+    steps = getattr(classifier, "steps", None)
+    key = f"{steps[-1][0]}__sample_weight" if steps else "sample_weight"
+    return classifier.fit(F, target, **{key: weight})
 
 
 def _matrix_frame(X: np.ndarray) -> Any:

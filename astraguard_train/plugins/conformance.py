@@ -33,7 +33,7 @@ from typing import Any, NoReturn, Protocol, runtime_checkable
 import attrs
 import numpy as np
 
-from ..data.frame import Frame
+from ..data.frame import UNLABELLED, Frame
 from ..errors import ConformanceError
 from . import contracts
 
@@ -212,11 +212,15 @@ def _check_labels(
     factory: Factory, params: Mapping[str, Any], train: np.ndarray, test: np.ndarray, planted: int
 ) -> None:
     """A :class:`~astraguard_train.plugins.contracts.SupervisedDetector`: ``fit(X, y)``
-    returns self with labels, and with none (``y`` None or all 0) still scores finite floats
-    with the planted outlier above the inliers' median (an unsupervised fallback)."""
+    returns self with labels (0/1, or 1/0/-1 with most rows not judged), and with none (``y``
+    None, all 0 or all -1) still scores finite floats with the planted outlier above the
+    inliers' median (an unsupervised fallback)."""
     labelled = np.zeros(len(train), np.int8)
     labelled[0] = 1  # the planted training outlier, the one anomaly an operator confirmed
-    for y in (labelled, None, np.zeros(len(train), np.int8)):
+    judged = np.full(len(train), UNLABELLED, np.int8)  # verdicts: one true, two false alarms
+    judged[:3] = (1, 0, 0)
+    for y in (labelled, judged, None, np.zeros(len(train), np.int8),
+              np.full(len(train), UNLABELLED, np.int8)):
         det = factory(**params)
         if det.fit(train, y) is not det:
             _fail(factory, "fit(X, y) must return self")
@@ -224,7 +228,7 @@ def _check_labels(
         if scores.shape != (len(test),) or not np.all(np.isfinite(scores)):
             _fail(factory, "after fit(X, y), score_samples must return one finite float per row")
         if not scores[planted] > np.median(np.delete(scores, planted)):
-            what = "no labels" if y is None or not y.any() else "one labelled anomaly"
+            what = "no labels" if y is None or not (y == 1).any() else "one labelled anomaly"
             _fail(factory, f"fitted with {what}, a planted outlier scored "
                            f"{scores[planted]:.4g}, not above the inliers' median: a detector "
                            "that uses labels must fall back to unsupervised scores")

@@ -39,7 +39,7 @@ from typing import Any, Protocol, TypeGuard, TypeVar, cast, runtime_checkable
 
 import numpy as np
 
-from ..data.frame import Frame
+from ..data.frame import UNLABELLED, Frame
 from ..errors import PluginError
 
 #: What a stateful component carries from one chunk to the next: channel key -> its state.
@@ -202,17 +202,21 @@ class FrameDetector(Detector, Protocol):
 class SupervisedDetector(Detector, Protocol):
     """Optional: a detector that learns from labels, declared by ``uses_labels = True``.
 
-    The pipeline calls ``fit(X, y)`` with the training part's labels (1 = a known anomaly,
-    0 = normal or not labelled; ``y`` is None when the data has no labels at all). Labels of
-    the validation and test parts never reach ``fit``. A detector must still give useful
-    scores when ``y`` holds few or no anomalies (falling back to unsupervised scores).
+    The pipeline calls ``fit(X, y)`` with the training part's labels: 1 = a known anomaly,
+    0 = a known normal row, :data:`UNLABELLED` (-1) = a row nobody judged (``y`` is None when
+    the data has no labels at all). A label column gives 0/1 only; -1 comes from labels
+    joined from verdicts (``feedback_labels``), which judge a few rows. A detector that
+    cannot tell a known normal row from an unlabelled one takes both as normal
+    (:func:`labels_as_binary`). Labels of the validation and test parts never reach ``fit``.
+    A detector must still give useful scores when ``y`` holds few or no anomalies (falling
+    back to unsupervised scores).
     """
 
     #: True: give ``fit`` the training labels.
     uses_labels: bool
 
     def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> Any:
-        """Fit on the training features and their labels (0/1 ``int8``, or None). Returns
+        """Fit on the training features and their labels (1/0/-1 ``int8``, or None). Returns
         ``self``."""
         ...
 
@@ -672,6 +676,34 @@ def require(obj: Any, kind: str, where: str) -> Any:
 def uses_labels(model: Any) -> TypeGuard[SupervisedDetector]:
     """True when ``model`` is a :class:`SupervisedDetector` that declared ``uses_labels``."""
     return keeps(model, SupervisedDetector) and bool(model.uses_labels)
+
+
+def check_labels(y: Any, n_rows: int) -> np.ndarray:
+    """``y`` as ``int8`` labels of ``n_rows`` rows: 1, 0 or :data:`UNLABELLED` (None: every
+    row unlabelled).
+
+    :raises ValueError: for another value, or not one label per row.
+    """
+    if y is None:
+        return np.full(n_rows, UNLABELLED, dtype=np.int8)
+    arr = np.asarray(y)
+    if arr.shape != (n_rows,):
+        raise ValueError(f"y: one label per row expected ({n_rows}), got shape {arr.shape}")
+    bad = ~np.isin(arr, (1, 0, UNLABELLED))
+    if bad.any():
+        values = ", ".join(str(v) for v in np.unique(arr[bad])[:5])
+        raise ValueError(f"y: labels are 1 (anomaly), 0 (normal) or {UNLABELLED} "
+                         f"(unlabelled), got {values}")
+    return arr.astype(np.int8)
+
+
+def labels_as_binary(y: Any, n_rows: int) -> np.ndarray:
+    """``y`` for a detector that learns from 0/1 labels only: 1 for a known anomaly, 0 for a
+    known normal *or unlabelled* row (all 0 when ``y`` is None).
+
+    :raises ValueError: as :func:`check_labels`.
+    """
+    return (check_labels(y, n_rows) == 1).astype(np.int8)
 
 
 def label_using_models(registry: Any) -> list[str]:

@@ -269,13 +269,15 @@ def validation_folds(split: Split, search: SearchConfig, split_config: SplitConf
         if train.timestamps is not None:
             pairs = expanding_window_positions(train, search.cv)
         else:
-            pairs = kfold_positions(train.n_rows, search.cv, search.seed, train.labels)
+            pairs = kfold_positions(train.n_rows, search.cv, search.seed,
+                                    train.binary_labels())
         return [Fold(train.take(tr), train.take(va)) for tr, va in pairs]
     if search.validation_size is None and split.validation.n_rows:
         return [Fold(train, split.validation)]
     size = search.validation_size or DEFAULT_VALIDATION_SIZE
     strategy = "time" if train.timestamps is not None else "random"
-    if strategy == "random" and train.labels is not None and len(np.unique(train.labels)) == 2:
+    binary = train.binary_labels()
+    if strategy == "random" and binary is not None and len(np.unique(binary)) == 2:
         strategy = "stratified"
     carve = SplitConfig(
         strategy=strategy, test_size=size, validation_size=0.0, gap=split_config.gap,
@@ -291,9 +293,13 @@ def validation_folds(split: Split, search: SearchConfig, split_config: SplitConf
 
 def fewest_anomalies(folds: list[Fold]) -> int | None:
     """The fewest labelled anomalies in any fold's validation rows (None without labels)."""
-    if any(f.validation.labels is None for f in folds):
-        return None
-    return min(int(f.validation.labels.sum()) for f in folds)  # type: ignore[union-attr]
+    counts = []
+    for f in folds:
+        labels = f.validation.labels
+        if labels is None:
+            return None
+        counts.append(int((labels == 1).sum()))
+    return min(counts)
 
 
 def repeated_folds(split: Split, seed: int) -> list[Fold]:
@@ -310,6 +316,7 @@ def repeated_folds(split: Split, seed: int) -> list[Fold]:
         pairs = [
             pair
             for r in range(REPEATS)
-            for pair in kfold_positions(train.n_rows, REPEATED_K, seed + r, train.labels)
+            for pair in kfold_positions(train.n_rows, REPEATED_K, seed + r,
+                                        train.binary_labels())
         ]
     return [Fold(train.take(tr), train.take(va)) for tr, va in pairs]

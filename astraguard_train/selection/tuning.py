@@ -147,7 +147,7 @@ def consensus_agreement(score_sets: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def _both_classes(fold: Fold) -> bool:
-    labels = fold.validation.labels
+    labels = fold.validation.binary_labels()
     return labels is not None and len(np.unique(labels)) == 2
 
 
@@ -572,7 +572,7 @@ def _without_unusable(
     """Drop candidates whose model learns from labels when the training part has no
     labelled anomaly (they would be their unsupervised fallback under another name)."""
     labels = split.train.labels
-    if labels is not None and labels.any():
+    if labels is not None and (labels == 1).any():
         return candidates, {}
     using = set(contracts.label_using_models(registry))
     dropped = sorted({c.config.model.name for c in candidates if c.config.model.name in using})

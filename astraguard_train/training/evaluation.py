@@ -15,13 +15,14 @@ def evaluate(
 ) -> dict[str, Any]:
     """Return the merged output of each metric plugin (all registered ones by default).
 
-    ``flagged_share`` is always reported; label-based metrics only when the rows have labels.
+    ``flagged_share`` is always reported; label-based metrics only when the rows have labels,
+    which metrics get as 0/1: a row not judged (-1) counts as normal.
     """
     out: dict[str, Any] = {
         "n_scored": scored.n_rows,
         "flagged_share": float(scored.flags.mean()) if scored.n_rows else 0.0,
     }
-    y = scored.frame.labels
+    y = scored.frame.binary_labels()
     for name in names if names is not None else registry.names("metric"):
         metric = registry.create("metric", name, where=f"evaluate.metrics ({name})")
         out.update(metric(y, scored.scores, scored.flags, scored.frame))

@@ -152,7 +152,7 @@ def plan_training(
         and train.labels is not None
         and not _model_uses_labels(config, registry)
     ):
-        keep = train.labels == 0
+        keep = train.labels != 1  # known normal and unlabelled rows
         counts["train_rows_excluded_anomalies"] = int((~keep).sum())
         train = train.take(keep)
     if train.n_rows == 0:

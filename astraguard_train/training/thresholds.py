@@ -125,7 +125,8 @@ class BestF1:
 class MaxFalseAlarmRate:
     """The lowest threshold that flags at most ``rate`` of the validation part's normal rows.
 
-    Normal rows are those labelled 0; without labels every validation row counts as normal.
+    Normal rows are those not labelled 1 (known normal or not judged); without labels every
+    validation row counts as normal.
 
     With ``feedback`` (a bundle ``OUTPUT/NAME`` whose feedback store to read), operators'
     verdicts label the validation rows they cover (by channel and time range): rows of a
@@ -156,7 +157,7 @@ class MaxFalseAlarmRate:
         scores, labels = _validation(context, "max_false_alarm_rate", need_labels=False)
         verdicts, true_peaks = self._verdicts(context, scores)
         normal_rows = np.ones(len(scores), dtype=bool) if labels is None else (
-            np.asarray(labels) == 0
+            np.asarray(labels) != 1
         )
         normal_rows = (normal_rows & (verdicts != 1)) | (verdicts == 0)
         normal = scores[normal_rows]
