@@ -2,9 +2,10 @@
 
 Both declare ``uses_labels = True``
 (:class:`~astraguard_train.plugins.contracts.SupervisedDetector`), so the pipeline fits them
-with the training part's labels: 1 for a known anomaly, 0 for a normal *or unlabelled* row.
+with the training part's labels: 1 for a known anomaly, 0 for a known normal row, -1 for a
+row nobody judged (verdicts joined to the data leave most rows so; a label column gives 0/1).
 Labels are usually few (an operator confirmed a handful of alarms), and many anomalies hide
-among the rows labelled 0, so neither trusts them blindly: each fit decides from its own
+among the rows not labelled 1, so neither trusts them blindly: each fit decides from its own
 labels, by rules that account for their noise, how far to follow them.
 
 1. **Unsupervised score ``U``.** The members (default ``iforest`` and ``pyod.knn``) are fitted
@@ -18,7 +19,10 @@ labels, by rules that account for their noise, how far to follow them.
    are fitted; each training row also gets an out-of-fold probability (``cv`` folds,
    stratified), from classifiers that did not see its label. ``P`` is the mean of the
    classifiers' probabilities, each turned into its share of out-of-fold probabilities below
-   it, so training rows and new rows share one [0, 1] scale.
+   it, so training rows and new rows share one [0, 1] scale. The classifiers learn 1 against
+   every other row, a known normal row weighing ``normal_weight`` rows not judged (see
+   :func:`_row_weights`): a ``false_alarm`` verdict is a normal row that looked anomalous,
+   the most telling negative there is, where a row not judged may hide an anomaly.
 3. **Trust.** ``score = (1 - w) * U + w * P`` with ``w`` from ``0, 0.25, 0.5, 0.75, 1``. Before
    the labels are consulted the two scores are equally credible, so the prior is the equal
    blend ``w = 0.5``; the labels move ``w`` from it, either way, only when they show it out of
@@ -29,8 +33,8 @@ labels, by rules that account for their noise, how far to follow them.
    of labels the ``w`` with the largest mean gain is often the luckiest, and the bound prefers
    the ``w`` whose gain holds across the labels. Labels the classifiers cannot predict from
    the other folds pull ``w`` to 0 (the members alone); labels they predict well pull it to 1.
-   Why not the members as the prior: the unlabelled rows taken as 0 hide many anomalies, so
-   the out-of-fold gain of a classifier is measured against noisy zeros and rarely clears a
+   Why not the members as the prior: the rows not labelled 1 hide many anomalies, so the
+   out-of-fold gain of a classifier is measured against noisy negatives and rarely clears a
    bound from 0, though it helps on most sets; starting from the middle, both moves need the
    same evidence.
 
