@@ -529,6 +529,99 @@ def test_a_whole_file_read_reports_a_late_bad_value_with_its_line(tmp_path, regi
         registry.create("loader", "csv", {"path": str(path)}).load()
 
 
+def _small_ranges(monkeypatch, size: int) -> list[bool]:
+    """Make a whole-file read cut even a small file into ranges of about ``size`` bytes; the
+    list grows at each read, by whether it took quoted line breaks (as a read in one piece
+    does after a row of the wrong length)."""
+    monkeypatch.setattr(csv_reader, "MIN_RANGE_SIZE", size)
+    monkeypatch.setattr(csv_reader, "RANGE_SIZE", size)
+    reads: list[bool] = []
+    real = csv_reader.pacsv.read_csv
+
+    def read_csv(*args, **kwargs):
+        reads.append(kwargs["parse_options"].newlines_in_values)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(csv_reader.pacsv, "read_csv", read_csv)
+    return reads
+
+
+@pytest.mark.parametrize("size", [16, 61, 250])
+def test_a_file_read_in_ranges_gives_the_frame_of_a_read_in_one_piece(
+    tmp_path, registry, monkeypatch, size
+):
+    # Blank lines, CRLF line ends, quoted text with the delimiter, missing values and a byte
+    # order mark, cut at different places: the gzipped copy is read in one piece.
+    rng = np.random.default_rng(size)
+    lines = ["\ufefftimestamp,channel,x,y,label"]
+    for i in range(300):
+        x = "" if i % 17 == 3 else repr(float(rng.normal()))
+        channel = f'"ch, {i % 4}"' if i % 5 else f"ch{i % 4}"
+        lines.append(f"2026-01-01T00:{i // 60:02d}:{i % 60:02d},{channel},{x},{i * 0.5},{i % 2}")
+        if i % 37 == 0:
+            lines.append("")
+    text = "\r\n".join(lines) + "\r\n"
+    plain, packed = tmp_path / "r.csv", tmp_path / "r.csv.gz"
+    plain.write_text(text, encoding="utf-8")
+    packed.write_bytes(gzip.compress(text.encode()))
+    params = {"timestamp_column": "timestamp", "channel_column": "channel"}
+    whole = registry.create("loader", "csv", {"path": str(packed), **params}).load()
+    reads = _small_ranges(monkeypatch, size)
+    frame = registry.create("loader", "csv", {"path": str(plain), **params}).load()
+    assert len(reads) > 10 and not any(reads)  # ranges only, never again in one piece
+    assert frame.columns == whole.columns == ("x", "y") and frame.n_rows == 300
+    np.testing.assert_array_equal(frame.X, whole.X)
+    np.testing.assert_array_equal(frame.timestamps, whole.timestamps)
+    assert frame.channels.tolist() == whole.channels.tolist()
+    assert frame.channels[1] == "ch, 1" and frame.labels.tolist() == whole.labels.tolist()
+
+
+def test_a_file_read_in_ranges_names_the_first_bad_line_and_reads_quoted_line_breaks(
+    tmp_path, registry, monkeypatch
+):
+    path = tmp_path / "late.csv"
+    rows = [f"{i},{i}" for i in range(200)]
+    rows[150], rows[180] = "150,oops", "bad,180"  # two bad values, in two ranges
+    path.write_text("x,y\n" + "\n".join(rows) + "\n")
+    loader = registry.create("loader", "csv", {"path": str(path)})
+    with pytest.raises(DataError) as one_piece:
+        loader.load()
+    # As read on one thread, in one piece: the block's columns in order, x before y.
+    assert "late.csv: line 182, column 'x': value 'bad'" in str(one_piece.value)
+    _small_ranges(monkeypatch, 64)
+    for _ in range(3):  # the same message every time
+        with pytest.raises(DataError) as ranges:
+            loader.load()
+        assert str(ranges.value) == str(one_piece.value)
+    rows[150], rows[180] = "150,150", "180,180,180"
+    path.write_text("x,y\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataError, match=r"late.csv: line 182: expected 2 fields .*got 3"):
+        loader.load()
+    rows[180] = '180,"18\n0"'  # a quoted line break: the file is read again in one piece
+    path.write_text("x,y\n" + "\n".join(rows) + "\n")
+    frame = registry.create("loader", "csv", {"path": str(path), "extra_columns": ["y"]}).load()
+    assert frame.n_rows == 200 and frame.key("y")[180] == "18\n0"
+    path.write_text("x,y,x\n" + "\n".join(f"{r},1" for r in rows[:100]) + "\n")
+    with pytest.raises(DataError, match=r"duplicate column name\(s\) in the header: 'x'"):
+        loader.load()
+
+
+def test_an_epoch_column_gets_the_longer_look_alone(tmp_path, registry, monkeypatch):
+    # Whole seconds in the quick look, a fraction after it: the longer look, which converts
+    # only the epoch column, makes it a float column; the features keep their quick types.
+    monkeypatch.setattr(csv_reader, "QUICK_PEEK_SIZE", 64)
+    path = tmp_path / "epoch.csv"
+    rows = "".join(f"{1_767_225_600 + i},{i},{i}.5\n" for i in range(40))
+    path.write_text("t,x,y\n" + rows + "1767225700.25,1,2\n")
+    types = csv_reader.column_types(path, ",", "utf-8", ["t"])
+    assert types.types == [pa.float64()] * 3
+    frame = registry.create("loader", "csv", {"path": str(path), "timestamp_column": "t",
+                                              "timestamp_unit": "s"}).load()
+    late = frame.timestamps[-1] - np.datetime64("2026-01-01T00:01:40.250")
+    assert abs(late) < np.timedelta64(1, "us")  # a double holds 1.8e18 ns to about 256 ns
+    assert frame.X[-1].tolist() == [1.0, 2.0]
+
+
 def test_a_late_time_with_or_without_an_offset_is_named(tmp_path, registry, monkeypatch):
     monkeypatch.setattr(csv_reader, "QUICK_PEEK_SIZE", 64)
     monkeypatch.setattr(csv_reader, "PEEK_SIZE", 64)

@@ -570,17 +570,19 @@ def _epoch_to_ns(
     integral = pa.types.is_integer(column.type)
     values = np.empty(len(column), dtype=np.int64 if integral else np.float64)
     _fill(values, pc.cast(column, pa.int64() if integral else pa.float64()))
-    with np.errstate(invalid="ignore"):
-        bad = np.flatnonzero(~(np.abs(values) <= limit))  # NaN fails too
-    if len(bad):
-        row = int(bad[0])
+    # The range is checked on the smallest and largest value first: the row-by-row test
+    # costs two more passes and two arrays, and is needed only to name a bad value.
+    if len(values) and not (values.min() >= -limit and values.max() <= limit):  # NaN fails
+        with np.errstate(invalid="ignore"):
+            row = int(np.flatnonzero(~(np.abs(values) <= limit))[0])
         raise DataError(
             f"{source}: {locate(row)}, column {name!r}: value {values[row].item()!r} is not "
             f"a valid epoch time in {unit}"
         )
+    values *= factor
     if integral:
-        return (values * factor).view("datetime64[ns]")
-    return np.round(values * factor).astype(np.int64).view("datetime64[ns]")
+        return values.view("datetime64[ns]")
+    return np.round(values, out=values).astype(np.int64).view("datetime64[ns]")
 
 
 def parse_labels(
