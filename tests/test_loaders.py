@@ -606,6 +606,26 @@ def test_a_file_read_in_ranges_names_the_first_bad_line_and_reads_quoted_line_br
         loader.load()
 
 
+def test_a_file_without_line_feeds_is_one_range_read_on_pyarrows_threads(
+    tmp_path, registry, monkeypatch
+):
+    # Lines ending in "\r" alone give no place to cut: one read, as before the ranges.
+    reads = _small_ranges(monkeypatch, 64)
+    threads: list[bool] = []
+    real = csv_reader.pacsv.read_csv
+
+    def read_csv(*args, **kwargs):
+        threads.append(kwargs["read_options"].use_threads)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(csv_reader.pacsv, "read_csv", read_csv)
+    path = tmp_path / "mac.csv"
+    path.write_bytes(b"x,y\r" + b"".join(b"%d,%d\r" % (i, 2 * i) for i in range(300)))
+    frame = registry.create("loader", "csv", {"path": str(path)}).load()
+    assert reads == [False] and threads == [True]
+    assert frame.n_rows == 300 and frame.X[-1].tolist() == [299.0, 598.0]
+
+
 def test_an_epoch_column_gets_the_longer_look_alone(tmp_path, registry, monkeypatch):
     # Whole seconds in the quick look, a fraction after it: the longer look, which converts
     # only the epoch column, makes it a float column; the features keep their quick types.

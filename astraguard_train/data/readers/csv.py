@@ -166,11 +166,13 @@ def _read_ranges(
     breaks too. An error is the first range's, in file order; a bad value is then named as a
     read on one thread names it (see :func:`_serial_error`).
     """
-    first = _options(delimiter, "utf-8", types, null_values=null_values, use_threads=False)
-    later = _options(delimiter, "utf-8", types, null_values=null_values, use_threads=False,
-                     column_names=types.names)
     with open(path, "rb") as fh:
         cuts = _cuts(fh, os.fstat(fh.fileno()).st_size)
+        # One range (a small file, or no line break to cut at): pyarrow's threads parse it.
+        first = _options(delimiter, "utf-8", types, null_values=null_values,
+                         use_threads=len(cuts) == 2)
+        later = _options(delimiter, "utf-8", types, null_values=null_values, use_threads=False,
+                         column_names=types.names)
 
         def read(i: int) -> pa.Table:
             start, stop = cuts[i], cuts[i + 1]
@@ -193,7 +195,8 @@ def _read_ranges(
 def _cuts(fh: IO[bytes], size: int) -> list[int]:
     """Offsets that cut a file of ``size`` bytes (open as ``fh``) into ranges for
     :func:`_read_ranges`: 0, the start of a line after each ``size / n`` bytes, and ``size``;
-    fewer where lines are long."""
+    fewer where lines are long: no cut where no ``\\n`` follows within
+    :data:`MIN_RANGE_SIZE` bytes (a file whose lines end in ``\\r`` alone is one range)."""
     ranges = max(2 * cores(), math.ceil(size / RANGE_SIZE))
     ranges = max(1, min(ranges, size // MIN_RANGE_SIZE))
     cuts = [0]
@@ -202,7 +205,10 @@ def _cuts(fh: IO[bytes], size: int) -> list[int]:
         if at <= cuts[-1]:
             continue
         fh.seek(at)
-        at += len(fh.readline())  # to the start of the next line
+        line = fh.readline(MIN_RANGE_SIZE)
+        if not line.endswith(b"\n"):
+            continue
+        at += len(line)  # the start of the next line
         if at >= size:
             break
         cuts.append(at)
