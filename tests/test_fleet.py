@@ -159,6 +159,26 @@ def test_a_dask_cluster_trains_the_same_bundle_as_local(scheduler, fleet, local_
     assert local_m["metrics"] == dask_m["metrics"]
 
 
+def test_a_dask_local_cluster_started_with_the_run_trains_the_same_bundle(fleet, local_bundle,
+                                                                         tmp_path, monkeypatch):
+    import astraguard_train.parallel as parallel
+
+    started = []
+    start = parallel._start_local_cluster
+
+    def start_ahead(workers, payload):
+        started.append(workers)
+        return start(workers, payload)
+
+    monkeypatch.setattr(parallel, "_start_local_cluster", start_ahead)
+    result = _train(tmp_path, fleet, backend="dask-local", n_jobs=2)
+    assert started == [2] and parallel._ahead == []  # started as the run began, and used
+    there = Path(result.artifact)
+    assert same_groups(local_bundle, there, JoblibPersister()) == []
+    local_i, there_i = (json.loads((p / GROUPS_INDEX).read_text()) for p in (local_bundle, there))
+    assert local_i["groups"] == there_i["groups"]
+
+
 def test_scoring_on_the_cluster_equals_scoring_here(scheduler, fleet, local_bundle):
     bundle = load_bundle(local_bundle, trusted=True)
     here = bundle.score(fleet)

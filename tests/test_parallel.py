@@ -18,6 +18,7 @@ from astraguard_train.parallel import (
     Packed,
     gc_paused,
     iter_parallel,
+    release_started_workers,
     run_parallel,
     start_workers,
     stop_starting_workers,
@@ -185,6 +186,108 @@ def test_an_interrupted_start_of_workers_is_stopped_and_its_thread_ends():
     assert time.monotonic() - start < 5  # not the 30 s the payload would take
     # the next call gets fresh workers
     assert len(run_parallel(os.getpid, [()] * 4, n_jobs=2, backend="loky")) == 4
+
+
+def _noted(path: str) -> str:
+    with open(path, "a") as fh:
+        fh.write(f"{os.getpid()}\n")
+    return path
+
+
+class _NotesWhereUnpickledQuickly:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (_noted, (self.path,))
+
+
+def _pid_of(_: object) -> int:
+    return os.getpid()
+
+
+def test_dask_jobs_are_unpickled_only_by_the_workers_that_run_them(tmp_path):
+    notes = tmp_path / "pids"
+    jobs = [(_NotesWhereUnpickledQuickly(str(notes)),) for _ in range(4)]
+    ran = set(run_parallel(_pid_of, jobs, n_jobs=2, backend="dask-local"))
+    unpickled = [int(line) for line in notes.read_text().split()]
+    # the scheduler shares this process: it passes the jobs on without unpickling them
+    assert os.getpid() not in unpickled and os.getpid() not in ran
+    assert len(unpickled) == 4 and set(unpickled) == ran
+
+
+def test_a_function_pickle_cannot_find_runs_on_dask(cluster):
+    offset = 10
+    out = run_parallel(lambda x: x + offset, [(1,), (2,)], backend="dask",
+                       scheduler=cluster.scheduler_address)
+    assert out == [11, 12]
+
+
+def _pid_and_trim_setting() -> tuple[int, str | None]:
+    return os.getpid(), os.environ.get("MALLOC_TRIM_THRESHOLD_")
+
+
+def _gone(pids: set[int], timeout: float = 20.0) -> bool:
+    psutil = pytest.importorskip("psutil")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(psutil.pid_exists(p) for p in pids):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_a_dask_local_cluster_started_ahead_serves_the_next_call_and_stops(tmp_path,
+                                                                           monkeypatch):
+    pytest.importorskip("distributed")
+    import astraguard_train.parallel as parallel
+
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    notes = tmp_path / "pids"
+    ready = start_workers("dask-local", 2, _NotesWhereUnpickled(str(notes)))
+    ready()
+    started = {int(line) for line in notes.read_text().split()}
+    assert len(started) == 2 and os.getpid() not in started
+    done = run_parallel(_pid_and_trim_setting, [()] * 6, n_jobs=2, backend="dask-local")
+    assert {pid for pid, _ in done} <= started
+    # the workers keep glibc's adaptive thresholds: no trim setting in their environment
+    assert {setting for _, setting in done} == {None}
+    assert parallel._ahead == []
+    assert _gone(started)  # the call that used the cluster stopped it
+
+
+def test_a_dask_local_cluster_no_call_used_is_stopped(tmp_path):
+    pytest.importorskip("distributed")
+    import astraguard_train.parallel as parallel
+
+    notes = tmp_path / "pids"
+    start_workers("dask-local", 2, _NotesWhereUnpickled(str(notes)))()
+    started = {int(line) for line in notes.read_text().split()}
+    release_started_workers()
+    assert parallel._ahead == [] and _gone(started)
+
+
+def test_a_run_that_fails_before_training_stops_the_cluster_it_started(tmp_path, monkeypatch):
+    pytest.importorskip("distributed")
+    import astraguard_train.parallel as parallel
+    from astraguard_train.training.pipeline import Pipeline
+
+    made = []
+
+    def local_cluster(workers):
+        made.append(local(workers))
+        return made[-1]
+
+    local = parallel._local_cluster
+    monkeypatch.setattr(parallel, "_local_cluster", local_cluster)
+    config = PipelineConfig.from_dict({
+        "loader": {"name": "csv", "path": str(tmp_path / "missing.csv")},
+        "train": {"group_by": "channel", "backend": "dask-local", "n_jobs": 2},
+    })
+    result = Pipeline(config).run(persist=False, raise_on_error=False)
+    assert result.failed_stage == "load"
+    assert parallel._ahead == []
+    assert len(made) == 1 and made[0][0].status.name == "closed"
 
 
 @pytest.mark.parametrize(("backend", "n_jobs"), [("loky", 1), ("threading", 2), ("dask", 2)])

@@ -21,6 +21,7 @@ from ..data.frame import Frame
 from ..data.splits import Split, split_frame
 from ..errors import AstraGuardError, ConfigError, StageError, ValidationFailed
 from ..explain.attach import fit_explainers
+from ..parallel import release_started_workers
 from ..plugins.registry import Registry
 from . import fit as training
 from .detector import Scored, TrainedDetector
@@ -377,6 +378,14 @@ class Pipeline:
         ctx.fitting_groups = self.config.train.group_by is not None and (
             stop_after not in STAGES[: STAGES.index("train")])
         self.context = ctx
+        try:
+            return self._run_stages(ctx, persist, stop_after, run_id)
+        finally:  # a cluster started for a train stage that never used it: stopped
+            release_started_workers()
+
+    def _run_stages(
+        self, ctx: RunContext, persist: bool, stop_after: str | None, run_id: str
+    ) -> tuple[RunResult, Exception | None]:
         done: list[StageResult] = []
         hook = self._hook
         for name in STAGES:
