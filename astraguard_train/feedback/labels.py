@@ -17,6 +17,7 @@ from .records import FeedbackRecords
 
 __all__ = ["UNLABELLED", "covered", "feedback_labels", "update_intervals"]
 
+
 def covered(frame: Frame, records: FeedbackRecords, i: int) -> np.ndarray:
     """The mask of ``frame``'s rows that record ``i`` covers."""
     if frame.channels is not None and records.channel[i] is not None:
