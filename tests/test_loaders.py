@@ -529,17 +529,18 @@ def test_a_whole_file_read_reports_a_late_bad_value_with_its_line(tmp_path, regi
         registry.create("loader", "csv", {"path": str(path)}).load()
 
 
-def _small_ranges(monkeypatch, size: int) -> list[bool]:
+def _small_ranges(monkeypatch, size: int) -> list[tuple[bool, bool]]:
     """Make a whole-file read cut even a small file into ranges of about ``size`` bytes; the
     list grows at each read, by whether it took quoted line breaks (as a read in one piece
-    does after a row of the wrong length)."""
+    does after a row of the wrong length) and whether it ran on pyarrow's threads."""
     monkeypatch.setattr(csv_reader, "MIN_RANGE_SIZE", size)
     monkeypatch.setattr(csv_reader, "RANGE_SIZE", size)
-    reads: list[bool] = []
+    reads: list[tuple[bool, bool]] = []
     real = csv_reader.pacsv.read_csv
 
     def read_csv(*args, **kwargs):
-        reads.append(kwargs["parse_options"].newlines_in_values)
+        reads.append((kwargs["parse_options"].newlines_in_values,
+                      kwargs["read_options"].use_threads))
         return real(*args, **kwargs)
 
     monkeypatch.setattr(csv_reader.pacsv, "read_csv", read_csv)
@@ -568,7 +569,8 @@ def test_a_file_read_in_ranges_gives_the_frame_of_a_read_in_one_piece(
     whole = registry.create("loader", "csv", {"path": str(packed), **params}).load()
     reads = _small_ranges(monkeypatch, size)
     frame = registry.create("loader", "csv", {"path": str(plain), **params}).load()
-    assert len(reads) > 10 and not any(reads)  # ranges only, never again in one piece
+    # ranges only, never again in one piece
+    assert len(reads) > 10 and not any(quoted for quoted, _ in reads)
     assert frame.columns == whole.columns == ("x", "y") and frame.n_rows == 300
     np.testing.assert_array_equal(frame.X, whole.X)
     np.testing.assert_array_equal(frame.timestamps, whole.timestamps)
@@ -611,18 +613,10 @@ def test_a_file_without_line_feeds_is_one_range_read_on_pyarrows_threads(
 ):
     # Lines ending in "\r" alone give no place to cut: one read, as before the ranges.
     reads = _small_ranges(monkeypatch, 64)
-    threads: list[bool] = []
-    real = csv_reader.pacsv.read_csv
-
-    def read_csv(*args, **kwargs):
-        threads.append(kwargs["read_options"].use_threads)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(csv_reader.pacsv, "read_csv", read_csv)
     path = tmp_path / "mac.csv"
     path.write_bytes(b"x,y\r" + b"".join(b"%d,%d\r" % (i, 2 * i) for i in range(300)))
     frame = registry.create("loader", "csv", {"path": str(path)}).load()
-    assert reads == [False] and threads == [True]
+    assert reads == [(False, True)]  # no quoted line breaks, on pyarrow's threads
     assert frame.n_rows == 300 and frame.X[-1].tolist() == [299.0, 598.0]
 
 
