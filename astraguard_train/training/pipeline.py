@@ -21,7 +21,7 @@ from ..data.frame import Frame
 from ..data.splits import Split, split_frame
 from ..errors import AstraGuardError, ConfigError, StageError, ValidationFailed
 from ..explain.attach import fit_explainers
-from ..parallel import release_started_workers
+from ..parallel import release_started_workers, workers_up
 from ..plugins.registry import Registry
 from . import fit as training
 from .detector import Scored, TrainedDetector
@@ -123,7 +123,11 @@ def stage_prepare(ctx: RunContext) -> dict[str, Any]:
 
 def stage_features(ctx: RunContext) -> dict[str, Any]:
     assert ctx.split is not None
-    ctx.plan = training.plan_training(ctx.config, ctx.registry, ctx.split, ctx.workers_ready)
+    # Workers are started only for a train stage that will run (``fitting_groups``): none
+    # for a run that stops after this stage.
+    ctx.plan = training.plan_training(
+        ctx.config, ctx.registry, ctx.split, ctx.workers_ready or workers_up
+    )
     for key, n in ctx.plan.counts.items():
         ctx.count(key, n)
     return ctx.plan.summary()
