@@ -196,8 +196,8 @@ def test_group_workers_start_as_the_data_loads_when_the_run_trains(registry, mon
     pipe.run(persist=False, stop_after=stop_after)
     if started:  # once, before loading; and the train stage waited for them
         assert calls == [None] and waited == [True]
-    else:  # the features stage starts them itself, for several groups
-        assert calls == ([] if stop_after == "load" else [pipe.context.frame]) and not waited
+    else:  # a run that stops before training starts none, not even in its features stage
+        assert calls == [] and not waited
 
 
 def test_a_run_without_groups_starts_no_workers(registry):

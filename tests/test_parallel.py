@@ -22,7 +22,6 @@ from astraguard_train.parallel import (
     run_parallel,
     start_workers,
     stop_starting_workers,
-    workers_up,
 )
 from astraguard_train.selection.tuning import tune
 
@@ -289,27 +288,6 @@ def test_a_run_that_fails_before_training_stops_the_cluster_it_started(tmp_path,
     assert result.failed_stage == "load"
     assert parallel._ahead == []
     assert len(made) == 1 and made[0][0].status.name == "closed"
-
-
-def test_a_run_that_stops_before_training_starts_no_workers(monkeypatch):
-    import astraguard_train.parallel as parallel
-    from astraguard_train.training.pipeline import Pipeline
-
-    started = []
-    monkeypatch.setattr(parallel, "_start_local_cluster",
-                        lambda workers, payload: started.append(workers) or workers_up)
-    X = np.random.default_rng(0).normal(size=(600, 2))
-    frame = Frame(X=X, columns=["a", "b"], channels=np.repeat(["c1", "c2", "c3"], 200))
-    config = PipelineConfig.from_dict({
-        "split": {"strategy": "random", "test_size": 0.3},
-        "train": {"group_by": "channel", "backend": "dask-local", "n_jobs": 2},
-    })
-    result = Pipeline(config).run(frame, persist=False, stop_after="features")
-    assert result.stages[-1].name == "features"
-    assert started == []
-    # the control: a run that trains starts them as it begins
-    Pipeline(config).run(frame, persist=False, stop_after="train")
-    assert started == [2]
 
 
 @pytest.mark.parametrize(("backend", "n_jobs"), [("loky", 1), ("threading", 2), ("dask", 2)])
