@@ -163,3 +163,59 @@ def test_history_zero_judges_the_stream_on_its_own_errors():
     assert fresh.apply(stream, frame)[0] == pytest.approx(fresh.value)
     with pytest.raises(ConfigError, match="threshold.history"):
         DynamicThreshold(history=-1).choose(ctx)
+
+
+def _epsilons_over_every_z(windows: np.ndarray, z_values: np.ndarray):
+    """telemanom's choice scored on every z of the grid: what ``choose_epsilons``, scoring
+    only the z that leave an error above them, must give bit for bit."""
+    e = windows
+    present = ~np.isnan(e)
+    n = present.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.where(present, e, 0.0).sum(axis=1, keepdims=True) / n
+        std = np.sqrt(np.where(present, (e - mean) ** 2, 0.0).sum(axis=1, keepdims=True) / n)
+        eps = mean[:, :, None] + std[:, :, None] * z_values[None, None, :]
+        below = e[:, :, None] <= eps
+        above = present[:, :, None] & ~below
+        n_below, n_above = below.sum(axis=1), above.sum(axis=1)
+        safe = np.maximum(n_below, 1)
+        m_below = np.where(below, e[:, :, None], 0.0).sum(axis=1) / safe
+        s_below = np.sqrt(
+            np.where(below, (e[:, :, None] - m_below[:, None, :]) ** 2, 0.0).sum(axis=1) / safe)
+        starts = above[:, 0, :].astype(np.int64) + (above[:, 1:, :] & ~above[:, :-1, :]).sum(
+            axis=1)
+        score = ((mean - m_below) / mean + (std - s_below) / std) / (n_above + starts**2)
+    valid = (n_above > 0) & np.isfinite(score) & (n_above < n / 2)
+    best = np.argmax(np.where(valid, score, -np.inf), axis=1)
+    largest = np.where(present, e, -np.inf).max(axis=1)
+    epsilon = np.where(valid.any(axis=1), mean[:, 0] + z_values[best] * std[:, 0], largest)
+    max_normal = np.where(e <= epsilon[:, None], e, -np.inf).max(axis=1)
+    empty = n[:, 0] == 0
+    epsilon[empty] = np.nan
+    return epsilon, np.where(empty, np.nan, np.maximum(max_normal, 0.0))
+
+
+@pytest.mark.parametrize("width", [5, 30, 300])
+@pytest.mark.parametrize("grid", [(2.5, 12.0, 0.5), (0.5, 3.0, 0.25), (1.0, 1.0, 0.5)])
+def test_epsilons_scored_on_the_z_that_reach_an_error_are_those_of_every_z(width, grid):
+    rng = np.random.default_rng(width)
+    z_values = z_grid(*grid)
+    quiet = np.abs(rng.normal(0.1, 0.02, (40, width)))
+    spiky = np.abs(rng.normal(0, 1, (40, width)))
+    spiky[np.arange(40), rng.integers(0, width, 40)] += rng.uniform(0, 40, 40)  # one z..all
+    heavy = np.abs(rng.standard_cauchy((40, width)))
+    coarse = np.round(np.abs(rng.normal(0, 1, (40, width))), 1)  # ties at epsilon
+    flat = np.full((4, width), 0.3)
+    windows = np.concatenate([quiet, spiky, heavy, coarse, flat])
+    for i, pad in enumerate(rng.integers(0, width + 1, len(windows))):
+        if i % 3 == 0:
+            windows[i, :pad] = np.nan  # not yet full, some empty
+    windows[-1] = np.nan
+    got = choose_epsilons(windows, z_values)
+    want = _epsilons_over_every_z(windows, z_values)
+    assert got[0].tobytes() == want[0].tobytes() and got[1].tobytes() == want[1].tobytes()
+    empty = np.isnan(windows).all(axis=1)
+    assert np.isnan(got[0]).tolist() == empty.tolist()
+    largest = np.nanmax(windows[~empty], axis=1)
+    if width > 5 and grid != (1.0, 1.0, 0.5):  # both kinds: an anomaly, and none
+        assert (got[0][~empty] < largest).any() and (got[0][~empty] == largest).any()

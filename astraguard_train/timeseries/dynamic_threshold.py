@@ -75,8 +75,37 @@ def choose_epsilons(windows: np.ndarray, z_values: np.ndarray) -> tuple[np.ndarr
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = np.where(present, e, 0.0).sum(axis=1, keepdims=True) / n
         std = np.sqrt(np.where(present, (e - mean) ** 2, 0.0).sum(axis=1, keepdims=True) / n)
-    eps = mean[:, :, None] + std[:, :, None] * z_values[None, None, :]  # (n, 1, z)
-    below = e[:, :, None] <= eps  # (n, w, z); NaN is neither below nor above
+    eps = mean + std * z_values[None, :]  # (n, z)
+    largest = np.where(present, e, -np.inf).max(axis=1)
+    # Epsilon grows with z, so only the z whose epsilon is below the window's largest error
+    # leave an error above it; the others never qualify. Each window is scored on those z
+    # alone, windows grouped by how many they have: most (no anomaly) have none.
+    reach = (eps < largest[:, None]).sum(axis=1)
+    score = np.full(eps.shape, -np.inf)
+    for k in np.unique(reach[reach > 0]):
+        rows = np.flatnonzero(reach == k)
+        # at least two z: numpy sums a lone column pairwise along the window rather than in
+        # window order as it sums several (a score's last bits could differ)
+        cols = min(max(int(k), 2), z_values.size)
+        score[rows, :cols] = _scores(e[rows], present[rows], n[rows], mean[rows], std[rows],
+                                     eps[rows, :cols])
+    best = np.argmax(score, axis=1)
+    has = (score > -np.inf).any(axis=1)
+    epsilon = np.where(has, mean[:, 0] + z_values[best] * std[:, 0], largest)
+    max_normal = np.where(e <= epsilon[:, None], e, -np.inf).max(axis=1)
+    empty = n[:, 0] == 0
+    epsilon[empty] = np.nan
+    return epsilon, np.where(empty, np.nan, np.maximum(max_normal, 0.0))
+
+
+def _scores(
+    e: np.ndarray, present: np.ndarray, n: np.ndarray, mean: np.ndarray, std: np.ndarray,
+    eps: np.ndarray,
+) -> np.ndarray:
+    """telemanom's score of each epsilon of ``eps`` (shape ``(n_windows, z)``) for the
+    windows ``e`` (their ``present`` errors, ``n`` of them, ``mean`` and ``std``); -inf
+    where it does not qualify."""
+    below = e[:, :, None] <= eps[:, None, :]  # (n, w, z); NaN is neither below nor above
     above = present[:, :, None] & ~below
     n_below = below.sum(axis=1)
     n_above = above.sum(axis=1)
@@ -90,15 +119,7 @@ def choose_epsilons(windows: np.ndarray, z_values: np.ndarray) -> tuple[np.ndarr
         gain = (mean - m_below) / mean + (std - s_below) / std
         score = gain / (n_above + starts**2)
     valid = (n_above > 0) & np.isfinite(score) & (n_above < n / 2)
-    score = np.where(valid, score, -np.inf)
-    best = np.argmax(score, axis=1)
-    has = valid.any(axis=1)
-    largest = np.where(present, e, -np.inf).max(axis=1)
-    epsilon = np.where(has, mean[:, 0] + z_values[best] * std[:, 0], largest)
-    max_normal = np.where(e <= epsilon[:, None], e, -np.inf).max(axis=1)
-    empty = n[:, 0] == 0
-    epsilon[empty] = np.nan
-    return epsilon, np.where(empty, np.nan, np.maximum(max_normal, 0.0))
+    return np.where(valid, score, -np.inf)
 
 
 class DynamicRule:
