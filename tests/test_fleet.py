@@ -370,3 +370,21 @@ def test_a_channel_file_depends_on_its_value_only():
         packed.loads(packed.dumps(one), Path("x"), trusted=True)["a"], shared)
     with pytest.raises(UntrustedBundleError, match="refusing to unpickle"):
         persister.loads(persister.dumps(one), Path("x"))
+
+
+@pytest.mark.parametrize("layout", ["sorted runs", "interleaved"])
+def test_scoring_channels_in_parallel_batches_equals_scoring_them_whole(fleet, local_bundle,
+                                                                        layout):
+    from astraguard_train.training.group_scoring import score_by_group, score_whole
+
+    detector = load_bundle(local_bundle, trusted=True).detector
+    frame = fleet.take(fleet.time_order()) if layout == "sorted runs" else fleet
+    assert (frame.sorted_runs() is not None) == (layout == "sorted runs")
+    whole = score_whole(detector, frame)
+    whole = whole.take(np.argsort(whole.frame.index, kind="stable"))
+    parts = score_by_group(detector, frame, n_jobs=2, backend="loky")
+    for name in ("scores", "flags", "thresholds"):
+        assert getattr(whole, name).tobytes() == getattr(parts, name).tobytes(), name
+    assert np.array_equal(whole.frame.index, parts.frame.index)
+    assert np.array_equal(whole.frame.channels, parts.frame.channels)
+    assert parts.flags.any()

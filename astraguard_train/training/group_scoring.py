@@ -11,13 +11,14 @@ its groups' files.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import attrs
 import numpy as np
 
 from ..data.frame import Frame
-from ..parallel import run_parallel, worker_count
+from ..parallel import Packed, run_parallel, worker_count
 from .group_fit import batches
 from .scored import Scored, join_scored
 from .streaming import Scorer
@@ -54,13 +55,36 @@ def score_by_group(
     """
     if detector.group_by is None:
         return score_whole(detector, frame)
-    groups = frame.groups(detector.group_by)
-    keys = list(groups)
-    jobs = []
-    for part in batches(len(keys), worker_count(backend, n_jobs)):
-        rows = np.sort(np.concatenate([groups[k] for k in keys[part]]))
-        jobs.append((_only(detector, keys[part]), frame.take(rows)))
-    done = run_parallel(score_whole, jobs, n_jobs=n_jobs, backend=backend, scheduler=scheduler)
-    joined = join_scored(done)
-    order = np.argsort(joined.frame.index, kind="stable")
+    keys, rows_of = _group_rows(frame, detector.group_by)
+    jobs = [
+        (Packed((_only(detector, keys[part]), frame.take(rows_of(part)))),)
+        for part in batches(len(keys), worker_count(backend, n_jobs))
+    ]
+    done = run_parallel(score_batch, jobs, n_jobs=n_jobs, backend=backend, scheduler=scheduler)
+    joined = join_scored([d.value for d in done])
+    index = joined.frame.index
+    if np.all(index[1:] > index[:-1]):  # the batches' rows came in row order: no reordering
+        return joined
+    order = np.argsort(index, kind="stable")
     return attrs.evolve(joined.take(order), counts=joined.counts)
+
+
+def score_batch(job: Packed) -> Packed:
+    """:func:`score_whole` of a job's ``(detector, frame)``; both, and the result, travel as
+    one pickle each (:class:`~astraguard_train.parallel.Packed`): joblib's pickler would
+    call back into Python for each of a batch's ~80 chains."""
+    detector, frame = job.value
+    return Packed(score_whole(detector, frame))
+
+
+def _group_rows(frame: Frame, group_by: str) -> tuple[list[Any], Callable[[slice], Any]]:
+    """The groups' keys in :meth:`Frame.groups` order, and the rows of a slice of them: a
+    range of rows when the groups come in sorted runs (a fleet's test part: no hashing of
+    millions of names, and each batch a view, not a gathered copy), else positions."""
+    runs = frame.sorted_runs(group_by)
+    if runs is not None:
+        keys, bounds = runs
+        return keys, lambda part: slice(int(bounds[part.start]), int(bounds[part.stop]))
+    groups = frame.groups(group_by)
+    keys = list(groups)
+    return keys, lambda part: np.sort(np.concatenate([groups[k] for k in keys[part]]))
