@@ -209,3 +209,38 @@ def test_frames_of_different_layouts_travel_one_by_one():
         assert rebuild.__name__ == "FrameStack"
         for sent, got in zip(frames, back, strict=True):
             assert (sent is None and got is None) or _same(sent, got)
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [list("aabbcc"), list("bbaacc"), list("abacbc"), [3, 3, 7, 7, 9, 9], [7, 7, 3, 3, 9, 9]],
+    ids=["sorted runs", "unsorted runs", "interleaved", "int runs", "unsorted int runs"],
+)
+def test_keys_in_sorted_runs_are_grouped_and_encoded_as_np_unique_would(keys):
+    from astraguard_train.data.frame import encode_keys
+
+    values = np.array(keys)
+    f = Frame(X=np.zeros((6, 1)), columns=["v"], extras={"k": values})
+    uniques, inverse = np.unique(values, return_inverse=True)
+    got_uniques, got_inverse = encode_keys(values)
+    assert got_uniques.dtype == uniques.dtype and np.array_equal(got_uniques, uniques)
+    assert got_inverse.dtype == inverse.dtype and np.array_equal(got_inverse, inverse)
+    groups = f.groups("k")
+    assert list(groups) == [u.item() for u in uniques]
+    assert all(type(k) is type(uniques[0].item()) for k in groups)
+    for key, rows in groups.items():
+        assert rows.dtype == np.intp and np.array_equal(rows, np.flatnonzero(values == key))
+    runs = f.sorted_runs("k")
+    assert (runs is not None) == (keys in (list("aabbcc"), [3, 3, 7, 7, 9, 9]))
+    if runs is not None:
+        assert runs[0] == list(groups) and runs[1].tolist() == [0, 2, 4, 6]
+
+
+def test_channel_segments_of_rows_in_time_order_are_the_runs_in_place():
+    f = make().take(np.array([1, 2, 0, 4, 5, 3]))  # x then y, each oldest first
+    assert f.in_time_order()
+    order, bounds = f.channel_segments()
+    assert order.tolist() == list(range(6)) and bounds.tolist() == [0, 3, 6]
+    shuffled = make()
+    order, bounds = shuffled.channel_segments()
+    assert order.tolist() == [1, 2, 0, 4, 5, 3] and bounds.tolist() == [0, 3, 6]

@@ -25,6 +25,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from ..data.frame import encode_keys
 from ..explain.base import explained_text
 from ..training.scored import Scored
 from .drift import check_drift
@@ -102,7 +103,7 @@ class Evaluation:
         if self.timestamps is not None:
             arrays["timestamps"] = np.asarray(self.timestamps, dtype="datetime64[ns]")
         if self.channels is not None:
-            names, codes = np.unique(self.channels, return_inverse=True)
+            names, codes = encode_keys(self.channels)  # np.unique's, without its sort
             arrays["channel_names"] = names
             arrays["channel_codes"] = codes.astype(np.int32)
         if self.why_rows is not None and self.why_text is not None:

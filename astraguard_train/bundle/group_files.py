@@ -37,6 +37,8 @@ GROUPS_DIR = "groups"
 GROUPS_INDEX = "groups.json"
 #: The manifest key naming the index (present only in bundles with group files).
 MANIFEST_KEY = "group_files"
+#: Threads writing group files at once (see :func:`write_groups`).
+WRITE_THREADS = 4
 _FILE = re.compile(rf"{GROUPS_DIR}/[0-9]+\.[a-z]+")  # a plain file directly in groups/
 
 
@@ -58,27 +60,35 @@ def write_groups(
     :returns: the detector without chains and thresholds (to write as the detector file),
         the text of the index (to write as ``groups.json``) and the files written.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     from ..training.detector import threshold_value
 
     (directory / GROUPS_DIR).mkdir()
     dumps = persister.dumps if contracts.persists_bytes(persister) else None
     entries = []
-    for i, (key, chain) in enumerate(detector.chains.items()):
-        name = f"{GROUPS_DIR}/{i:06d}{persister.suffix}"
-        threshold = detector.thresholds[key]
-        group = {"chain": chain, "threshold": threshold}
-        if dumps is not None:
-            data = dumps(group)
-            (directory / name).write_bytes(data)
-        else:
-            persister.dump(group, directory / name)
-            data = (directory / name).read_bytes()
-        entries.append({
-            "key": jsonable(key),
-            "file": name,
-            "sha256": _digest(data),
-            "threshold": threshold_value(threshold),
-        })
+    # Files made from bytes are written by threads while the next groups are pickled:
+    # creating each of a fleet's thousands of files waits on the file system, GIL released.
+    with ThreadPoolExecutor(WRITE_THREADS) as pool:
+        writes = []
+        for i, (key, chain) in enumerate(detector.chains.items()):
+            name = f"{GROUPS_DIR}/{i:06d}{persister.suffix}"
+            threshold = detector.thresholds[key]
+            group = {"chain": chain, "threshold": threshold}
+            if dumps is not None:
+                data = dumps(group)
+                writes.append(pool.submit((directory / name).write_bytes, data))
+            else:
+                persister.dump(group, directory / name)
+                data = (directory / name).read_bytes()
+            entries.append({
+                "key": jsonable(key),
+                "file": name,
+                "sha256": _digest(data),
+                "threshold": threshold_value(threshold),
+            })
+        for write in writes:
+            write.result()  # a failed write raises here
     from ..training.streaming import Scorer
 
     skeleton = attrs.evolve(detector, chains={}, thresholds={})

@@ -409,7 +409,8 @@ def _channels(train: Any) -> list[str] | None:
     """The training part's channels (what feedback may name), None without a channel key."""
     if train is None or train.channels is None:
         return None
-    return sorted({str(c) for c in np.unique(train.channels)})
+    runs = train.sorted_runs()  # a fleet's channels in sorted runs: no sort of every row
+    return sorted({str(c) for c in (runs[0] if runs is not None else np.unique(train.channels))})
 
 
 def _make_tmp_dir(root: Path) -> Path:

@@ -180,7 +180,12 @@ class Frame:
 
     def groups(self, name: str = CHANNEL_KEY) -> dict[Any, np.ndarray]:
         """Map each distinct value of key ``name`` to the row positions holding it, in row order."""
-        uniques, inverse = _encode(self.key(name))
+        runs = self.sorted_runs(name)
+        if runs is not None:  # a fleet's channels in sorted runs: no hashing of every row
+            keys, bounds = runs
+            return {k: np.arange(a, b) for k, a, b in zip(keys, bounds[:-1], bounds[1:],
+                                                          strict=True)}
+        uniques, inverse = encode_keys(self.key(name))
         order = np.argsort(inverse, kind="stable")
         bounds = np.cumsum(np.bincount(inverse, minlength=len(uniques)))[:-1]
         return {
@@ -191,15 +196,26 @@ class Frame:
         """Each distinct value of key ``name`` with its rows as a frame, as :meth:`groups`
         gives them. Rows already in sorted runs of the key (a fleet loaded channel by channel)
         are sliced rather than gathered: no copy per group, no hashing of millions of names."""
+        runs = self.sorted_runs(name)
+        if runs is None:
+            return {key: self.take(rows) for key, rows in self.groups(name).items()}
+        keys, bounds = runs
+        return {
+            key: self.take(slice(int(a), int(b)))
+            for key, a, b in zip(keys, bounds[:-1], bounds[1:], strict=True)
+        }
+
+    def sorted_runs(self, name: str = CHANNEL_KEY) -> tuple[list[Any], np.ndarray] | None:
+        """``(keys, bounds)`` when each distinct value of key ``name`` holds one run of rows
+        and the runs come in ascending order (a fleet loaded channel by channel): the keys as
+        :meth:`groups` orders them, and where each one's run starts plus the row count, so
+        ``bounds[i]:bounds[i + 1]`` are the rows of ``keys[i]``. None otherwise."""
         values = self.key(name)
         starts = _sorted_run_starts(values)
         if starts is None:
-            return {key: self.take(rows) for key, rows in self.groups(name).items()}
-        ends = np.append(starts[1:], values.size)
-        return {
-            _scalar(values[a]): self.take(slice(int(a), int(b)))
-            for a, b in zip(starts, ends, strict=True)
-        }
+            return None
+        keys = [_scalar(v) for v in values[starts]]
+        return keys, np.append(starts, values.size).astype(np.int64)
 
     # -- derivation ------------------------------------------------------------------------
     def take(self, rows: Any) -> Frame:
@@ -286,11 +302,14 @@ class Frame:
         """Return ``(order, bounds)``: :meth:`time_order`, and where each channel's run starts
         in it, plus the row count, so ``order[bounds[i]:bounds[i + 1]]`` is the i-th channel,
         oldest first. Without channels, the whole frame is one run."""
-        order = self.time_order()
         n = self.n_rows
         if self.channels is None or n == 0:
-            return order, np.array([0, n], dtype=np.int64)
-        ch = self.channels[order]
+            return self.time_order(), np.array([0, n], dtype=np.int64)
+        if self.in_time_order():  # the names as they are: no gathered copy of every row's
+            order, ch = np.arange(n), self.channels
+        else:
+            order = self.time_order()
+            ch = self.channels[order]
         change = np.flatnonzero(ch[1:] != ch[:-1]) + 1
         return order, np.concatenate(([0], change, [n])).astype(np.int64)
 
@@ -380,10 +399,15 @@ def _runs(values: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
     return values[starts], np.diff(np.append(starts, values.size))
 
 
-def _encode(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def encode_keys(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``np.unique(values, return_inverse=True)``: the sorted distinct values and each row's
-    position among them. Text keys are hashed (pyarrow) rather than sorted row by row: a
+    position among them. Keys in sorted runs (a fleet's channels, as loaded) are read off
+    their runs; other text keys are hashed (pyarrow) rather than sorted row by row: a
     fleet's millions of channel names would spend seconds in string comparisons."""
+    starts = _sorted_run_starts(values)
+    if starts is not None:
+        lengths = np.diff(np.append(starts, values.size))
+        return values[starts], np.repeat(np.arange(starts.size), lengths)
     if values.dtype.kind not in "UO" or values.size == 0:
         return np.unique(values, return_inverse=True)
     import pyarrow as pa
