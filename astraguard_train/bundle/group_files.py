@@ -52,6 +52,12 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _write(path: Path, data: bytes) -> str:
+    """Write ``data`` to ``path``; return its SHA-256."""
+    path.write_bytes(data)
+    return _digest(data)
+
+
 def write_groups(
     detector: Any, persister: Any, directory: Path
 ) -> tuple[Any, bytes, list[Path]]:
@@ -67,28 +73,28 @@ def write_groups(
     (directory / GROUPS_DIR).mkdir()
     dumps = persister.dumps if contracts.persists_bytes(persister) else None
     entries = []
-    # Files made from bytes are written by threads while the next groups are pickled:
-    # creating each of a fleet's thousands of files waits on the file system, GIL released.
+    # Files made from bytes are written and hashed by threads while the next groups are
+    # pickled: creating each of a fleet's thousands of files waits on the file system, and
+    # both leave the GIL free.
     with ThreadPoolExecutor(WRITE_THREADS) as pool:
-        writes = []
+        digests = []
         for i, (key, chain) in enumerate(detector.chains.items()):
             name = f"{GROUPS_DIR}/{i:06d}{persister.suffix}"
             threshold = detector.thresholds[key]
             group = {"chain": chain, "threshold": threshold}
             if dumps is not None:
-                data = dumps(group)
-                writes.append(pool.submit((directory / name).write_bytes, data))
+                digests.append(pool.submit(_write, directory / name, dumps(group)))
             else:
                 persister.dump(group, directory / name)
-                data = (directory / name).read_bytes()
+                digests.append(_digest((directory / name).read_bytes()))
             entries.append({
                 "key": jsonable(key),
                 "file": name,
-                "sha256": _digest(data),
+                "sha256": "",
                 "threshold": threshold_value(threshold),
             })
-        for write in writes:
-            write.result()  # a failed write raises here
+        for entry, digest in zip(entries, digests, strict=True):
+            entry["sha256"] = digest if isinstance(digest, str) else digest.result()  # raises
     from ..training.streaming import Scorer
 
     skeleton = attrs.evolve(detector, chains={}, thresholds={})
