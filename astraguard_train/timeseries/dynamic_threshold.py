@@ -108,7 +108,7 @@ def _scores(
     below = e[:, :, None] <= eps[:, None, :]  # (n, w, z); NaN is neither below nor above
     above = present[:, :, None] & ~below
     n_below = below.sum(axis=1)
-    n_above = above.sum(axis=1)
+    n_above = n - n_below  # an error at or below epsilon is present (NaN is neither)
     safe = np.maximum(n_below, 1)
     m_below = np.where(below, e[:, :, None], 0.0).sum(axis=1) / safe
     sq_below = np.where(below, (e[:, :, None] - m_below[:, None, :]) ** 2, 0.0).sum(axis=1)
