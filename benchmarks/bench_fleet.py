@@ -12,7 +12,9 @@ Figures, each phase in a fresh process (its peak memory is that process's):
 - training locally (loky, every core) and on ``dask-local`` (one worker per core): wall time
   of the run, and of its ``features`` + ``train`` stages; baseline: the sum of the
   per-channel fit times (each channel's whole chain: transforms and scaler, model,
-  threshold; timed where each runs) divided by the cores. Target: local train stages <= 1.3x
+  threshold; timed where each runs) divided by the cores. Locally also each stage's time,
+  the whole run against ``features`` + ``train`` (what a user waits for beside what fits)
+  and the run process's peak memory. Target: local train stages <= 1.3x
   that; dask-local <= 1.5x local; identical bundles (every channel's file byte for byte, and
   the detector file). No explainer is attached (``[explain] explainer = "none"``).
 - the bundle: size on disk, time to load it (reads no channel file).
@@ -263,7 +265,10 @@ def report(args: argparse.Namespace, work: Path) -> None:
     print(f"{'figure':<52} {'value':>10} {'':<4} {'ratio':>7} target")
     _row("sum of per-channel fit times / cores (baseline)", fit_floor, "s")
     _row("local: features + train stages", train_local, "s", fit_floor, "<= 1.3x")
-    _row("local: whole run (load .. persist)", local["seconds"], "s", fit_floor)
+    # what a user waits for: every stage, against the two that fit
+    _row("local: whole run (load .. persist)", local["seconds"], "s", train_local)
+    for stage, seconds in local["stages"].items():
+        _row(f"local:   {stage}", seconds, "s")
     _row("local: peak memory of the run", local["peak_mib"], "MiB")
     bundle = Path(local["artifact"])
     if not args.no_dask:
