@@ -64,6 +64,23 @@ def test_sample_is_bounded_seeded_and_keeps_marked_rows_first():
     assert np.array_equal(sample_positions(7, None, budget=10), np.arange(7))
 
 
+@pytest.mark.parametrize("n_marked", [0, 3, 700, 1400])
+def test_a_sample_draws_what_a_generator_of_its_seed_draws_from_the_rows(n_marked):
+    # what sample_positions did before it kept each size's draw: two choices of the rows
+    keep = np.zeros(1400, dtype=bool)
+    keep[np.random.default_rng(n_marked).choice(1400, n_marked, replace=False)] = True
+    for budget, seed in [(1, 0), (7, 0), (1000, 0), (7, 3)]:
+        rng = np.random.default_rng(seed)
+        marked, other = np.flatnonzero(keep), np.flatnonzero(~keep)
+        n_m = min(marked.size, max(budget // 2, budget - other.size))
+        want = np.sort(np.concatenate([rng.choice(marked, n_m, replace=False),
+                                       rng.choice(other, min(other.size, budget - n_m),
+                                                  replace=False)]))
+        for _ in range(2):  # the second time from the kept draw
+            got = sample_positions(1400, keep, budget=budget, seed=seed)
+            assert got.dtype == np.int64 and np.array_equal(got, want)
+
+
 def test_pca_axes_explain_the_variance_and_project_new_rows():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(500, 3)) * [5.0, 1.0, 0.1]

@@ -10,6 +10,8 @@ sample (:data:`TSNE_ROWS` per side) drawn from the kept one.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 #: Rows kept per side (training, scored) at most.
@@ -38,18 +40,31 @@ def sample_positions(
     """
     if n_rows <= budget:
         return np.arange(n_rows, dtype=np.int64)
-    rng = np.random.default_rng(seed)
     marked = np.flatnonzero(keep) if keep is not None else np.zeros(0, dtype=np.int64)
     rest = np.ones(n_rows, dtype=bool)  # a mask, not a set difference: no sort of n_rows
     rest[marked] = False
     other = np.flatnonzero(rest)
     n_marked = min(marked.size, max(budget // 2, budget - other.size))
     n_other = min(other.size, budget - n_marked)
-    picked = np.concatenate([
-        rng.choice(marked, size=n_marked, replace=False),
-        rng.choice(other, size=n_other, replace=False),
-    ])
+    first, then = _draws(marked.size, n_marked, other.size, n_other, seed)
+    picked = np.concatenate([marked[first], other[then]])
     return np.sort(picked.astype(np.int64))
+
+
+@functools.lru_cache(maxsize=256)
+def _draws(
+    marked: int, n_marked: int, other: int, n_other: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which of ``marked`` marked rows and of ``other`` other rows :func:`sample_positions`
+    draws (``n_marked`` and ``n_other`` of them, as positions among each). A draw depends on
+    these counts and the seed alone (``rng.choice`` of an array takes the items at the
+    positions it draws of its length), so a fleet's thousands of channels of one length
+    draw once rather than once each."""
+    rng = np.random.default_rng(seed)
+    first = rng.choice(marked, size=n_marked, replace=False)
+    then = rng.choice(other, size=n_other, replace=False)
+    first.flags.writeable = then.flags.writeable = False  # shared by every caller
+    return first, then
 
 
 def stratified_positions(
