@@ -66,7 +66,7 @@ def write_groups(
     :returns: the detector without chains and thresholds (to write as the detector file),
         the text of the index (to write as ``groups.json``) and the files written.
     """
-    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import Future, ThreadPoolExecutor
 
     from ..training.detector import threshold_value
 
@@ -77,7 +77,7 @@ def write_groups(
     # pickled: creating each of a fleet's thousands of files waits on the file system, and
     # both leave the GIL free.
     with ThreadPoolExecutor(WRITE_THREADS) as pool:
-        digests = []
+        digests: list[Future[str] | str] = []
         for i, (key, chain) in enumerate(detector.chains.items()):
             name = f"{GROUPS_DIR}/{i:06d}{persister.suffix}"
             threshold = detector.thresholds[key]
