@@ -17,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 
+import attrs
 import numpy as np
 import pytest
 
@@ -378,7 +379,9 @@ def test_scoring_channels_in_parallel_batches_equals_scoring_them_whole(fleet, l
     from astraguard_train.training.group_scoring import score_by_group, score_whole
 
     detector = load_bundle(local_bundle, trusted=True).detector
-    frame = fleet.take(fleet.time_order()) if layout == "sorted runs" else fleet
+    frame = fleet
+    if layout == "sorted runs":  # each channel's rows together, as read from a file so
+        frame = attrs.evolve(frame.take(frame.time_order()), index=np.arange(frame.n_rows))
     assert (frame.sorted_runs() is not None) == (layout == "sorted runs")
     whole = score_whole(detector, frame)
     whole = whole.take(np.argsort(whole.frame.index, kind="stable"))
@@ -388,3 +391,20 @@ def test_scoring_channels_in_parallel_batches_equals_scoring_them_whole(fleet, l
     assert np.array_equal(whole.frame.index, parts.frame.index)
     assert np.array_equal(whole.frame.channels, parts.frame.channels)
     assert parts.flags.any()
+    # rows scored as they were sent do not travel back: in sorted runs, the frame itself
+    assert (parts.frame is frame) == (layout == "sorted runs")
+
+
+def test_rows_are_the_same_when_every_field_is_byte_for_byte():
+    from astraguard_train.training.group_scoring import same_rows
+
+    frame = generate(n_samples=20, n_channels=2, seed=1)
+    X = frame.X.copy()
+    X[3, 0] = np.nan
+    with_nan = frame.with_features(X, frame.columns)
+    assert same_rows(with_nan, with_nan.take(np.arange(with_nan.n_rows)))  # NaN equals NaN
+    changed = X.copy()
+    changed[5, 0] += 1e-12
+    assert not same_rows(with_nan, frame.with_features(changed, frame.columns))
+    assert not same_rows(frame, frame.take(slice(1, None)))
+    assert not same_rows(frame, frame.take(np.arange(frame.n_rows)[::-1]))

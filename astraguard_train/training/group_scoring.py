@@ -56,12 +56,21 @@ def score_by_group(
     if detector.group_by is None:
         return score_whole(detector, frame)
     keys, rows_of = _group_rows(frame, detector.group_by)
-    jobs = [
-        (Packed((_only(detector, keys[part]), frame.take(rows_of(part)))),)
-        for part in batches(len(keys), worker_count(backend, n_jobs))
-    ]
-    done = run_parallel(score_batch, jobs, n_jobs=n_jobs, backend=backend, scheduler=scheduler)
-    joined = join_scored([d.value for d in done])
+    parts = batches(len(keys), worker_count(backend, n_jobs))
+    taken = [frame.take(rows_of(part)) for part in parts]
+    jobs = [(Packed((_only(detector, keys[part]), rows)),) for part, rows in zip(
+        parts, taken, strict=True)]
+    done = [d.value for d in run_parallel(
+        score_batch, jobs, n_jobs=n_jobs, backend=backend, scheduler=scheduler)]
+    # every batch's rows came back as sent, and the batches are frame's rows in order: the
+    # scored rows are frame itself
+    whole = all(as_sent for as_sent, _ in done) and all(
+        isinstance(rows_of(part), slice) for part in parts)
+    joined = join_scored(
+        [attrs.evolve(scored, frame=rows) if as_sent else scored
+         for (as_sent, scored), rows in zip(done, taken, strict=True)],
+        frame=frame if whole else None,
+    )
     index = joined.frame.index
     if np.all(index[1:] > index[:-1]):  # the batches' rows came in row order: no reordering
         return joined
@@ -72,9 +81,36 @@ def score_by_group(
 def score_batch(job: Packed) -> Packed:
     """:func:`score_whole` of a job's ``(detector, frame)``; both, and the result, travel as
     one pickle each (:class:`~astraguard_train.parallel.Packed`): joblib's pickler would
-    call back into Python for each of a batch's ~80 chains."""
+    call back into Python for each of a batch's ~80 chains.
+
+    :returns: ``(as_sent, scored)``: when the scored rows are the job's, unchanged (none
+        dropped), ``as_sent`` is True and they do not travel back (the caller has them):
+        ``scored.frame`` is then empty.
+    """
     detector, frame = job.value
-    return Packed(score_whole(detector, frame))
+    scored = score_whole(detector, frame)
+    as_sent = same_rows(scored.frame, frame)
+    if as_sent:
+        scored = attrs.evolve(scored, frame=frame.take(slice(0, 0)))
+    return Packed((as_sent, scored))
+
+
+def same_rows(a: Frame, b: Frame) -> bool:
+    """True when frames ``a`` and ``b`` hold the same rows: every field equal, byte for
+    byte (a NaN equals a NaN)."""
+    if a.n_rows != b.n_rows or a.columns != b.columns or a.source != b.source:
+        return False
+    if set(a.extras) != set(b.extras):
+        return False
+    pairs = [(getattr(a, n), getattr(b, n)) for n in ("X", "timestamps", "labels", "channels",
+                                                       "index")]
+    pairs += [(a.extras[k], b.extras[k]) for k in a.extras]
+    return all(
+        (x is None and y is None) or (
+            x is not None and y is not None and x.dtype == y.dtype and x.shape == y.shape
+            and x.tobytes() == y.tobytes())
+        for x, y in pairs
+    )
 
 
 def _group_rows(frame: Frame, group_by: str) -> tuple[list[Any], Callable[[slice], Any]]:

@@ -44,17 +44,21 @@ class Scored:
                       explanations=explained)
 
 
-def join_scored(parts: Sequence[Scored]) -> Scored:
-    """Concatenate scored parts (in row order) into one :class:`Scored`, counts added up."""
+def join_scored(parts: Sequence[Scored], frame: Frame | None = None) -> Scored:
+    """Concatenate scored parts (in row order) into one :class:`Scored`, counts added up.
+
+    :param frame: the parts' frames concatenated, when the caller has it already (the
+        parts are its rows, in order): it is not made again.
+    """
     parts = [p for p in parts if p.n_rows or p.counts] or list(parts[:1])
     if len(parts) == 1:
-        return parts[0]
+        return parts[0] if frame is None else attrs.evolve(parts[0], frame=frame)
     counts: dict[str, int] = {}
     for p in parts:
         for k, v in p.counts.items():
             counts[k] = counts.get(k, 0) + int(v)
     return Scored(
-        frame=Frame.concat([p.frame for p in parts]),
+        frame=Frame.concat([p.frame for p in parts]) if frame is None else frame,
         scores=np.concatenate([p.scores for p in parts]),
         flags=np.concatenate([p.flags for p in parts]),
         thresholds=np.concatenate([p.thresholds for p in parts]),
