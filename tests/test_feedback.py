@@ -19,11 +19,18 @@ from bundle_helpers import CSV_OPTIONS, frame_to_csv
 
 from astraguard_train import Frame, Pipeline, PipelineConfig, load_bundle
 from astraguard_train.cli import main
-from astraguard_train.errors import ConformanceError, FeedbackError
+from astraguard_train.errors import ConfigError, ConformanceError, FeedbackError
 from astraguard_train.feedback import FeedbackStore, feedback_labels
 from astraguard_train.feedback.review import Candidates, Judged, candidates, review
 from astraguard_train.feedback.sheets import import_sheet
-from astraguard_train.feedback.strategies import Mixed, Random, Spread, Top, Uncertainty
+from astraguard_train.feedback.strategies import (
+    Mixed,
+    Random,
+    Spread,
+    Top,
+    Uncertainty,
+    feature_spacing,
+)
 from astraguard_train.testing import check_review_strategy
 
 LOADER_OPTIONS = [f"--loader-option={k}={v}" for k, v in CSV_OPTIONS.items()]
@@ -411,6 +418,40 @@ def test_mixed_spends_part_of_the_budget_where_the_verdicts_say_the_detector_mis
     only_true = Judged(judged.candidates.take(judged.labels == 1),
                        judged.labels[judged.labels == 1])
     assert np.array_equal(mixed.select_judged(pool, 10, only_true), plain)
+
+
+def test_mixed_keeps_its_learned_picks_on_rows_apart_in_feature_space():
+    """Rows without time: the picks the verdicts suggest are not near copies of each other."""
+    pool, judged = _two_kinds_of_events()
+    missed = np.flatnonzero(pool.features[:, 1] > 3.0)
+    # half of the low-scoring kind unjudged become near copies of one row
+    copies = missed[::2]
+    features = pool.features.copy()
+    features[copies] = features[copies[0]] + 1e-3 * np.arange(len(copies))[:, None]
+    pool = Candidates(**{**{k: getattr(pool, k) for k in (
+        "channel", "first", "last", "first_row", "last_row", "start", "end", "peak",
+        "threshold", "margin", "flagged", "rows")}, "features": features})
+    bunched = Mixed(learned_share=1.0, top_share=0.0, feature_separation=0.0).select_judged(
+        pool, 5, judged)
+    apart = Mixed(learned_share=1.0, top_share=0.0).select_judged(pool, 5, judged)
+    assert np.isin(bunched, copies).sum() >= 2  # the same event, asked about again and again
+    assert np.isin(apart, copies).sum() == 1
+    assert np.isin(apart, missed).sum() >= 4  # still the kind the verdicts point to
+    assert np.array_equal(apart, Mixed(learned_share=1.0, top_share=0.0).select_judged(
+        pool, 5, judged))
+
+
+def test_feature_spacing_scales_with_the_typical_nearest_neighbour_distance(channels):
+    pool, _ = _two_kinds_of_events()
+    scaled, near = feature_spacing(pool, 1.0)
+    assert scaled is not None and np.allclose(scaled.std(axis=0), 1.0)
+    assert 0 < near < np.median(np.linalg.norm(scaled[1:] - scaled[0], axis=1))
+    assert feature_spacing(pool, 3.0)[1] == pytest.approx(3 * near)
+    assert feature_spacing(pool, 0.0) == (None, 0.0)
+    timed = candidates(load_bundle(channels[0], trusted=True).score(channels[2]))
+    assert feature_spacing(timed, 2.0) == (None, 0.0)  # timed candidates keep apart in time
+    with pytest.raises(ConfigError, match="feature_separation"):
+        Mixed(feature_separation=-1.0)
 
 
 def test_review_learns_from_the_verdicts_it_collected_and_still_takes_turns(channels, tmp_path):

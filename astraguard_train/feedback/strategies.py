@@ -21,17 +21,22 @@ def _check_int(name: str, value: Any, low: int) -> None:
         raise ConfigError(f"review.{name}: must be an integer >= {low}, got {value!r}")
 
 
-def in_turns(candidates: Any, key: np.ndarray, budget: int, min_separation: int) -> np.ndarray:
+def in_turns(candidates: Any, key: np.ndarray, budget: int, min_separation: int,
+             near_distance: float = 0.0, scaled: np.ndarray | None = None) -> np.ndarray:
     """Up to ``budget`` candidates, lowest ``key`` first, channels taking turns (the channel of
     the lowest key first); within a channel, a candidate starting within ``min_separation``
-    rows of one already picked waits until every other candidate of that channel was taken."""
+    rows of one already picked waits until every other candidate of that channel was taken.
+    With ``scaled`` (standardised features, candidates x columns), so does a candidate without
+    a timestamp that lies within ``near_distance`` of one already picked (see
+    :func:`feature_spacing`)."""
     channels = np.array([str(c) for c in candidates.channel], dtype=object)
     timed = ~np.isnat(candidates.start)
     queues: dict[str, list[int]] = {}
     for i in np.lexsort((np.arange(len(key)), key)):
         queues.setdefault(channels[i], []).append(int(i))
     for channel, queue in queues.items():
-        queues[channel] = _spaced(queue, candidates.first, timed, budget, min_separation)
+        queues[channel] = _spaced(queue, candidates.first, timed, budget, min_separation,
+                                  near_distance, scaled)
     picked: list[int] = []
     while len(picked) < budget and any(queues.values()):
         for channel in list(queues):  # insertion order: the lowest key's channel first
@@ -41,21 +46,54 @@ def in_turns(candidates: Any, key: np.ndarray, budget: int, min_separation: int)
 
 
 def _spaced(queue: list[int], first: np.ndarray, timed: np.ndarray, budget: int,
-            min_separation: int) -> list[int]:
-    """``queue`` reordered so that candidates near an earlier pick come last (only the first
-    ``budget`` places matter)."""
-    if not min_separation:
-        return queue
+            min_separation: int, near_distance: float = 0.0,
+            scaled: np.ndarray | None = None) -> list[int]:
+    """``queue`` reordered so that candidates near an earlier pick (in time; without a
+    timestamp, in ``scaled`` features) come last (only the first ``budget`` places matter)."""
+    if scaled is None or near_distance <= 0:
+        scaled = None
+        if not min_separation:
+            return queue
     spaced: list[int] = []
     later: list[int] = []
     for n, i in enumerate(queue):
         if len(spaced) >= budget:
             return spaced + later + queue[n:]
-        near = timed[i] and any(
-            abs(int(first[i]) - int(first[j])) < min_separation for j in spaced
-        )
+        others = [j for j in spaced if not timed[j]]
+        if timed[i]:
+            near = any(abs(int(first[i]) - int(first[j])) < min_separation for j in spaced)
+        elif scaled is not None and others:
+            near = bool(np.linalg.norm(scaled[others] - scaled[i], axis=1).min() < near_distance)
+        else:
+            near = False
         (later if near else spaced).append(i)
     return spaced + later
+
+
+#: Candidates drawn (with a fixed seed) to measure the typical nearest-neighbour distance.
+SPACING_SAMPLE = 200
+
+
+def feature_spacing(candidates: Any, separation: float) -> tuple[np.ndarray | None, float]:
+    """The candidates' standardised features (each column to mean 0 and standard deviation 1)
+    and the distance below which two candidates without a timestamp count as near:
+    ``separation`` times the median distance from a candidate to its nearest neighbour (over
+    up to :data:`SPACING_SAMPLE` untimed candidates drawn with a fixed seed). ``(None, 0)``
+    without features, untimed candidates or ``separation``."""
+    untimed = np.flatnonzero(np.isnat(candidates.start))
+    if not separation or candidates.features is None or len(untimed) < 2:
+        return None, 0.0
+    X = np.nan_to_num(np.asarray(candidates.features, dtype=np.float64), posinf=0.0,
+                      neginf=0.0)
+    sd = X.std(axis=0)
+    X = (X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    rng = np.random.default_rng(0)
+    nearest = []
+    for i in rng.choice(untimed, size=min(SPACING_SAMPLE, len(untimed)), replace=False):
+        d = np.linalg.norm(X[untimed] - X[i], axis=1)
+        d[untimed == i] = np.inf
+        nearest.append(d.min())
+    return X, separation * float(np.median(nearest))
 
 
 class Uncertainty:
@@ -184,21 +222,31 @@ class Mixed:
     the rest to the picks above, in their order. Events like those the operator confirmed,
     which the detector scores low, are what a label-using detector cannot learn from the
     highest scores and rarely meets in a sample; a false alarm there costs one verdict.
+    Candidates without timestamps (rows of tabular data) among these picks keep apart in
+    feature space: one within ``feature_separation`` times the typical nearest-neighbour
+    distance of a pick (:func:`feature_spacing`) waits until the others were taken, since a
+    classifier's highest gains bunch in one region and near copies teach little more than one.
     """
 
     def __init__(self, top_share: float = 0.2, seed: int = 0, min_separation: int = 100,
-                 learned_share: float = 0.5) -> None:
+                 learned_share: float = 0.5, feature_separation: float = 2.0) -> None:
         for name, value in (("top_share", top_share), ("learned_share", learned_share)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
                 0 <= value <= 1
             ):
                 raise ConfigError(f"review.{name}: must be a number in [0, 1], got {value!r}")
+        if isinstance(feature_separation, bool) or not isinstance(
+            feature_separation, (int, float)
+        ) or not feature_separation >= 0:
+            raise ConfigError(
+                f"review.feature_separation: must be a number >= 0, got {feature_separation!r}")
         _check_int("seed", seed, 0)
         _check_int("min_separation", min_separation, 0)
         self.top_share = top_share
         self.seed = seed
         self.min_separation = min_separation
         self.learned_share = learned_share
+        self.feature_separation = feature_separation
 
     def select_judged(self, candidates: Any, budget: int, judged: Any) -> np.ndarray:
         """:meth:`select`, with ``learned_share`` of the budget to what the verdicts in
@@ -208,7 +256,10 @@ class Mixed:
         gain = verdict_gain(candidates, judged) if n_learned else None
         if gain is None:
             return picked
-        learned = in_turns(candidates, -gain, n_learned, self.min_separation)
+        # the classifier's highest gains bunch in one region of feature space; rows without
+        # time keep apart there, as timed candidates keep apart in time
+        scaled, near = feature_spacing(candidates, self.feature_separation)
+        learned = in_turns(candidates, -gain, n_learned, self.min_separation, near, scaled)
         kept = picked[~np.isin(picked, learned)][: len(picked) - len(learned)]
         out: list[int] = []
         for i in range(max(len(kept), len(learned))):
