@@ -59,13 +59,13 @@ def _spaced(queue: list[int], first: np.ndarray, timed: np.ndarray, budget: int,
     for n, i in enumerate(queue):
         if len(spaced) >= budget:
             return spaced + later + queue[n:]
-        others = [j for j in spaced if not timed[j]]
+        near = False
         if timed[i]:
             near = any(abs(int(first[i]) - int(first[j])) < min_separation for j in spaced)
-        elif scaled is not None and others:
-            near = bool(np.linalg.norm(scaled[others] - scaled[i], axis=1).min() < near_distance)
-        else:
-            near = False
+        elif scaled is not None:
+            others = [j for j in spaced if not timed[j]]
+            near = bool(others) and bool(
+                np.linalg.norm(scaled[others] - scaled[i], axis=1).min() < near_distance)
         (later if near else spaced).append(i)
     return spaced + later
 
