@@ -87,11 +87,12 @@ def feature_spacing(candidates: Any, separation: float) -> tuple[np.ndarray | No
                       neginf=0.0)
     sd = X.std(axis=0)
     X = (X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    pool = X[untimed]  # gathered once: a tabular pool may hold a row per data row
     rng = np.random.default_rng(0)
     nearest = []
-    for i in rng.choice(untimed, size=min(SPACING_SAMPLE, len(untimed)), replace=False):
-        d = np.linalg.norm(X[untimed] - X[i], axis=1)
-        d[untimed == i] = np.inf
+    for p in rng.choice(len(untimed), size=min(SPACING_SAMPLE, len(untimed)), replace=False):
+        d = np.linalg.norm(pool - pool[p], axis=1)
+        d[p] = np.inf
         nearest.append(d.min())
     return X, separation * float(np.median(nearest))
 
