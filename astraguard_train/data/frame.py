@@ -180,12 +180,17 @@ class Frame:
 
     def groups(self, name: str = CHANNEL_KEY) -> dict[Any, np.ndarray]:
         """Map each distinct value of key ``name`` to the row positions holding it, in row order."""
-        runs = self.sorted_runs(name)
+        return self._groups(name, self.sorted_runs(name))
+
+    def _groups(
+        self, name: str, runs: tuple[list[Any], np.ndarray] | None
+    ) -> dict[Any, np.ndarray]:
+        """:meth:`groups`, given :meth:`sorted_runs` (taken once by the caller)."""
         if runs is not None:  # a fleet's channels in sorted runs: no hashing of every row
             keys, bounds = runs
             return {k: np.arange(a, b) for k, a, b in zip(keys, bounds[:-1], bounds[1:],
                                                           strict=True)}
-        uniques, inverse = encode_keys(self.key(name))
+        uniques, inverse = _hashed_keys(self.key(name))
         order = np.argsort(inverse, kind="stable")
         bounds = np.cumsum(np.bincount(inverse, minlength=len(uniques)))[:-1]
         return {
@@ -198,7 +203,7 @@ class Frame:
         are sliced rather than gathered: no copy per group, no hashing of millions of names."""
         runs = self.sorted_runs(name)
         if runs is None:
-            return {key: self.take(rows) for key, rows in self.groups(name).items()}
+            return {key: self.take(rows) for key, rows in self._groups(name, None).items()}
         keys, bounds = runs
         return {
             key: self.take(slice(int(a), int(b)))
@@ -408,6 +413,11 @@ def encode_keys(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if starts is not None:
         lengths = np.diff(np.append(starts, values.size))
         return values[starts], np.repeat(np.arange(starts.size), lengths)
+    return _hashed_keys(values)
+
+
+def _hashed_keys(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`encode_keys` for keys known not to be in sorted runs."""
     if values.dtype.kind not in "UO" or values.size == 0:
         return np.unique(values, return_inverse=True)
     import pyarrow as pa

@@ -57,7 +57,8 @@ def score_by_group(
         return score_whole(detector, frame)
     keys, rows_of = _group_rows(frame, detector.group_by)
     parts = batches(len(keys), worker_count(backend, n_jobs))
-    taken = [frame.take(rows_of(part)) for part in parts]
+    rows_per_part = [rows_of(part) for part in parts]
+    taken = [frame.take(rows) for rows in rows_per_part]
     jobs = [(Packed((_only(detector, keys[part]), rows)),) for part, rows in zip(
         parts, taken, strict=True)]
     done = [d.value for d in run_parallel(
@@ -65,7 +66,7 @@ def score_by_group(
     # every batch's rows came back as sent, and the batches are frame's rows in order: the
     # scored rows are frame itself
     whole = all(as_sent for as_sent, _ in done) and all(
-        isinstance(rows_of(part), slice) for part in parts)
+        isinstance(rows, slice) for rows in rows_per_part)
     joined = join_scored(
         [attrs.evolve(scored, frame=rows) if as_sent else scored
          for (as_sent, scored), rows in zip(done, taken, strict=True)],
